@@ -1,0 +1,667 @@
+/*
+** aot.c: the compilation pipeline behind wfp-aot: front end, codegen,
+** wasm2c, the descriptor glue, the system C compiler, and the outputs,
+** written atomically and only when everything succeeded. It runs external
+** tools with posix_spawnp (no shell) in a private temporary directory.
+*/
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ir_ast.h"
+#include "util.h"
+#include "wfp/abi.h"
+#include "wfp/aot.h"
+#include "wfp/codegen.h"
+
+extern char **environ;
+
+/* embedded at build time (aot/CMakeLists.txt) */
+extern const unsigned char wfp__abi_h[];
+extern const size_t wfp__abi_h_len;
+extern const unsigned char wfp__function_wit[];
+extern const size_t wfp__function_wit_len;
+
+#define MAX_DEPTH "10000" /* Wasm call depth before "call stack exhausted" */
+
+struct wfp_aot {
+  wfp_aot_opts o;
+  wfp_program *prog;
+  wfp__arena arena;
+  wfp_diag *diags; /* our own, after the program's */
+  size_t ndiags, cap;
+  double secs[WFP_AOT_STAGE_COUNT];
+  char tmp[256];
+  bool used;
+};
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+wfp_aot *wfp_aot_new(const wfp_aot_opts *opts) {
+  wfp_aot *a = calloc(1, sizeof *a);
+  if (!a)
+    return NULL;
+  if (opts) {
+    size_t n = opts->size < sizeof a->o ? opts->size : sizeof a->o;
+    memcpy(&a->o, opts, n);
+  } else {
+    a->o.opt_level = -1;
+  }
+  a->o.size = sizeof a->o;
+  if (a->o.opt_level < 0 || a->o.opt_level > 3)
+    a->o.opt_level = 2;
+  wfp__arena_init(&a->arena);
+  return a;
+}
+
+void wfp_aot_free(wfp_aot *a) {
+  if (!a)
+    return;
+  wfp_program_free(a->prog);
+  free(a->diags);
+  wfp__arena_free(&a->arena);
+  free(a);
+}
+
+static int adiag(wfp_aot *a, int code, const char *path, const char *fmt, ...)
+    WFP__PRINTF(4, 5);
+static int adiag(wfp_aot *a, int code, const char *path, const char *fmt, ...) {
+  if (a->ndiags == a->cap) {
+    size_t cap = a->cap ? a->cap * 2 : 8;
+    wfp_diag *nd = realloc(a->diags, cap * sizeof *nd);
+    if (!nd)
+      return code;
+    a->diags = nd;
+    a->cap = cap;
+  }
+  char msg[1536];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  wfp_diag *d = &a->diags[a->ndiags++];
+  memset(d, 0, sizeof *d);
+  d->code = code;
+  d->file = a->prog && a->prog->file ? a->prog->file : "";
+  d->path = wfp__arena_strdup(&a->arena, path ? path : "");
+  d->msg = wfp__arena_strdup(&a->arena, msg);
+  if (!d->path)
+    d->path = "";
+  if (!d->msg)
+    d->msg = "out of memory";
+  return code;
+}
+
+size_t wfp_aot_diag_count(const wfp_aot *a) {
+  return a ? wfp_program_diag_count(a->prog) + a->ndiags : 0;
+}
+
+const wfp_diag *wfp_aot_diag(const wfp_aot *a, size_t i) {
+  if (!a)
+    return NULL;
+  size_t np = wfp_program_diag_count(a->prog);
+  if (i < np)
+    return wfp_program_diag(a->prog, i);
+  i -= np;
+  return i < a->ndiags ? &a->diags[i] : NULL;
+}
+
+size_t wfp_aot_diag_dropped(const wfp_aot *a) {
+  return a ? wfp_program_diag_dropped(a->prog) : 0;
+}
+
+double wfp_aot_stage_seconds(const wfp_aot *a, wfp_aot_stage s) {
+  return a && s >= 0 && s < WFP_AOT_STAGE_COUNT ? a->secs[s] : 0;
+}
+
+const char *wfp_aot_program_hash(const wfp_aot *a) {
+  return a ? wfp_program_hash(a->prog) : "";
+}
+
+/* ---- temporary directory ---- */
+
+static const char *tpath(wfp_aot *a, const char *name) {
+  return wfp__arena_printf(&a->arena, "%s/%s", a->tmp, name);
+}
+
+static int make_tmp(wfp_aot *a) {
+  const char *base = getenv("TMPDIR");
+  if (!base || !*base)
+    base = "/tmp";
+  snprintf(a->tmp, sizeof a->tmp, "%s/wfp-aot-XXXXXX", base);
+  if (!mkdtemp(a->tmp)) {
+    int e = errno;
+    a->tmp[0] = 0;
+    return adiag(a, WFP_EIO, "", "cannot create a temporary directory in %s: %s",
+                 base, strerror(e));
+  }
+  return WFP_OK;
+}
+
+static void remove_tmp(wfp_aot *a) {
+  static const char *const files[] = {"module.wasm", "module.c", "module.h",
+                                      "glue.c",      "abi.h",    "func.so",
+                                      "wasm2c.log",  "cc.log",   NULL};
+  if (!a->tmp[0])
+    return;
+  for (const char *const *f = files; *f; f++)
+    unlink(tpath(a, *f));
+  rmdir(a->tmp);
+  a->tmp[0] = 0;
+}
+
+/* ---- running tools ---- */
+
+/* Splits a command string at spaces (no quoting: $CC is a program and
+** perhaps some flags). */
+static int split_words(wfp_aot *a, const char *s, const char **argv, int max) {
+  int n = 0;
+  const char *p = s;
+  while (*p && n < max) {
+    while (*p == ' ' || *p == '\t')
+      p++;
+    if (!*p)
+      break;
+    const char *q = p;
+    while (*q && *q != ' ' && *q != '\t')
+      q++;
+    argv[n++] = wfp__arena_strndup(&a->arena, p, (size_t)(q - p));
+    p = q;
+  }
+  return n;
+}
+
+/* The first lines of a tool's log, for the diagnostic. */
+static const char *log_head(wfp_aot *a, const char *log) {
+  char *data = NULL;
+  size_t len = 0;
+  if (wfp__read_file(log, &data, &len) || !len) {
+    free(data);
+    return "(no output)";
+  }
+  size_t cut = len < 800 ? len : 800;
+  int lines = 0;
+  for (size_t i = 0; i < cut; i++)
+    if (data[i] == '\n' && ++lines == 6) {
+      cut = i;
+      break;
+    }
+  while (cut && (data[cut - 1] == '\n' || data[cut - 1] == ' '))
+    cut--;
+  const char *r = wfp__arena_strndup(&a->arena, data, cut);
+  free(data);
+  return r ? r : "";
+}
+
+static int run_tool(wfp_aot *a, const char *const *argv, const char *logname,
+                    const char *what, const char *hint) {
+  const char *log = tpath(a, logname);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  pid_t pid;
+  int rc = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0)
+    return adiag(a, WFP_ETOOLCHAIN, "", "cannot run %s '%s': %s%s", what,
+                 argv[0], strerror(rc), hint);
+  int st;
+  while (waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR)
+      return adiag(a, WFP_ETOOLCHAIN, "", "%s '%s': %s", what, argv[0],
+                   strerror(errno));
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+    return WFP_OK;
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+    return adiag(a, WFP_ETOOLCHAIN, "", "cannot run %s '%s'%s", what, argv[0], hint);
+  return adiag(a, WFP_ETOOLCHAIN, "", "%s '%s' failed (%s %d): %s", what, argv[0],
+               WIFEXITED(st) ? "exit status" : "signal",
+               WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), log_head(a, log));
+}
+
+static int write_tmp(wfp_aot *a, const char *name, const void *data, size_t len) {
+  int rc = wfp__write_file_atomic(tpath(a, name), data, len, 0600);
+  if (rc)
+    return adiag(a, WFP_EIO, "", "cannot write %s: %s", tpath(a, name), strerror(errno));
+  return WFP_OK;
+}
+
+/* ---- the descriptor glue ---- */
+
+static void c_string(wfp__buf *b, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  wfp__buf_addc(b, '"');
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\') {
+      wfp__buf_addc(b, '\\');
+      wfp__buf_addc(b, (char)c);
+    } else if (c >= 0x20 && c < 0x7f && c != '?') {
+      wfp__buf_addc(b, (char)c);
+    } else {
+      /* octal escapes end by themselves, unlike \x */
+      char e[5] = {'\\', (char)('0' + (c >> 6)), (char)('0' + ((c >> 3) & 7)),
+                   (char)('0' + (c & 7)), 0};
+      wfp__buf_adds(b, e);
+      (void)hex;
+    }
+    if (i && i % 100 == 0 && i + 1 < n)
+      wfp__buf_adds(b, "\"\n  \"");
+  }
+  wfp__buf_addc(b, '"');
+}
+
+static void c_opt_string(wfp__buf *b, const char *s) {
+  if (s)
+    c_string(b, s, strlen(s));
+  else
+    wfp__buf_adds(b, "NULL");
+}
+
+static int ty_code(wfp_type *t) {
+  t = wfp__type_find(t);
+  switch (t ? t->kind : WFP_T_VOID) {
+  case WFP_T_I64: return WFP_TY_I64;
+  case WFP_T_STR: return WFP_TY_STR;
+  case WFP_T_JSON: return WFP_TY_JSON;
+  case WFP_T_FN: return WFP_TY_FN;
+  case WFP_T_VAR: return t->want_fn ? WFP_TY_FN : WFP_TY_VOID;
+  default: return WFP_TY_VOID;
+  }
+}
+
+static const char glue_code[] =
+    "#define EXPORT __attribute__((visibility(\"default\")))\n"
+    "\n"
+    "static void *inst_new(void) {\n"
+    "  Z_wfp_instance_t *i = calloc(1, sizeof *i);\n"
+    "  if (i)\n"
+    "    Z_wfp_instantiate(i);\n"
+    "  return i;\n"
+    "}\n"
+    "\n"
+    "static void inst_free(void *p) {\n"
+    "  if (!p)\n"
+    "    return;\n"
+    "  Z_wfp_free(p);\n"
+    "  free(p);\n"
+    "}\n"
+    "\n"
+    "static uint32_t rd32(const uint8_t *p) {\n"
+    "  uint32_t v;\n"
+    "  memcpy(&v, p, 4);\n"
+    "  return v;\n"
+    "}\n"
+    "\n"
+    "/* (ptr, len) of guest memory at off, checked against its size */\n"
+    "static int lift(const wasm_rt_memory_t *m, const uint8_t *at, wfp_abi_bytes *b) {\n"
+    "  uint32_t p = rd32(at), n = rd32(at + 4);\n"
+    "  if ((uint64_t)p + n > m->size)\n"
+    "    return -1;\n"
+    "  b->ptr = m->data + p;\n"
+    "  b->len = n;\n"
+    "  return 0;\n"
+    "}\n"
+    "\n"
+    "static int run_step(void *inst, uint64_t ctx, const char *input, uint32_t input_len,\n"
+    "                    const uint8_t *state, uint32_t state_len, int has_resume,\n"
+    "                    const char *resume, uint32_t resume_len, wfp_abi_step *out) {\n"
+    "  Z_wfp_instance_t *I = inst;\n"
+    "  uint32_t a = (input_len + 7u) & ~7u, b = (state_len + 7u) & ~7u;\n"
+    "  uint64_t total = (uint64_t)a + b + resume_len;\n"
+    "  if (total > 0x7fffffffu)\n"
+    "    return -1;\n"
+    "  uint32_t base = Z_wfpZ_cabi_realloc(I, 0, 0, 8, (uint32_t)total);\n"
+    "  wasm_rt_memory_t *m = Z_wfpZ_memory(I);\n"
+    "  if ((uint64_t)base + total > m->size)\n"
+    "    return -1;\n"
+    "  if (input_len)\n"
+    "    memcpy(m->data + base, input, input_len);\n"
+    "  if (state_len)\n"
+    "    memcpy(m->data + base + a, state, state_len);\n"
+    "  if (resume_len)\n"
+    "    memcpy(m->data + base + a + b, resume, resume_len);\n"
+    "  uint32_t r = Z_wfpZ_runZ2Dstep(I, ctx, base, input_len, base + a, state_len,\n"
+    "                                 has_resume ? 1u : 0u, base + a + b, resume_len);\n"
+    "  m = Z_wfpZ_memory(I);\n"
+    "  if ((uint64_t)r + 56u > m->size)\n"
+    "    return -1;\n"
+    "  const uint8_t *ra = m->data + r;\n"
+    "  memset(out, 0, sizeof *out);\n"
+    "  out->kind = ra[0];\n"
+    "  if (out->kind == WFP_STEP_DONE || out->kind == WFP_STEP_TRAP)\n"
+    "    return lift(m, ra + 8, &out->text);\n"
+    "  if (out->kind != WFP_STEP_PENDING)\n"
+    "    return -1;\n"
+    "  out->effect = ra[8];\n"
+    "  int bad = lift(m, ra + 48, &out->state);\n"
+    "  switch (out->effect) {\n"
+    "  case WFP_EFFECT_CTX_GET_I64: case WFP_EFFECT_SELF_GET:\n"
+    "    bad |= lift(m, ra + 16, &out->s0);\n"
+    "    break;\n"
+    "  case WFP_EFFECT_CTX_SET_I64:\n"
+    "    bad |= lift(m, ra + 16, &out->s0);\n"
+    "    memcpy(&out->i, ra + 24, 8);\n"
+    "    break;\n"
+    "  case WFP_EFFECT_MSG_SEND: case WFP_EFFECT_SELF_SET:\n"
+    "    bad |= lift(m, ra + 16, &out->s0) | lift(m, ra + 24, &out->s1);\n"
+    "    break;\n"
+    "  case WFP_EFFECT_SLEEP_MS:\n"
+    "    memcpy(&out->i, ra + 16, 8);\n"
+    "    break;\n"
+    "  case WFP_EFFECT_DB_QUERY:\n"
+    "    bad |= lift(m, ra + 16, &out->s0) | lift(m, ra + 24, &out->s1);\n"
+    "    out->has_s2 = ra[32];\n"
+    "    if (out->has_s2)\n"
+    "      bad |= lift(m, ra + 36, &out->s2);\n"
+    "    break;\n"
+    "  case WFP_EFFECT_YIELD:\n"
+    "    break;\n"
+    "  default:\n"
+    "    return -1;\n"
+    "  }\n"
+    "  return bad ? -1 : 0;\n"
+    "}\n"
+    "\n"
+    "static void post_return(void *inst) {\n"
+    "  Z_wfpZ_cabi_post_runZ2Dstep(inst, 0);\n"
+    "}\n"
+    "\n"
+    "static const char *fatal_message(void *inst) {\n"
+    "  uint32_t p = Z_wfpZ_wfp_fatal_message(inst);\n"
+    "  wasm_rt_memory_t *m = Z_wfpZ_memory(inst);\n"
+    "  if (!p || p >= m->size || !memchr(m->data + p, 0, m->size - p))\n"
+    "    return \"\";\n"
+    "  return (const char *)m->data + p;\n"
+    "}\n"
+    "\n"
+    "static size_t memory_bytes(void *inst) {\n"
+    "  return Z_wfpZ_memory(inst)->size;\n"
+    "}\n"
+    "\n"
+    "static const wfp_module_desc desc = {\n"
+    "  WFP_ABI_VERSION, sizeof(wfp_module_desc), WFP_COMPILER_VERSION, WFP_PROGRAM_HASH,\n"
+    "  ir, sizeof ir - 1, WFP_ENTRY, sizeof funcs / sizeof funcs[0] - 1, funcs,\n"
+    "  sizeof resources / sizeof resources[0] - 1, resources,\n"
+    "  inst_new, inst_free, run_step, post_return, fatal_message, memory_bytes};\n"
+    "\n"
+    "EXPORT const wfp_module_desc *wfp_module_descriptor(void) { return &desc; }\n";
+
+static char *make_glue(wfp_aot *a, size_t *len) {
+  const wfp_program *p = a->prog;
+  wfp__buf b;
+  wfp__buf_init(&b);
+  wfp__buf_printf(&b,
+                  "/* the descriptor of wfp program %s: generated by wfp-aot */\n"
+                  "#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n\n"
+                  "#include \"abi.h\"\n#include \"module.h\"\n\n",
+                  p->hash);
+  wfp__buf_printf(&b, "#define WFP_COMPILER_VERSION \"%s\"\n", WFP_VERSION_STRING);
+  wfp__buf_printf(&b, "#define WFP_PROGRAM_HASH \"%s\"\n", p->hash);
+  wfp__buf_adds(&b, "#define WFP_ENTRY ");
+  c_opt_string(&b, p->entry ? p->entry->name : NULL);
+  wfp__buf_adds(&b, "\n\nstatic const char ir[] =\n  ");
+  c_string(&b, p->ir_text, p->ir_len);
+  wfp__buf_adds(&b, ";\n\n");
+  for (int i = 0; i < p->nfuncs; i++) {
+    const wfp_func *f = p->funcs[i];
+    int n = f->ncaps + f->nparams;
+    if (!n)
+      continue;
+    wfp__buf_printf(&b, "static const char *const f%d_names[] = {", i);
+    for (int k = 0; k < n; k++) {
+      wfp_var *v = k < f->ncaps ? f->caps[k] : f->params[k - f->ncaps];
+      c_string(&b, v->name, strlen(v->name));
+      wfp__buf_adds(&b, ", ");
+    }
+    wfp__buf_printf(&b, "};\nstatic const uint8_t f%d_types[] = {", i);
+    for (int k = 0; k < n; k++) {
+      wfp_var *v = k < f->ncaps ? f->caps[k] : f->params[k - f->ncaps];
+      wfp__buf_printf(&b, "%d, ", ty_code(v->type));
+    }
+    wfp__buf_adds(&b, "};\n");
+  }
+  wfp__buf_adds(&b, "\nstatic const wfp_abi_func funcs[] = {\n");
+  for (int i = 0; i < p->nfuncs; i++) {
+    const wfp_func *f = p->funcs[i];
+    int n = f->ncaps + f->nparams;
+    wfp__buf_adds(&b, "  {");
+    c_string(&b, f->name, strlen(f->name));
+    wfp__buf_adds(&b, ", ");
+    c_string(&b, f->id, strlen(f->id));
+    if (n)
+      wfp__buf_printf(&b, ", %d, %d, f%d_names, f%d_types, %d, ", n, f->ncaps, i, i,
+                      ty_code(f->ret));
+    else
+      wfp__buf_printf(&b, ", 0, 0, NULL, NULL, %d, ", ty_code(f->ret));
+    c_opt_string(&b, f->resource ? f->resource->name : NULL);
+    wfp__buf_adds(&b, ", ");
+    c_opt_string(&b, f->parent ? f->parent->name : NULL);
+    wfp__buf_adds(&b, "},\n");
+  }
+  wfp__buf_adds(&b, "  {0}};\n\n");
+  for (int i = 0; i < p->nresources; i++) {
+    const wfp_resource *r = p->resources[i];
+    wfp__buf_printf(&b, "static const char *const r%d_props[] = {", i);
+    for (int k = 0; k < r->nprops; k++) {
+      c_string(&b, r->prop_names[k], strlen(r->prop_names[k]));
+      wfp__buf_adds(&b, ", ");
+    }
+    wfp__buf_printf(&b, "NULL};\nstatic const uint8_t r%d_types[] = {", i);
+    for (int k = 0; k < r->nprops; k++)
+      wfp__buf_printf(&b, "%d, ",
+                      r->prop_types[k] == WFP_T_STR    ? WFP_TY_STR
+                      : r->prop_types[k] == WFP_T_JSON ? WFP_TY_JSON
+                                                       : WFP_TY_I64);
+    wfp__buf_printf(&b, "0};\nstatic const char *const r%d_methods[] = {", i);
+    for (int k = 0; k < r->nmethods; k++) {
+      c_string(&b, r->methods[k], strlen(r->methods[k]));
+      wfp__buf_adds(&b, ", ");
+    }
+    wfp__buf_adds(&b, "NULL};\n");
+  }
+  wfp__buf_adds(&b, "static const wfp_abi_resource resources[] = {\n");
+  for (int i = 0; i < p->nresources; i++) {
+    const wfp_resource *r = p->resources[i];
+    wfp__buf_adds(&b, "  {");
+    c_string(&b, r->name, strlen(r->name));
+    wfp__buf_printf(&b, ", %d, r%d_props, r%d_types, %d, r%d_methods},\n", r->nprops,
+                    i, i, r->nmethods, i);
+  }
+  wfp__buf_adds(&b, "  {0}};\n\n");
+  wfp__buf_adds(&b, glue_code);
+  if (b.oom) {
+    wfp__buf_free(&b);
+    return NULL;
+  }
+  return wfp__buf_take(&b, len);
+}
+
+/* ---- outputs ---- */
+
+static int put(wfp_aot *a, const char *path, const void *data, size_t len, int mode,
+               const char *what) {
+  if (wfp__write_file_atomic(path, data, len, mode))
+    return adiag(a, WFP_EIO, "", "cannot write %s %s: %s", what, path, strerror(errno));
+  return WFP_OK;
+}
+
+static int copy_into(wfp_aot *a, const char *dir, const char *name) {
+  char *data = NULL;
+  size_t len = 0;
+  if (wfp__read_file(tpath(a, name), &data, &len))
+    return adiag(a, WFP_EIO, "", "cannot read %s: %s", tpath(a, name), strerror(errno));
+  const char *dst = wfp__arena_printf(&a->arena, "%s/%s", dir, name);
+  int rc = put(a, dst, data, len, 0644, "C source");
+  free(data);
+  return rc;
+}
+
+static int compile(wfp_aot *a) {
+  const wfp_aot_opts *o = &a->o;
+  int rc;
+  double t0 = now();
+  /* front end (already loaded by the caller) */
+  if (a->prog->status != WFP_OK)
+    return a->prog->status;
+  bool want_wasm = o->output || o->emit_wasm || o->emit_c;
+  bool want_c = o->output || o->emit_c;
+  unsigned char *wasm = NULL;
+  size_t wlen = 0;
+  char *glue = NULL;
+  size_t glen = 0;
+  char *irtext = NULL;
+  size_t irlen = 0;
+  char *so = NULL;
+  size_t solen = 0;
+  if (o->emit_ir && wfp_program_ir_json(a->prog, 1, &irtext, &irlen))
+    return adiag(a, WFP_ENOMEM, "", "out of memory");
+  if (want_wasm) {
+    t0 = now();
+    wfp_cg_opts co = {sizeof co, o->opt_level};
+    wfp_cg_error ce;
+    rc = wfp_codegen(a->prog, &co, &wasm, &wlen, &ce);
+    a->secs[WFP_AOT_CODEGEN] = now() - t0;
+    if (rc) {
+      if (rc == WFP_EUNSUPPORTED)
+        adiag(a, rc, ce.path, "%s (this stage does not exist yet for it)", ce.msg);
+      else
+        adiag(a, rc, ce.path, "codegen: %s", ce.msg[0] ? ce.msg : wfp_strerror(rc));
+      goto out;
+    }
+  }
+  if (want_c) {
+    if ((rc = make_tmp(a)))
+      goto out;
+    if ((rc = write_tmp(a, "module.wasm", wasm, wlen)))
+      goto out;
+    const char *w2c = getenv("WFP_WASM2C");
+    const char *argv[] = {w2c && *w2c ? w2c : "wasm2c", "-n", "wfp", "-o",
+                          tpath(a, "module.c"), tpath(a, "module.wasm"), NULL};
+    t0 = now();
+    rc = run_tool(a, argv, "wasm2c.log", "wasm2c", " (install Debian's wabt package)");
+    a->secs[WFP_AOT_WASM2C] = now() - t0;
+    if (rc)
+      goto out;
+    glue = make_glue(a, &glen);
+    if (!glue) {
+      rc = adiag(a, WFP_ENOMEM, "", "out of memory");
+      goto out;
+    }
+    if ((rc = write_tmp(a, "glue.c", glue, glen)) ||
+        (rc = write_tmp(a, "abi.h", wfp__abi_h, wfp__abi_h_len)))
+      goto out;
+  }
+  if (o->output) {
+    const char *cc = o->cc;
+    if (!cc || !*cc)
+      cc = getenv("CC");
+    if (!cc || !*cc)
+      cc = "cc";
+    const char *argv[64];
+    int n = split_words(a, cc, argv, 16);
+    if (n == 0) {
+      rc = adiag(a, WFP_EUSAGE, "", "the C compiler command is empty");
+      goto out;
+    }
+    static const char *const olev[] = {"-O0", "-O1", "-O2", "-O3"};
+    argv[n++] = olev[o->opt_level];
+    argv[n++] = "-shared";
+    argv[n++] = "-fPIC";
+    argv[n++] = "-fvisibility=hidden";
+    argv[n++] = "-DNDEBUG";
+    /* explicit bounds checks and call-depth counting, no signal handlers:
+    ** the runtime in the host is built the same way (hostlib/wasm_rt.c) */
+    argv[n++] = "-DWASM_RT_MEMCHECK_SIGNAL_HANDLER=0";
+    argv[n++] = "-DWASM_RT_USE_STACK_DEPTH_COUNT=1";
+    argv[n++] = "-DWASM_RT_MAX_CALL_STACK_DEPTH=" MAX_DEPTH;
+    argv[n++] = "-w";
+    argv[n++] = wfp__arena_printf(&a->arena, "-I%s", a->tmp);
+    argv[n++] = "-o";
+    argv[n++] = tpath(a, "func.so");
+    argv[n++] = tpath(a, "module.c");
+    argv[n++] = tpath(a, "glue.c");
+    argv[n++] = "-lm";
+    argv[n] = NULL;
+    t0 = now();
+    rc = run_tool(a, argv, "cc.log", "the C compiler", " (set CC, or install gcc)");
+    a->secs[WFP_AOT_CC] = now() - t0;
+    if (rc)
+      goto out;
+    if (wfp__read_file(tpath(a, "func.so"), &so, &solen)) {
+      rc = adiag(a, WFP_EIO, "", "cannot read the compiled module: %s", strerror(errno));
+      goto out;
+    }
+  }
+  /* everything succeeded: write the outputs */
+  if (o->emit_ir && (rc = put(a, o->emit_ir, irtext, irlen, 0644, "IR")))
+    goto out;
+  if (o->emit_wasm && (rc = put(a, o->emit_wasm, wasm, wlen, 0644, "Wasm")))
+    goto out;
+  if (o->emit_wit &&
+      (rc = put(a, o->emit_wit, wfp__function_wit, wfp__function_wit_len, 0644, "WIT")))
+    goto out;
+  if (o->emit_c) {
+    if (mkdir(o->emit_c, 0755) != 0 && errno != EEXIST) {
+      rc = adiag(a, WFP_EIO, "", "cannot create %s: %s", o->emit_c, strerror(errno));
+      goto out;
+    }
+    if ((rc = copy_into(a, o->emit_c, "module.c")) ||
+        (rc = copy_into(a, o->emit_c, "module.h")) ||
+        (rc = copy_into(a, o->emit_c, "glue.c")) ||
+        (rc = copy_into(a, o->emit_c, "abi.h")))
+      goto out;
+  }
+  if (o->output && (rc = put(a, o->output, so, solen, 0755, "module")))
+    goto out;
+  rc = WFP_OK;
+out:
+  remove_tmp(a);
+  free(wasm);
+  free(glue);
+  free(irtext);
+  free(so);
+  return rc;
+}
+
+static int start(wfp_aot *a) {
+  if (!a || a->used)
+    return WFP_EINVAL;
+  a->used = true;
+  wfp_ir_opts io = {sizeof io, a->o.entry, a->o.max_diags};
+  a->prog = wfp_program_new(&io);
+  return a->prog ? WFP_OK : WFP_ENOMEM;
+}
+
+int wfp_aot_compile_file(wfp_aot *a, const char *path) {
+  int rc = start(a);
+  if (rc)
+    return rc;
+  double t0 = now();
+  rc = wfp_program_load_file(a->prog, path);
+  a->secs[WFP_AOT_FRONTEND] = now() - t0;
+  return rc ? rc : compile(a);
+}
+
+int wfp_aot_compile_mem(wfp_aot *a, const char *name, const char *text, size_t len) {
+  int rc = start(a);
+  if (rc)
+    return rc;
+  double t0 = now();
+  rc = wfp_program_load_mem(a->prog, name, text, len);
+  a->secs[WFP_AOT_FRONTEND] = now() - t0;
+  return rc ? rc : compile(a);
+}

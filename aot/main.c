@@ -1,0 +1,163 @@
+/*
+** main.c: wfp-aot, the compiler's command line. It parses options and calls
+** the aot library (wfp/aot.h); every decision lives there. Exit codes: 0
+** compiled, 1 program refused, 2 usage, 3 environment or toolchain.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wfp/aot.h"
+
+static const char usage_line[] = "usage: wfp-aot [options] program.json";
+
+static void help(void) {
+  printf("%s\n\n"
+         "Compiles a wfp program (IR version 1, JSON) to a native module that\n"
+         "wfp-host runs: check, assign IDs, lift, Binaryen, wasm2c, cc.\n\n"
+         "Options:\n"
+         "  -o PATH          write the module to PATH (default: func.so)\n"
+         "  --entry NAME     the function an input without \"fn\" runs\n"
+         "                   (default: main, when the program has one)\n"
+         "  -O0 -O1 -O2 -O3  optimization level of Binaryen and the C compiler\n"
+         "                   (default: -O2)\n"
+         "  --emit-ir FILE   write the canonical IR (IDs assigned, nested\n"
+         "                   functions and lambdas lifted)\n"
+         "  --emit-wasm FILE write the optimized core WebAssembly module\n"
+         "  --emit-c DIR     write the wasm2c output and the descriptor glue\n"
+         "  --emit-wit FILE  write the WIT world the module implements\n"
+         "  --check          check the program and write only the --emit-*\n"
+         "                   files asked for; build no module\n"
+         "  --time           print the time of each stage on stderr\n"
+         "  --help           print this help and exit\n"
+         "  --version        print the version and exit\n\n"
+         "Environment: CC (the C compiler, default cc), WFP_WASM2C (default\n"
+         "wasm2c), TMPDIR.\n"
+         "Every output is written atomically, and nothing is written when the\n"
+         "program is refused or a stage fails.\n"
+         "Exit status: 0 compiled, 1 program refused, 2 usage error,\n"
+         "3 environment or toolchain error.\n",
+         usage_line);
+}
+
+static int usage_error(const char *fmt, const char *arg) {
+  fprintf(stderr, "wfp-aot: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\n%s\nTry 'wfp-aot --help'.\n", usage_line);
+  return 2;
+}
+
+/* "--name VALUE" or "--name=VALUE"; advances *i. NULL when not this option. */
+static const char *opt_value(int argc, char **argv, int *i, const char *name,
+                             int *missing) {
+  size_t n = strlen(name);
+  const char *a = argv[*i];
+  if (strncmp(a, name, n) != 0)
+    return NULL;
+  if (a[n] == '=')
+    return a + n + 1;
+  if (a[n] != 0)
+    return NULL;
+  if (*i + 1 >= argc) {
+    *missing = 1;
+    return NULL;
+  }
+  return argv[++*i];
+}
+
+int main(int argc, char **argv) {
+  wfp_aot_opts o;
+  memset(&o, 0, sizeof o);
+  o.size = sizeof o;
+  o.opt_level = -1;
+  const char *input = NULL;
+  int check = 0, timing = 0, options_done = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    int missing = 0;
+    const char *v;
+    if (options_done || a[0] != '-' || strcmp(a, "-") == 0) {
+      if (input)
+        return usage_error("more than one program given ('%s')", a);
+      input = a;
+      continue;
+    }
+    if (strcmp(a, "--") == 0) {
+      options_done = 1;
+    } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      help();
+      return 0;
+    } else if (strcmp(a, "--version") == 0) {
+      printf("wfp-aot %s (IR version 1, ABI version 1)\n", WFP_VERSION_STRING);
+      return 0;
+    } else if (strcmp(a, "-o") == 0) {
+      if (i + 1 >= argc)
+        return usage_error("option '%s' needs a value", a);
+      o.output = argv[++i];
+    } else if (strncmp(a, "-o", 2) == 0 && a[2] != 'O') {
+      o.output = a + 2;
+    } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
+      o.opt_level = a[2] - '0';
+    } else if ((v = opt_value(argc, argv, &i, "--entry", &missing))) {
+      o.entry = v;
+    } else if ((v = opt_value(argc, argv, &i, "--emit-ir", &missing))) {
+      o.emit_ir = v;
+    } else if ((v = opt_value(argc, argv, &i, "--emit-wasm", &missing))) {
+      o.emit_wasm = v;
+    } else if ((v = opt_value(argc, argv, &i, "--emit-c", &missing))) {
+      o.emit_c = v;
+    } else if ((v = opt_value(argc, argv, &i, "--emit-wit", &missing))) {
+      o.emit_wit = v;
+    } else if (strcmp(a, "--check") == 0) {
+      check = 1;
+    } else if (strcmp(a, "--time") == 0) {
+      timing = 1;
+    } else if (missing) {
+      return usage_error("option '%s' needs a value", a);
+    } else {
+      return usage_error("unknown option '%s'", a);
+    }
+    if (missing)
+      return usage_error("option '%s' needs a value", a);
+  }
+  if (!input)
+    return usage_error("%s", "no program given");
+  if (check && o.output)
+    return usage_error("%s", "--check builds no module; drop -o");
+  if (o.entry && !*o.entry)
+    return usage_error("%s", "--entry needs a function name");
+  if (!check && !o.output)
+    o.output = "func.so";
+  if ((o.output && !*o.output) || (o.emit_ir && !*o.emit_ir) ||
+      (o.emit_wasm && !*o.emit_wasm) || (o.emit_c && !*o.emit_c) ||
+      (o.emit_wit && !*o.emit_wit))
+    return usage_error("%s", "an output path is empty");
+
+  wfp_aot *c = wfp_aot_new(&o);
+  if (!c) {
+    fprintf(stderr, "wfp-aot: error: out of memory\n");
+    return 3;
+  }
+  int rc = wfp_aot_compile_file(c, input);
+  if (rc) {
+    char line[2048];
+    for (size_t k = 0; k < wfp_aot_diag_count(c); k++) {
+      const wfp_diag *d = wfp_aot_diag(c, k);
+      wfp_diag_format(d, line, sizeof line);
+      fprintf(stderr, "%s\n", line);
+    }
+    size_t more = wfp_aot_diag_dropped(c);
+    if (more)
+      fprintf(stderr, "wfp-aot: %zu more error%s not shown\n", more,
+              more == 1 ? "" : "s");
+    fprintf(stderr, "wfp-aot: nothing written\n");
+  }
+  if (timing) {
+    static const char *const names[] = {"front end", "codegen", "wasm2c", "cc"};
+    for (int s = 0; s < WFP_AOT_STAGE_COUNT; s++)
+      fprintf(stderr, "wfp-aot: %-9s %8.3f ms\n", names[s],
+              wfp_aot_stage_seconds(c, (wfp_aot_stage)s) * 1e3);
+  }
+  wfp_aot_free(c);
+  return wfp_exit_code(rc);
+}

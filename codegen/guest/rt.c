@@ -1,0 +1,1449 @@
+/*
+** rt.c: the guest runtime, compiled to wasm32 and merged by codegen into
+** every module: the canonical-ABI exports (run-step, cabi_realloc,
+** post-return), the per-step arena, strings and JSON text, the state bytes
+** (write, validate, read), effects and resume values. It never touches the
+** program's own code; codegen calls it (rt_*) and defines what it imports
+** (module "wfp"). No libc: freestanding, bulk-memory for memcpy/memset.
+**
+** Values: str and json are pointers to {u32 len; u8 bytes[len]} in linear
+** memory; json holds compact, validated JSON text. Everything a step
+** allocates lives in one bump arena, reset by post-return.
+*/
+typedef unsigned char u8;
+typedef unsigned short u16;
+typedef unsigned int u32;
+typedef int s32;
+typedef unsigned long long u64;
+typedef long long s64;
+typedef unsigned long usize;
+
+#define EXPORT(n) __attribute__((export_name(n)))
+#define IMPORT(n) __attribute__((import_module("wfp"), import_name(n)))
+#define memcpy __builtin_memcpy
+#define memset __builtin_memset
+#define NOINLINE __attribute__((noinline))
+
+typedef struct str {
+  u32 len;
+  u8 b[];
+} str;
+
+/* ---- what codegen defines ---- */
+IMPORT("heap_start") u32 wfp_gen_heap_start(void);
+IMPORT("run") void wfp_gen_run(u32 fn, u32 resuming);
+IMPORT("funcs") u32 wfp_gen_funcs(void);
+IMPORT("layout") u32 wfp_gen_layout(void);
+IMPORT("hash") u64 wfp_gen_hash(void);
+IMPORT("entry") s32 wfp_gen_entry(void);
+IMPORT("get_unwind") u32 wfp_gen_get_unwind(void);
+IMPORT("set_unwind") void wfp_gen_set_unwind(u32 v);
+IMPORT("set_resuming") void wfp_gen_set_resuming(u32 v);
+
+#define UNWIND_SUSPEND 1u
+#define UNWIND_TRAP 2u
+
+/* value type codes in the layout and function tables */
+#define TY_I64 1u
+#define TY_STR 2u
+#define TY_JSON 3u
+#define TY_FN 4u
+
+/* ---- fatal errors: a wasm trap, with a message the host may read ---- */
+
+static const char *fatal_msg;
+
+EXPORT("wfp_fatal_message") const char *wfp_fatal_message(void) {
+  return fatal_msg ? fatal_msg : "";
+}
+
+__attribute__((noreturn)) NOINLINE static void fatal(const char *msg) {
+  fatal_msg = msg;
+  __builtin_trap();
+}
+
+/* ---- the arena ---- */
+
+static u32 heap_start, heap_top;
+
+static void init(void) {
+  if (!heap_start) {
+    heap_start = (wfp_gen_heap_start() + 15u) & ~15u;
+    heap_top = heap_start;
+  }
+}
+
+static u32 mem_bytes(void) { return (u32)__builtin_wasm_memory_size(0) * 65536u; }
+
+NOINLINE static void grow(u32 need_top) {
+  u32 have = mem_bytes();
+  if (need_top <= have)
+    return;
+  u32 pages = (need_top - have + 65535u) / 65536u;
+  u32 cur = have / 65536u;
+  /* grow at least by a quarter, so that a growing step does not grow often */
+  u32 extra = cur / 4u;
+  if (__builtin_wasm_memory_grow(0, pages + extra) == (usize)-1 &&
+      __builtin_wasm_memory_grow(0, pages) == (usize)-1)
+    fatal("out of memory");
+}
+
+static void *alloc(u32 n) {
+  u32 p = (heap_top + 7u) & ~7u;
+  u32 top = p + n;
+  if (top < p)
+    fatal("out of memory");
+  if (top > mem_bytes())
+    grow(top);
+  heap_top = top;
+  return (void *)(usize)p;
+}
+
+EXPORT("cabi_realloc")
+void *cabi_realloc(void *old, u32 old_size, u32 align, u32 new_size) {
+  init();
+  if (align < 1u)
+    align = 1u;
+  u32 o = (u32)(usize)old;
+  /* the last allocation grows in place */
+  if (o && o + old_size == heap_top && (o & (align - 1u)) == 0) {
+    u32 top = o + new_size;
+    if (top > mem_bytes())
+      grow(top);
+    heap_top = top;
+    return old;
+  }
+  u32 p = (heap_top + align - 1u) & ~(align - 1u);
+  u32 top = p + new_size;
+  if (top < p)
+    fatal("out of memory");
+  if (top > mem_bytes())
+    grow(top);
+  heap_top = top;
+  if (o && old_size)
+    memcpy((void *)(usize)p, old, old_size < new_size ? old_size : new_size);
+  return (void *)(usize)p;
+}
+
+static str *str_new(const u8 *p, u32 n) {
+  str *s = alloc(4u + n);
+  s->len = n;
+  if (n)
+    memcpy(s->b, p, n);
+  return s;
+}
+
+static str *cstr(const char *c) {
+  u32 n = 0;
+  while (c[n])
+    n++;
+  return str_new((const u8 *)c, n);
+}
+
+/* ---- string builder: [u32 len][bytes] grown at the arena's top ---- */
+
+typedef struct sb {
+  u32 len, cap;
+  str *s;
+} sb;
+
+EXPORT("rt_sb_new") sb *rt_sb_new(void) {
+  sb *b = alloc(sizeof *b);
+  b->len = 0;
+  b->cap = 64;
+  b->s = alloc(4u + b->cap);
+  return b;
+}
+
+static void sb_need(sb *b, u32 n) {
+  if (b->len + n <= b->cap)
+    return;
+  u32 cap = b->cap * 2u;
+  if (cap < b->len + n)
+    cap = b->len + n;
+  u32 end = (u32)(usize)b->s + 4u + b->cap;
+  if (end == heap_top) { /* last allocation: extend in place */
+    u32 top = (u32)(usize)b->s + 4u + cap;
+    if (top > mem_bytes())
+      grow(top);
+    heap_top = top;
+  } else {
+    str *ns = alloc(4u + cap);
+    memcpy(ns->b, b->s->b, b->len);
+    b->s = ns;
+  }
+  b->cap = cap;
+}
+
+EXPORT("rt_sb_raw") void rt_sb_raw(sb *b, const u8 *p, u32 n) {
+  sb_need(b, n);
+  memcpy(b->s->b + b->len, p, n);
+  b->len += n;
+}
+
+static void sb_c(sb *b, u8 c) {
+  sb_need(b, 1);
+  b->s->b[b->len++] = c;
+}
+
+static void sb_cs(sb *b, const char *c) {
+  u32 n = 0;
+  while (c[n])
+    n++;
+  rt_sb_raw(b, (const u8 *)c, n);
+}
+
+EXPORT("rt_sb_i64") void rt_sb_i64(sb *b, s64 v) {
+  u8 tmp[24];
+  u32 n = 0;
+  u64 u = v < 0 ? 0ull - (u64)v : (u64)v;
+  do {
+    tmp[n++] = (u8)('0' + u % 10u);
+    u /= 10u;
+  } while (u);
+  sb_need(b, n + 1u);
+  if (v < 0)
+    b->s->b[b->len++] = '-';
+  while (n)
+    b->s->b[b->len++] = tmp[--n];
+}
+
+EXPORT("rt_sb_str") void rt_sb_str(sb *b, const str *s) {
+  rt_sb_raw(b, s->b, s->len);
+}
+
+/* JSON text is appended as is */
+EXPORT("rt_sb_json") void rt_sb_json(sb *b, const str *s) {
+  rt_sb_raw(b, s->b, s->len);
+}
+
+static void sb_jstr_raw(sb *b, const u8 *p, u32 n) {
+  static const char hex[] = "0123456789abcdef";
+  sb_need(b, n + 2u);
+  b->s->b[b->len++] = '"';
+  u32 run = 0;
+  for (u32 i = 0; i < n; i++) {
+    u8 c = p[i];
+    if (c >= 0x20 && c != '"' && c != '\\')
+      continue;
+    rt_sb_raw(b, p + run, i - run);
+    run = i + 1;
+    switch (c) {
+    case '"': sb_cs(b, "\\\""); break;
+    case '\\': sb_cs(b, "\\\\"); break;
+    case '\n': sb_cs(b, "\\n"); break;
+    case '\r': sb_cs(b, "\\r"); break;
+    case '\t': sb_cs(b, "\\t"); break;
+    case '\b': sb_cs(b, "\\b"); break;
+    case '\f': sb_cs(b, "\\f"); break;
+    default: {
+      u8 e[6] = {'\\', 'u', '0', '0', (u8)hex[c >> 4], (u8)hex[c & 15]};
+      rt_sb_raw(b, e, 6);
+    }
+    }
+  }
+  rt_sb_raw(b, p + run, n - run);
+  sb_c(b, '"');
+}
+
+/* a str appended as a JSON string literal */
+EXPORT("rt_sb_jstr") void rt_sb_jstr(sb *b, const str *s) {
+  sb_jstr_raw(b, s->b, s->len);
+}
+
+EXPORT("rt_sb_end") str *rt_sb_end(sb *b) {
+  b->s->len = b->len;
+  /* give back the unused tail when it is the arena's top */
+  u32 end = (u32)(usize)b->s + 4u + b->cap;
+  if (end == heap_top)
+    heap_top = (u32)(usize)b->s + 4u + b->len;
+  return b->s;
+}
+
+/* ---- strings ---- */
+
+EXPORT("rt_str_eq") u32 rt_str_eq(const str *a, const str *b) {
+  if (a == b)
+    return 1;
+  if (a->len != b->len)
+    return 0;
+  for (u32 i = 0; i < a->len; i++)
+    if (a->b[i] != b->b[i])
+      return 0;
+  return 1;
+}
+
+/* ---- traps the program can see: unwinding, with a message ---- */
+
+static str *trap_msg;
+
+static void fail_str(str *m) {
+  trap_msg = m;
+  wfp_gen_set_unwind(UNWIND_TRAP);
+}
+
+static void fail(const char *m) { fail_str(cstr(m)); }
+
+EXPORT("rt_trap") void rt_trap(const str *m) { fail_str((str *)m); }
+
+/* ---- JSON text ---- */
+
+#define JSON_MAX_DEPTH 256
+
+static int is_ws(u8 c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+static u32 ws(const u8 *p, u32 i, u32 n) {
+  while (i < n && is_ws(p[i]))
+    i++;
+  return i;
+}
+
+/* UTF-8 well-formedness of p[i..j) (no overlongs, surrogates, > U+10FFFF) */
+static int utf8_ok(const u8 *p, u32 i, u32 j) {
+  while (i < j) {
+    u8 c = p[i];
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    u32 len, cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+      cp = c & 0x1Fu;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      cp = c & 0x0Fu;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      cp = c & 0x07u;
+    } else {
+      return 0;
+    }
+    if (j - i < len)
+      return 0;
+    for (u32 k = 1; k < len; k++) {
+      if ((p[i + k] & 0xC0) != 0x80)
+        return 0;
+      cp = (cp << 6) | (p[i + k] & 0x3Fu);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return 0;
+    i += len;
+  }
+  return 1;
+}
+
+static int hexv(u8 c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/* A JSON string starting at p[i] == '"': returns the index after it, or 0
+** when malformed. With out, appends the decoded UTF-8. */
+static u32 jstring(const u8 *p, u32 i, u32 n, sb *out) {
+  i++;
+  u32 run = i;
+  while (i < n) {
+    u8 c = p[i];
+    if (c == '"') {
+      if (!utf8_ok(p, run, i))
+        return 0;
+      if (out)
+        rt_sb_raw(out, p + run, i - run);
+      return i + 1;
+    }
+    if (c < 0x20)
+      return 0;
+    if (c != '\\') {
+      i++;
+      continue;
+    }
+    if (!utf8_ok(p, run, i))
+      return 0;
+    if (out)
+      rt_sb_raw(out, p + run, i - run);
+    if (i + 1 >= n)
+      return 0;
+    u8 e = p[i + 1];
+    u32 cp;
+    i += 2;
+    switch (e) {
+    case '"': cp = '"'; break;
+    case '\\': cp = '\\'; break;
+    case '/': cp = '/'; break;
+    case 'b': cp = 8; break;
+    case 'f': cp = 12; break;
+    case 'n': cp = 10; break;
+    case 'r': cp = 13; break;
+    case 't': cp = 9; break;
+    case 'u': {
+      if (n - i < 4)
+        return 0;
+      s32 v = 0;
+      for (u32 k = 0; k < 4; k++) {
+        int h = hexv(p[i + k]);
+        if (h < 0)
+          return 0;
+        v = v * 16 + h;
+      }
+      i += 4;
+      cp = (u32)v;
+      if (cp >= 0xD800 && cp <= 0xDBFF) {
+        if (n - i < 6 || p[i] != '\\' || p[i + 1] != 'u')
+          return 0;
+        s32 lo = 0;
+        for (u32 k = 0; k < 4; k++) {
+          int h = hexv(p[i + 2 + k]);
+          if (h < 0)
+            return 0;
+          lo = lo * 16 + h;
+        }
+        if (lo < 0xDC00 || lo > 0xDFFF)
+          return 0;
+        i += 6;
+        cp = 0x10000u + ((cp - 0xD800u) << 10) + ((u32)lo - 0xDC00u);
+      } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+        return 0;
+      }
+      break;
+    }
+    default:
+      return 0;
+    }
+    if (out) {
+      u8 u[4];
+      u32 k;
+      if (cp < 0x80) {
+        u[0] = (u8)cp;
+        k = 1;
+      } else if (cp < 0x800) {
+        u[0] = (u8)(0xC0 | (cp >> 6));
+        u[1] = (u8)(0x80 | (cp & 0x3F));
+        k = 2;
+      } else if (cp < 0x10000) {
+        u[0] = (u8)(0xE0 | (cp >> 12));
+        u[1] = (u8)(0x80 | ((cp >> 6) & 0x3F));
+        u[2] = (u8)(0x80 | (cp & 0x3F));
+        k = 3;
+      } else {
+        u[0] = (u8)(0xF0 | (cp >> 18));
+        u[1] = (u8)(0x80 | ((cp >> 12) & 0x3F));
+        u[2] = (u8)(0x80 | ((cp >> 6) & 0x3F));
+        u[3] = (u8)(0x80 | (cp & 0x3F));
+        k = 4;
+      }
+      rt_sb_raw(out, u, k);
+    }
+    run = i;
+  }
+  return 0;
+}
+
+/* A JSON number at p[i]: index after it, or 0. */
+static u32 jnumber(const u8 *p, u32 i, u32 n) {
+  if (i < n && p[i] == '-')
+    i++;
+  if (i >= n)
+    return 0;
+  if (p[i] == '0') {
+    i++;
+  } else if (p[i] >= '1' && p[i] <= '9') {
+    while (i < n && p[i] >= '0' && p[i] <= '9')
+      i++;
+  } else {
+    return 0;
+  }
+  if (i < n && p[i] == '.') {
+    i++;
+    if (i >= n || p[i] < '0' || p[i] > '9')
+      return 0;
+    while (i < n && p[i] >= '0' && p[i] <= '9')
+      i++;
+  }
+  if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+    i++;
+    if (i < n && (p[i] == '+' || p[i] == '-'))
+      i++;
+    if (i >= n || p[i] < '0' || p[i] > '9')
+      return 0;
+    while (i < n && p[i] >= '0' && p[i] <= '9')
+      i++;
+  }
+  return i;
+}
+
+static int lit(const u8 *p, u32 i, u32 n, const char *w) {
+  for (u32 k = 0; w[k]; k++)
+    if (i + k >= n || p[i + k] != (u8)w[k])
+      return 0;
+  return 1;
+}
+
+/* Validates one value at p[i] (after white space) and, with out, appends
+** it without insignificant white space. Returns the index after it (and
+** after trailing white space), or 0 when malformed. */
+static u32 jvalue(const u8 *p, u32 i, u32 n, sb *out, u32 depth) {
+  i = ws(p, i, n);
+  if (i >= n || depth > JSON_MAX_DEPTH)
+    return 0;
+  u8 c = p[i];
+  u32 j;
+  if (c == '"') {
+    j = jstring(p, i, n, 0);
+    if (j && out)
+      rt_sb_raw(out, p + i, j - i);
+  } else if (c == '{' || c == '[') {
+    u8 close = c == '{' ? '}' : ']';
+    if (out)
+      sb_c(out, c);
+    i = ws(p, i + 1, n);
+    if (i < n && p[i] == close) {
+      j = i + 1;
+    } else {
+      for (;;) {
+        if (c == '{') {
+          if (i >= n || p[i] != '"')
+            return 0;
+          u32 k = jstring(p, i, n, 0);
+          if (!k)
+            return 0;
+          if (out)
+            rt_sb_raw(out, p + i, k - i);
+          i = ws(p, k, n);
+          if (i >= n || p[i] != ':')
+            return 0;
+          if (out)
+            sb_c(out, ':');
+          i++;
+        }
+        i = jvalue(p, i, n, out, depth + 1);
+        if (!i || i >= n)
+          return 0;
+        if (p[i] == ',') {
+          if (out)
+            sb_c(out, ',');
+          i = ws(p, i + 1, n);
+          continue;
+        }
+        if (p[i] != close)
+          return 0;
+        j = i + 1;
+        break;
+      }
+    }
+    if (out)
+      sb_c(out, close);
+  } else if (c == 't' || c == 'f' || c == 'n') {
+    const char *w = c == 't' ? "true" : c == 'f' ? "false" : "null";
+    if (!lit(p, i, n, w))
+      return 0;
+    j = i + (c == 'f' ? 5u : 4u);
+    if (out)
+      rt_sb_raw(out, p + i, j - i);
+  } else {
+    j = jnumber(p, i, n);
+    if (j && out)
+      rt_sb_raw(out, p + i, j - i);
+  }
+  if (!j)
+    return 0;
+  return ws(p, j, n);
+}
+
+/* The compact form of JSON text, or NULL when it is not one JSON value. */
+static str *json_compact(const u8 *p, u32 n) {
+  sb *b = rt_sb_new();
+  u32 e = jvalue(p, 0, n, b, 0);
+  if (!e || e != n)
+    return 0;
+  return rt_sb_end(b);
+}
+
+/* Skips one value in compact text: index after it, or 0. */
+static u32 jskip(const u8 *p, u32 i, u32 n) { return jvalue(p, i, n, 0, 0); }
+
+/* Does the JSON string at p[i] decode to exactly key[0..kn)? Sets *after. */
+static int jkey_eq(const u8 *p, u32 i, u32 n, const u8 *key, u32 kn, u32 *after) {
+  u8 *save = (u8 *)(usize)heap_top;
+  u32 saved_top = heap_top;
+  sb *b = rt_sb_new();
+  u32 e = jstring(p, i, n, b);
+  *after = e;
+  int eq = e && b->len == kn;
+  for (u32 k = 0; eq && k < kn; k++)
+    eq = b->s->b[k] == key[k];
+  (void)save;
+  heap_top = saved_top; /* scratch only */
+  return eq;
+}
+
+/* Integer JSON number at p[i..j) -> *v; 0 if not an integer or out of range. */
+static int jint(const u8 *p, u32 i, u32 j, s64 *v) {
+  int neg = 0;
+  if (i < j && p[i] == '-') {
+    neg = 1;
+    i++;
+  }
+  if (i >= j)
+    return 0;
+  u64 u = 0, lim = neg ? 9223372036854775808ull : 9223372036854775807ull;
+  for (; i < j; i++) {
+    if (p[i] < '0' || p[i] > '9')
+      return 0;
+    u32 d = (u32)(p[i] - '0');
+    if (u > (lim - d) / 10u)
+      return 0;
+    u = u * 10u + d;
+  }
+  *v = neg ? (s64)(0ull - u) : (s64)u;
+  return 1;
+}
+
+/* Looks up key in the object at p[i] (compact or not): the value's start
+** index, or 0 when absent / not an object. */
+static u32 jfind(const u8 *p, u32 i, u32 n, const u8 *key, u32 kn) {
+  i = ws(p, i, n);
+  if (i >= n || p[i] != '{')
+    return 0;
+  i = ws(p, i + 1, n);
+  if (i < n && p[i] == '}')
+    return 0;
+  while (i < n && p[i] == '"') {
+    u32 after;
+    int eq = jkey_eq(p, i, n, key, kn, &after);
+    if (!after)
+      return 0;
+    i = ws(p, after, n);
+    if (i >= n || p[i] != ':')
+      return 0;
+    i = ws(p, i + 1, n);
+    if (eq)
+      return i;
+    i = jskip(p, i, n);
+    if (!i || i >= n)
+      return 0;
+    if (p[i] != ',')
+      return 0;
+    i = ws(p, i + 1, n);
+  }
+  return 0;
+}
+
+/* The index-th element of the array at p[i]: its start, or 0. */
+static u32 jindex(const u8 *p, u32 i, u32 n, u32 index) {
+  i = ws(p, i, n);
+  if (i >= n || p[i] != '[')
+    return 0;
+  i = ws(p, i + 1, n);
+  if (i < n && p[i] == ']')
+    return 0;
+  for (u32 k = 0;; k++) {
+    if (k == index)
+      return i;
+    i = jskip(p, i, n);
+    if (!i || i >= n || p[i] != ',')
+      return 0;
+    i = ws(p, i + 1, n);
+  }
+}
+
+static const char *kind_word(u8 c) {
+  switch (c) {
+  case '{': return "an object";
+  case '[': return "an array";
+  case '"': return "a string";
+  case 't': case 'f': return "a boolean";
+  case 'n': return "null";
+  default: return "a number";
+  }
+}
+
+/* ---- get_* paths: data segments [u32 nsegs] then per seg:
+**      [u32 kind 0=key 1=index][u32 len or index][key bytes, padded to 4] ---- */
+
+static void path_text(sb *b, const u32 *d, u32 upto) {
+  u32 nseg = d[0];
+  const u32 *q = d + 1;
+  sb_c(b, '$');
+  for (u32 s = 0; s < nseg && s < upto; s++) {
+    u32 kind = q[0], v = q[1];
+    if (kind == 1) {
+      sb_c(b, '[');
+      rt_sb_i64(b, v);
+      sb_c(b, ']');
+      q += 2;
+    } else {
+      sb_c(b, '.');
+      rt_sb_raw(b, (const u8 *)(q + 2), v);
+      q += 2 + (v + 3u) / 4u;
+    }
+  }
+}
+
+static void fail_path(const char *op, const u32 *d, u32 upto, const char *what) {
+  sb *b = rt_sb_new();
+  sb_cs(b, op);
+  sb_cs(b, ": ");
+  path_text(b, d, upto);
+  sb_cs(b, what);
+  fail_str(rt_sb_end(b));
+}
+
+/* Start index of the value at the path, or 0 (failure reported). */
+static u32 walk(const char *op, const str *j, const u32 *d) {
+  const u8 *p = j->b;
+  u32 n = j->len, i = ws(p, 0, n);
+  u32 nseg = d[0];
+  const u32 *q = d + 1;
+  for (u32 s = 0; s < nseg; s++) {
+    u32 kind = q[0], v = q[1];
+    if (i >= n) {
+      fail_path(op, d, s, ": not found");
+      return 0;
+    }
+    u32 r;
+    if (kind == 1) {
+      if (p[i] != '[') {
+        sb *b = rt_sb_new();
+        sb_cs(b, op);
+        sb_cs(b, ": ");
+        path_text(b, d, s);
+        sb_cs(b, " is ");
+        sb_cs(b, kind_word(p[i]));
+        sb_cs(b, ", not an array");
+        fail_str(rt_sb_end(b));
+        return 0;
+      }
+      r = jindex(p, i, n, v);
+      q += 2;
+    } else {
+      if (p[i] != '{') {
+        sb *b = rt_sb_new();
+        sb_cs(b, op);
+        sb_cs(b, ": ");
+        path_text(b, d, s);
+        sb_cs(b, " is ");
+        sb_cs(b, kind_word(p[i]));
+        sb_cs(b, ", not an object");
+        fail_str(rt_sb_end(b));
+        return 0;
+      }
+      r = jfind(p, i, n, (const u8 *)(q + 2), v);
+      q += 2 + (v + 3u) / 4u;
+    }
+    if (!r) {
+      fail_path(op, d, s + 1, ": not found");
+      return 0;
+    }
+    i = r;
+  }
+  if (i >= n) {
+    fail_path(op, d, nseg, ": not found");
+    return 0;
+  }
+  return i + 1; /* +1: 0 means failure */
+}
+
+EXPORT("rt_get_json") str *rt_get_json(const str *j, const u32 *path) {
+  u32 i = walk("get_json", j, path);
+  if (!i)
+    return 0;
+  i--;
+  u32 e = jskip(j->b, i, j->len);
+  if (!e) {
+    fail("get_json: malformed JSON");
+    return 0;
+  }
+  while (e > i && is_ws(j->b[e - 1]))
+    e--;
+  return str_new(j->b + i, e - i);
+}
+
+EXPORT("rt_get_i64") s64 rt_get_i64(const str *j, const u32 *path) {
+  u32 i = walk("get_i64", j, path);
+  if (!i)
+    return 0;
+  i--;
+  u32 e = jnumber(j->b, i, j->len);
+  s64 v;
+  if (!e || !jint(j->b, i, e, &v)) {
+    if (e)
+      fail_path("get_i64", path, path[0], " is not an integer in the i64 range");
+    else {
+      sb *b = rt_sb_new();
+      sb_cs(b, "get_i64: ");
+      path_text(b, path, path[0]);
+      sb_cs(b, " is ");
+      sb_cs(b, kind_word(j->b[i]));
+      sb_cs(b, ", not a number");
+      fail_str(rt_sb_end(b));
+    }
+    return 0;
+  }
+  return v;
+}
+
+EXPORT("rt_get_str") str *rt_get_str(const str *j, const u32 *path) {
+  u32 i = walk("get_str", j, path);
+  if (!i)
+    return 0;
+  i--;
+  if (j->b[i] != '"') {
+    sb *b = rt_sb_new();
+    sb_cs(b, "get_str: ");
+    path_text(b, path, path[0]);
+    sb_cs(b, " is ");
+    sb_cs(b, kind_word(j->b[i]));
+    sb_cs(b, ", not a string");
+    fail_str(rt_sb_end(b));
+    return 0;
+  }
+  sb *b = rt_sb_new();
+  if (!jstring(j->b, i, j->len, b)) {
+    fail("get_str: malformed JSON string");
+    return 0;
+  }
+  return rt_sb_end(b);
+}
+
+EXPORT("rt_json_len") s64 rt_json_len(const str *j) {
+  const u8 *p = j->b;
+  u32 n = j->len, i = ws(p, 0, n);
+  if (i >= n || p[i] != '[') {
+    sb *b = rt_sb_new();
+    sb_cs(b, "len: the JSON value is ");
+    sb_cs(b, i < n ? kind_word(p[i]) : "empty");
+    sb_cs(b, ", not an array");
+    fail_str(rt_sb_end(b));
+    return 0;
+  }
+  i = ws(p, i + 1, n);
+  if (i < n && p[i] == ']')
+    return 0;
+  s64 k = 0;
+  for (;;) {
+    k++;
+    i = jskip(p, i, n);
+    if (!i || i >= n || p[i] != ',')
+      break;
+    i = ws(p, i + 1, n);
+  }
+  return k;
+}
+
+/* ---- the step: input, output, effects ---- */
+
+static const u8 *in_p;
+static u32 in_n;
+static str *in_json; /* the input, compacted, once a step needs it */
+static u32 args_at;  /* index of "args" in in_json (+1), 0 when absent */
+static str *output;
+
+/* The pending effect. */
+static u32 eff_kind;
+static str *eff_s0, *eff_s1, *eff_s2;
+static s64 eff_i;
+
+static const u8 *res_p;
+static u32 res_n, res_has;
+
+EXPORT("rt_input") str *rt_input(void) {
+  if (!in_json) {
+    if (in_n == 0) {
+      in_json = cstr("{}");
+    } else {
+      in_json = json_compact(in_p, in_n);
+      if (!in_json) {
+        fail("the invocation's input is not valid JSON");
+        return 0;
+      }
+    }
+  }
+  return in_json;
+}
+
+EXPORT("rt_out_i64") void rt_out_i64(s64 v) {
+  sb *b = rt_sb_new();
+  sb_cs(b, "{\"result\":");
+  rt_sb_i64(b, v);
+  sb_c(b, '}');
+  output = rt_sb_end(b);
+}
+
+EXPORT("rt_out_str") void rt_out_str(const str *s) {
+  sb *b = rt_sb_new();
+  sb_cs(b, "{\"result\":");
+  rt_sb_jstr(b, s);
+  sb_c(b, '}');
+  output = rt_sb_end(b);
+}
+
+EXPORT("rt_out_json") void rt_out_json(const str *j) { output = (str *)j; }
+
+EXPORT("rt_out_null") void rt_out_null(void) { output = cstr("{\"result\":null}"); }
+
+/* Effects: recorded here; the generated code then saves its frame. */
+EXPORT("rt_eff_ctx_get") void rt_eff_ctx_get(const str *key) {
+  eff_kind = 0;
+  eff_s0 = (str *)key;
+}
+EXPORT("rt_eff_ctx_set") void rt_eff_ctx_set(const str *key, s64 v) {
+  eff_kind = 1;
+  eff_s0 = (str *)key;
+  eff_i = v;
+}
+EXPORT("rt_eff_msg") void rt_eff_msg(const str *topic, const str *payload) {
+  eff_kind = 2;
+  eff_s0 = (str *)topic;
+  eff_s1 = (str *)payload;
+}
+EXPORT("rt_eff_sleep") void rt_eff_sleep(s64 ms) {
+  eff_kind = 3;
+  eff_i = ms < 0 ? 0 : ms;
+}
+EXPORT("rt_eff_db") void rt_eff_db(const str *sql, const str *params, const str *each) {
+  eff_kind = 4;
+  eff_s0 = (str *)sql;
+  eff_s1 = (str *)params;
+  eff_s2 = (str *)each;
+}
+EXPORT("rt_eff_self_get") void rt_eff_self_get(const str *prop) {
+  eff_kind = 5;
+  eff_s0 = (str *)prop;
+}
+EXPORT("rt_eff_self_set") void rt_eff_self_set(const str *prop, const str *value) {
+  eff_kind = 6;
+  eff_s0 = (str *)prop;
+  eff_s1 = (str *)value;
+}
+EXPORT("rt_eff_yield") void rt_eff_yield(void) { eff_kind = 7; }
+
+/* ---- resume values ---- */
+
+/* A resume text that is {"error": "..."} becomes a trap; returns 1 then. */
+static int res_error(void) {
+  u32 i = jfind(res_p, 0, res_n, (const u8 *)"error", 5);
+  if (!i)
+    return 0;
+  if (res_p[i] == '"') {
+    sb *b = rt_sb_new();
+    if (jstring(res_p, i, res_n, b)) {
+      fail_str(rt_sb_end(b));
+      return 1;
+    }
+  }
+  fail("the host reported an error performing the effect");
+  return 1;
+}
+
+static int res_present(const char *what) {
+  if (res_has)
+    return 1;
+  sb *b = rt_sb_new();
+  sb_cs(b, "invalid step: resuming ");
+  sb_cs(b, what);
+  sb_cs(b, " without a resume value");
+  fail_str(rt_sb_end(b));
+  return 0;
+}
+
+EXPORT("rt_res_none") void rt_res_none(void) {
+  if (!res_has || res_n == 0 || (res_n == 4 && lit(res_p, 0, 4, "null")) ||
+      (res_n == 2 && res_p[0] == '{' && res_p[1] == '}'))
+    return;
+  if (!jvalue(res_p, 0, res_n, 0, 0)) {
+    fail("invalid resume value: not JSON");
+    return;
+  }
+  res_error();
+}
+
+EXPORT("rt_res_i64") s64 rt_res_i64(void) {
+  if (!res_present("ctx_get_i64"))
+    return 0;
+  const u8 *p = res_p;
+  u32 n = res_n;
+  /* the host's own form, {"i64":N}, first */
+  if (n > 8 && lit(p, 0, n, "{\"i64\":") && p[n - 1] == '}') {
+    s64 v;
+    if (jint(p, 7, n - 1, &v))
+      return v;
+  }
+  if (!jvalue(p, 0, n, 0, 0)) {
+    fail("invalid resume value for ctx_get_i64: not JSON");
+    return 0;
+  }
+  if (res_error())
+    return 0;
+  u32 i = jfind(p, 0, n, (const u8 *)"i64", 3);
+  if (i) {
+    u32 e = jnumber(p, i, n);
+    s64 v;
+    if (e && jint(p, i, e, &v))
+      return v;
+  }
+  fail("invalid resume value for ctx_get_i64: expected {\"i64\": <integer>}");
+  return 0;
+}
+
+/* ---- state bytes ----
+** header (32 bytes): "wfps" u16 version u16 flags u64 program hash
+**                    u64 checksum u32 entry function u32 frame count
+** frames, innermost first: payload, then u32 payload length, u32 function,
+** u32 resume point. See docs/state.md. */
+
+#define STATE_VERSION 1u
+#define HDR 32u
+
+static u8 *st_w;      /* state being written */
+static u32 st_wlen, st_wcap, st_wframes, st_wframe_start;
+static const u8 *st_r; /* state being resumed */
+static u32 st_rend;    /* end of the unread frames */
+static u32 st_rpos;    /* read cursor within the current frame */
+
+static u32 rd32(const u8 *p) {
+  u32 v;
+  memcpy(&v, p, 4);
+  return v;
+}
+static u64 rd64(const u8 *p) {
+  u64 v;
+  memcpy(&v, p, 8);
+  return v;
+}
+static void wr32(u8 *p, u32 v) { memcpy(p, &v, 4); }
+static void wr64(u8 *p, u64 v) { memcpy(p, &v, 8); }
+
+/* A word-at-a-time mix, not a MAC: it catches truncation, bit flips and
+** splices; it does not stop a forger who recomputes it. */
+static u64 checksum(const u8 *p, u32 n) {
+  u64 h = 0x243F6A8885A308D3ull ^ ((u64)n * 0x9E3779B97F4A7C15ull);
+  u32 i = 0;
+  for (; i + 8u <= n; i += 8u) {
+    h = (h ^ rd64(p + i)) * 0x9E3779B97F4A7C15ull;
+    h ^= h >> 29;
+  }
+  u64 t = 0;
+  for (u32 k = 0; i + k < n; k++)
+    t |= (u64)p[i + k] << (8u * k);
+  h = (h ^ t) * 0x9E3779B97F4A7C15ull;
+  h ^= h >> 32;
+  return h;
+}
+
+static u64 state_sum(const u8 *p, u32 n) {
+  /* everything but the checksum field itself */
+  u64 a = checksum(p, 16);
+  u64 b = checksum(p + 24, n - 24u);
+  return (a * 0x100000001B3ull) ^ b;
+}
+
+static void st_need(u32 n) {
+  if (st_wlen + n <= st_wcap)
+    return;
+  u32 cap = st_wcap * 2u;
+  if (cap < st_wlen + n)
+    cap = st_wlen + n + 64u;
+  u8 *nw = cabi_realloc(st_w, st_wcap, 8, cap);
+  st_w = nw;
+  st_wcap = cap;
+}
+
+EXPORT("rt_fw_begin") void rt_fw_begin(void) {
+  if (!st_w) {
+    st_wcap = 256;
+    st_w = alloc(st_wcap);
+    st_wlen = HDR;
+    st_wframes = 0;
+  }
+  st_wframe_start = st_wlen;
+}
+
+EXPORT("rt_fw_i64") void rt_fw_i64(s64 v) {
+  st_need(8);
+  wr64(st_w + st_wlen, (u64)v);
+  st_wlen += 8;
+}
+
+EXPORT("rt_fw_str") void rt_fw_str(const str *s) {
+  st_need(4u + s->len);
+  wr32(st_w + st_wlen, s->len);
+  memcpy(st_w + st_wlen + 4, s->b, s->len);
+  st_wlen += 4u + s->len;
+}
+
+EXPORT("rt_fw_end") void rt_fw_end(u32 fn, u32 point) {
+  st_need(12);
+  wr32(st_w + st_wlen, st_wlen - st_wframe_start);
+  wr32(st_w + st_wlen + 4, fn);
+  wr32(st_w + st_wlen + 8, point);
+  st_wlen += 12;
+  st_wframes++;
+}
+
+/* Reading: frames were validated as a whole before the step ran. */
+EXPORT("rt_fr_open") u32 rt_fr_open(u32 fn) {
+  u32 t = st_rend - 12u;
+  u32 len = rd32(st_r + t);
+  u32 point = rd32(st_r + t + 8);
+  if (rd32(st_r + t + 4) != fn)
+    fatal("state frame of another function (a wfp bug)");
+  st_rpos = t - len;
+  st_rend = st_rpos;
+  return point;
+}
+
+EXPORT("rt_fr_i64") s64 rt_fr_i64(void) {
+  s64 v = (s64)rd64(st_r + st_rpos);
+  st_rpos += 8;
+  return v;
+}
+
+/* A str in the state is already [u32 len][bytes]: used in place. */
+EXPORT("rt_fr_str") str *rt_fr_str(void) {
+  str *s = (str *)(usize)(st_r + st_rpos);
+  st_rpos += 4u + rd32(st_r + st_rpos);
+  return s;
+}
+
+EXPORT("rt_resume_done") void rt_resume_done(void) { wfp_gen_set_resuming(0); }
+
+/* The tables codegen provides (see codegen/lower.c):
+** layout: u32 nfuncs; per function u32 first point, u32 npoints; then per
+**   point u32 callee (POINT_EFFECT, POINT_DYNAMIC or a function), u32
+**   nvals, u32 address of nvals type bytes.
+** funcs: u32 nfuncs; per function u32 name (str*), u32 id (str*), u32
+**   nparams, u32 params: per param u32 name (str*), u32 type. */
+#define POINT_EFFECT 0xFFFFFFFFu
+#define POINT_DYNAMIC 0xFFFFFFFEu
+
+static const char *validate_state(const u8 *s, u32 n, u32 *entry) {
+  if (n < HDR)
+    return "invalid state: truncated header";
+  if (!lit(s, 0, 4, "wfps"))
+    return "invalid state: not wfp state bytes";
+  if ((rd32(s + 4) & 0xFFFFu) != STATE_VERSION)
+    return "invalid state: unsupported format version";
+  if (rd32(s + 4) >> 16)
+    return "invalid state: unknown flags";
+  if (rd64(s + 8) != wfp_gen_hash())
+    return "invalid state: it belongs to another program";
+  if (rd64(s + 16) != state_sum(s, n))
+    return "invalid state: checksum mismatch (truncated or tampered)";
+  const u32 *lay = (const u32 *)(usize)wfp_gen_layout();
+  u32 nfuncs = lay[0];
+  u32 fn = rd32(s + 24), nframes = rd32(s + 28);
+  if (fn >= nfuncs)
+    return "invalid state: unknown entry function";
+  if (nframes == 0)
+    return "invalid state: no frames";
+  const u32 *pts = lay + 1 + 2u * nfuncs;
+  u32 end = n, expect = fn;
+  for (u32 k = 0; k < nframes; k++) {
+    if (end < HDR + 12u)
+      return "invalid state: truncated frame";
+    u32 t = end - 12u;
+    u32 len = rd32(s + t), f = rd32(s + t + 4), point = rd32(s + t + 8);
+    if (len > t - HDR)
+      return "invalid state: frame length out of range";
+    if (f >= nfuncs)
+      return "invalid state: unknown function in a frame";
+    if (expect != POINT_DYNAMIC && f != expect)
+      return "invalid state: frame of an unexpected function";
+    if (point >= lay[2 + 2u * f])
+      return "invalid state: unknown resume point";
+    const u32 *pt = pts + 3u * (lay[1 + 2u * f] + point);
+    u32 callee = pt[0], nvals = pt[1];
+    const u8 *types = (const u8 *)(usize)pt[2];
+    int last = k + 1 == nframes;
+    if (last != (callee == POINT_EFFECT))
+      return "invalid state: the frames do not end at an effect";
+    u32 q = t - len;
+    for (u32 v = 0; v < nvals; v++) {
+      if (types[v] == TY_I64) {
+        if (t - q < 8u)
+          return "invalid state: truncated value";
+        q += 8;
+      } else {
+        if (t - q < 4u)
+          return "invalid state: truncated value";
+        u32 sl = rd32(s + q);
+        if (sl > t - q - 4u)
+          return "invalid state: string length out of range";
+        q += 4u + sl;
+      }
+    }
+    if (q != t)
+      return "invalid state: frame size does not match its values";
+    end = t - len;
+    expect = callee;
+  }
+  if (end != HDR)
+    return "invalid state: bytes beyond the frames";
+  *entry = fn;
+  return 0;
+}
+
+/* ---- function table, arguments ---- */
+
+static const u32 *fn_entry(u32 fn) {
+  const u32 *t = (const u32 *)(usize)wfp_gen_funcs();
+  return t + 1 + 4u * fn;
+}
+
+static s32 find_fn(const u8 *name, u32 n) {
+  const u32 *t = (const u32 *)(usize)wfp_gen_funcs();
+  u32 nf = t[0];
+  for (int pass = 0; pass < 2; pass++)
+    for (u32 f = 0; f < nf; f++) {
+      const str *s = (const str *)(usize)fn_entry(f)[pass];
+      if (s->len != n)
+        continue;
+      u32 k = 0;
+      while (k < n && s->b[k] == name[k])
+        k++;
+      if (k == n)
+        return (s32)f;
+    }
+  return -1;
+}
+
+static u32 arg_at(u32 idx, const str *name) {
+  if (!args_at)
+    return 0;
+  const u8 *p = in_json->b;
+  u32 n = in_json->len, i = args_at - 1;
+  if (p[i] == '{')
+    return jfind(p, i, n, name->b, name->len);
+  if (p[i] == '[')
+    return jindex(p, i, n, idx);
+  return 0;
+}
+
+static void fail_arg(const str *name, const char *what) {
+  sb *b = rt_sb_new();
+  sb_cs(b, "argument '");
+  rt_sb_str(b, name);
+  sb_cs(b, "' ");
+  sb_cs(b, what);
+  fail_str(rt_sb_end(b));
+}
+
+EXPORT("rt_arg_i64") s64 rt_arg_i64(u32 idx, const str *name) {
+  u32 i = arg_at(idx, name);
+  if (!i) {
+    fail_arg(name, "is missing");
+    return 0;
+  }
+  const u8 *p = in_json->b;
+  u32 e = jnumber(p, i, in_json->len);
+  s64 v;
+  if (!e || !jint(p, i, e, &v)) {
+    fail_arg(name, "must be an integer in the i64 range");
+    return 0;
+  }
+  return v;
+}
+
+EXPORT("rt_arg_str") str *rt_arg_str(u32 idx, const str *name) {
+  u32 i = arg_at(idx, name);
+  if (!i) {
+    fail_arg(name, "is missing");
+    return 0;
+  }
+  const u8 *p = in_json->b;
+  if (p[i] != '"') {
+    fail_arg(name, "must be a string");
+    return 0;
+  }
+  sb *b = rt_sb_new();
+  jstring(p, i, in_json->len, b);
+  return rt_sb_end(b);
+}
+
+EXPORT("rt_arg_json") str *rt_arg_json(u32 idx, const str *name) {
+  u32 i = arg_at(idx, name);
+  if (!i) {
+    fail_arg(name, "is missing");
+    return 0;
+  }
+  u32 e = jskip(in_json->b, i, in_json->len);
+  while (e > i && is_ws(in_json->b[e - 1]))
+    e--;
+  return str_new(in_json->b + i, e - i);
+}
+
+EXPORT("rt_arg_fn") u32 rt_arg_fn(u32 idx, const str *name) {
+  (void)idx;
+  fail_arg(name, "is a function, which an input cannot give");
+  return 0;
+}
+
+/* ---- run-step ---- */
+
+/* The return area of step-result (canonical ABI, wasm32): discriminant
+** u8 at 0; done/trap string at 8; pending: effect discriminant at 8,
+** effect payload at 16, state list at 48. 56 bytes, 8-aligned. */
+static u64 ret_area[7];
+
+static u8 *ret_str(u8 tag, const str *s) {
+  u8 *r = (u8 *)ret_area;
+  memset(r, 0, sizeof ret_area);
+  r[0] = tag;
+  wr32(r + 8, (u32)(usize)s->b);
+  wr32(r + 12, s->len);
+  return r;
+}
+
+static u8 *ret_trap(const char *m) { return ret_str(2, cstr(m)); }
+
+static void put_str(u8 *at, const str *s) {
+  wr32(at, s ? (u32)(usize)s->b : 0u);
+  wr32(at + 4, s ? s->len : 0u);
+}
+
+static u8 *ret_pending(void) {
+  u8 *r = (u8 *)ret_area;
+  memset(r, 0, sizeof ret_area);
+  r[0] = 1;
+  r[8] = (u8)eff_kind;
+  switch (eff_kind) {
+  case 0: case 5: /* ctx-get-i64, self-get */
+    put_str(r + 16, eff_s0);
+    break;
+  case 1: /* ctx-set-i64 */
+    put_str(r + 16, eff_s0);
+    wr64(r + 24, (u64)eff_i);
+    break;
+  case 2: case 6: /* msg-send, self-set */
+    put_str(r + 16, eff_s0);
+    put_str(r + 24, eff_s1);
+    break;
+  case 3: /* sleep-ms */
+    wr64(r + 16, (u64)eff_i);
+    break;
+  case 4: /* db-query */
+    put_str(r + 16, eff_s0);
+    put_str(r + 24, eff_s1);
+    if (eff_s2) {
+      r[32] = 1;
+      put_str(r + 36, eff_s2);
+    }
+    break;
+  default:
+    break;
+  }
+  /* finish the header */
+  memcpy(st_w, "wfps", 4);
+  wr32(st_w + 4, STATE_VERSION);
+  wr64(st_w + 8, wfp_gen_hash());
+  wr32(st_w + 28, st_wframes);
+  wr64(st_w + 16, state_sum(st_w, st_wlen));
+  wr32(r + 48, (u32)(usize)st_w);
+  wr32(r + 52, st_wlen);
+  return r;
+}
+
+static void reset_step(void) {
+  in_json = 0;
+  args_at = 0;
+  output = 0;
+  trap_msg = 0;
+  eff_kind = 0;
+  eff_s0 = eff_s1 = eff_s2 = 0;
+  eff_i = 0;
+  st_w = 0;
+  st_wlen = st_wcap = st_wframes = 0;
+  st_r = 0;
+  st_rend = st_rpos = 0;
+  fatal_msg = 0;
+  wfp_gen_set_unwind(0);
+  wfp_gen_set_resuming(0);
+}
+
+EXPORT("run-step")
+u8 *run_step(s64 ctx_id, const u8 *input, u32 input_len, const u8 *state,
+             u32 state_len, u32 has_resume, const u8 *resume, u32 resume_len) {
+  (void)ctx_id;
+  init();
+  reset_step();
+  in_p = input;
+  in_n = input_len;
+  res_has = has_resume & 1u;
+  res_p = resume;
+  res_n = has_resume ? resume_len : 0;
+  u32 fn;
+  if (state_len == 0) {
+    if (res_has)
+      return ret_trap("invalid step: a resume value without state");
+    str *in = rt_input();
+    if (!in)
+      return ret_str(2, trap_msg);
+    const u8 *p = in->b;
+    u32 n = in->len;
+    if (p[0] != '{')
+      return ret_trap("the invocation's input must be a JSON object");
+    u32 a = jfind(p, 0, n, (const u8 *)"args", 4);
+    if (a) {
+      if (p[a] != '{' && p[a] != '[' && !lit(p, a, n, "null"))
+        return ret_trap("the input's \"args\" must be an object or an array");
+      if (p[a] != 'n')
+        args_at = a + 1;
+    }
+    u32 f = jfind(p, 0, n, (const u8 *)"fn", 2);
+    s32 k;
+    if (f && p[f] != 'n') {
+      if (p[f] != '"')
+        return ret_trap("the input's \"fn\" must be a function name or id");
+      sb *b = rt_sb_new();
+      jstring(p, f, n, b);
+      str *name = rt_sb_end(b);
+      k = find_fn(name->b, name->len);
+      if (k < 0) {
+        sb *m = rt_sb_new();
+        sb_cs(m, "no function '");
+        rt_sb_str(m, name);
+        sb_cs(m, "' in this program");
+        return ret_str(2, rt_sb_end(m));
+      }
+    } else {
+      k = wfp_gen_entry();
+      if (k < 0)
+        return ret_trap("no function to run: the input names none and the "
+                        "program has no entry function");
+    }
+    fn = (u32)k;
+    wfp_gen_run(fn, 0);
+  } else {
+    const char *bad = validate_state(state, state_len, &fn);
+    if (bad)
+      return ret_trap(bad);
+    /* effects without a result resume with none; the ones with a result
+    ** check for theirs (res_present) */
+    st_r = state;
+    st_rend = state_len;
+    wfp_gen_set_resuming(1);
+    wfp_gen_run(fn, 1);
+  }
+  u32 u = wfp_gen_get_unwind();
+  if (u == UNWIND_TRAP)
+    return ret_str(2, trap_msg ? trap_msg : cstr("trap"));
+  if (u == UNWIND_SUSPEND) {
+    wr32(st_w + 24, fn);
+    return ret_pending();
+  }
+  if (!output)
+    rt_out_null();
+  return ret_str(0, output);
+}
+
+EXPORT("cabi_post_run-step") void cabi_post_run_step(u8 *ret) {
+  (void)ret;
+  heap_top = heap_start;
+}

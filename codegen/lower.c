@@ -1,0 +1,1894 @@
+/*
+** lower.c: IR -> core Wasm with the Binaryen C API.
+**
+** Each IR function becomes one Wasm function built as a control-flow graph
+** and turned back into structured code by Binaryen's Relooper. A function
+** that can suspend gets one resume point per suspension (an effect, or a
+** call to a function that can suspend): there it saves exactly the locals
+** live after that point into the state and returns; a resume enters through
+** a dispatch on the saved point, restores those locals and goes on. Code
+** that cannot suspend gets no dispatch and no saves. docs/state.md and
+** docs/suspension.md describe the design; the guest runtime (guest/rt.c)
+** supplies strings, JSON, state bytes and the canonical-ABI exports.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <binaryen-c.h>
+
+#include "codegen_int.h"
+
+/* ---- the module being built ---- */
+
+typedef struct seg {
+  uint32_t addr;
+  char *bytes;
+  uint32_t n;
+} seg;
+
+typedef struct lit {
+  uint32_t addr;
+  uint32_t n;
+  const char *bytes; /* points into the segment */
+} lit;
+
+typedef struct fninfo {
+  bool may_suspend; /* can return with the suspend signal */
+  bool may_unwind;  /* can return with the suspend or the trap signal */
+  bool direct_effect, direct_trap;
+  bool uses_fn_values;
+  char name[32]; /* Wasm function name */
+  char thunk[32];
+  BinaryenType ret;
+  /* resume points, recorded while lowering, for the state layout table */
+  int npoints;
+  uint32_t *pt_callee;
+  int *pt_nvals;
+  uint8_t **pt_types;
+} fninfo;
+
+typedef struct cg {
+  BinaryenModuleRef m;
+  const wfp_program *p;
+  wfp_cg_error *err;
+  int rc;
+  fninfo *fi;
+  int nf;
+  /* data appended after the runtime's */
+  seg *segs;
+  int nsegs, segs_cap;
+  uint32_t data_top;
+  lit *lits;
+  int nlits, lits_cap;
+  /* runtime functions (internal names), by export name */
+  const char **rt_names;
+  const char **rt_int;
+  int nrt;
+} cg;
+
+#define I32 BinaryenTypeInt32()
+#define I64 BinaryenTypeInt64()
+#define NONE BinaryenTypeNone()
+
+static void cg_fail(cg *g, int code, const char *path, const char *fmt, ...)
+    WFP__PRINTF(4, 5);
+static void cg_fail(cg *g, int code, const char *path, const char *fmt, ...) {
+  if (g->rc)
+    return;
+  g->rc = code;
+  if (g->err) {
+    g->err->code = code;
+    snprintf(g->err->path, sizeof g->err->path, "%s", path ? path : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g->err->msg, sizeof g->err->msg, fmt, ap);
+    va_end(ap);
+  }
+}
+
+static const char *rt(cg *g, const char *name) {
+  for (int i = 0; i < g->nrt; i++)
+    if (strcmp(g->rt_names[i], name) == 0)
+      return g->rt_int[i];
+  cg_fail(g, WFP_EINTERNAL, "", "internal error: runtime function %s missing",
+          name);
+  return "missing";
+}
+
+static BinaryenExpressionRef c32(cg *g, int32_t v) {
+  return BinaryenConst(g->m, BinaryenLiteralInt32(v));
+}
+static BinaryenExpressionRef c64(cg *g, int64_t v) {
+  return BinaryenConst(g->m, BinaryenLiteralInt64(v));
+}
+
+static BinaryenExpressionRef call(cg *g, const char *rtname,
+                                  BinaryenExpressionRef *args, int n,
+                                  BinaryenType ret) {
+  return BinaryenCall(g->m, rt(g, rtname), args, (BinaryenIndex)n, ret);
+}
+static BinaryenExpressionRef call0(cg *g, const char *f, BinaryenType ret) {
+  return call(g, f, NULL, 0, ret);
+}
+static BinaryenExpressionRef call1(cg *g, const char *f, BinaryenExpressionRef a,
+                                   BinaryenType ret) {
+  return call(g, f, &a, 1, ret);
+}
+static BinaryenExpressionRef call2(cg *g, const char *f, BinaryenExpressionRef a,
+                                   BinaryenExpressionRef b, BinaryenType ret) {
+  BinaryenExpressionRef v[2] = {a, b};
+  return call(g, f, v, 2, ret);
+}
+
+#define G_UNWIND "wfp$unwind"
+#define G_RESUMING "wfp$resuming"
+#define G_NOVALUE "wfp$novalue"
+
+static BinaryenExpressionRef gget(cg *g, const char *name) {
+  return BinaryenGlobalGet(g->m, name, I32);
+}
+
+/* ---- data ---- */
+
+static uint32_t add_data(cg *g, const void *bytes, uint32_t n, uint32_t align) {
+  if (g->nsegs == g->segs_cap) {
+    int cap = g->segs_cap ? g->segs_cap * 2 : 32;
+    seg *ns = realloc(g->segs, sizeof *ns * (size_t)cap);
+    if (!ns) {
+      cg_fail(g, WFP_ENOMEM, "", "out of memory");
+      return 0;
+    }
+    g->segs = ns;
+    g->segs_cap = cap;
+  }
+  uint32_t addr = (g->data_top + align - 1) & ~(align - 1);
+  char *copy = malloc(n ? n : 1);
+  if (!copy) {
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    return 0;
+  }
+  if (n)
+    memcpy(copy, bytes, n);
+  g->segs[g->nsegs].addr = addr;
+  g->segs[g->nsegs].bytes = copy;
+  g->segs[g->nsegs].n = n;
+  g->nsegs++;
+  g->data_top = addr + n;
+  return addr;
+}
+
+/* A str object {u32 len; bytes} in data, shared between equal literals. */
+static uint32_t str_obj(cg *g, const char *s, size_t n) {
+  for (int i = 0; i < g->nlits; i++)
+    if (g->lits[i].n == n && memcmp(g->lits[i].bytes, s, n) == 0)
+      return g->lits[i].addr;
+  char *buf = malloc(4 + n);
+  if (!buf) {
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    return 0;
+  }
+  uint32_t len = (uint32_t)n;
+  memcpy(buf, &len, 4);
+  if (n)
+    memcpy(buf + 4, s, n);
+  uint32_t addr = add_data(g, buf, (uint32_t)(4 + n), 4);
+  free(buf);
+  if (g->nlits == g->lits_cap) {
+    int cap = g->lits_cap ? g->lits_cap * 2 : 64;
+    lit *nl = realloc(g->lits, sizeof *nl * (size_t)cap);
+    if (!nl) {
+      cg_fail(g, WFP_ENOMEM, "", "out of memory");
+      return addr;
+    }
+    g->lits = nl;
+    g->lits_cap = cap;
+  }
+  g->lits[g->nlits].addr = addr;
+  g->lits[g->nlits].n = (uint32_t)n;
+  g->lits[g->nlits].bytes = g->segs[g->nsegs - 1].bytes + 4;
+  g->nlits++;
+  return addr;
+}
+
+/* A get_* path: [u32 nsegs] then [u32 kind][u32 len|index][key, padded]. */
+static uint32_t path_obj(cg *g, const wfp_expr *e) {
+  wfp__buf b;
+  wfp__buf_init(&b);
+  uint32_t n = (uint32_t)e->nsegs;
+  wfp__buf_add(&b, &n, 4);
+  for (int i = 0; i < e->nsegs; i++) {
+    const wfp_pathseg *s = &e->segs[i];
+    uint32_t kind = s->is_index ? 1 : 0;
+    uint32_t v = s->is_index ? (uint32_t)s->index : (uint32_t)s->keylen;
+    wfp__buf_add(&b, &kind, 4);
+    wfp__buf_add(&b, &v, 4);
+    if (!s->is_index) {
+      wfp__buf_add(&b, s->key, s->keylen);
+      static const char zero[4] = {0};
+      wfp__buf_add(&b, zero, (4 - s->keylen % 4) % 4);
+    }
+  }
+  uint32_t addr = b.oom ? 0 : add_data(g, b.data, (uint32_t)b.len, 4);
+  if (b.oom)
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+  wfp__buf_free(&b);
+  return addr;
+}
+
+/* ---- types ---- */
+
+static wfp_tkind kind_of(wfp_type *t) {
+  t = wfp__type_find(t);
+  return t ? t->kind : WFP_T_ERROR;
+}
+
+static BinaryenType wasm_type(wfp_type *t) {
+  switch (kind_of(t)) {
+  case WFP_T_I64:
+    return I64;
+  case WFP_T_VOID:
+    return NONE;
+  default:
+    return I32;
+  }
+}
+
+/* value kinds of locals: what the state stores for them */
+enum { VK_SCRATCH = 0, VK_I64 = 1, VK_STR = 2, VK_JSON = 3, VK_FN = 4 };
+
+static int vkind(wfp_type *t) {
+  switch (kind_of(t)) {
+  case WFP_T_I64: return VK_I64;
+  case WFP_T_STR: return VK_STR;
+  case WFP_T_JSON: return VK_JSON;
+  case WFP_T_FN: return VK_FN;
+  default: return VK_SCRATCH;
+  }
+}
+
+/* ---- analysis: which functions can suspend or unwind ---- */
+
+typedef struct walkctx {
+  cg *g;
+  fninfo *fi;
+  const wfp_func *f;
+} walkctx;
+
+static void scan_expr(walkctx *w, const wfp_expr *e);
+
+static void scan_block(walkctx *w, const wfp_block *b) {
+  for (int i = 0; i < b->n; i++) {
+    const wfp_stmt *s = b->v[i];
+    if (s->e)
+      scan_expr(w, s->e);
+    if (s->op == WFP_S_TRAP)
+      w->fi->direct_trap = true;
+    scan_block(w, &s->then_);
+    scan_block(w, &s->else_);
+    scan_block(w, &s->body);
+  }
+}
+
+static void scan_tpl(walkctx *w, const wfp_jtpl *t) {
+  if (!t)
+    return;
+  if (t->kind == WFP_J_HOLE)
+    scan_expr(w, t->hole);
+  for (int i = 0; (t->kind == WFP_J_OBJ || t->kind == WFP_J_ARR) && i < t->n; i++)
+    scan_tpl(w, t->items[i]);
+}
+
+static void scan_expr(walkctx *w, const wfp_expr *e) {
+  if (!e)
+    return;
+  if (wfp__expr_op_is_effect(e->op))
+    w->fi->direct_effect = true;
+  switch (e->op) {
+  case WFP_E_GET_I64: case WFP_E_GET_STR: case WFP_E_GET_JSON:
+  case WFP_E_INPUT:
+    w->fi->direct_trap = true;
+    break;
+  case WFP_E_LEN:
+    if (e->a && kind_of(e->a->type) == WFP_T_JSON)
+      w->fi->direct_trap = true;
+    break;
+  case WFP_E_FN: case WFP_E_LAMBDA: case WFP_E_CALL_REF:
+    w->fi->uses_fn_values = true;
+    break;
+  default:
+    break;
+  }
+  scan_expr(w, e->a);
+  scan_expr(w, e->b);
+  for (int i = 0; i < e->nargs; i++)
+    scan_expr(w, e->args[i]);
+  scan_expr(w, e->each);
+  scan_tpl(w, e->tpl);
+  /* lambdas are functions of their own */
+}
+
+static bool calls_where(const wfp_expr *e, const cg *g, bool suspend);
+
+static bool block_calls_where(const wfp_block *b, const cg *g, bool suspend) {
+  for (int i = 0; i < b->n; i++) {
+    const wfp_stmt *s = b->v[i];
+    if ((s->e && calls_where(s->e, g, suspend)) ||
+        block_calls_where(&s->then_, g, suspend) ||
+        block_calls_where(&s->else_, g, suspend) ||
+        block_calls_where(&s->body, g, suspend))
+      return true;
+  }
+  return false;
+}
+
+static bool tpl_calls_where(const wfp_jtpl *t, const cg *g, bool suspend) {
+  if (!t)
+    return false;
+  if (t->kind == WFP_J_HOLE)
+    return calls_where(t->hole, g, suspend);
+  for (int i = 0; (t->kind == WFP_J_OBJ || t->kind == WFP_J_ARR) && i < t->n; i++)
+    if (tpl_calls_where(t->items[i], g, suspend))
+      return true;
+  return false;
+}
+
+/* Does e call (directly) a function that may suspend (or unwind)? */
+static bool calls_where(const wfp_expr *e, const cg *g, bool suspend) {
+  if (!e)
+    return false;
+  if (e->op == WFP_E_CALL && e->target) {
+    const fninfo *t = &g->fi[e->target->index];
+    if (suspend ? t->may_suspend : t->may_unwind)
+      return true;
+  }
+  if (calls_where(e->a, g, suspend) || calls_where(e->b, g, suspend) ||
+      calls_where(e->each, g, suspend) || tpl_calls_where(e->tpl, g, suspend))
+    return true;
+  for (int i = 0; i < e->nargs; i++)
+    if (calls_where(e->args[i], g, suspend))
+      return true;
+  return false;
+}
+
+static void analyze(cg *g) {
+  const wfp_program *p = g->p;
+  for (int i = 0; i < p->nfuncs; i++) {
+    walkctx w = {g, &g->fi[i], p->funcs[i]};
+    scan_block(&w, &p->funcs[i]->body);
+    g->fi[i].may_suspend = g->fi[i].direct_effect;
+    g->fi[i].may_unwind = g->fi[i].direct_effect || g->fi[i].direct_trap;
+  }
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (int i = 0; i < p->nfuncs; i++) {
+      fninfo *fi = &g->fi[i];
+      const wfp_block *body = &p->funcs[i]->body;
+      if (!fi->may_suspend && block_calls_where(body, g, true)) {
+        fi->may_suspend = fi->may_unwind = changed = true;
+      }
+      if (!fi->may_unwind && block_calls_where(body, g, false)) {
+        fi->may_unwind = changed = true;
+      }
+    }
+  }
+}
+
+/* ---- what must run as statements ---- */
+
+static bool e_stmts(const cg *g, const wfp_expr *e);
+
+static bool tpl_stmts(const cg *g, const wfp_jtpl *t) {
+  if (!t)
+    return false;
+  if (t->kind == WFP_J_HOLE)
+    return e_stmts(g, t->hole);
+  for (int i = 0; (t->kind == WFP_J_OBJ || t->kind == WFP_J_ARR) && i < t->n; i++)
+    if (tpl_stmts(g, t->items[i]))
+      return true;
+  return false;
+}
+
+/* True when lowering e emits statements (suspension points, unwind checks):
+** operands to its left must then be evaluated first, into temporaries. */
+static bool e_stmts(const cg *g, const wfp_expr *e) {
+  if (!e)
+    return false;
+  if (wfp__expr_op_is_effect(e->op))
+    return true;
+  switch (e->op) {
+  case WFP_E_GET_I64: case WFP_E_GET_STR: case WFP_E_GET_JSON:
+  case WFP_E_INPUT:
+    return true;
+  case WFP_E_LEN:
+    if (e->a && kind_of(e->a->type) == WFP_T_JSON)
+      return true;
+    break;
+  case WFP_E_CALL:
+    if (e->target && g->fi[e->target->index].may_unwind)
+      return true;
+    break;
+  default:
+    break;
+  }
+  if (e_stmts(g, e->a) || e_stmts(g, e->b) || tpl_stmts(g, e->tpl))
+    return true;
+  for (int i = 0; i < e->nargs; i++)
+    if (e_stmts(g, e->args[i]))
+      return true;
+  return false;
+}
+
+/* ---- the function builder: a CFG of blocks ---- */
+
+enum { T_OPEN = 0, T_GOTO, T_IF, T_RET, T_SUSPEND, T_CHECK };
+
+typedef struct blk {
+  BinaryenExpressionRef *code;
+  int n, cap;
+  int term;
+  int s0, s1; /* successors (GOTO: s0; IF: s0 when true, s1 when false) */
+  BinaryenExpressionRef cond;
+  int point; /* T_SUSPEND, T_CHECK */
+  uint64_t *use, *def, *in, *out;
+} blk;
+
+enum { P_EFFECT, P_CALL };
+
+typedef struct point {
+  int kind;
+  int block;  /* P_EFFECT: the block that suspends; P_CALL: the check block */
+  int resume; /* where a resume enters after restoring */
+  int cont;   /* whose live-in set is saved */
+  int result; /* local the resumed operation assigns (excluded), or -1 */
+  uint32_t callee;
+  int *saved;
+  int nsaved;
+} point;
+
+typedef struct fb {
+  cg *g;
+  const wfp_func *f;
+  fninfo *fi;
+  int fidx;
+  BinaryenType *lt; /* local types: params first */
+  int *lk;          /* local value kinds */
+  int nl, lcap;
+  int nparams;
+  int *var_local; /* f->locals[i] -> Wasm local */
+  blk *b;
+  int nb, bcap;
+  int cur; /* current block, -1 after return/break: code there is dead */
+  int loop_head[256], loop_exit[256];
+  int nloops;
+  point *pts;
+  int npts, pcap;
+  int words; /* bitset words */
+} fb;
+
+static int new_local(fb *F, BinaryenType t, int kind) {
+  if (F->nl == F->lcap) {
+    int cap = F->lcap ? F->lcap * 2 : 32;
+    BinaryenType *nt = realloc(F->lt, sizeof *nt * (size_t)cap);
+    int *nk = realloc(F->lk, sizeof *nk * (size_t)cap);
+    if (!nt || !nk) {
+      free(nt ? nt : F->lt);
+      F->lt = NULL;
+      cg_fail(F->g, WFP_ENOMEM, "", "out of memory");
+      return 0;
+    }
+    F->lt = nt;
+    F->lk = nk;
+    F->lcap = cap;
+  }
+  F->lt[F->nl] = t;
+  F->lk[F->nl] = kind;
+  return F->nl++;
+}
+
+static int new_block(fb *F) {
+  if (F->nb == F->bcap) {
+    int cap = F->bcap ? F->bcap * 2 : 32;
+    blk *nb = realloc(F->b, sizeof *nb * (size_t)cap);
+    if (!nb) {
+      cg_fail(F->g, WFP_ENOMEM, "", "out of memory");
+      return 0;
+    }
+    F->b = nb;
+    F->bcap = cap;
+  }
+  memset(&F->b[F->nb], 0, sizeof F->b[F->nb]);
+  F->b[F->nb].s0 = F->b[F->nb].s1 = -1;
+  F->b[F->nb].point = -1;
+  return F->nb++;
+}
+
+/* Appends code to the current block (a fresh, unreachable one after a
+** return or break: the Relooper drops blocks nothing reaches). */
+static void emit(fb *F, BinaryenExpressionRef e) {
+  if (!e)
+    return;
+  if (F->cur < 0)
+    F->cur = new_block(F);
+  blk *b = &F->b[F->cur];
+  if (b->n == b->cap) {
+    int cap = b->cap ? b->cap * 2 : 8;
+    BinaryenExpressionRef *nc = realloc(b->code, sizeof *nc * (size_t)cap);
+    if (!nc) {
+      cg_fail(F->g, WFP_ENOMEM, "", "out of memory");
+      return;
+    }
+    b->code = nc;
+    b->cap = cap;
+  }
+  b->code[b->n++] = e;
+}
+
+static int cur_block(fb *F) {
+  if (F->cur < 0)
+    F->cur = new_block(F);
+  return F->cur;
+}
+
+static void end_goto(fb *F, int to) {
+  int c = cur_block(F);
+  F->b[c].term = T_GOTO;
+  F->b[c].s0 = to;
+  F->cur = -1;
+}
+
+static void end_if(fb *F, BinaryenExpressionRef cond, int t, int e) {
+  int c = cur_block(F);
+  F->b[c].term = T_IF;
+  F->b[c].cond = cond;
+  F->b[c].s0 = t;
+  F->b[c].s1 = e;
+  F->cur = -1;
+}
+
+static BinaryenExpressionRef lget(fb *F, int l) {
+  return BinaryenLocalGet(F->g->m, (BinaryenIndex)l, F->lt[l]);
+}
+
+static BinaryenExpressionRef zero_of(cg *g, BinaryenType t) {
+  if (t == I64)
+    return c64(g, 0);
+  if (t == I32)
+    return c32(g, 0);
+  return NULL;
+}
+
+/* The return that unwinds (suspend or trap): the result does not matter. */
+static BinaryenExpressionRef unwind_return(fb *F) {
+  return BinaryenReturn(F->g->m, zero_of(F->g, F->fi->ret));
+}
+
+/* if (unwinding) return; : after a call that can trap but not suspend */
+static BinaryenExpressionRef unwind_check(fb *F) {
+  return BinaryenIf(F->g->m, gget(F->g, G_UNWIND), unwind_return(F), NULL);
+}
+
+/* A checked runtime call: result in a temporary, then the unwind check. */
+static BinaryenExpressionRef checked(fb *F, BinaryenExpressionRef c,
+                                     BinaryenType t, int kind) {
+  if (t == NONE) {
+    emit(F, c);
+    emit(F, unwind_check(F));
+    return NULL;
+  }
+  int l = new_local(F, t, kind);
+  emit(F, BinaryenLocalSet(F->g->m, (BinaryenIndex)l, c));
+  emit(F, unwind_check(F));
+  return lget(F, l);
+}
+
+static int new_point(fb *F, int kind) {
+  if (F->npts == F->pcap) {
+    int cap = F->pcap ? F->pcap * 2 : 8;
+    point *np = realloc(F->pts, sizeof *np * (size_t)cap);
+    if (!np) {
+      cg_fail(F->g, WFP_ENOMEM, "", "out of memory");
+      return 0;
+    }
+    F->pts = np;
+    F->pcap = cap;
+  }
+  memset(&F->pts[F->npts], 0, sizeof F->pts[F->npts]);
+  F->pts[F->npts].kind = kind;
+  F->pts[F->npts].result = -1;
+  return F->npts++;
+}
+
+/* An effect: record it, suspend, and on resume read its result. */
+static BinaryenExpressionRef suspend_effect(fb *F, BinaryenExpressionRef record,
+                                            const char *reader, BinaryenType t,
+                                            int kind) {
+  cg *g = F->g;
+  emit(F, record);
+  int k = new_point(F, P_EFFECT);
+  int e = cur_block(F);
+  F->b[e].term = T_SUSPEND;
+  F->b[e].point = k;
+  int r = new_block(F);
+  F->pts[k].block = e;
+  F->pts[k].resume = r;
+  F->pts[k].cont = r;
+  F->pts[k].callee = 0xFFFFFFFFu;
+  F->cur = r;
+  emit(F, call0(g, "rt_resume_done", NONE));
+  return checked(F, call0(g, reader, t), t, kind);
+}
+
+/* ---- expressions ---- */
+
+static BinaryenExpressionRef lower(fb *F, const wfp_expr *e);
+
+static bool trivial(BinaryenExpressionRef x) {
+  BinaryenExpressionId id = BinaryenExpressionGetId(x);
+  return id == BinaryenConstId() || id == BinaryenLocalGetId();
+}
+
+/* Lowers es[0..n) left to right into out[]. When a later operand emits
+** statements, an earlier non-trivial operand is evaluated first into a
+** temporary, so that evaluation order is the IR's. */
+static void lower_list(fb *F, wfp_expr *const *es, int n,
+                       BinaryenExpressionRef *out) {
+  for (int i = 0; i < n; i++) {
+    out[i] = lower(F, es[i]);
+    bool later = false;
+    for (int j = i + 1; j < n && !later; j++)
+      later = e_stmts(F->g, es[j]);
+    if (later && out[i] && !trivial(out[i])) {
+      int l = new_local(F, wasm_type(es[i]->type), vkind(es[i]->type));
+      emit(F, BinaryenLocalSet(F->g->m, (BinaryenIndex)l, out[i]));
+      out[i] = lget(F, l);
+    }
+  }
+}
+
+static BinaryenExpressionRef to_bool(cg *g, BinaryenExpressionRef i32) {
+  return BinaryenUnary(g->m, BinaryenExtendUInt32(), i32);
+}
+
+static BinaryenExpressionRef nonzero(cg *g, BinaryenExpressionRef i64) {
+  return BinaryenBinary(g->m, BinaryenNeInt64(), i64, c64(g, 0));
+}
+
+/* Appends the value v of IR type t to builder sbl, as JSON (json=true) or
+** as concat text. */
+static BinaryenExpressionRef sb_add(fb *F, int sbl, BinaryenExpressionRef v,
+                                    wfp_type *t, bool json) {
+  cg *g = F->g;
+  const char *f;
+  switch (kind_of(t)) {
+  case WFP_T_I64: f = "rt_sb_i64"; break;
+  case WFP_T_STR: f = json ? "rt_sb_jstr" : "rt_sb_str"; break;
+  default: f = "rt_sb_json"; break;
+  }
+  return call2(g, f, lget(F, sbl), v, NONE);
+}
+
+typedef struct frag {
+  wfp__buf text; /* literal text before the hole */
+  const wfp_expr *hole;
+} frag;
+
+typedef struct frags {
+  frag *v;
+  int n, cap;
+  bool oom;
+} frags;
+
+static frag *frag_cur(frags *fs) {
+  if (fs->n == 0 || fs->v[fs->n - 1].hole) {
+    if (fs->n == fs->cap) {
+      int cap = fs->cap ? fs->cap * 2 : 8;
+      frag *nv = realloc(fs->v, sizeof *nv * (size_t)cap);
+      if (!nv) {
+        fs->oom = true;
+        return NULL;
+      }
+      fs->v = nv;
+      fs->cap = cap;
+    }
+    memset(&fs->v[fs->n], 0, sizeof fs->v[fs->n]);
+    fs->n++;
+  }
+  return &fs->v[fs->n - 1];
+}
+
+static void frag_text(frags *fs, const char *s, size_t n) {
+  frag *f = frag_cur(fs);
+  if (f)
+    wfp__buf_add(&f->text, s, n);
+}
+
+/* Flattens a template into literal text and holes, in order. */
+static void flatten(frags *fs, const wfp_jtpl *t) {
+  switch (t->kind) {
+  case WFP_J_LIT:
+    frag_text(fs, t->text ? t->text : "null", strlen(t->text ? t->text : "null"));
+    break;
+  case WFP_J_HOLE: {
+    frag *f = frag_cur(fs);
+    if (f)
+      f->hole = t->hole;
+    break;
+  }
+  case WFP_J_OBJ:
+  case WFP_J_ARR:
+    frag_text(fs, t->kind == WFP_J_OBJ ? "{" : "[", 1);
+    for (int i = 0; i < t->n; i++) {
+      if (i)
+        frag_text(fs, ",", 1);
+      if (t->kind == WFP_J_OBJ) {
+        wfp__buf kb;
+        wfp__buf_init(&kb);
+        wfp__buf_add_jstr(&kb, t->keys[i], t->keylens[i]);
+        wfp__buf_addc(&kb, ':');
+        frag_text(fs, kb.data ? kb.data : "", kb.len);
+        wfp__buf_free(&kb);
+      }
+      flatten(fs, t->items[i]);
+    }
+    frag_text(fs, t->kind == WFP_J_OBJ ? "}" : "]", 1);
+    break;
+  }
+}
+
+static BinaryenExpressionRef lower_json(fb *F, const wfp_expr *e) {
+  cg *g = F->g;
+  frags fs = {0};
+  flatten(&fs, e->tpl);
+  if (fs.oom) {
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    free(fs.v);
+    return c32(g, 0);
+  }
+  int nh = 0;
+  for (int i = 0; i < fs.n; i++)
+    nh += fs.v[i].hole != NULL;
+  BinaryenExpressionRef r;
+  if (nh == 0) {
+    r = c32(g, (int32_t)str_obj(g, fs.n ? fs.v[0].text.data : "null",
+                                fs.n ? fs.v[0].text.len : 4));
+  } else {
+    wfp_expr **holes = calloc((size_t)nh, sizeof *holes);
+    BinaryenExpressionRef *hv = calloc((size_t)nh, sizeof *hv);
+    BinaryenExpressionRef *code = calloc((size_t)(3 * fs.n + 3), sizeof *code);
+    if (!holes || !hv || !code) {
+      free(holes);
+      free(hv);
+      free(code);
+      cg_fail(g, WFP_ENOMEM, "", "out of memory");
+      r = c32(g, 0);
+    } else {
+      int k = 0;
+      for (int i = 0; i < fs.n; i++)
+        if (fs.v[i].hole)
+          holes[k++] = (wfp_expr *)fs.v[i].hole;
+      lower_list(F, holes, nh, hv);
+      int sbl = new_local(F, I32, VK_SCRATCH);
+      int nc = 0;
+      code[nc++] = BinaryenLocalSet(g->m, (BinaryenIndex)sbl, call0(g, "rt_sb_new", I32));
+      k = 0;
+      for (int i = 0; i < fs.n; i++) {
+        if (fs.v[i].text.len) {
+          uint32_t a = str_obj(g, fs.v[i].text.data, fs.v[i].text.len);
+          BinaryenExpressionRef args[3] = {lget(F, sbl), c32(g, (int32_t)(a + 4)),
+                                           c32(g, (int32_t)fs.v[i].text.len)};
+          code[nc++] = call(g, "rt_sb_raw", args, 3, NONE);
+        }
+        if (fs.v[i].hole) {
+          code[nc++] = sb_add(F, sbl, hv[k], holes[k]->type, true);
+          k++;
+        }
+      }
+      code[nc++] = call1(g, "rt_sb_end", lget(F, sbl), I32);
+      r = BinaryenBlock(g->m, NULL, code, (BinaryenIndex)nc, I32);
+      free(holes);
+      free(hv);
+      free(code);
+    }
+  }
+  for (int i = 0; i < fs.n; i++)
+    wfp__buf_free(&fs.v[i].text);
+  free(fs.v);
+  return r;
+}
+
+static BinaryenExpressionRef lower_concat(fb *F, const wfp_expr *e) {
+  cg *g = F->g;
+  if (e->nargs == 0)
+    return c32(g, (int32_t)str_obj(g, "", 0));
+  BinaryenExpressionRef *v = calloc((size_t)e->nargs, sizeof *v);
+  BinaryenExpressionRef *code = calloc((size_t)e->nargs + 2, sizeof *code);
+  if (!v || !code) {
+    free(v);
+    free(code);
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    return c32(g, 0);
+  }
+  lower_list(F, e->args, e->nargs, v);
+  int sbl = new_local(F, I32, VK_SCRATCH);
+  int nc = 0;
+  code[nc++] = BinaryenLocalSet(g->m, (BinaryenIndex)sbl, call0(g, "rt_sb_new", I32));
+  for (int i = 0; i < e->nargs; i++)
+    code[nc++] = sb_add(F, sbl, v[i], e->args[i]->type, false);
+  code[nc++] = call1(g, "rt_sb_end", lget(F, sbl), I32);
+  BinaryenExpressionRef r = BinaryenBlock(g->m, NULL, code, (BinaryenIndex)nc, I32);
+  free(v);
+  free(code);
+  return r;
+}
+
+/* A value as JSON text (the payload of msg_send, for one). */
+static BinaryenExpressionRef as_json_text(fb *F, BinaryenExpressionRef v,
+                                          wfp_type *t) {
+  cg *g = F->g;
+  if (kind_of(t) == WFP_T_JSON)
+    return v;
+  int sbl = new_local(F, I32, VK_SCRATCH);
+  BinaryenExpressionRef code[3] = {
+      BinaryenLocalSet(g->m, (BinaryenIndex)sbl, call0(g, "rt_sb_new", I32)),
+      sb_add(F, sbl, v, t, true), call1(g, "rt_sb_end", lget(F, sbl), I32)};
+  return BinaryenBlock(g->m, NULL, code, 3, I32);
+}
+
+static BinaryenExpressionRef lower_logic(fb *F, const wfp_expr *e) {
+  cg *g = F->g;
+  bool is_and = e->op == WFP_E_AND;
+  BinaryenExpressionRef a = lower(F, e->a);
+  if (!e_stmts(g, e->b)) {
+    /* the right operand runs only when it decides, as a plain if */
+    BinaryenExpressionRef b = to_bool(g, nonzero(g, lower(F, e->b)));
+    return is_and ? BinaryenIf(g->m, nonzero(g, a), b, c64(g, 0))
+                  : BinaryenIf(g->m, nonzero(g, a), c64(g, 1), b);
+  }
+  int t = new_local(F, I64, VK_I64);
+  emit(F, BinaryenLocalSet(g->m, (BinaryenIndex)t, to_bool(g, nonzero(g, a))));
+  int rhs = new_block(F), join = new_block(F);
+  BinaryenExpressionRef c = nonzero(g, lget(F, t));
+  if (is_and)
+    end_if(F, c, rhs, join);
+  else
+    end_if(F, c, join, rhs);
+  F->cur = rhs;
+  BinaryenExpressionRef b = lower(F, e->b);
+  emit(F, BinaryenLocalSet(g->m, (BinaryenIndex)t, to_bool(g, nonzero(g, b))));
+  end_goto(F, join);
+  F->cur = join;
+  return lget(F, t);
+}
+
+static BinaryenExpressionRef lower_call(fb *F, const wfp_expr *e) {
+  cg *g = F->g;
+  const wfp_func *t = e->target;
+  fninfo *ti = &g->fi[t->index];
+  int n = e->ncapargs + e->nargs;
+  BinaryenExpressionRef *args = calloc((size_t)n + 1, sizeof *args);
+  if (!args) {
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    return zero_of(g, ti->ret);
+  }
+  for (int i = 0; i < e->ncapargs; i++)
+    args[i] = lget(F, F->var_local[e->capargs[i]->index]);
+  lower_list(F, e->args, e->nargs, args + e->ncapargs);
+  BinaryenType rt_ = ti->ret;
+  BinaryenExpressionRef c = BinaryenCall(g->m, ti->name, args, (BinaryenIndex)n, rt_);
+  BinaryenExpressionRef r = NULL;
+  if (ti->may_suspend) {
+    int res = rt_ != NONE ? new_local(F, rt_, vkind(t->ret)) : -1;
+    emit(F, res >= 0 ? BinaryenLocalSet(g->m, (BinaryenIndex)res, c) : c);
+    int k = new_point(F, P_CALL);
+    int chk = new_block(F), rc = new_block(F), cont = new_block(F);
+    end_goto(F, chk);
+    F->b[chk].term = T_CHECK;
+    F->b[chk].point = k;
+    F->b[chk].s0 = cont;
+    /* the resume path calls again: the callee restores its own frame */
+    BinaryenExpressionRef *zeros = calloc((size_t)n + 1, sizeof *zeros);
+    if (!zeros) {
+      free(args);
+      cg_fail(g, WFP_ENOMEM, "", "out of memory");
+      return zero_of(g, rt_);
+    }
+    for (int i = 0; i < n; i++) {
+      BinaryenType at = BinaryenExpressionGetType(args[i]);
+      zeros[i] = zero_of(g, at == I64 ? I64 : I32);
+    }
+    BinaryenExpressionRef rcall = BinaryenCall(g->m, ti->name, zeros, (BinaryenIndex)n, rt_);
+    F->cur = rc;
+    emit(F, res >= 0 ? BinaryenLocalSet(g->m, (BinaryenIndex)res, rcall) : rcall);
+    end_goto(F, chk);
+    free(zeros);
+    F->pts[k].block = chk;
+    F->pts[k].resume = rc;
+    F->pts[k].cont = cont;
+    F->pts[k].result = res;
+    F->pts[k].callee = (uint32_t)t->index;
+    F->cur = cont;
+    r = res >= 0 ? lget(F, res) : NULL;
+  } else if (ti->may_unwind) {
+    r = checked(F, c, rt_, vkind(t->ret));
+  } else {
+    r = c;
+    if (rt_ == NONE) {
+      emit(F, c);
+      r = NULL;
+    }
+  }
+  free(args);
+  return r;
+}
+
+static BinaryenExpressionRef lower(fb *F, const wfp_expr *e) {
+  cg *g = F->g;
+  BinaryenModuleRef m = g->m;
+  if (g->rc)
+    return zero_of(g, wasm_type(e->type));
+  switch (e->op) {
+  case WFP_E_LIT_I64:
+    return c64(g, e->ival);
+  case WFP_E_LIT_STR:
+  case WFP_E_LIT_JSON:
+    return c32(g, (int32_t)str_obj(g, e->str, e->slen));
+  case WFP_E_VAR:
+    return lget(F, F->var_local[e->var->index]);
+  case WFP_E_ADD: case WFP_E_SUB: case WFP_E_MUL: case WFP_E_DIV:
+  case WFP_E_REM: case WFP_E_BAND: case WFP_E_BOR: case WFP_E_BXOR:
+  case WFP_E_SHL: case WFP_E_SHR: case WFP_E_LT: case WFP_E_LE:
+  case WFP_E_GT: case WFP_E_GE: case WFP_E_EQ: case WFP_E_NE: {
+    wfp_expr *ops[2] = {e->a, e->b};
+    BinaryenExpressionRef v[2];
+    lower_list(F, ops, 2, v);
+    bool str = (e->op == WFP_E_EQ || e->op == WFP_E_NE) &&
+               kind_of(e->a->type) == WFP_T_STR;
+    if (str) {
+      BinaryenExpressionRef eq = call2(g, "rt_str_eq", v[0], v[1], I32);
+      if (e->op == WFP_E_NE)
+        eq = BinaryenUnary(m, BinaryenEqZInt32(), eq);
+      return to_bool(g, eq);
+    }
+    BinaryenOp op;
+    bool cmp = false;
+    switch (e->op) {
+    case WFP_E_ADD: op = BinaryenAddInt64(); break;
+    case WFP_E_SUB: op = BinaryenSubInt64(); break;
+    case WFP_E_MUL: op = BinaryenMulInt64(); break;
+    /* Wasm traps on x / 0, INT64_MIN / -1 and x % 0, as the IR does;
+    ** INT64_MIN % -1 is 0 in both */
+    case WFP_E_DIV: op = BinaryenDivSInt64(); break;
+    case WFP_E_REM: op = BinaryenRemSInt64(); break;
+    case WFP_E_BAND: op = BinaryenAndInt64(); break;
+    case WFP_E_BOR: op = BinaryenOrInt64(); break;
+    case WFP_E_BXOR: op = BinaryenXorInt64(); break;
+    case WFP_E_SHL: op = BinaryenShlInt64(); break;
+    case WFP_E_SHR: op = BinaryenShrSInt64(); break;
+    case WFP_E_LT: op = BinaryenLtSInt64(); cmp = true; break;
+    case WFP_E_LE: op = BinaryenLeSInt64(); cmp = true; break;
+    case WFP_E_GT: op = BinaryenGtSInt64(); cmp = true; break;
+    case WFP_E_GE: op = BinaryenGeSInt64(); cmp = true; break;
+    case WFP_E_EQ: op = BinaryenEqInt64(); cmp = true; break;
+    default: op = BinaryenNeInt64(); cmp = true; break;
+    }
+    BinaryenExpressionRef r = BinaryenBinary(m, op, v[0], v[1]);
+    return cmp ? to_bool(g, r) : r;
+  }
+  case WFP_E_NEG:
+    return BinaryenBinary(m, BinaryenSubInt64(), c64(g, 0), lower(F, e->a));
+  case WFP_E_NOT:
+    return to_bool(g, BinaryenUnary(m, BinaryenEqZInt64(), lower(F, e->a)));
+  case WFP_E_AND:
+  case WFP_E_OR:
+    return lower_logic(F, e);
+  case WFP_E_CONCAT:
+    return lower_concat(F, e);
+  case WFP_E_LEN: {
+    BinaryenExpressionRef a = lower(F, e->a);
+    if (kind_of(e->a->type) == WFP_T_STR)
+      return BinaryenUnary(m, BinaryenExtendUInt32(),
+                           BinaryenLoad(m, 4, false, 0, 4, I32, a));
+    return checked(F, call1(g, "rt_json_len", a, I64), I64, VK_I64);
+  }
+  case WFP_E_JSON:
+    return lower_json(F, e);
+  case WFP_E_INPUT:
+    return checked(F, call0(g, "rt_input", I32), I32, VK_JSON);
+  case WFP_E_GET_I64:
+  case WFP_E_GET_STR:
+  case WFP_E_GET_JSON: {
+    BinaryenExpressionRef a = lower(F, e->a);
+    BinaryenExpressionRef path = c32(g, (int32_t)path_obj(g, e));
+    const char *f = e->op == WFP_E_GET_I64   ? "rt_get_i64"
+                    : e->op == WFP_E_GET_STR ? "rt_get_str"
+                                             : "rt_get_json";
+    BinaryenType t = e->op == WFP_E_GET_I64 ? I64 : I32;
+    return checked(F, call2(g, f, a, path, t), t, vkind(e->type));
+  }
+  case WFP_E_CALL:
+    return lower_call(F, e);
+  case WFP_E_CTX_GET_I64: {
+    BinaryenExpressionRef key = c32(g, (int32_t)str_obj(g, e->str, e->slen));
+    return suspend_effect(F, call1(g, "rt_eff_ctx_get", key, NONE), "rt_res_i64",
+                          I64, VK_I64);
+  }
+  case WFP_E_CTX_SET_I64: {
+    BinaryenExpressionRef v = lower(F, e->a);
+    BinaryenExpressionRef key = c32(g, (int32_t)str_obj(g, e->str, e->slen));
+    return suspend_effect(F, call2(g, "rt_eff_ctx_set", key, v, NONE),
+                          "rt_res_none", NONE, 0);
+  }
+  case WFP_E_MSG_SEND: {
+    BinaryenExpressionRef v = as_json_text(F, lower(F, e->a), e->a->type);
+    BinaryenExpressionRef topic = c32(g, (int32_t)str_obj(g, e->str, e->slen));
+    return suspend_effect(F, call2(g, "rt_eff_msg", topic, v, NONE),
+                          "rt_res_none", NONE, 0);
+  }
+  case WFP_E_SLEEP_MS: {
+    BinaryenExpressionRef v = lower(F, e->a);
+    return suspend_effect(F, call1(g, "rt_eff_sleep", v, NONE), "rt_res_none",
+                          NONE, 0);
+  }
+  case WFP_E_CALL_REF:
+  case WFP_E_FN:
+  case WFP_E_LAMBDA:
+  case WFP_E_DB_QUERY:
+  case WFP_E_SELF_GET:
+  case WFP_E_SELF_SET:
+  case WFP_E__COUNT:
+    cg_fail(g, WFP_EUNSUPPORTED, e->path,
+            "'%s' is not supported by this version of the code generator",
+            wfp__expr_op_name(e->op));
+    return zero_of(g, wasm_type(e->type));
+  }
+  return NULL;
+}
+
+/* ---- statements ---- */
+
+static void lower_block(fb *F, const wfp_block *b);
+
+static void do_return(fb *F, BinaryenExpressionRef v) {
+  cg *g = F->g;
+  const wfp_func *f = F->f;
+  BinaryenType rt_ = F->fi->ret;
+  bool flag = rt_ != NONE && f->may_end_void;
+  if (v && flag)
+    emit(F, BinaryenGlobalSet(g->m, G_NOVALUE, c32(g, 0)));
+  if (!v && flag)
+    emit(F, BinaryenGlobalSet(g->m, G_NOVALUE, c32(g, 1)));
+  if (v && rt_ == NONE) {
+    emit(F, BinaryenDrop(g->m, v));
+    v = NULL;
+  }
+  emit(F, BinaryenReturn(g->m, v ? v : zero_of(g, rt_)));
+  int c = cur_block(F);
+  F->b[c].term = T_RET;
+  F->cur = -1;
+}
+
+static BinaryenExpressionRef cond_of(fb *F, const wfp_expr *e) {
+  return nonzero(F->g, lower(F, e));
+}
+
+static void lower_stmt(fb *F, const wfp_stmt *s) {
+  cg *g = F->g;
+  if (g->rc)
+    return;
+  switch (s->op) {
+  case WFP_S_LET:
+  case WFP_S_SET: {
+    BinaryenExpressionRef v = lower(F, s->e);
+    emit(F, BinaryenLocalSet(g->m, (BinaryenIndex)F->var_local[s->var->index], v));
+    break;
+  }
+  case WFP_S_EXPR: {
+    BinaryenExpressionRef v = lower(F, s->e);
+    if (v)
+      emit(F, BinaryenExpressionGetType(v) == NONE ? v : BinaryenDrop(g->m, v));
+    break;
+  }
+  case WFP_S_RETURN:
+    do_return(F, s->e ? lower(F, s->e) : NULL);
+    break;
+  case WFP_S_IF: {
+    BinaryenExpressionRef c = cond_of(F, s->e);
+    int t = new_block(F), e = new_block(F), j = new_block(F);
+    end_if(F, c, t, s->else_.n ? e : j);
+    F->cur = t;
+    lower_block(F, &s->then_);
+    end_goto(F, j);
+    if (s->else_.n) {
+      F->cur = e;
+      lower_block(F, &s->else_);
+      end_goto(F, j);
+    }
+    F->cur = j;
+    break;
+  }
+  case WFP_S_WHILE: {
+    if (F->nloops == 256) {
+      cg_fail(g, WFP_EUNSUPPORTED, s->path, "loops nest more than 256 deep");
+      return;
+    }
+    int h = new_block(F), body = new_block(F), x = new_block(F);
+    end_goto(F, h);
+    F->cur = h;
+    BinaryenExpressionRef c = cond_of(F, s->e);
+    end_if(F, c, body, x);
+    F->loop_head[F->nloops] = h;
+    F->loop_exit[F->nloops] = x;
+    F->nloops++;
+    F->cur = body;
+    lower_block(F, &s->body);
+    end_goto(F, h);
+    F->nloops--;
+    F->cur = x;
+    break;
+  }
+  case WFP_S_BREAK:
+    end_goto(F, F->loop_exit[F->nloops - 1]);
+    break;
+  case WFP_S_CONTINUE:
+    end_goto(F, F->loop_head[F->nloops - 1]);
+    break;
+  case WFP_S_TRAP: {
+    BinaryenExpressionRef m = c32(g, (int32_t)str_obj(g, s->msg, s->msglen));
+    emit(F, call1(g, "rt_trap", m, NONE));
+    emit(F, unwind_return(F));
+    int c = cur_block(F);
+    F->b[c].term = T_RET;
+    F->cur = -1;
+    break;
+  }
+  case WFP_S__COUNT:
+    break;
+  }
+}
+
+static void lower_block(fb *F, const wfp_block *b) {
+  for (int i = 0; i < b->n && !F->g->rc; i++)
+    lower_stmt(F, b->v[i]);
+}
+
+/* ---- liveness ---- */
+
+static void bs_set(uint64_t *s, int i) { s[i / 64] |= 1ull << (i % 64); }
+static bool bs_has(const uint64_t *s, int i) { return (s[i / 64] >> (i % 64)) & 1; }
+
+/* Records the locals e reads before writing (use) and writes (def), in
+** execution order. Writes inside an if arm are not certain: not defs. */
+static void usedef(BinaryenExpressionRef e, uint64_t *use, uint64_t *def,
+                   bool certain) {
+  if (!e)
+    return;
+  BinaryenExpressionId id = BinaryenExpressionGetId(e);
+  if (id == BinaryenLocalGetId()) {
+    int i = (int)BinaryenLocalGetGetIndex(e);
+    if (!bs_has(def, i))
+      bs_set(use, i);
+  } else if (id == BinaryenLocalSetId()) {
+    usedef(BinaryenLocalSetGetValue(e), use, def, certain);
+    if (certain)
+      bs_set(def, (int)BinaryenLocalSetGetIndex(e));
+  } else if (id == BinaryenBlockId()) {
+    for (BinaryenIndex i = 0; i < BinaryenBlockGetNumChildren(e); i++)
+      usedef(BinaryenBlockGetChildAt(e, i), use, def, certain);
+  } else if (id == BinaryenIfId()) {
+    usedef(BinaryenIfGetCondition(e), use, def, certain);
+    usedef(BinaryenIfGetIfTrue(e), use, def, false);
+    usedef(BinaryenIfGetIfFalse(e), use, def, false);
+  } else if (id == BinaryenCallId()) {
+    for (BinaryenIndex i = 0; i < BinaryenCallGetNumOperands(e); i++)
+      usedef(BinaryenCallGetOperandAt(e, i), use, def, certain);
+  } else if (id == BinaryenUnaryId()) {
+    usedef(BinaryenUnaryGetValue(e), use, def, certain);
+  } else if (id == BinaryenBinaryId()) {
+    usedef(BinaryenBinaryGetLeft(e), use, def, certain);
+    usedef(BinaryenBinaryGetRight(e), use, def, certain);
+  } else if (id == BinaryenLoadId()) {
+    usedef(BinaryenLoadGetPtr(e), use, def, certain);
+  } else if (id == BinaryenStoreId()) {
+    usedef(BinaryenStoreGetPtr(e), use, def, certain);
+    usedef(BinaryenStoreGetValue(e), use, def, certain);
+  } else if (id == BinaryenSelectId()) {
+    usedef(BinaryenSelectGetIfTrue(e), use, def, certain);
+    usedef(BinaryenSelectGetIfFalse(e), use, def, certain);
+    usedef(BinaryenSelectGetCondition(e), use, def, certain);
+  } else if (id == BinaryenDropId()) {
+    usedef(BinaryenDropGetValue(e), use, def, certain);
+  } else if (id == BinaryenReturnId()) {
+    usedef(BinaryenReturnGetValue(e), use, def, certain);
+  } else if (id == BinaryenGlobalSetId()) {
+    usedef(BinaryenGlobalSetGetValue(e), use, def, certain);
+  }
+  /* Const, GlobalGet, Nop, Unreachable: no locals */
+}
+
+static int liveness(fb *F) {
+  int W = (F->nl + 63) / 64;
+  if (W == 0)
+    W = 1;
+  F->words = W;
+  for (int i = 0; i < F->nb; i++) {
+    blk *b = &F->b[i];
+    b->use = calloc((size_t)W * 4, sizeof(uint64_t));
+    if (!b->use)
+      return WFP_ENOMEM;
+    b->def = b->use + W;
+    b->in = b->use + 2 * W;
+    b->out = b->use + 3 * W;
+    for (int k = 0; k < b->n; k++)
+      usedef(b->code[k], b->use, b->def, true);
+    if (b->term == T_IF)
+      usedef(b->cond, b->use, b->def, true);
+  }
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (int i = F->nb - 1; i >= 0; i--) {
+      blk *b = &F->b[i];
+      int succ[2] = {-1, -1};
+      /* a suspension continues, after the resume, where its point resumes:
+      ** what is live there is live here (and saved) */
+      if (b->term == T_SUSPEND)
+        succ[0] = F->pts[b->point].resume;
+      else if (b->term == T_GOTO || b->term == T_CHECK)
+        succ[0] = b->s0;
+      else if (b->term == T_IF) {
+        succ[0] = b->s0;
+        succ[1] = b->s1;
+      }
+      for (int w = 0; w < W; w++) {
+        uint64_t out = 0;
+        for (int s = 0; s < 2; s++)
+          if (succ[s] >= 0)
+            out |= F->b[succ[s]].in[w];
+        uint64_t in = b->use[w] | (out & ~b->def[w]);
+        if (in != b->in[w] || out != b->out[w])
+          changed = true;
+        b->in[w] = in;
+        b->out[w] = out;
+      }
+    }
+  }
+  return WFP_OK;
+}
+
+/* ---- saves, restores and the dispatch ---- */
+
+static BinaryenExpressionRef save_code(fb *F, point *pt, int k) {
+  cg *g = F->g;
+  BinaryenExpressionRef *code = calloc((size_t)pt->nsaved + 2, sizeof *code);
+  if (!code) {
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    return BinaryenNop(g->m);
+  }
+  int n = 0;
+  code[n++] = call0(g, "rt_fw_begin", NONE);
+  for (int i = 0; i < pt->nsaved; i++) {
+    int l = pt->saved[i];
+    code[n++] = call1(g, F->lk[l] == VK_I64 ? "rt_fw_i64" : "rt_fw_str",
+                      lget(F, l), NONE);
+  }
+  BinaryenExpressionRef r = call2(g, "rt_fw_end", c32(g, F->fidx), c32(g, k), NONE);
+  BinaryenExpressionRef all[2] = {
+      BinaryenBlock(g->m, NULL, code, (BinaryenIndex)n, NONE), r};
+  free(code);
+  return BinaryenBlock(g->m, NULL, all, 2, NONE);
+}
+
+static BinaryenExpressionRef restore_code(fb *F, point *pt) {
+  cg *g = F->g;
+  BinaryenExpressionRef *code = calloc((size_t)pt->nsaved + 1, sizeof *code);
+  if (!code) {
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    return BinaryenNop(g->m);
+  }
+  int n = 0;
+  for (int i = 0; i < pt->nsaved; i++) {
+    int l = pt->saved[i];
+    bool i64 = F->lk[l] == VK_I64;
+    code[n++] = BinaryenLocalSet(
+        g->m, (BinaryenIndex)l, call0(g, i64 ? "rt_fr_i64" : "rt_fr_str", i64 ? I64 : I32));
+  }
+  BinaryenExpressionRef r = n ? BinaryenBlock(g->m, NULL, code, (BinaryenIndex)n, NONE)
+                              : BinaryenNop(g->m);
+  free(code);
+  return r;
+}
+
+static int compute_saves(fb *F) {
+  fninfo *fi = F->fi;
+  fi->npoints = F->npts;
+  fi->pt_callee = calloc((size_t)F->npts + 1, sizeof *fi->pt_callee);
+  fi->pt_nvals = calloc((size_t)F->npts + 1, sizeof *fi->pt_nvals);
+  fi->pt_types = calloc((size_t)F->npts + 1, sizeof *fi->pt_types);
+  if (!fi->pt_callee || !fi->pt_nvals || !fi->pt_types)
+    return WFP_ENOMEM;
+  for (int k = 0; k < F->npts; k++) {
+    point *pt = &F->pts[k];
+    const uint64_t *live = F->b[pt->cont].in;
+    pt->saved = calloc((size_t)F->nl + 1, sizeof *pt->saved);
+    fi->pt_types[k] = calloc((size_t)F->nl + 1, 1);
+    if (!pt->saved || !fi->pt_types[k])
+      return WFP_ENOMEM;
+    for (int l = 0; l < F->nl; l++) {
+      if (!bs_has(live, l) || l == pt->result)
+        continue;
+      if (F->lk[l] == VK_SCRATCH || F->lk[l] == VK_FN) {
+        cg_fail(F->g, WFP_EINTERNAL, F->f->path,
+                "internal error: local %d of kind %d live across a suspension",
+                l, F->lk[l]);
+        return WFP_EINTERNAL;
+      }
+      fi->pt_types[k][pt->nsaved] = (uint8_t)F->lk[l];
+      pt->saved[pt->nsaved++] = l;
+    }
+    fi->pt_callee[k] = pt->callee;
+    fi->pt_nvals[k] = pt->nsaved;
+  }
+  return WFP_OK;
+}
+
+/* ---- one function ---- */
+
+static void build_function(cg *g, int idx) {
+  const wfp_func *f = g->p->funcs[idx];
+  fninfo *fi = &g->fi[idx];
+  fb F;
+  memset(&F, 0, sizeof F);
+  F.g = g;
+  F.f = f;
+  F.fi = fi;
+  F.fidx = idx;
+  F.var_local = calloc((size_t)f->nlocals + 1, sizeof *F.var_local);
+  if (!F.var_local) {
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    return;
+  }
+  /* params: captures, then declared params */
+  for (int i = 0; i < f->ncaps; i++)
+    F.var_local[f->caps[i]->index] =
+        new_local(&F, wasm_type(f->caps[i]->type), vkind(f->caps[i]->type));
+  for (int i = 0; i < f->nparams; i++)
+    F.var_local[f->params[i]->index] =
+        new_local(&F, wasm_type(f->params[i]->type), vkind(f->params[i]->type));
+  F.nparams = F.nl;
+  for (int i = 0; i < f->nlocals; i++) {
+    wfp_var *v = f->locals[i];
+    if (v->is_param || v->is_capture)
+      continue;
+    F.var_local[v->index] = new_local(&F, wasm_type(v->type), vkind(v->type));
+  }
+  for (int i = 0; i < f->nlocals; i++)
+    if (kind_of(f->locals[i]->type) == WFP_T_FN) {
+      cg_fail(g, WFP_EUNSUPPORTED, f->locals[i]->path,
+              "fn values are not supported by this version of the code "
+              "generator");
+      goto done;
+    }
+  int entry = new_block(&F);
+  int body = new_block(&F);
+  F.cur = body;
+  lower_block(&F, &f->body);
+  if (g->rc)
+    goto done;
+  if (F.cur >= 0)
+    do_return(&F, NULL);
+  if (F.npts > 0 && !fi->may_suspend) {
+    cg_fail(g, WFP_EINTERNAL, f->path, "internal error: suspension analysis");
+    goto done;
+  }
+  if (liveness(&F) || compute_saves(&F)) {
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    goto done;
+  }
+  if (g->rc)
+    goto done;
+  int label = new_local(&F, I32, VK_SCRATCH);
+  RelooperRef R = RelooperCreate(g->m);
+  RelooperBlockRef *rb = calloc((size_t)F.nb + 1, sizeof *rb);
+  if (!rb) {
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    goto done;
+  }
+  /* blocks' code, with saves at suspensions and checks after calls */
+  for (int i = 0; i < F.nb; i++) {
+    blk *b = &F.b[i];
+    if (b->term == T_SUSPEND) {
+      point *pt = &F.pts[b->point];
+      BinaryenExpressionRef tail[3] = {
+          save_code(&F, pt, b->point),
+          BinaryenGlobalSet(g->m, G_UNWIND, c32(g, 1)), unwind_return(&F)};
+      int saved_cur = F.cur;
+      F.cur = i;
+      for (int t = 0; t < 3; t++)
+        emit(&F, tail[t]);
+      F.cur = saved_cur;
+    } else if (b->term == T_CHECK) {
+      point *pt = &F.pts[b->point];
+      BinaryenExpressionRef onsusp = BinaryenIf(
+          g->m, BinaryenBinary(g->m, BinaryenEqInt32(), gget(g, G_UNWIND), c32(g, 1)),
+          save_code(&F, pt, b->point), NULL);
+      BinaryenExpressionRef both[2] = {onsusp, unwind_return(&F)};
+      BinaryenExpressionRef chk = BinaryenIf(g->m, gget(g, G_UNWIND),
+                                             BinaryenBlock(g->m, NULL, both, 2, NONE), NULL);
+      int saved_cur = F.cur;
+      F.cur = i;
+      emit(&F, chk);
+      F.cur = saved_cur;
+    }
+  }
+  for (int i = 0; i < F.nb; i++) {
+    blk *b = &F.b[i];
+    BinaryenExpressionRef code =
+        b->n ? BinaryenBlock(g->m, NULL, b->code, (BinaryenIndex)b->n, BinaryenTypeAuto())
+             : BinaryenNop(g->m);
+    rb[i] = RelooperAddBlock(R, code);
+  }
+  for (int i = 0; i < F.nb; i++) {
+    blk *b = &F.b[i];
+    switch (b->term) {
+    case T_GOTO:
+    case T_CHECK:
+      RelooperAddBranch(rb[i], rb[b->s0], NULL, NULL);
+      break;
+    case T_IF:
+      RelooperAddBranch(rb[i], rb[b->s0], b->cond, NULL);
+      RelooperAddBranch(rb[i], rb[b->s1], NULL, NULL);
+      break;
+    case T_OPEN: /* a dead block that was never closed */
+      break;
+    default:
+      break;
+    }
+  }
+  /* the entry: straight into the body, or into the dispatch on a resume */
+  RelooperBlockRef rentry = rb[entry];
+  if (F.npts > 0) {
+    RelooperBlockRef disp = RelooperAddBlockWithSwitch(
+        R, BinaryenNop(g->m), call1(g, "rt_fr_open", c32(g, idx), I32));
+    RelooperBlockRef bad = RelooperAddBlock(R, BinaryenUnreachable(g->m));
+    for (int k = 0; k < F.npts; k++) {
+      point *pt = &F.pts[k];
+      RelooperBlockRef rs = RelooperAddBlock(R, restore_code(&F, pt));
+      BinaryenIndex ix = (BinaryenIndex)k;
+      RelooperAddBranchForSwitch(disp, rs, &ix, 1, NULL);
+      RelooperAddBranch(rs, rb[pt->resume], NULL, NULL);
+    }
+    RelooperAddBranchForSwitch(disp, bad, NULL, 0, NULL);
+    RelooperAddBranch(rentry, disp, gget(g, G_RESUMING), NULL);
+  }
+  RelooperAddBranch(rentry, rb[body], NULL, NULL);
+  BinaryenExpressionRef parts[2] = {
+      RelooperRenderAndDispose(R, rentry, (BinaryenIndex)label),
+      /* every path returns: the end is unreachable, whatever the result type */
+      BinaryenUnreachable(g->m)};
+  BinaryenExpressionRef fbody = BinaryenBlock(g->m, NULL, parts, 2, BinaryenTypeAuto());
+  free(rb);
+  BinaryenType params = BinaryenTypeCreate(F.lt, (BinaryenIndex)F.nparams);
+  BinaryenAddFunction(g->m, fi->name, params, fi->ret, F.lt + F.nparams,
+                      (BinaryenIndex)(F.nl - F.nparams), fbody);
+done:
+  for (int i = 0; i < F.nb; i++) {
+    free(F.b[i].code);
+    free(F.b[i].use);
+  }
+  for (int k = 0; k < F.npts; k++)
+    free(F.pts[k].saved);
+  free(F.pts);
+  free(F.b);
+  free(F.lt);
+  free(F.lk);
+  free(F.var_local);
+}
+
+/* ---- thunks: the entry of an invocation, from JSON args to output ---- */
+
+static void build_thunk(cg *g, int idx) {
+  const wfp_func *f = g->p->funcs[idx];
+  fninfo *fi = &g->fi[idx];
+  BinaryenModuleRef m = g->m;
+  int n = f->ncaps + f->nparams;
+  BinaryenType *lt = calloc((size_t)n + 2, sizeof *lt);
+  BinaryenExpressionRef *code = calloc((size_t)n * 2 + 8, sizeof *code);
+  BinaryenExpressionRef *args = calloc((size_t)n + 1, sizeof *args);
+  BinaryenExpressionRef *zeros = calloc((size_t)n + 1, sizeof *zeros);
+  if (!lt || !code || !args || !zeros) {
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    goto out;
+  }
+  /* local 0: resuming (param); 1..n: args; n+1: result */
+  lt[0] = I32;
+  int nc = 0;
+  BinaryenExpressionRef *load = calloc((size_t)n * 2 + 2, sizeof *load);
+  if (!load) {
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    goto out;
+  }
+  int nl = 0;
+  for (int i = 0; i < n; i++) {
+    wfp_var *v = i < f->ncaps ? f->caps[i] : f->params[i - f->ncaps];
+    BinaryenType t = wasm_type(v->type);
+    lt[1 + i] = t;
+    const char *rf;
+    switch (kind_of(v->type)) {
+    case WFP_T_I64: rf = "rt_arg_i64"; break;
+    case WFP_T_STR: rf = "rt_arg_str"; break;
+    case WFP_T_JSON: rf = "rt_arg_json"; break;
+    default: rf = "rt_arg_fn"; break;
+    }
+    BinaryenExpressionRef name = c32(g, (int32_t)str_obj(g, v->name, strlen(v->name)));
+    load[nl++] = BinaryenLocalSet(m, (BinaryenIndex)(1 + i),
+                                  call2(g, rf, c32(g, i), name, t));
+    load[nl++] = BinaryenIf(m, gget(g, G_UNWIND), BinaryenReturn(m, NULL), NULL);
+    args[i] = BinaryenLocalGet(m, (BinaryenIndex)(1 + i), t);
+    zeros[i] = zero_of(g, t);
+  }
+  BinaryenType rt_ = fi->ret;
+  int res = 1 + n;
+  lt[res] = rt_ == NONE ? I32 : rt_;
+  BinaryenExpressionRef c = BinaryenCall(m, fi->name, args, (BinaryenIndex)n, rt_);
+  BinaryenExpressionRef rcall = BinaryenCall(m, fi->name, zeros, (BinaryenIndex)n, rt_);
+  if (rt_ != NONE) {
+    c = BinaryenLocalSet(m, (BinaryenIndex)res, c);
+    rcall = BinaryenLocalSet(m, (BinaryenIndex)res, rcall);
+  }
+  load[nl++] = c;
+  BinaryenExpressionRef fresh = BinaryenBlock(m, NULL, load, (BinaryenIndex)nl, NONE);
+  free(load);
+  code[nc++] = BinaryenIf(m, BinaryenLocalGet(m, 0, I32),
+                          fi->may_suspend ? rcall : BinaryenUnreachable(m), fresh);
+  code[nc++] = BinaryenIf(m, gget(g, G_UNWIND), BinaryenReturn(m, NULL), NULL);
+  BinaryenExpressionRef out;
+  switch (kind_of(f->ret)) {
+  case WFP_T_I64:
+    out = call1(g, "rt_out_i64", BinaryenLocalGet(m, (BinaryenIndex)res, I64), NONE);
+    break;
+  case WFP_T_STR:
+    out = call1(g, "rt_out_str", BinaryenLocalGet(m, (BinaryenIndex)res, I32), NONE);
+    break;
+  case WFP_T_JSON:
+    out = call1(g, "rt_out_json", BinaryenLocalGet(m, (BinaryenIndex)res, I32), NONE);
+    break;
+  default:
+    out = call0(g, "rt_out_null", NONE);
+    break;
+  }
+  if (rt_ != NONE && f->may_end_void)
+    out = BinaryenIf(m, gget(g, G_NOVALUE), call0(g, "rt_out_null", NONE), out);
+  code[nc++] = out;
+  BinaryenAddFunction(m, fi->thunk, I32, NONE, lt + 1, (BinaryenIndex)(n + 1),
+                      BinaryenBlock(m, NULL, code, (BinaryenIndex)nc, NONE));
+out:
+  free(lt);
+  free(code);
+  free(args);
+  free(zeros);
+}
+
+/* ---- tables and the functions the runtime imports ---- */
+
+static uint32_t funcs_table(cg *g) {
+  const wfp_program *p = g->p;
+  wfp__buf b;
+  wfp__buf_init(&b);
+  uint32_t *params = calloc((size_t)p->nfuncs + 1, sizeof *params);
+  if (!params) {
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    return 0;
+  }
+  for (int i = 0; i < p->nfuncs; i++) {
+    const wfp_func *f = p->funcs[i];
+    int n = f->ncaps + f->nparams;
+    uint32_t *pv = calloc((size_t)n * 2 + 2, sizeof *pv);
+    if (!pv) {
+      cg_fail(g, WFP_ENOMEM, "", "out of memory");
+      break;
+    }
+    for (int k = 0; k < n; k++) {
+      wfp_var *v = k < f->ncaps ? f->caps[k] : f->params[k - f->ncaps];
+      pv[2 * k] = str_obj(g, v->name, strlen(v->name));
+      pv[2 * k + 1] = (uint32_t)vkind(v->type);
+    }
+    params[i] = add_data(g, pv, (uint32_t)(n * 2 + 1) * 4, 4);
+    free(pv);
+  }
+  uint32_t nf = (uint32_t)p->nfuncs;
+  wfp__buf_add(&b, &nf, 4);
+  for (int i = 0; i < p->nfuncs; i++) {
+    const wfp_func *f = p->funcs[i];
+    uint32_t row[4] = {str_obj(g, f->name, strlen(f->name)),
+                       str_obj(g, f->id, strlen(f->id)),
+                       (uint32_t)(f->ncaps + f->nparams), params[i]};
+    wfp__buf_add(&b, row, sizeof row);
+  }
+  free(params);
+  uint32_t addr = b.oom ? 0 : add_data(g, b.data, (uint32_t)b.len, 4);
+  if (b.oom)
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+  wfp__buf_free(&b);
+  return addr;
+}
+
+static uint32_t layout_table(cg *g) {
+  const wfp_program *p = g->p;
+  wfp__buf b;
+  wfp__buf_init(&b);
+  uint32_t nf = (uint32_t)p->nfuncs, first = 0;
+  wfp__buf_add(&b, &nf, 4);
+  for (int i = 0; i < p->nfuncs; i++) {
+    uint32_t row[2] = {first, (uint32_t)g->fi[i].npoints};
+    wfp__buf_add(&b, row, sizeof row);
+    first += (uint32_t)g->fi[i].npoints;
+  }
+  for (int i = 0; i < p->nfuncs; i++) {
+    fninfo *fi = &g->fi[i];
+    for (int k = 0; k < fi->npoints; k++) {
+      uint32_t types = add_data(g, fi->pt_types[k], (uint32_t)fi->pt_nvals[k] + 1, 1);
+      uint32_t row[3] = {fi->pt_callee[k], (uint32_t)fi->pt_nvals[k], types};
+      wfp__buf_add(&b, row, sizeof row);
+    }
+  }
+  uint32_t addr = b.oom ? 0 : add_data(g, b.data, (uint32_t)b.len, 4);
+  if (b.oom)
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+  wfp__buf_free(&b);
+  return addr;
+}
+
+/* The function wfp.run: a br_table over the thunks. */
+static BinaryenExpressionRef run_body(cg *g) {
+  BinaryenModuleRef m = g->m;
+  int n = g->p->nfuncs;
+  if (n == 0)
+    return BinaryenUnreachable(m);
+  char **names = calloc((size_t)n + 1, sizeof *names);
+  if (!names) {
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    return BinaryenUnreachable(m);
+  }
+  for (int i = 0; i < n; i++) {
+    names[i] = malloc(24);
+    if (!names[i]) {
+      cg_fail(g, WFP_ENOMEM, "", "out of memory");
+      return BinaryenUnreachable(m);
+    }
+    snprintf(names[i], 24, "case%d", i);
+  }
+  BinaryenExpressionRef inner = BinaryenSwitch(
+      m, (const char **)names, (BinaryenIndex)n, "bad", BinaryenLocalGet(m, 0, I32), NULL);
+  /* block case0 { block case1 { ... switch } thunk0 ; return } ... */
+  BinaryenExpressionRef cur = BinaryenBlock(m, names[0], &inner, 1, NONE);
+  for (int i = 0; i < n; i++) {
+    BinaryenExpressionRef arg = BinaryenLocalGet(m, 1, I32);
+    BinaryenExpressionRef body[3] = {cur, BinaryenCall(m, g->fi[i].thunk, &arg, 1, NONE),
+                                     BinaryenReturn(m, NULL)};
+    const char *outer = i + 1 < n ? names[i + 1] : "bad";
+    cur = BinaryenBlock(m, outer, body, 3, NONE);
+  }
+  BinaryenExpressionRef all[2] = {cur, BinaryenUnreachable(m)};
+  BinaryenExpressionRef r = BinaryenBlock(m, NULL, all, 2, NONE);
+  for (int i = 0; i < n; i++)
+    free(names[i]);
+  free(names);
+  return r;
+}
+
+static void define_import(cg *g, const char *base, BinaryenType params,
+                          BinaryenType results, BinaryenType *vars, int nvars,
+                          BinaryenExpressionRef body) {
+  BinaryenModuleRef m = g->m;
+  for (BinaryenIndex i = 0; i < BinaryenGetNumFunctions(m); i++) {
+    BinaryenFunctionRef fn = BinaryenGetFunctionByIndex(m, i);
+    const char *mod = BinaryenFunctionImportGetModule(fn);
+    if (!mod || strcmp(mod, "wfp") != 0 ||
+        strcmp(BinaryenFunctionImportGetBase(fn), base) != 0)
+      continue;
+    char name[64];
+    snprintf(name, sizeof name, "%s", BinaryenFunctionGetName(fn));
+    BinaryenRemoveFunction(m, name);
+    BinaryenAddFunction(m, name, params, results, vars, (BinaryenIndex)nvars, body);
+    return;
+  }
+  /* the runtime may not need it: nothing to define */
+}
+
+/* ---- the module ---- */
+
+static int setup(cg *g) {
+  BinaryenModuleRef m = g->m;
+  /* runtime functions by their export names */
+  BinaryenIndex ne = BinaryenGetNumExports(m);
+  g->rt_names = calloc(ne + 1, sizeof *g->rt_names);
+  g->rt_int = calloc(ne + 1, sizeof *g->rt_int);
+  if (!g->rt_names || !g->rt_int)
+    return WFP_ENOMEM;
+  uint32_t heap_base = 0;
+  for (BinaryenIndex i = 0; i < ne; i++) {
+    BinaryenExportRef e = BinaryenGetExportByIndex(m, i);
+    if (BinaryenExportGetKind(e) == BinaryenExternalFunction()) {
+      g->rt_names[g->nrt] = BinaryenExportGetName(e);
+      g->rt_int[g->nrt] = BinaryenExportGetValue(e);
+      g->nrt++;
+    } else if (BinaryenExportGetKind(e) == BinaryenExternalGlobal() &&
+               strcmp(BinaryenExportGetName(e), "__heap_base") == 0) {
+      BinaryenGlobalRef gl = BinaryenGetGlobal(m, BinaryenExportGetValue(e));
+      heap_base = (uint32_t)BinaryenConstGetValueI32(BinaryenGlobalGetInitExpr(gl));
+    }
+  }
+  if (!heap_base) {
+    cg_fail(g, WFP_EINTERNAL, "", "internal error: the guest runtime has no heap base");
+    return WFP_EINTERNAL;
+  }
+  g->data_top = (heap_base + 15u) & ~15u;
+  BinaryenAddGlobal(m, G_UNWIND, I32, true, c32(g, 0));
+  BinaryenAddGlobal(m, G_RESUMING, I32, true, c32(g, 0));
+  BinaryenAddGlobal(m, G_NOVALUE, I32, true, c32(g, 0));
+  return WFP_OK;
+}
+
+/* Sets the memory's size and adds our data segments. Binaryen 108's
+** BinaryenSetMemory keeps the segments the module has (the runtime's) and
+** appends the ones given. */
+static void finish_memory(cg *g) {
+  BinaryenModuleRef m = g->m;
+  int n = g->nsegs;
+  const char **data = calloc((size_t)n + 1, sizeof *data);
+  bool *passive = calloc((size_t)n + 1, sizeof *passive);
+  BinaryenExpressionRef *offs = calloc((size_t)n + 1, sizeof *offs);
+  BinaryenIndex *sizes = calloc((size_t)n + 1, sizeof *sizes);
+  if (!data || !passive || !offs || !sizes) {
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+  } else {
+    for (int i = 0; i < n; i++) {
+      data[i] = g->segs[i].bytes;
+      offs[i] = c32(g, (int32_t)g->segs[i].addr);
+      sizes[i] = g->segs[i].n;
+    }
+    /* initial memory: the data plus 64 KiB of arena; at most 256 MiB */
+    uint32_t need = ((g->data_top + 15u) & ~15u) + 65536u;
+    BinaryenIndex pages = (need + 65535u) / 65536u;
+    BinaryenSetMemory(m, pages, 4096, NULL, data, passive, offs, sizes,
+                      (BinaryenIndex)n, false);
+  }
+  free(data);
+  free(passive);
+  free(offs);
+  free(sizes);
+}
+
+static void prune_exports(cg *g) {
+  static const char *const keep[] = {"memory", "run-step", "cabi_realloc",
+                                     "cabi_post_run-step", "wfp_fatal_message",
+                                     NULL};
+  BinaryenModuleRef m = g->m;
+  for (BinaryenIndex i = BinaryenGetNumExports(m); i-- > 0;) {
+    const char *name = BinaryenExportGetName(BinaryenGetExportByIndex(m, i));
+    bool k = false;
+    for (const char *const *q = keep; *q; q++)
+      k = k || strcmp(*q, name) == 0;
+    if (!k) {
+      char copy[128];
+      snprintf(copy, sizeof copy, "%s", name);
+      BinaryenRemoveExport(m, copy);
+    }
+  }
+}
+
+int wfp_codegen(const wfp_program *p, const wfp_cg_opts *opts,
+                unsigned char **wasm, size_t *len, wfp_cg_error *err) {
+  if (err)
+    memset(err, 0, sizeof *err);
+  if (!p || !wasm || !len || p->status != WFP_OK)
+    return WFP_EINVAL;
+  *wasm = NULL;
+  *len = 0;
+  int level = 2;
+  if (opts && opts->size >= sizeof(size_t) + sizeof(int) && opts->opt_level >= 0)
+    level = opts->opt_level > 3 ? 3 : opts->opt_level;
+  cg G;
+  memset(&G, 0, sizeof G);
+  cg *g = &G;
+  g->p = p;
+  g->err = err;
+  /* the guest runtime is the module we add the program to */
+  char *copy = malloc(wfp__rt_wasm_len);
+  if (!copy)
+    return WFP_ENOMEM;
+  memcpy(copy, wfp__rt_wasm, wfp__rt_wasm_len);
+  g->m = BinaryenModuleRead(copy, wfp__rt_wasm_len);
+  free(copy);
+  BinaryenModuleSetFeatures(g->m, BinaryenFeatureMVP() | BinaryenFeatureBulkMemory() |
+                                      BinaryenFeatureSignExt() |
+                                      BinaryenFeatureMutableGlobals());
+  g->nf = p->nfuncs;
+  g->fi = calloc((size_t)p->nfuncs + 1, sizeof *g->fi);
+  if (!g->fi || setup(g)) {
+    if (!g->rc)
+      cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    goto out;
+  }
+  for (int i = 0; i < p->nfuncs; i++) {
+    snprintf(g->fi[i].name, sizeof g->fi[i].name, "f%d", i);
+    snprintf(g->fi[i].thunk, sizeof g->fi[i].thunk, "thunk%d", i);
+    g->fi[i].ret = wasm_type(p->funcs[i]->ret);
+  }
+  analyze(g);
+  for (int i = 0; i < p->nfuncs && !g->rc; i++)
+    build_function(g, i);
+  for (int i = 0; i < p->nfuncs && !g->rc; i++)
+    build_thunk(g, i);
+  if (g->rc)
+    goto out;
+  /* what the runtime imports */
+  uint32_t funcs = funcs_table(g);
+  uint32_t layout = layout_table(g);
+  uint64_t hash = strtoull(p->hash, NULL, 16);
+  int32_t entry = p->entry ? p->entry->index : -1;
+  g->data_top = (g->data_top + 15u) & ~15u;
+  uint32_t heap = g->data_top;
+  BinaryenModuleRef m = g->m;
+  define_import(g, "heap_start", NONE, I32, NULL, 0, c32(g, (int32_t)heap));
+  define_import(g, "funcs", NONE, I32, NULL, 0, c32(g, (int32_t)funcs));
+  define_import(g, "layout", NONE, I32, NULL, 0, c32(g, (int32_t)layout));
+  define_import(g, "hash", NONE, I64, NULL, 0, c64(g, (int64_t)hash));
+  define_import(g, "entry", NONE, I32, NULL, 0, c32(g, entry));
+  define_import(g, "get_unwind", NONE, I32, NULL, 0, gget(g, G_UNWIND));
+  define_import(g, "set_unwind", I32, NONE, NULL, 0,
+                BinaryenGlobalSet(m, G_UNWIND, BinaryenLocalGet(m, 0, I32)));
+  define_import(g, "set_resuming", I32, NONE, NULL, 0,
+                BinaryenGlobalSet(m, G_RESUMING, BinaryenLocalGet(m, 0, I32)));
+  BinaryenType two[2] = {I32, I32};
+  define_import(g, "run", BinaryenTypeCreate(two, 2), NONE, NULL, 0, run_body(g));
+  if (g->rc)
+    goto out;
+  finish_memory(g);
+  prune_exports(g);
+  if (g->rc)
+    goto out;
+  if (!BinaryenModuleValidate(m)) {
+    cg_fail(g, WFP_EINTERNAL, "",
+            "internal error: the generated module is not valid WebAssembly "
+            "(a wfp bug; please report it with the program)");
+    goto out;
+  }
+  BinaryenSetOptimizeLevel(level);
+  BinaryenSetShrinkLevel(0);
+  if (level > 0) {
+    BinaryenModuleOptimize(m);
+  } else {
+    static const char *dce[] = {"remove-unused-module-elements"};
+    BinaryenModuleRunPasses(m, dce, 1);
+  }
+  BinaryenModuleAllocateAndWriteResult w = BinaryenModuleAllocateAndWrite(m, NULL);
+  free(w.sourceMap);
+  *wasm = malloc(w.binaryBytes ? w.binaryBytes : 1);
+  if (!*wasm) {
+    free(w.binary);
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    goto out;
+  }
+  memcpy(*wasm, w.binary, w.binaryBytes);
+  *len = w.binaryBytes;
+  free(w.binary);
+out:
+  if (g->m)
+    BinaryenModuleDispose(g->m);
+  for (int i = 0; g->fi && i < g->nf; i++) {
+    for (int k = 0; k < g->fi[i].npoints; k++)
+      free(g->fi[i].pt_types[k]);
+    free(g->fi[i].pt_types);
+    free(g->fi[i].pt_callee);
+    free(g->fi[i].pt_nvals);
+  }
+  free(g->fi);
+  for (int i = 0; i < g->nsegs; i++)
+    free(g->segs[i].bytes);
+  free(g->segs);
+  free(g->lits);
+  free(g->rt_names);
+  free(g->rt_int);
+  return g->rc;
+}

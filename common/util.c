@@ -1,0 +1,491 @@
+/*
+** util.c: arena, byte buffer, numbers, UTF-8, files and the shared error table.
+** Plain C99 plus POSIX for the atomic file write; no global mutable state.
+*/
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- version and errors ---- */
+
+unsigned wfp_version(void) { return WFP_VERSION_HEX; }
+const char *wfp_version_string(void) { return WFP_VERSION_STRING; }
+
+static const char *const err_text[] = {
+    "success",
+#define XX(name, text) text,
+    WFP_ERR_MAP(XX)
+#undef XX
+};
+static const char *const err_name[] = {
+    "OK",
+#define XX(name, text) "E" #name,
+    WFP_ERR_MAP(XX)
+#undef XX
+};
+
+const char *wfp_strerror(int code) {
+  if (code > 0 || -code >= (int)WFP__ERR_COUNT)
+    return "unknown error";
+  return err_text[-code];
+}
+
+const char *wfp_err_name(int code) {
+  if (code > 0 || -code >= (int)WFP__ERR_COUNT)
+    return "EUNKNOWN";
+  return err_name[-code];
+}
+
+int wfp_exit_code(int code) {
+  switch (code) {
+  case WFP_OK:
+    return 0;
+  case WFP_EPROGRAM:
+  case WFP_ESYNTAX:
+  case WFP_ETRAP:
+  case WFP_ECORRUPT:
+  case WFP_ELIMIT:
+    return 1;
+  case WFP_EUSAGE:
+  case WFP_EINVAL:
+    return 2;
+  default:
+    return 3;
+  }
+}
+
+int wfp_diag_format(const wfp_diag *d, char *buf, size_t n) {
+  const char *file = d->file ? d->file : "<memory>";
+  if (d->line > 0)
+    return snprintf(buf, n, "%s:%d:%d: error: %s", file, d->line, d->col,
+                    d->msg ? d->msg : "");
+  if (d->path && d->path[0])
+    return snprintf(buf, n, "%s: %s: error: %s", file, d->path,
+                    d->msg ? d->msg : "");
+  return snprintf(buf, n, "%s: error: %s", file, d->msg ? d->msg : "");
+}
+
+void wfp_free(void *p) { free(p); }
+
+void wfp__assert_fail(const char *what, const char *file, int line) {
+  fprintf(stderr, "wfp: internal error: assertion '%s' failed at %s:%d\n", what,
+          file, line);
+  abort();
+}
+
+/* ---- arena ---- */
+
+struct wfp__arena_chunk {
+  wfp__arena_chunk *next;
+  size_t cap;
+  /* data follows, 16-byte aligned */
+};
+#define CHUNK_HDR ((sizeof(wfp__arena_chunk) + 15u) & ~(size_t)15u)
+
+void wfp__arena_init(wfp__arena *a) { memset(a, 0, sizeof *a); }
+
+void wfp__arena_free(wfp__arena *a) {
+  wfp__arena_chunk *c = a->head;
+  while (c) {
+    wfp__arena_chunk *n = c->next;
+    free(c);
+    c = n;
+  }
+  memset(a, 0, sizeof *a);
+}
+
+void *wfp__arena_alloc(wfp__arena *a, size_t n) {
+  n = (n + 15u) & ~(size_t)15u;
+  if (n == 0)
+    n = 16;
+  if (!a->head || a->cap - a->used < n) {
+    size_t cap = n > 32768 ? n : 32768;
+    wfp__arena_chunk *c = malloc(CHUNK_HDR + cap);
+    if (!c)
+      return NULL;
+    c->next = a->head;
+    c->cap = cap;
+    a->head = c;
+    a->used = 0;
+    a->cap = cap;
+  }
+  char *p = (char *)a->head + CHUNK_HDR + a->used;
+  a->used += n;
+  memset(p, 0, n);
+  return p;
+}
+
+char *wfp__arena_strndup(wfp__arena *a, const char *s, size_t n) {
+  char *p = wfp__arena_alloc(a, n + 1);
+  if (p) {
+    if (n)
+      memcpy(p, s, n);
+    p[n] = 0;
+  }
+  return p;
+}
+
+char *wfp__arena_strdup(wfp__arena *a, const char *s) {
+  return wfp__arena_strndup(a, s, strlen(s));
+}
+
+char *wfp__arena_printf(wfp__arena *a, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0)
+    return NULL;
+  char *p = wfp__arena_alloc(a, (size_t)n + 1);
+  if (!p)
+    return NULL;
+  va_start(ap, fmt);
+  vsnprintf(p, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  return p;
+}
+
+/* ---- buf ---- */
+
+void wfp__buf_init(wfp__buf *b) { memset(b, 0, sizeof *b); }
+
+void wfp__buf_free(wfp__buf *b) {
+  free(b->data);
+  memset(b, 0, sizeof *b);
+}
+
+bool wfp__buf_reserve(wfp__buf *b, size_t extra) {
+  if (b->oom)
+    return false;
+  if (extra > SIZE_MAX / 2 - b->len) {
+    b->oom = true;
+    return false;
+  }
+  size_t need = b->len + extra + 1;
+  if (need <= b->cap)
+    return true;
+  size_t cap = b->cap ? b->cap : 64;
+  while (cap < need)
+    cap *= 2;
+  char *p = realloc(b->data, cap);
+  if (!p) {
+    b->oom = true;
+    return false;
+  }
+  b->data = p;
+  b->cap = cap;
+  return true;
+}
+
+void wfp__buf_add(wfp__buf *b, const void *p, size_t n) {
+  if (!wfp__buf_reserve(b, n))
+    return;
+  if (n)
+    memcpy(b->data + b->len, p, n);
+  b->len += n;
+  b->data[b->len] = 0;
+}
+
+void wfp__buf_adds(wfp__buf *b, const char *s) { wfp__buf_add(b, s, strlen(s)); }
+
+void wfp__buf_addc(wfp__buf *b, char c) { wfp__buf_add(b, &c, 1); }
+
+void wfp__buf_printf(wfp__buf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0 || !wfp__buf_reserve(b, (size_t)n))
+    return;
+  va_start(ap, fmt);
+  vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->len += (size_t)n;
+}
+
+void wfp__buf_add_i64(wfp__buf *b, int64_t v) {
+  char tmp[24];
+  wfp__buf_add(b, tmp, wfp__fmt_i64(tmp, v));
+}
+
+void wfp__buf_add_jstr(wfp__buf *b, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  wfp__buf_addc(b, '"');
+  size_t run = 0; /* start of the pending run of plain bytes */
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 0x20 && c != '"' && c != '\\')
+      continue;
+    wfp__buf_add(b, s + run, i - run);
+    run = i + 1;
+    switch (c) {
+    case '"': wfp__buf_add(b, "\\\"", 2); break;
+    case '\\': wfp__buf_add(b, "\\\\", 2); break;
+    case '\n': wfp__buf_add(b, "\\n", 2); break;
+    case '\r': wfp__buf_add(b, "\\r", 2); break;
+    case '\t': wfp__buf_add(b, "\\t", 2); break;
+    case '\b': wfp__buf_add(b, "\\b", 2); break;
+    case '\f': wfp__buf_add(b, "\\f", 2); break;
+    default: {
+      char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+      wfp__buf_add(b, e, 6);
+    }
+    }
+  }
+  wfp__buf_add(b, s + run, n - run);
+  wfp__buf_addc(b, '"');
+}
+
+char *wfp__buf_take(wfp__buf *b, size_t *len) {
+  char *p = b->data;
+  if (len)
+    *len = b->len;
+  if (!p)
+    p = calloc(1, 1);
+  memset(b, 0, sizeof *b);
+  return p;
+}
+
+/* ---- numbers ---- */
+
+size_t wfp__fmt_i64(char *out, int64_t v) {
+  char tmp[24];
+  size_t n = 0;
+  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+  do {
+    tmp[n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  size_t k = 0;
+  if (v < 0)
+    out[k++] = '-';
+  while (n)
+    out[k++] = tmp[--n];
+  out[k] = 0;
+  return k;
+}
+
+bool wfp__parse_i64(const char *s, size_t n, int64_t *v) {
+  size_t i = 0;
+  bool neg = false;
+  if (i < n && s[i] == '-') {
+    neg = true;
+    i++;
+  }
+  if (i >= n)
+    return false;
+  if (s[i] == '0' && i + 1 < n)
+    return false;
+  uint64_t u = 0;
+  uint64_t lim = neg ? (uint64_t)INT64_MAX + 1u : (uint64_t)INT64_MAX;
+  for (; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return false;
+    unsigned d = (unsigned)(s[i] - '0');
+    if (u > (lim - d) / 10)
+      return false;
+    u = u * 10 + d;
+  }
+  if (neg && u == 0 && n == 2)
+    return false; /* "-0" is not a canonical integer */
+  *v = neg ? (int64_t)(0 - u) : (int64_t)u;
+  return true;
+}
+
+/* ---- base64 ---- */
+
+static const char b64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+void wfp__buf_add_base64(wfp__buf *b, const void *data, size_t n) {
+  const unsigned char *p = data;
+  if (!wfp__buf_reserve(b, (n + 2) / 3 * 4))
+    return;
+  size_t i = 0;
+  for (; i + 3 <= n; i += 3) {
+    uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+    char o[4] = {b64[v >> 18], b64[(v >> 12) & 63], b64[(v >> 6) & 63], b64[v & 63]};
+    wfp__buf_add(b, o, 4);
+  }
+  if (n - i == 1) {
+    uint32_t v = (uint32_t)p[i] << 16;
+    char o[4] = {b64[v >> 18], b64[(v >> 12) & 63], '=', '='};
+    wfp__buf_add(b, o, 4);
+  } else if (n - i == 2) {
+    uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
+    char o[4] = {b64[v >> 18], b64[(v >> 12) & 63], b64[(v >> 6) & 63], '='};
+    wfp__buf_add(b, o, 4);
+  }
+}
+
+static int b64v(char c) {
+  if (c >= 'A' && c <= 'Z')
+    return c - 'A';
+  if (c >= 'a' && c <= 'z')
+    return c - 'a' + 26;
+  if (c >= '0' && c <= '9')
+    return c - '0' + 52;
+  if (c == '+')
+    return 62;
+  if (c == '/')
+    return 63;
+  return -1;
+}
+
+bool wfp__base64_decode(const char *s, size_t n, wfp__buf *out) {
+  if (n % 4)
+    return false;
+  for (size_t i = 0; i < n; i += 4) {
+    int v[4];
+    int pad = 0;
+    for (int k = 0; k < 4; k++) {
+      if (s[i + k] == '=' && i + 4 == n && k >= 2) {
+        v[k] = 0;
+        pad++;
+        continue;
+      }
+      if (pad)
+        return false;
+      v[k] = b64v(s[i + k]);
+      if (v[k] < 0)
+        return false;
+    }
+    uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
+                 (uint32_t)v[3];
+    unsigned char o[3] = {(unsigned char)(w >> 16), (unsigned char)(w >> 8),
+                          (unsigned char)w};
+    /* padding bits must be zero: one encoding per byte string */
+    if ((pad == 1 && (w & 0xFF)) || (pad == 2 && (w & 0xFFFF)))
+      return false;
+    wfp__buf_add(out, o, (size_t)(3 - pad));
+  }
+  return !out->oom;
+}
+
+/* ---- UTF-8 ---- */
+
+bool wfp__utf8_valid(const char *str, size_t n) {
+  const unsigned char *s = (const unsigned char *)str;
+  size_t i = 0;
+  while (i < n) {
+    unsigned c = s[i];
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    size_t len;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (n - i < len)
+      return false;
+    for (size_t k = 1; k < len; k++) {
+      if ((s[i + k] & 0xC0) != 0x80)
+        return false;
+      cp = (cp << 6) | (s[i + k] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
+    i += len;
+  }
+  return true;
+}
+
+/* ---- files ---- */
+
+int wfp__read_file(const char *path, char **data, size_t *len) {
+  *data = NULL;
+  *len = 0;
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return WFP_EIO;
+  struct stat st;
+  if (fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) {
+    if (S_ISDIR(st.st_mode))
+      errno = EISDIR;
+    fclose(f);
+    return WFP_EIO;
+  }
+  wfp__buf b;
+  wfp__buf_init(&b);
+  char tmp[65536];
+  size_t n;
+  while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+    wfp__buf_add(&b, tmp, n);
+  int err = ferror(f);
+  fclose(f);
+  if (err || b.oom) {
+    wfp__buf_free(&b);
+    if (!err)
+      errno = ENOMEM;
+    return WFP_EIO;
+  }
+  *data = wfp__buf_take(&b, len);
+  return *data ? WFP_OK : WFP_ENOMEM;
+}
+
+int wfp__write_file_atomic(const char *path, const void *data, size_t len,
+                           int mode) {
+  size_t plen = strlen(path);
+  char *tmp = malloc(plen + 32);
+  if (!tmp) {
+    errno = ENOMEM;
+    return WFP_EIO;
+  }
+  snprintf(tmp, plen + 32, "%s.tmp.XXXXXX", path);
+  int fd = mkstemp(tmp);
+  if (fd < 0) {
+    free(tmp);
+    return WFP_EIO;
+  }
+  const char *p = data;
+  size_t left = len;
+  while (left) {
+    ssize_t w = write(fd, p, left);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      goto fail;
+    }
+    p += w;
+    left -= (size_t)w;
+  }
+  if (fchmod(fd, (mode_t)mode) != 0 || fsync(fd) != 0)
+    goto fail;
+  if (close(fd) != 0) {
+    fd = -1;
+    goto fail;
+  }
+  fd = -1;
+  if (rename(tmp, path) != 0)
+    goto fail;
+  free(tmp);
+  return WFP_OK;
+fail : {
+  int e = errno;
+  if (fd >= 0)
+    close(fd);
+  unlink(tmp);
+  free(tmp);
+  errno = e;
+  return WFP_EIO;
+}
+}

@@ -1,0 +1,54 @@
+/*
+** host_int.h: what the host library's files share (never installed).
+*/
+#ifndef WFP_HOST_INT_H
+#define WFP_HOST_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util.h"
+#include "wfp/host.h"
+
+/* Runs fn(arg) as the trap boundary of compiled code: returns 0, or the
+** wasm_rt_trap_t code of a trap; *oom tells a trap that ran out of memory. */
+int wfp__rt_protect(void (*fn)(void *), void *arg, bool *oom);
+
+struct wfp_module {
+  void *dl;
+  const wfp_module_desc *d;
+  char *path;
+  void *inst;   /* one cached instance, reused by every step */
+};
+
+/* The module's instance, created when needed; NULL with *msg on failure. */
+void *wfp__module_instance(wfp_module *m, const char **msg);
+/* Drops the instance after a trap: its Wasm stack pointer is lost. */
+void wfp__module_discard(wfp_module *m);
+
+typedef struct ctx_ent {
+  char *key;
+  int64_t v;
+} ctx_ent;
+
+typedef struct msg_ent {
+  char *topic;
+  char *payload;
+} msg_ent;
+
+struct wfp_env {
+  ctx_ent *ctx;
+  size_t nctx, ctx_cap;
+  uint32_t *index; /* open addressing over ctx, 0 = empty, else i + 1 */
+  size_t index_cap;
+  msg_ent *msgs;
+  size_t nmsgs, msgs_cap;
+};
+
+int wfp__env_ctx_setn(wfp_env *e, const char *key, size_t n, int64_t v);
+int wfp__env_ctx_getn(const wfp_env *e, const char *key, size_t n, int64_t *v);
+int wfp__env_msg_add(wfp_env *e, const char *topic, size_t tn, const char *payload,
+                     size_t pn);
+void wfp__env_clear(wfp_env *e);
+
+#endif /* WFP_HOST_INT_H */

@@ -1,0 +1,626 @@
+/*
+** invoke.c: invocations: the stepper loop of the WIT interface. A step runs
+** the compiled code inside the trap boundary, copies what it returned out
+** of the instance, and leaves a pending effect for perform(), which acts on
+** the environment and prepares the resume value. Checkpoints serialize a
+** pending invocation with its environment, behind a SHA-256 checksum.
+** A step round trip makes no system call: buffers are reused.
+*/
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#define WASM_RT_MEMCHECK_SIGNAL_HANDLER 0
+#define WASM_RT_USE_STACK_DEPTH_COUNT 1
+#include <wasm-rt.h>
+
+#include "host_int.h"
+
+enum { RUNNING = -1 };
+
+struct wfp_invocation {
+  wfp_module *m;
+  wfp_env *e;
+  char *input;
+  size_t input_len;
+  int status;   /* RUNNING, WFP_DONE, WFP_TRAP */
+  bool pending; /* an effect waits for perform() */
+  wfp__buf state;
+  /* the pending effect, copied out of the instance */
+  uint32_t effect;
+  wfp__buf s0, s1, s2;
+  bool has_s2;
+  int64_t ival;
+  /* what the next step resumes with */
+  bool resume_some;
+  wfp__buf resume;
+  char *output;
+  char *trap;
+  uint64_t steps;
+  wfp_trace_fn trace;
+  void *trace_ud;
+  wfp__buf line; /* trace and pending-json scratch */
+};
+
+static const char *const effect_names[WFP_EFFECT_COUNT] = {
+    "ctx-get-i64", "ctx-set-i64", "msg-send", "sleep-ms",
+    "db-query",    "self-get",    "self-set", "yield"};
+
+int wfp_invocation_new(wfp_module *m, wfp_env *e, const char *input, size_t len,
+                       wfp_invocation **out) {
+  if (!m || !e || !out || (!input && len))
+    return WFP_EINVAL;
+  *out = NULL;
+  wfp_invocation *inv = calloc(1, sizeof *inv);
+  if (!inv)
+    return WFP_ENOMEM;
+  inv->input = malloc(len + 1);
+  if (!inv->input) {
+    free(inv);
+    return WFP_ENOMEM;
+  }
+  if (len)
+    memcpy(inv->input, input, len);
+  inv->input[len] = 0;
+  inv->input_len = len;
+  inv->m = m;
+  inv->e = e;
+  inv->status = RUNNING;
+  *out = inv;
+  return WFP_OK;
+}
+
+void wfp_invocation_free(wfp_invocation *inv) {
+  if (!inv)
+    return;
+  free(inv->input);
+  wfp__buf_free(&inv->state);
+  wfp__buf_free(&inv->s0);
+  wfp__buf_free(&inv->s1);
+  wfp__buf_free(&inv->s2);
+  wfp__buf_free(&inv->resume);
+  wfp__buf_free(&inv->line);
+  free(inv->output);
+  free(inv->trap);
+  free(inv);
+}
+
+void wfp_invocation_set_trace(wfp_invocation *inv, wfp_trace_fn fn, void *ud) {
+  if (!inv)
+    return;
+  inv->trace = fn;
+  inv->trace_ud = ud;
+}
+
+const char *wfp_invocation_output(const wfp_invocation *inv) {
+  return inv && inv->status == WFP_DONE ? inv->output : NULL;
+}
+const char *wfp_invocation_trap_message(const wfp_invocation *inv) {
+  return inv && inv->status == WFP_TRAP ? inv->trap : NULL;
+}
+uint64_t wfp_invocation_steps(const wfp_invocation *inv) { return inv ? inv->steps : 0; }
+
+static void set_bytes(wfp__buf *b, const void *p, size_t n) {
+  b->len = 0;
+  b->oom = false;
+  wfp__buf_add(b, p, n);
+  if (!n && wfp__buf_reserve(b, 0))
+    b->data[0] = 0;
+}
+
+static char *dupn(const void *p, size_t n) {
+  char *s = malloc(n + 1);
+  if (s) {
+    if (n)
+      memcpy(s, p, n);
+    s[n] = 0;
+  }
+  return s;
+}
+
+static int end_trap(wfp_invocation *inv, const char *msg, size_t n) {
+  free(inv->trap);
+  inv->trap = dupn(msg, n);
+  inv->status = WFP_TRAP;
+  inv->pending = false;
+  return inv->trap ? WFP_TRAP : WFP_ENOMEM;
+}
+
+/* ---- JSON of the pending effect ---- */
+
+static void add_raw_or_null(wfp__buf *b, const wfp__buf *v) {
+  if (v->len)
+    wfp__buf_add(b, v->data, v->len);
+  else
+    wfp__buf_adds(b, "null");
+}
+
+static void effect_json(wfp_invocation *inv, wfp__buf *b) {
+  wfp__buf_adds(b, "{\"effect\":\"");
+  wfp__buf_adds(b, inv->effect < WFP_EFFECT_COUNT ? effect_names[inv->effect] : "?");
+  wfp__buf_addc(b, '"');
+  switch (inv->effect) {
+  case WFP_EFFECT_CTX_GET_I64:
+  case WFP_EFFECT_CTX_SET_I64:
+    wfp__buf_adds(b, ",\"key\":");
+    wfp__buf_add_jstr(b, inv->s0.data ? inv->s0.data : "", inv->s0.len);
+    if (inv->effect == WFP_EFFECT_CTX_SET_I64) {
+      wfp__buf_adds(b, ",\"value\":");
+      wfp__buf_add_i64(b, inv->ival);
+    }
+    break;
+  case WFP_EFFECT_MSG_SEND:
+    wfp__buf_adds(b, ",\"topic\":");
+    wfp__buf_add_jstr(b, inv->s0.data ? inv->s0.data : "", inv->s0.len);
+    wfp__buf_adds(b, ",\"payload\":");
+    add_raw_or_null(b, &inv->s1);
+    break;
+  case WFP_EFFECT_SLEEP_MS:
+    wfp__buf_adds(b, ",\"ms\":");
+    wfp__buf_add_i64(b, inv->ival);
+    break;
+  case WFP_EFFECT_DB_QUERY:
+    wfp__buf_adds(b, ",\"sql\":");
+    wfp__buf_add_jstr(b, inv->s0.data ? inv->s0.data : "", inv->s0.len);
+    wfp__buf_adds(b, ",\"params\":");
+    add_raw_or_null(b, &inv->s1);
+    if (inv->has_s2) {
+      wfp__buf_adds(b, ",\"each\":");
+      add_raw_or_null(b, &inv->s2);
+    }
+    break;
+  case WFP_EFFECT_SELF_GET:
+  case WFP_EFFECT_SELF_SET:
+    wfp__buf_adds(b, ",\"property\":");
+    wfp__buf_add_jstr(b, inv->s0.data ? inv->s0.data : "", inv->s0.len);
+    if (inv->effect == WFP_EFFECT_SELF_SET) {
+      wfp__buf_adds(b, ",\"value\":");
+      add_raw_or_null(b, &inv->s1);
+    }
+    break;
+  default:
+    break;
+  }
+  wfp__buf_addc(b, '}');
+}
+
+const char *wfp_invocation_pending_json(wfp_invocation *inv) {
+  if (!inv || !inv->pending)
+    return NULL;
+  inv->line.len = 0;
+  effect_json(inv, &inv->line);
+  return inv->line.oom ? NULL : inv->line.data;
+}
+
+static void trace_step(wfp_invocation *inv) {
+  wfp__buf *b = &inv->line;
+  b->len = 0;
+  wfp__buf_printf(b, "{\"step\":%llu,\"status\":", (unsigned long long)inv->steps);
+  if (inv->status == WFP_DONE) {
+    wfp__buf_adds(b, "\"done\",\"output\":");
+    wfp__buf_adds(b, inv->output);
+  } else if (inv->status == WFP_TRAP) {
+    wfp__buf_adds(b, "\"trap\",\"message\":");
+    wfp__buf_add_jstr(b, inv->trap, strlen(inv->trap));
+  } else {
+    wfp__buf_adds(b, "\"pending\",\"pending\":");
+    effect_json(inv, b);
+    wfp__buf_printf(b, ",\"state_bytes\":%zu", inv->state.len);
+  }
+  wfp__buf_addc(b, '}');
+  if (!b->oom)
+    inv->trace(inv->trace_ud, b->data);
+}
+
+/* ---- a step ---- */
+
+typedef struct step_call {
+  wfp_invocation *inv;
+  void *inst;
+  wfp_abi_step out;
+  int rc;
+} step_call;
+
+static void do_step(void *arg) {
+  step_call *c = arg;
+  wfp_invocation *inv = c->inv;
+  c->rc = inv->m->d->run_step(
+      c->inst, 0, inv->input, (uint32_t)inv->input_len,
+      (const uint8_t *)(inv->state.len ? inv->state.data : ""),
+      (uint32_t)inv->state.len, inv->resume_some,
+      inv->resume.len ? inv->resume.data : "", (uint32_t)inv->resume.len, &c->out);
+}
+
+static void do_post(void *arg) {
+  step_call *c = arg;
+  c->inv->m->d->post_return(c->inst);
+}
+
+/* Copies the step's result out of the instance. */
+static int take(wfp_invocation *inv, const wfp_abi_step *o) {
+  switch (o->kind) {
+  case WFP_STEP_DONE:
+    free(inv->output);
+    inv->output = dupn(o->text.ptr, o->text.len);
+    if (!inv->output)
+      return WFP_ENOMEM;
+    inv->status = WFP_DONE;
+    return WFP_DONE;
+  case WFP_STEP_TRAP:
+    return end_trap(inv, (const char *)o->text.ptr, o->text.len);
+  default:
+    set_bytes(&inv->state, o->state.ptr, o->state.len);
+    inv->effect = o->effect;
+    set_bytes(&inv->s0, o->s0.ptr, o->s0.len);
+    set_bytes(&inv->s1, o->s1.ptr, o->s1.len);
+    set_bytes(&inv->s2, o->s2.ptr, o->s2.len);
+    inv->has_s2 = o->has_s2 != 0;
+    inv->ival = o->i;
+    if (inv->state.oom || inv->s0.oom || inv->s1.oom || inv->s2.oom)
+      return WFP_ENOMEM;
+    inv->pending = true;
+    return WFP_PENDING;
+  }
+}
+
+int wfp_invocation_step(wfp_invocation *inv) {
+  if (!inv || inv->status != RUNNING || inv->pending)
+    return WFP_EINVAL;
+  const char *why = NULL;
+  void *inst = wfp__module_instance(inv->m, &why);
+  inv->steps++;
+  if (!inst)
+    return end_trap(inv, why, strlen(why));
+  step_call c;
+  memset(&c, 0, sizeof c);
+  c.inv = inv;
+  c.inst = inst;
+  bool oom = false;
+  int trap = wfp__rt_protect(do_step, &c, &oom);
+  int rc;
+  if (trap) {
+    /* a Wasm trap: the instance's own stack pointer is lost with it */
+    char msg[512];
+    const char *fatal = "";
+    if (trap == WASM_RT_TRAP_UNREACHABLE)
+      fatal = inv->m->d->fatal_message(inst);
+    if (oom)
+      snprintf(msg, sizeof msg, "out of memory");
+    else if (fatal[0])
+      snprintf(msg, sizeof msg, "%s", fatal);
+    else
+      snprintf(msg, sizeof msg, "%s", wasm_rt_strerror((wasm_rt_trap_t)trap));
+    wfp__module_discard(inv->m);
+    rc = end_trap(inv, msg, strlen(msg));
+  } else if (c.rc != 0) {
+    wfp__module_discard(inv->m);
+    static const char bad[] = "internal error: the module returned a malformed step result";
+    rc = end_trap(inv, bad, sizeof bad - 1);
+  } else {
+    rc = take(inv, &c.out);
+    if (wfp__rt_protect(do_post, &c, NULL))
+      wfp__module_discard(inv->m);
+  }
+  if (inv->trace && rc >= 0)
+    trace_step(inv);
+  return rc;
+}
+
+/* ---- effects ---- */
+
+static void resume_none(wfp_invocation *inv) {
+  inv->resume_some = false;
+  inv->resume.len = 0;
+}
+
+static void resume_error(wfp_invocation *inv, const char *fmt, const char *a, size_t an) {
+  wfp__buf msg;
+  wfp__buf_init(&msg);
+  wfp__buf_printf(&msg, fmt, (int)an, a);
+  inv->resume.len = 0;
+  inv->resume.oom = false;
+  wfp__buf_adds(&inv->resume, "{\"error\":");
+  wfp__buf_add_jstr(&inv->resume, msg.data ? msg.data : "", msg.len);
+  wfp__buf_addc(&inv->resume, '}');
+  wfp__buf_free(&msg);
+  inv->resume_some = true;
+}
+
+static void sleep_ms(int64_t ms) {
+  if (ms <= 0)
+    return;
+  struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+    ;
+}
+
+int wfp_invocation_perform(wfp_invocation *inv) {
+  if (!inv || !inv->pending)
+    return WFP_EINVAL;
+  wfp_env *e = inv->e;
+  const char *s0 = inv->s0.data ? inv->s0.data : "";
+  int rc = WFP_OK;
+  switch (inv->effect) {
+  case WFP_EFFECT_CTX_GET_I64: {
+    int64_t v;
+    if (wfp__env_ctx_getn(e, s0, inv->s0.len, &v) == WFP_OK) {
+      inv->resume.len = 0;
+      inv->resume.oom = false;
+      wfp__buf_adds(&inv->resume, "{\"i64\":");
+      wfp__buf_add_i64(&inv->resume, v);
+      wfp__buf_addc(&inv->resume, '}');
+      inv->resume_some = true;
+    } else {
+      resume_error(inv, "context key '%.*s' is not set", s0, inv->s0.len);
+    }
+    break;
+  }
+  case WFP_EFFECT_CTX_SET_I64:
+    rc = wfp__env_ctx_setn(e, s0, inv->s0.len, inv->ival);
+    resume_none(inv);
+    break;
+  case WFP_EFFECT_MSG_SEND:
+    rc = wfp__env_msg_add(e, s0, inv->s0.len, inv->s1.data ? inv->s1.data : "",
+                          inv->s1.len);
+    resume_none(inv);
+    break;
+  case WFP_EFFECT_SLEEP_MS:
+    sleep_ms(inv->ival);
+    resume_none(inv);
+    break;
+  case WFP_EFFECT_YIELD:
+    resume_none(inv);
+    break;
+  default:
+    resume_error(inv, "this host cannot perform the effect '%.*s'",
+                 inv->effect < WFP_EFFECT_COUNT ? effect_names[inv->effect] : "?",
+                 inv->effect < WFP_EFFECT_COUNT ? strlen(effect_names[inv->effect]) : 1);
+    break;
+  }
+  if (rc)
+    return rc;
+  if (inv->resume.oom)
+    return WFP_ENOMEM;
+  if (inv->trace) {
+    wfp__buf *b = &inv->line;
+    b->len = 0;
+    wfp__buf_printf(b, "{\"step\":%llu,\"performed\":", (unsigned long long)inv->steps);
+    effect_json(inv, b);
+    wfp__buf_adds(b, ",\"resume\":");
+    if (inv->resume_some)
+      wfp__buf_add(b, inv->resume.data, inv->resume.len);
+    else
+      wfp__buf_adds(b, "null");
+    wfp__buf_addc(b, '}');
+    if (!b->oom)
+      inv->trace(inv->trace_ud, b->data);
+  }
+  inv->pending = false;
+  return WFP_OK;
+}
+
+int wfp_invocation_run(wfp_invocation *inv, uint64_t max_steps) {
+  if (!inv)
+    return WFP_EINVAL;
+  for (;;) {
+    if (inv->status != RUNNING)
+      return inv->status;
+    if (inv->pending) {
+      int rc = wfp_invocation_perform(inv);
+      if (rc)
+        return rc;
+    }
+    if (max_steps && inv->steps >= max_steps) {
+      char msg[96];
+      snprintf(msg, sizeof msg, "step limit reached (%llu steps)",
+               (unsigned long long)max_steps);
+      return end_trap(inv, msg, strlen(msg));
+    }
+    int rc = wfp_invocation_step(inv);
+    if (rc < 0)
+      return rc;
+  }
+}
+
+/* ---- checkpoints ----
+** "WFPC1 <sha256 of the body, hex>\n" then the body, JSON:
+** {"format":"wfp-checkpoint","version":1,"program":H,"input":S,"steps":N,
+**  "state":BASE64,"effect":{"kind":K,"s0":S,"s1":S,"s2":S|null,"i":"N"},
+**  "ctx":[[key,"N"],...],"messages":[[topic,payload],...]}
+** Integers are decimal strings: exact whatever the JSON reader. */
+
+#define CKPT_MAGIC "WFPC1 "
+
+int wfp_invocation_checkpoint(const wfp_invocation *inv, char **out, size_t *len) {
+  if (!inv || !out || !inv->pending)
+    return WFP_EINVAL;
+  wfp__buf b;
+  wfp__buf_init(&b);
+  wfp__buf_adds(&b, "{\"format\":\"wfp-checkpoint\",\"version\":1,\"program\":");
+  const char *h = inv->m->d->program_hash;
+  wfp__buf_add_jstr(&b, h, strlen(h));
+  wfp__buf_adds(&b, ",\"input\":");
+  wfp__buf_add_jstr(&b, inv->input, inv->input_len);
+  wfp__buf_printf(&b, ",\"steps\":\"%llu\",\"state\":\"", (unsigned long long)inv->steps);
+  wfp__buf_add_base64(&b, inv->state.data, inv->state.len);
+  wfp__buf_printf(&b, "\",\"effect\":{\"kind\":%u,\"s0\":", inv->effect);
+  wfp__buf_add_jstr(&b, inv->s0.data ? inv->s0.data : "", inv->s0.len);
+  wfp__buf_adds(&b, ",\"s1\":");
+  wfp__buf_add_jstr(&b, inv->s1.data ? inv->s1.data : "", inv->s1.len);
+  wfp__buf_adds(&b, ",\"s2\":");
+  if (inv->has_s2)
+    wfp__buf_add_jstr(&b, inv->s2.data ? inv->s2.data : "", inv->s2.len);
+  else
+    wfp__buf_adds(&b, "null");
+  wfp__buf_adds(&b, ",\"i\":\"");
+  wfp__buf_add_i64(&b, inv->ival);
+  wfp__buf_adds(&b, "\"},\"ctx\":[");
+  for (size_t i = 0; i < inv->e->nctx; i++) {
+    if (i)
+      wfp__buf_addc(&b, ',');
+    wfp__buf_addc(&b, '[');
+    wfp__buf_add_jstr(&b, inv->e->ctx[i].key, strlen(inv->e->ctx[i].key));
+    wfp__buf_adds(&b, ",\"");
+    wfp__buf_add_i64(&b, inv->e->ctx[i].v);
+    wfp__buf_adds(&b, "\"]");
+  }
+  wfp__buf_adds(&b, "],\"messages\":[");
+  for (size_t i = 0; i < inv->e->nmsgs; i++) {
+    if (i)
+      wfp__buf_addc(&b, ',');
+    wfp__buf_addc(&b, '[');
+    wfp__buf_add_jstr(&b, inv->e->msgs[i].topic, strlen(inv->e->msgs[i].topic));
+    wfp__buf_addc(&b, ',');
+    wfp__buf_add_jstr(&b, inv->e->msgs[i].payload, strlen(inv->e->msgs[i].payload));
+    wfp__buf_addc(&b, ']');
+  }
+  wfp__buf_adds(&b, "]}\n");
+  if (b.oom) {
+    wfp__buf_free(&b);
+    return WFP_ENOMEM;
+  }
+  uint8_t sum[32];
+  char hex[65];
+  wfp__sha256_buf(b.data, b.len, sum);
+  wfp__hex(sum, 32, hex);
+  wfp__buf f;
+  wfp__buf_init(&f);
+  wfp__buf_adds(&f, CKPT_MAGIC);
+  wfp__buf_adds(&f, hex);
+  wfp__buf_addc(&f, '\n');
+  wfp__buf_add(&f, b.data, b.len);
+  wfp__buf_free(&b);
+  if (f.oom) {
+    wfp__buf_free(&f);
+    return WFP_ENOMEM;
+  }
+  *out = wfp__buf_take(&f, len);
+  return WFP_OK;
+}
+
+static int corrupt(char *err, size_t n, const char *why) {
+  if (err && n)
+    snprintf(err, n, "invalid checkpoint: %s", why);
+  return WFP_ECORRUPT;
+}
+
+static const char *jstr(const cJSON *o, const char *k) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static bool jint(const char *s, int64_t *v) {
+  return s && wfp__parse_i64(s, strlen(s), v);
+}
+
+int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t len,
+                           wfp_invocation **out, char *err, size_t errlen) {
+  if (!m || !e || !out || (!data && len))
+    return WFP_EINVAL;
+  *out = NULL;
+  size_t hl = sizeof CKPT_MAGIC - 1 + 64 + 1;
+  if (len < hl || memcmp(data, CKPT_MAGIC, sizeof CKPT_MAGIC - 1) != 0 ||
+      data[hl - 1] != '\n')
+    return corrupt(err, errlen, "not a wfp checkpoint, or truncated");
+  uint8_t sum[32];
+  char hex[65];
+  wfp__sha256_buf(data + hl, len - hl, sum);
+  wfp__hex(sum, 32, hex);
+  if (memcmp(hex, data + sizeof CKPT_MAGIC - 1, 64) != 0)
+    return corrupt(err, errlen, "checksum mismatch (truncated or tampered with)");
+  cJSON *j = cJSON_ParseWithLength(data + hl, len - hl);
+  if (!j)
+    return corrupt(err, errlen, "malformed body");
+  int rc = WFP_ECORRUPT;
+  const char *why = "malformed body";
+  wfp_invocation *inv = NULL;
+  const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(j, "version");
+  const char *prog = jstr(j, "program"), *input = jstr(j, "input");
+  const char *steps = jstr(j, "steps"), *state = jstr(j, "state");
+  const cJSON *eff = cJSON_GetObjectItemCaseSensitive(j, "effect");
+  const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(j, "ctx");
+  const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(j, "messages");
+  const char *f = jstr(j, "format");
+  int64_t nsteps, kind, ival;
+  if (!f || strcmp(f, "wfp-checkpoint") != 0 || !cJSON_IsNumber(fmt) ||
+      fmt->valuedouble != 1 || !prog || !input || !jint(steps, &nsteps) ||
+      nsteps < 1 || !state || !cJSON_IsObject(eff) || !cJSON_IsArray(ctx) ||
+      !cJSON_IsArray(msgs))
+    goto out;
+  if (strcmp(prog, m->d->program_hash) != 0) {
+    if (err && errlen)
+      snprintf(err, errlen,
+               "the checkpoint was written for program %s; this module is "
+               "program %s",
+               prog, m->d->program_hash);
+    rc = WFP_EFOREIGN;
+    goto out;
+  }
+  const cJSON *k = cJSON_GetObjectItemCaseSensitive(eff, "kind");
+  const char *s0 = jstr(eff, "s0"), *s1 = jstr(eff, "s1");
+  const cJSON *s2 = cJSON_GetObjectItemCaseSensitive(eff, "s2");
+  if (!cJSON_IsNumber(k) || !s0 || !s1 || !s2 || !jint(jstr(eff, "i"), &ival))
+    goto out;
+  kind = (int64_t)k->valuedouble;
+  if (kind < 0 || kind >= WFP_EFFECT_COUNT || (!cJSON_IsNull(s2) && !cJSON_IsString(s2)))
+    goto out;
+  rc = wfp_invocation_new(m, e, input, strlen(input), &inv);
+  if (rc)
+    goto out;
+  rc = WFP_ECORRUPT;
+  if (!wfp__base64_decode(state, strlen(state), &inv->state)) {
+    why = "state is not base64";
+    goto out;
+  }
+  inv->effect = (uint32_t)kind;
+  set_bytes(&inv->s0, s0, strlen(s0));
+  set_bytes(&inv->s1, s1, strlen(s1));
+  inv->has_s2 = cJSON_IsString(s2);
+  set_bytes(&inv->s2, inv->has_s2 ? s2->valuestring : "", inv->has_s2 ? strlen(s2->valuestring) : 0);
+  inv->ival = ival;
+  inv->steps = (uint64_t)nsteps;
+  inv->pending = true;
+  wfp__env_clear(e);
+  const cJSON *it;
+  cJSON_ArrayForEach(it, ctx) {
+    int64_t v;
+    const cJSON *key = cJSON_GetArrayItem(it, 0), *val = cJSON_GetArrayItem(it, 1);
+    if (!cJSON_IsArray(it) || cJSON_GetArraySize(it) != 2 || !cJSON_IsString(key) ||
+        !cJSON_IsString(val) || !jint(val->valuestring, &v))
+      goto out;
+    if (wfp_env_ctx_set(e, key->valuestring, v)) {
+      rc = WFP_ENOMEM;
+      goto out;
+    }
+  }
+  cJSON_ArrayForEach(it, msgs) {
+    const cJSON *t = cJSON_GetArrayItem(it, 0), *p = cJSON_GetArrayItem(it, 1);
+    if (!cJSON_IsArray(it) || cJSON_GetArraySize(it) != 2 || !cJSON_IsString(t) ||
+        !cJSON_IsString(p))
+      goto out;
+    if (wfp__env_msg_add(e, t->valuestring, strlen(t->valuestring), p->valuestring,
+                         strlen(p->valuestring))) {
+      rc = WFP_ENOMEM;
+      goto out;
+    }
+  }
+  if (inv->state.oom || inv->s0.oom || inv->s1.oom || inv->s2.oom) {
+    rc = WFP_ENOMEM;
+    goto out;
+  }
+  rc = WFP_OK;
+out:
+  cJSON_Delete(j);
+  if (rc) {
+    if (rc == WFP_ECORRUPT)
+      corrupt(err, errlen, why);
+    wfp_invocation_free(inv);
+    return rc;
+  }
+  *out = inv;
+  return WFP_OK;
+}
