@@ -150,9 +150,10 @@ static int make_tmp(wfp_aot *a) {
 }
 
 static void remove_tmp(wfp_aot *a) {
-  static const char *const files[] = {"module.wasm", "module.c", "module.h",
-                                      "glue.c",      "abi.h",    "func.so",
-                                      "wasm2c.log",  "cc.log",   NULL};
+  static const char *const files[] = {
+      "module.wasm", "module.c", "module.h", "glue.c",  "abi.h",   "func.so",
+      "part_a.c",    "part_b.c", "part_a.o", "part_b.o", "glue.o",  "wasm2c.log",
+      "cc.log",      "cc_a.log", "cc_b.log", "cc_glue.log", "ld.log", NULL};
   if (!a->tmp[0])
     return;
   for (const char *const *f = files; *f; f++)
@@ -490,6 +491,184 @@ static char *make_glue(wfp_aot *a, size_t *len) {
   return wfp__buf_take(&b, len);
 }
 
+/* ---- compiling the C in parallel ----
+** gcc -O2 spends most of wfp-aot's time on wasm2c's output, one translation
+** unit of a few thousand lines. Split it at function boundaries into two
+** units compiled on two cores: part A keeps everything (prelude, data,
+** instantiation, exports) but the second half of the function definitions;
+** part B is the prelude, the prototypes and that second half. Definitions
+** and prototypes lose "static" to link across the units (-fvisibility=hidden
+** keeps them inside the .so). The patterns are those of wasm2c 1.0.32: when
+** they are not found, the file is compiled whole, as before. */
+
+typedef struct line {
+  const char *p;
+  size_t n;
+} line;
+
+static bool starts(const line *l, const char *pre) {
+  size_t k = strlen(pre);
+  return l->n >= k && memcmp(l->p, pre, k) == 0;
+}
+
+static bool is_fn_line(const line *l, bool def) {
+  static const char *const types[] = {"static u32 w2c_", "static u64 w2c_",
+                                      "static f32 w2c_", "static f64 w2c_",
+                                      "static void w2c_", NULL};
+  bool t = false;
+  for (const char *const *q = types; *q && !t; q++)
+    t = starts(l, *q);
+  if (!t || l->n < 2)
+    return false;
+  return def ? l->p[l->n - 1] == '{' : l->p[l->n - 1] == ';';
+}
+
+static void add_line(wfp__buf *b, const line *l, bool drop_static) {
+  if (drop_static && starts(l, "static "))
+    wfp__buf_add(b, l->p + 7, l->n - 7);
+  else
+    wfp__buf_add(b, l->p, l->n);
+  wfp__buf_addc(b, '\n');
+}
+
+/* Writes part_a.c and part_b.c; false when the file does not look as
+** expected (the caller compiles module.c whole). */
+static bool split_module(wfp_aot *a) {
+  char *text = NULL;
+  size_t len = 0;
+  if (wfp__read_file(tpath(a, "module.c"), &text, &len))
+    return false;
+  size_t nl = 0;
+  for (size_t i = 0; i < len; i++)
+    nl += text[i] == '\n';
+  line *L = calloc(nl + 1, sizeof *L);
+  int *def_start = calloc(nl + 1, sizeof *def_start);
+  int *def_end = calloc(nl + 1, sizeof *def_end);
+  bool ok = false;
+  wfp__buf A, B;
+  wfp__buf_init(&A);
+  wfp__buf_init(&B);
+  if (!L || !def_start || !def_end)
+    goto out;
+  size_t n = 0;
+  for (size_t i = 0, st = 0; i < len; i++)
+    if (text[i] == '\n') {
+      L[n].p = text + st;
+      L[n].n = i - st;
+      n++;
+      st = i + 1;
+    }
+  int prelude_end = -1, ndefs = 0, deflines = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (prelude_end < 0 && starts(&L[i], "static bool s_module_initialized"))
+      prelude_end = (int)i;
+    if (is_fn_line(&L[i], true)) {
+      size_t j = i + 1;
+      while (j < n && !(L[j].n == 1 && L[j].p[0] == '}'))
+        j++;
+      if (j == n)
+        goto out;
+      def_start[ndefs] = (int)i;
+      def_end[ndefs] = (int)j;
+      deflines += (int)(j - i + 1);
+      ndefs++;
+      i = j;
+    }
+  }
+  if (prelude_end < 0 || ndefs < 8)
+    goto out;
+  /* the second half, by lines, goes to part B */
+  int cut = ndefs, acc = 0;
+  for (int d = 0; d < ndefs; d++) {
+    acc += def_end[d] - def_start[d] + 1;
+    if (acc * 2 >= deflines) {
+      cut = d + 1;
+      break;
+    }
+  }
+  if (cut >= ndefs)
+    goto out;
+  int d = 0;
+  for (size_t i = 0; i < n; i++) {
+    bool proto = is_fn_line(&L[i], false);
+    if (i < (size_t)prelude_end) {
+      add_line(&A, &L[i], false);
+      add_line(&B, &L[i], false);
+      continue;
+    }
+    if (starts(&L[i], "static u32 func_types[")) {
+      add_line(&A, &L[i], true);
+      wfp__buf_adds(&B, "extern ");
+      add_line(&B, &L[i], true);
+      continue;
+    }
+    if (proto) {
+      add_line(&A, &L[i], true);
+      add_line(&B, &L[i], true);
+      continue;
+    }
+    if (d < ndefs && (int)i == def_start[d]) {
+      wfp__buf *to = d >= cut ? &B : &A;
+      for (int k = def_start[d]; k <= def_end[d]; k++)
+        add_line(to, &L[k], k == def_start[d]);
+      i = (size_t)def_end[d];
+      d++;
+      continue;
+    }
+    add_line(&A, &L[i], false);
+  }
+  if (!A.oom && !B.oom && !write_tmp(a, "part_a.c", A.data, A.len) &&
+      !write_tmp(a, "part_b.c", B.data, B.len))
+    ok = true;
+out:
+  wfp__buf_free(&A);
+  wfp__buf_free(&B);
+  free(L);
+  free(def_start);
+  free(def_end);
+  free(text);
+  return ok;
+}
+
+typedef struct job {
+  const char **argv;
+  const char *log;
+  pid_t pid;
+} job;
+
+static int spawn_job(wfp_aot *a, job *j) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, tpath(a, j->log), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  int rc = posix_spawnp(&j->pid, j->argv[0], &fa, NULL, (char *const *)j->argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) {
+    j->pid = -1;
+    return adiag(a, WFP_ETOOLCHAIN, "", "cannot run the C compiler '%s': %s (set CC, or install gcc)",
+                 j->argv[0], strerror(rc));
+  }
+  return WFP_OK;
+}
+
+static int wait_job(wfp_aot *a, job *j) {
+  if (j->pid < 0)
+    return WFP_ETOOLCHAIN;
+  int st;
+  while (waitpid(j->pid, &st, 0) < 0)
+    if (errno != EINTR)
+      return adiag(a, WFP_ETOOLCHAIN, "", "the C compiler: %s", strerror(errno));
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+    return WFP_OK;
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+    return adiag(a, WFP_ETOOLCHAIN, "", "cannot run the C compiler '%s' (set CC, or install gcc)",
+                 j->argv[0]);
+  return adiag(a, WFP_ETOOLCHAIN, "", "the C compiler '%s' failed (%s %d): %s", j->argv[0],
+               WIFEXITED(st) ? "exit status" : "signal",
+               WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), log_head(a, tpath(a, j->log)));
+}
+
 /* ---- outputs ---- */
 
 static int put(wfp_aot *a, const char *path, const void *data, size_t len, int mode,
@@ -571,33 +750,71 @@ static int compile(wfp_aot *a) {
       cc = getenv("CC");
     if (!cc || !*cc)
       cc = "cc";
-    const char *argv[64];
-    int n = split_words(a, cc, argv, 16);
-    if (n == 0) {
+    const char *base[32];
+    int nb = split_words(a, cc, base, 16);
+    if (nb == 0) {
       rc = adiag(a, WFP_EUSAGE, "", "the C compiler command is empty");
       goto out;
     }
     static const char *const olev[] = {"-O0", "-O1", "-O2", "-O3"};
-    argv[n++] = olev[o->opt_level];
-    argv[n++] = "-shared";
-    argv[n++] = "-fPIC";
-    argv[n++] = "-fvisibility=hidden";
-    argv[n++] = "-DNDEBUG";
+    base[nb++] = olev[o->opt_level];
+    base[nb++] = "-fPIC";
+    base[nb++] = "-fvisibility=hidden";
+    base[nb++] = "-DNDEBUG";
     /* explicit bounds checks and call-depth counting, no signal handlers:
     ** the runtime in the host is built the same way (hostlib/wasm_rt.c) */
-    argv[n++] = "-DWASM_RT_MEMCHECK_SIGNAL_HANDLER=0";
-    argv[n++] = "-DWASM_RT_USE_STACK_DEPTH_COUNT=1";
-    argv[n++] = "-DWASM_RT_MAX_CALL_STACK_DEPTH=" MAX_DEPTH;
-    argv[n++] = "-w";
-    argv[n++] = wfp__arena_printf(&a->arena, "-I%s", a->tmp);
-    argv[n++] = "-o";
-    argv[n++] = tpath(a, "func.so");
-    argv[n++] = tpath(a, "module.c");
-    argv[n++] = tpath(a, "glue.c");
-    argv[n++] = "-lm";
-    argv[n] = NULL;
+    base[nb++] = "-DWASM_RT_MEMCHECK_SIGNAL_HANDLER=0";
+    base[nb++] = "-DWASM_RT_USE_STACK_DEPTH_COUNT=1";
+    base[nb++] = "-DWASM_RT_MAX_CALL_STACK_DEPTH=" MAX_DEPTH;
+    base[nb++] = "-w";
+    base[nb++] = wfp__arena_printf(&a->arena, "-I%s", a->tmp);
     t0 = now();
-    rc = run_tool(a, argv, "cc.log", "the C compiler", " (set CC, or install gcc)");
+    bool split = split_module(a);
+    /* compile: two halves of the module and the glue at once, then link */
+    static const char *const srcs[2][3] = {{"part_a.c", "part_b.c", "glue.c"},
+                                           {"module.c", "glue.c", NULL}};
+    static const char *const objs[2][3] = {{"part_a.o", "part_b.o", "glue.o"},
+                                           {"part_a.o", "glue.o", NULL}};
+    static const char *const logs[3] = {"cc_a.log", "cc_b.log", "cc_glue.log"};
+    int which = split ? 0 : 1, njobs = split ? 3 : 2;
+    job jobs[3];
+    const char *argvs[3][40];
+    int started = 0;
+    rc = WFP_OK;
+    for (int k = 0; k < njobs && rc == WFP_OK; k++) {
+      const char **v = argvs[k];
+      int n = 0;
+      for (int q = 0; q < nb; q++)
+        v[n++] = base[q];
+      v[n++] = "-c";
+      v[n++] = "-o";
+      v[n++] = tpath(a, objs[which][k]);
+      v[n++] = tpath(a, srcs[which][k]);
+      v[n] = NULL;
+      jobs[k].argv = v;
+      jobs[k].log = logs[k];
+      rc = spawn_job(a, &jobs[k]);
+      started++;
+    }
+    for (int k = 0; k < started; k++) {
+      int r = wait_job(a, &jobs[k]);
+      if (r && rc == WFP_OK)
+        rc = r;
+    }
+    if (rc == WFP_OK) {
+      const char *argv[48];
+      int n = 0;
+      for (int q = 0; q < nb; q++)
+        argv[n++] = base[q];
+      argv[n++] = "-shared";
+      argv[n++] = "-o";
+      argv[n++] = tpath(a, "func.so");
+      for (int k = 0; k < njobs; k++)
+        argv[n++] = tpath(a, objs[which][k]);
+      argv[n++] = "-lm";
+      argv[n] = NULL;
+      rc = run_tool(a, argv, "ld.log", "the C compiler", " (set CC, or install gcc)");
+    }
     a->secs[WFP_AOT_CC] = now() - t0;
     if (rc)
       goto out;

@@ -1361,6 +1361,14 @@ static void build_function(cg *g, int idx) {
       continue;
     F.var_local[v->index] = new_local(&F, wasm_type(v->type), vkind(v->type));
   }
+  int entry = new_block(&F);
+  int body = new_block(&F);
+  F.cur = body;
+  lower_block(&F, &f->body);
+  if (g->rc)
+    goto done;
+  /* an op that makes fn values is reported above; a fn parameter alone
+  ** still has no lowering */
   for (int i = 0; i < f->nlocals; i++)
     if (kind_of(f->locals[i]->type) == WFP_T_FN) {
       cg_fail(g, WFP_EUNSUPPORTED, f->locals[i]->path,
@@ -1368,12 +1376,6 @@ static void build_function(cg *g, int idx) {
               "generator");
       goto done;
     }
-  int entry = new_block(&F);
-  int body = new_block(&F);
-  F.cur = body;
-  lower_block(&F, &f->body);
-  if (g->rc)
-    goto done;
   if (F.cur >= 0)
     do_return(&F, NULL);
   if (F.npts > 0 && !fi->may_suspend) {

@@ -104,12 +104,17 @@ const char *wfp_invocation_trap_message(const wfp_invocation *inv) {
 }
 uint64_t wfp_invocation_steps(const wfp_invocation *inv) { return inv ? inv->steps : 0; }
 
+/* Replaces b's content with p[0..n), NUL-terminated. The buffer only ever
+** grows, so a steady stream of steps allocates nothing. */
 static void set_bytes(wfp__buf *b, const void *p, size_t n) {
   b->len = 0;
   b->oom = false;
-  wfp__buf_add(b, p, n);
-  if (!n && wfp__buf_reserve(b, 0))
-    b->data[0] = 0;
+  if (!wfp__buf_reserve(b, n))
+    return;
+  if (n)
+    memcpy(b->data, p, n);
+  b->data[n] = 0;
+  b->len = n;
 }
 
 static char *dupn(const void *p, size_t n) {
@@ -256,8 +261,13 @@ static int take(wfp_invocation *inv, const wfp_abi_step *o) {
     set_bytes(&inv->state, o->state.ptr, o->state.len);
     inv->effect = o->effect;
     set_bytes(&inv->s0, o->s0.ptr, o->s0.len);
-    set_bytes(&inv->s1, o->s1.ptr, o->s1.len);
-    set_bytes(&inv->s2, o->s2.ptr, o->s2.len);
+    /* s1 and s2 only where the effect has them */
+    set_bytes(&inv->s1, o->s1.ptr, o->effect == WFP_EFFECT_MSG_SEND ||
+                                           o->effect == WFP_EFFECT_SELF_SET ||
+                                           o->effect == WFP_EFFECT_DB_QUERY
+                                       ? o->s1.len
+                                       : 0);
+    set_bytes(&inv->s2, o->s2.ptr, o->has_s2 ? o->s2.len : 0);
     inv->has_s2 = o->has_s2 != 0;
     inv->ival = o->i;
     if (inv->state.oom || inv->s0.oom || inv->s1.oom || inv->s2.oom)
@@ -348,11 +358,17 @@ int wfp_invocation_perform(wfp_invocation *inv) {
   case WFP_EFFECT_CTX_GET_I64: {
     int64_t v;
     if (wfp__env_ctx_getn(e, s0, inv->s0.len, &v) == WFP_OK) {
+      /* the hot path: {"i64":N} written in place */
       inv->resume.len = 0;
       inv->resume.oom = false;
-      wfp__buf_adds(&inv->resume, "{\"i64\":");
-      wfp__buf_add_i64(&inv->resume, v);
-      wfp__buf_addc(&inv->resume, '}');
+      if (wfp__buf_reserve(&inv->resume, 32)) {
+        char *r = inv->resume.data;
+        memcpy(r, "{\"i64\":", 7);
+        size_t n = 7 + wfp__fmt_i64(r + 7, v);
+        r[n++] = '}';
+        r[n] = 0;
+        inv->resume.len = n;
+      }
       inv->resume_some = true;
     } else {
       resume_error(inv, "context key '%.*s' is not set", s0, inv->s0.len);

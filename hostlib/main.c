@@ -155,10 +155,12 @@ static int build_input(const wfp_module *m, const char *input, const char *fn,
   if (nargs) {
     int fi = fname ? wfp_module_find(m, fname) : -1;
     if (fi < 0) {
+      char name[256];
+      snprintf(name, sizeof name, "%s", fname ? fname : "");
       cJSON_Delete(j);
       if (!fname)
         return usage_error("%s", "--arg needs --fn: this module has no entry function");
-      return usage_error("no function '%s' in this module", fname);
+      return usage_error("no function '%s' in this module", name);
     }
     const wfp_abi_func *f = &wfp_module_descriptor_of(m)->funcs[fi];
     cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "args");
@@ -224,8 +226,10 @@ static int build_input(const wfp_module *m, const char *input, const char *fn,
       cJSON_AddItemToObject(a, name, node);
     }
   } else if (fname && wfp_module_find(m, fname) < 0) {
+    char name[256];
+    snprintf(name, sizeof name, "%s", fname); /* fname may live in j */
     cJSON_Delete(j);
-    return usage_error("no function '%s' in this module", fname);
+    return usage_error("no function '%s' in this module", name);
   }
   *out = cJSON_PrintUnformatted(j);
   cJSON_Delete(j);

@@ -29,6 +29,20 @@ typedef struct str {
   u8 b[];
 } str;
 
+/* unaligned little-endian access (Wasm is little-endian) */
+static u32 rd32(const u8 *p) {
+  u32 v;
+  memcpy(&v, p, 4);
+  return v;
+}
+static u64 rd64(const u8 *p) {
+  u64 v;
+  memcpy(&v, p, 8);
+  return v;
+}
+static void wr32(u8 *p, u32 v) { memcpy(p, &v, 4); }
+static void wr64(u8 *p, u64 v) { memcpy(p, &v, 8); }
+
 /* ---- what codegen defines ---- */
 IMPORT("heap_start") u32 wfp_gen_heap_start(void);
 IMPORT("run") void wfp_gen_run(u32 fn, u32 resuming);
@@ -583,22 +597,26 @@ static int jkey_eq(const u8 *p, u32 i, u32 n, const u8 *key, u32 kn, u32 *after)
   return eq;
 }
 
-/* Integer JSON number at p[i..j) -> *v; 0 if not an integer or out of range. */
+/* Integer JSON number at p[i..j) -> *v; 0 if not an integer or out of
+** range. Up to 18 digits cannot overflow; only a 19th needs the check. */
 static int jint(const u8 *p, u32 i, u32 j, s64 *v) {
   int neg = 0;
   if (i < j && p[i] == '-') {
     neg = 1;
     i++;
   }
-  if (i >= j)
+  if (i >= j || j - i > 19u || (p[i] == '0' && j - i > 1u))
     return 0;
-  u64 u = 0, lim = neg ? 9223372036854775808ull : 9223372036854775807ull;
-  for (; i < j; i++) {
-    if (p[i] < '0' || p[i] > '9')
+  u64 u = 0;
+  for (u32 k = i; k < j; k++) {
+    u32 d = (u32)p[k] - '0';
+    if (d > 9u)
       return 0;
-    u32 d = (u32)(p[i] - '0');
-    if (u > (lim - d) / 10u)
-      return 0;
+    if (k - i == 18u) { /* the 19th digit */
+      u64 lim = neg ? 9223372036854775808ull : 9223372036854775807ull;
+      if (u > (lim - d) / 10u)
+        return 0;
+    }
     u = u * 10u + d;
   }
   *v = neg ? (s64)(0ull - u) : (s64)u;
@@ -969,8 +987,9 @@ EXPORT("rt_res_i64") s64 rt_res_i64(void) {
     return 0;
   const u8 *p = res_p;
   u32 n = res_n;
-  /* the host's own form, {"i64":N}, first */
-  if (n > 8 && lit(p, 0, n, "{\"i64\":") && p[n - 1] == '}') {
+  /* the host's own form, {"i64":N}, first: '{"i6' and '64":' as words */
+  if (n > 8 && rd32(p) == 0x3669227Bu && rd32(p + 3) == 0x3A223436u &&
+      p[n - 1] == '}') {
     s64 v;
     if (jint(p, 7, n - 1, &v))
       return v;
@@ -999,6 +1018,7 @@ EXPORT("rt_res_i64") s64 rt_res_i64(void) {
 ** u32 resume point. See docs/state.md. */
 
 #define STATE_VERSION 1u
+#define STATE_MAGIC 0x73706677u /* "wfps" little-endian */
 #define HDR 32u
 
 static u8 *st_w;      /* state being written */
@@ -1007,41 +1027,27 @@ static const u8 *st_r; /* state being resumed */
 static u32 st_rend;    /* end of the unread frames */
 static u32 st_rpos;    /* read cursor within the current frame */
 
-static u32 rd32(const u8 *p) {
-  u32 v;
-  memcpy(&v, p, 4);
-  return v;
-}
-static u64 rd64(const u8 *p) {
-  u64 v;
-  memcpy(&v, p, 8);
-  return v;
-}
-static void wr32(u8 *p, u32 v) { memcpy(p, &v, 4); }
-static void wr64(u8 *p, u64 v) { memcpy(p, &v, 8); }
 
-/* A word-at-a-time mix, not a MAC: it catches truncation, bit flips and
-** splices; it does not stop a forger who recomputes it. */
-static u64 checksum(const u8 *p, u32 n) {
-  u64 h = 0x243F6A8885A308D3ull ^ ((u64)n * 0x9E3779B97F4A7C15ull);
-  u32 i = 0;
-  for (; i + 8u <= n; i += 8u) {
-    h = (h ^ rd64(p + i)) * 0x9E3779B97F4A7C15ull;
-    h ^= h >> 29;
-  }
-  u64 t = 0;
-  for (u32 k = 0; i + k < n; k++)
-    t |= (u64)p[i + k] << (8u * k);
-  h = (h ^ t) * 0x9E3779B97F4A7C15ull;
-  h ^= h >> 32;
-  return h;
-}
-
+/* A word-at-a-time mix over the whole state but its own field (bytes 16 to
+** 24), not a MAC: it catches truncation, bit flips and splices; it does not
+** stop a forger who recomputes it. n >= HDR: the tail is read as the last
+** eight bytes, overlapping, so there is no byte loop. */
+/* Per word one xor and one multiply by an odd constant, a bijection: a
+** change in any single word always changes the result. The end mixes the
+** high bits down. */
 static u64 state_sum(const u8 *p, u32 n) {
-  /* everything but the checksum field itself */
-  u64 a = checksum(p, 16);
-  u64 b = checksum(p + 24, n - 24u);
-  return (a * 0x100000001B3ull) ^ b;
+  const u64 K = 0x9E3779B97F4A7C15ull;
+  u64 h = (0x243F6A8885A308D3ull ^ (u64)n) * K;
+  h = (h ^ rd64(p)) * K;
+  h = (h ^ rd64(p + 8)) * K;
+  u32 i = 24;
+  for (; i + 8u <= n; i += 8u)
+    h = (h ^ rd64(p + i)) * K;
+  if (i < n)
+    h = (h ^ rd64(p + n - 8u)) * K;
+  h ^= h >> 32;
+  h *= K;
+  return h ^ (h >> 29);
 }
 
 static void st_need(u32 n) {
@@ -1126,7 +1132,7 @@ EXPORT("rt_resume_done") void rt_resume_done(void) { wfp_gen_set_resuming(0); }
 static const char *validate_state(const u8 *s, u32 n, u32 *entry) {
   if (n < HDR)
     return "invalid state: truncated header";
-  if (!lit(s, 0, 4, "wfps"))
+  if (rd32(s) != STATE_MAGIC)
     return "invalid state: not wfp state bytes";
   if ((rd32(s + 4) & 0xFFFFu) != STATE_VERSION)
     return "invalid state: unsupported format version";
@@ -1340,7 +1346,7 @@ static u8 *ret_pending(void) {
     break;
   }
   /* finish the header */
-  memcpy(st_w, "wfps", 4);
+  wr32(st_w, STATE_MAGIC);
   wr32(st_w + 4, STATE_VERSION);
   wr64(st_w + 8, wfp_gen_hash());
   wr32(st_w + 28, st_wframes);

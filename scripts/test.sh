@@ -1,0 +1,28 @@
+#!/bin/sh
+# The whole test suite: install what is needed, then build and run every
+# test twice, once plain and once under AddressSanitizer and
+# UndefinedBehaviorSanitizer. Exits non-zero when anything fails.
+set -eu
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+sh scripts/setup-debian.sh
+# jco (Node) for the WIT and component tests, outside the source tree
+npm_dir=$(pwd)/build-npm
+sh scripts/npm-deps.sh "$npm_dir"
+
+run() {
+    dir=$1
+    shift
+    echo "== $dir: configure and build" >&2
+    cmake -S . -B "$dir" -DWFP_WERROR=ON -DWFP_NPM_DIR="$npm_dir" "$@"
+    cmake --build "$dir" -j "$jobs"
+    echo "== $dir: test" >&2
+    ctest --test-dir "$dir" --output-on-failure -j "$jobs"
+}
+
+run build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# Sanitizers: a failure anywhere aborts (no recovery), leaks included.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+run build-asan -DCMAKE_BUILD_TYPE=Debug -DWFP_ENABLE_ASAN=ON -DWFP_ENABLE_UBSAN=ON
+echo "== all tests passed (plain and sanitized)" >&2

@@ -1,0 +1,80 @@
+#!/bin/sh
+# persistence.sh: an invocation stopped after any number of steps and
+# resumed in a new process ends exactly as a straight run (output,
+# messages, context, steps); damaged or foreign checkpoints are refused.
+. "$(dirname "$0")/lib.sh"
+
+ck=$WORK/ck
+
+# check_all MODULE ARGS...: for every N from 1 to the step count, stop
+# after N and resume; the report must equal the straight run's
+check_all() {
+    so=$1
+    shift
+    if ! run 0 "$WFP_HOST" "$so" "$@" --report; then return; fi
+    cp "$WORK/out" "$WORK/straight"
+    steps=$(sed 's/.*"steps":\([0-9]*\).*/\1/' "$WORK/straight")
+    n=1
+    while [ "$n" -lt "$steps" ]; do
+        rm -f "$ck"
+        if run 4 "$WFP_HOST" "$so" "$@" --checkpoint "$ck" --stop-after "$n"; then
+            err_has "suspended after $n steps"
+            if run 0 "$WFP_HOST" "$so" --resume "$ck" --report; then
+                if ! cmp -s "$WORK/out" "$WORK/straight"; then
+                    fail "$(basename "$so") resumed after $n steps: $(cat "$WORK/out") differs from $(cat "$WORK/straight")"
+                fi
+            fi
+        fi
+        n=$((n + 1))
+    done
+    # stopping at or after the last step changes nothing
+    run 0 "$WFP_HOST" "$so" "$@" --checkpoint "$ck" --stop-after "$steps" --report &&
+        cmp -s "$WORK/out" "$WORK/straight" || fail "--stop-after $steps should run to the end"
+}
+
+check_all "$SO/simple.so" --ctx n=41
+check_all "$SO/converter.so" --ctx celsius=100
+check_all "$SO/accumulator.so" --ctx a=1 --ctx b=2 --ctx c=3
+check_all "$SO/nested.so" --ctx base=10
+check_all "$SO/loop.so" --ctx n=5 --ctx step=3
+check_all "$SO/calls.so" --ctx x=7
+
+# a chain of stops: stop, resume and stop again, several times
+rm -f "$ck"
+run 4 "$WFP_HOST" "$SO/loop.so" --ctx n=5 --ctx step=3 --checkpoint "$ck" --stop-after 2
+for n in 5 9 12; do
+    run 4 "$WFP_HOST" "$SO/loop.so" --resume "$ck" --checkpoint "$ck" --stop-after "$n"
+done
+run 0 "$WFP_HOST" "$SO/loop.so" --resume "$ck" --report
+run 0 "$WFP_HOST" "$SO/loop.so" --ctx n=5 --ctx step=3 --report
+cp "$WORK/out" "$WORK/straight"
+run 0 "$WFP_HOST" "$SO/loop.so" --ctx n=5 --ctx step=3 --checkpoint "$ck" --report
+cmp -s "$WORK/out" "$WORK/straight" || fail "--checkpoint without a stop changed the result"
+
+# damaged checkpoints: truncated at many lengths, bytes flipped at many
+# places: always refused with exit 1 and a message, never a crash
+rm -f "$ck"
+run 4 "$WFP_HOST" "$SO/accumulator.so" --ctx a=1 --ctx b=2 --ctx c=3 --checkpoint "$ck" --stop-after 3
+size=$(wc -c <"$ck")
+for len in 0 1 5 70 71 72 100 $((size / 2)) $((size - 2)) $((size - 1)); do
+    head -c "$len" "$ck" >"$WORK/bad"
+    run 1 "$WFP_HOST" "$SO/accumulator.so" --resume "$WORK/bad" && err_has "invalid checkpoint"
+done
+pos=0
+while [ "$pos" -lt "$size" ]; do
+    cp "$ck" "$WORK/bad"
+    # flip one bit (XOR 0x04) of the byte at pos
+    byte=$(od -An -tu1 -j "$pos" -N1 "$ck" | tr -d ' ')
+    printf "$(printf '\\%03o' $((byte ^ 4)))" |
+        dd of="$WORK/bad" bs=1 seek="$pos" conv=notrunc 2>/dev/null
+    run 1 "$WFP_HOST" "$SO/accumulator.so" --resume "$WORK/bad" && err_has "invalid checkpoint"
+    pos=$((pos + 37))
+done
+# a checkpoint of another program: exit 3, naming both program hashes
+run 3 "$WFP_HOST" "$SO/simple.so" --resume "$ck" &&
+    err_has "written for program" && err_has "this module is program"
+# not a checkpoint at all
+echo '{"hello":1}' >"$WORK/bad"
+run 1 "$WFP_HOST" "$SO/accumulator.so" --resume "$WORK/bad" && err_has "invalid checkpoint"
+run 3 "$WFP_HOST" "$SO/accumulator.so" --resume "$WORK/missing"
+finish

@@ -1,0 +1,23 @@
+#!/bin/sh
+# syscalls.sh: a step round trip makes no system call. The same program
+# runs with 10 and with 20000 loop iterations (one ctx_get_i64 effect, so
+# one step, each) under strace; both runs make the same system calls.
+. "$(dirname "$0")/lib.sh"
+
+count() {
+    strace -f -qq -o "$WORK/trace" "$WFP_HOST" "$SO/spin.so" --ctx "n=$1" --ctx k=1 >/dev/null 2>&1 ||
+        fail "spin.so n=$1 failed under strace"
+    wc -l <"$WORK/trace"
+}
+
+if ! command -v strace >/dev/null 2>&1; then
+    fail "strace is not installed (scripts/setup-debian.sh installs it)"
+    finish
+fi
+small=$(count 10)
+big=$(count 20000)
+if [ "$big" -ne "$small" ]; then
+    fail "20000 steps made $big system calls, 10 steps made $small: steps make system calls"
+fi
+echo "system calls: $small for 10 steps, $big for 20000"
+finish

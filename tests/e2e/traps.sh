@@ -1,0 +1,36 @@
+#!/bin/sh
+# traps.sh: runtime faults and explicit traps come back as a trap (exit 1,
+# "wfp-host: trap: MESSAGE" on stderr), with what happened before them kept.
+. "$(dirname "$0")/lib.sh"
+t=$SO/traps.so
+
+run 1 "$WFP_HOST" "$t" --fn divide --arg a=7 --arg b=0 && first_err_line_has "trap: integer division by zero"
+run 1 "$WFP_HOST" "$t" --fn divide --arg a=-9223372036854775808 --arg b=-1 && err_has "trap: integer overflow"
+run 1 "$WFP_HOST" "$t" --fn remainder --arg a=5 --arg b=0 && err_has "trap: integer division by zero"
+# INT64_MIN rem -1 is 0, as in C and Wasm
+run 0 "$WFP_HOST" "$t" --fn remainder --arg a=-9223372036854775808 --arg b=-1 && out_is '{"result":0}'
+run 0 "$WFP_HOST" "$t" --fn divide --arg a=-7 --arg b=2 && out_is '{"result":-3}'
+run 0 "$WFP_HOST" "$t" --fn remainder --arg a=-7 --arg b=2 && out_is '{"result":-1}'
+run 0 "$WFP_HOST" "$t" --fn shifts --arg x=-17 --arg s=65 &&
+    out_is '{"shl":-34,"shr":-9,"div":-4,"rem":-1,"wrap":-9223372036854775808}'
+# recursion is bounded at run time
+run 0 "$WFP_HOST" "$t" --fn deep --arg n=1000 && out_is '{"result":1000}'
+run 1 "$WFP_HOST" "$t" --fn deep --arg n=1000000 && err_has "trap: call stack exhausted"
+# an explicit trap; the message sent before it is kept in the report
+run 1 "$WFP_HOST" "$t" --fn refuse --arg why=because --report &&
+    out_is '{"status":"trap","output":null,"trap":"refused on purpose","steps":2,"ctx":{},"messages":[{"topic":"before","payload":"because"}]}'
+run 1 "$WFP_HOST" "$t" --fn needs_ctx && err_has "trap: context key 'absent' is not set"
+run 0 "$WFP_HOST" "$t" --fn pick --arg 'doc={"items":[{"n":1},{"n":22}]}' && out_is '{"result":22}'
+run 1 "$WFP_HOST" "$t" --fn pick --arg 'doc={"items":[{"n":1}]}' && err_has 'get_i64: $.items[1]: not found'
+run 1 "$WFP_HOST" "$t" --fn pick --arg 'doc={"items":[1,{"n":"x"}]}' && err_has 'get_i64: $.items[1].n is a string, not a number'
+run 1 "$WFP_HOST" "$t" --fn pick --arg 'doc=[1]' && err_has 'is an array, not an object'
+# arguments the input lacks or mistypes are traps of the invocation
+run 1 "$WFP_HOST" "$t" --input '{"fn":"divide","args":{"a":1}}' && err_has "argument 'b' is missing"
+run 1 "$WFP_HOST" "$t" --input '{"fn":"divide","args":{"a":1,"b":"x"}}' && err_has "argument 'b' must be an integer"
+run 0 "$WFP_HOST" "$t" --input '{"fn":"divide","args":[8,2,1]}' &&
+    out_is '{"result":4}'
+run 0 "$WFP_HOST" "$t" --input '{"fn":"divide","args":[8,2]}' && out_is '{"result":4}'
+run 1 "$WFP_HOST" "$t" --input '{"args":{}}' && err_has "no function to run"
+# a step limit ends the invocation as a trap
+run 1 "$WFP_HOST" "$SO/loop.so" --ctx n=100 --ctx step=1 --max-steps 7 && err_has "trap: step limit reached (7 steps)"
+finish
