@@ -15,9 +15,6 @@
 
 /* ---- version and errors ---- */
 
-unsigned wfp_version(void) { return WFP_VERSION_HEX; }
-const char *wfp_version_string(void) { return WFP_VERSION_STRING; }
-
 static const char *const err_text[] = {
     "success",
 #define XX(name, text) text,
