@@ -439,7 +439,80 @@ int wfp__read_file(const char *path, char **data, size_t *len) {
   return *data ? WFP_OK : WFP_ENOMEM;
 }
 
+/* Writes to what is not a regular file (a terminal, a pipe, /dev/stdout):
+** there is nothing to rename over, so the bytes go there directly. */
+static int write_direct(const char *path, const void *data, size_t len) {
+  int fd = open(path, O_WRONLY | O_TRUNC);
+  if (fd < 0)
+    return WFP_EIO;
+  const char *p = data;
+  while (len) {
+    ssize_t w = write(fd, p, len);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      int e = errno;
+      close(fd);
+      errno = e;
+      return WFP_EIO;
+    }
+    p += w;
+    len -= (size_t)w;
+  }
+  return close(fd) == 0 ? WFP_OK : WFP_EIO;
+}
+
+static int write_atomic_at(const char *path, const void *data, size_t len, int mode);
+
 int wfp__write_file_atomic(const char *path, const void *data, size_t len,
+                           int mode) {
+  /* a symbolic link is followed: the file it names is replaced, not the
+  ** link (and a link to a device, like /dev/stdout, is written through) */
+  struct stat st;
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    if (S_ISDIR(st.st_mode)) {
+      errno = EISDIR;
+      return WFP_EIO;
+    }
+    return write_direct(path, data, len);
+  }
+  if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+    char *real = realpath(path, NULL);
+    if (real) {
+      int rc = wfp__write_file_atomic(real, data, len, mode);
+      int e = errno;
+      free(real);
+      errno = e;
+      return rc;
+    }
+    /* a dangling link: create what it names */
+    char target[4096];
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    if (n > 0) {
+      target[n] = 0;
+      const char *slash = strrchr(path, '/');
+      char *full = NULL;
+      if (target[0] != '/' && slash) {
+        size_t dl = (size_t)(slash - path) + 1;
+        full = malloc(dl + (size_t)n + 1);
+        if (!full) {
+          errno = ENOMEM;
+          return WFP_EIO;
+        }
+        memcpy(full, path, dl);
+        memcpy(full + dl, target, (size_t)n + 1);
+      }
+      int rc = write_atomic_at(full ? full : target, data, len, mode);
+      int e = errno;
+      free(full);
+      errno = e;
+      return rc;
+    }
+  }
+  return write_atomic_at(path, data, len, mode);
+}
+
+static int write_atomic_at(const char *path, const void *data, size_t len,
                            int mode) {
   size_t plen = strlen(path);
   char *tmp = malloc(plen + 32);

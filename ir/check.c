@@ -127,12 +127,13 @@ typedef struct defer {
   wfp_type *t;
   const char *what;
   wfp_func *target;
+  wfp_func *in; /* the function the expression is in */
 } defer;
 
 /* A reference to a named nested function (call or fn) or a lambda. */
 typedef struct site {
   wfp_func *in;   /* the function containing the site */
-  scope *snap;    /* variables visible there */
+  scope *snap;    /* variables visible there (NULL: none yet) */
   wfp_func *target;
   wfp_expr *e;
   bool reported;
@@ -196,6 +197,7 @@ static void add_defer(C *c, dkind kind, wfp_expr *e, wfp_type *t,
   d->t = t;
   d->what = what;
   d->target = target;
+  d->in = c->fn;
 }
 
 static void add_site(C *c, wfp_func *target, wfp_expr *e) {
@@ -426,6 +428,12 @@ static wfp_type *fn_type_of(C *c, wfp_func *f, int skip) {
 }
 
 static void check_call_args(C *c, wfp_expr *e, wfp_func *f, const char *fname) {
+  if (!f->parsed_ok) {
+    /* its faults are reported already: do not add guesses about its use */
+    for (int i = 0; i < e->nargs; i++)
+      check_expr(c, e->args[i]);
+    return;
+  }
   if (e->nargs != f->nparams) {
     wfp__diag(c->k->p, WFP_EPROGRAM, e->path,
               "wrong argument count: '%s' takes %d, got %d", fname, f->nparams,
@@ -467,6 +475,22 @@ static void check_fn_target(C *c, wfp_expr *e, wfp_func *f) {
   }
   if (f->parent)
     add_site(c, f, e);
+}
+
+static void check_printable(C *c, wfp_expr *e, const char *ctx);
+
+/* A template's holes, in document order; its depth is the JSON's, which
+** the reader bounds. */
+static void check_tpl(C *c, wfp_jtpl *t) {
+  if (!t)
+    return;
+  if (t->kind == WFP_J_HOLE) {
+    check_expr(c, t->hole);
+    check_printable(c, t->hole, "a 'json' template value");
+  } else if (t->kind == WFP_J_OBJ || t->kind == WFP_J_ARR) {
+    for (int i = 0; i < t->n; i++)
+      check_tpl(c, t->items[i]);
+  }
 }
 
 static void check_expr(C *c, wfp_expr *e) {
@@ -559,30 +583,10 @@ static void check_expr(C *c, wfp_expr *e) {
       add_defer(c, D_LEN, e->a, e->a->type, "'len'", NULL);
     e->type = T(c, WFP_T_I64);
     break;
-  case WFP_E_JSON: {
-    /* walk the template's holes */
-    wfp_jtpl *stack[256];
-    int sp = 0;
-    if (e->tpl)
-      stack[sp++] = e->tpl;
-    while (sp) {
-      wfp_jtpl *t = stack[--sp];
-      if (t->kind == WFP_J_HOLE) {
-        check_expr(c, t->hole);
-        check_printable(c, t->hole, "a 'json' template value");
-      } else if (t->kind == WFP_J_OBJ || t->kind == WFP_J_ARR) {
-        for (int i = t->n - 1; i >= 0; i--) {
-          if (sp == 256) {
-            wfp__diag(p, WFP_EPROGRAM, e->path, "json template nests too deeply");
-            break;
-          }
-          stack[sp++] = t->items[i];
-        }
-      }
-    }
+  case WFP_E_JSON:
+    check_tpl(c, e->tpl);
     e->type = T(c, WFP_T_JSON);
     break;
-  }
   case WFP_E_GET_I64:
   case WFP_E_GET_STR:
   case WFP_E_GET_JSON: {
@@ -894,10 +898,10 @@ static void check_stmt(C *c, wfp_stmt *s) {
         wfp_type *have = wfp__type_find(s->e->type);
         if (have->kind != WFP_T_VOID && !unify(s->e->type, c->fn->ret))
           wfp__diag(p, WFP_EPROGRAM, s->e->path,
-                    "type mismatch: this returns %s, but '%s' returns %s "
+                    "type mismatch: this returns %s, but %s%s%s returns %s "
                     "elsewhere",
-                    tstr(c->k, s->e->type),
-                    c->fn->is_lambda ? "the lambda" : c->fn->name,
+                    tstr(c->k, s->e->type), c->fn->is_lambda ? "the lambda" : "'",
+                    c->fn->is_lambda ? "" : c->fn->name, c->fn->is_lambda ? "" : "'",
                     tstr(c->k, c->fn->ret));
       }
     } else {
@@ -992,11 +996,12 @@ static void check_func_body(K *k, wfp_func *f, C *outer) {
 /* ---- captures at reference sites (after every body is checked) ---- */
 
 /* The variable of g that holds u's value, where u is a variable of one of
-** g's enclosing functions (or of g itself). snap: the variables visible at
-** the point of g where the value is needed (NULL: function level). Adds the
+** g's enclosing functions (or of g itself). at_site: the value is needed at
+** a point of g where exactly the variables of snap are visible; otherwise at
+** g's function level (its params, top-level lets, captures). Adds the
 ** captures this needs; sets *changed when it does. */
-static wfp_var *provide(K *k, wfp_func *g, scope *snap, wfp_var *u,
-                        bool *changed, bool *late) {
+static wfp_var *provide(K *k, wfp_func *g, bool at_site, scope *snap,
+                        wfp_var *u, bool *changed, bool *late) {
   wfp_var *ou = origin(u);
   /* g's own variable: params and captures hold for the whole function; a
   ** let only where it is visible (snap), or, at function level, when it is
@@ -1007,9 +1012,9 @@ static wfp_var *provide(K *k, wfp_func *g, scope *snap, wfp_var *u,
       continue;
     if (v->is_param || v->is_capture)
       return v;
-    if (snap && in_snapshot(snap, v))
+    if (at_site && in_snapshot(snap, v))
       return v;
-    if (!snap) {
+    if (!at_site) {
       fnlevel *l = level_of(k, g);
       for (int q = 0; l && q < l->n; q++)
         if (l->vars[q] == v)
@@ -1029,9 +1034,9 @@ static wfp_var *provide(K *k, wfp_func *g, scope *snap, wfp_var *u,
         ls = &k->sites[i];
     if (!ls)
       return NULL;
-    pv = provide(k, g->parent, ls->snap, u, changed, late);
+    pv = provide(k, g->parent, true, ls->snap, u, changed, late);
   } else {
-    pv = provide(k, g->parent, NULL, u, changed, late);
+    pv = provide(k, g->parent, false, NULL, u, changed, late);
   }
   if (!pv)
     return NULL;
@@ -1055,7 +1060,7 @@ static void resolve_sites(K *k) {
         continue;
       for (int j = 0; j < f->ncaps; j++) {
         bool late = false;
-        wfp_var *v = provide(k, s->in, s->snap, f->caps[j]->outer, &changed, &late);
+        wfp_var *v = provide(k, s->in, true, s->snap, f->caps[j]->outer, &changed, &late);
         if (!v) {
           s->reported = true;
           wfp_var *o = origin(f->caps[j]);
@@ -1089,7 +1094,7 @@ static void resolve_sites(K *k) {
         s->e->capargs[j] = f->caps[j]->outer;
       } else {
         bool ch = false, late = false;
-        s->e->capargs[j] = provide(k, s->in, s->snap, f->caps[j]->outer, &ch, &late);
+        s->e->capargs[j] = provide(k, s->in, true, s->snap, f->caps[j]->outer, &ch, &late);
       }
     }
   }
@@ -1222,6 +1227,11 @@ static void run_defers(K *k) {
     wfp_type *t = d->t ? wfp__type_find(d->t) : NULL;
     if (t && t->kind == WFP_T_ERROR)
       continue;
+    /* a call of a function with faults of its own: nothing more to say */
+    if (d->e->op == WFP_E_CALL && d->e->target && !d->e->target->parsed_ok)
+      continue;
+    if (d->in)
+      d->in->reported_types = true;
     switch (d->kind) {
     case D_VALUE:
       if (t->kind == WFP_T_VOID) {
@@ -1279,11 +1289,12 @@ static void run_defers(K *k) {
     }
     }
   }
-  /* return types still unknown: value returns that only return themselves */
+  /* return types still unknown: value returns that only return themselves
+  ** (not worth a second message when an expression of f was reported) */
   for (int i = 0; i < p->nfuncs; i++) {
     wfp_func *f = p->funcs[i];
     wfp_type *r = wfp__type_find(f->ret);
-    if (r->kind == WFP_T_VAR && !r->want_fn && f->parsed_ok)
+    if (r->kind == WFP_T_VAR && !r->want_fn && f->parsed_ok && !f->reported_types)
       wfp__diag(p, WFP_EPROGRAM, f->path,
                 "cannot infer the return type of %s%s%s",
                 f->is_lambda ? "this lambda" : "'", f->is_lambda ? "" : f->name,

@@ -235,6 +235,7 @@ struct wfp_func {
   wfp_type *ret;       /* return type (VOID if it never returns a value) */
   bool may_end_void;   /* a bare return or the end is reachable */
   bool parsed_ok;
+  bool reported_types; /* a type fault of one of its expressions was reported */
   int index;          /* position in the lifted program */
   int depth;          /* nesting depth: 0 top level */
   /* lambdas: the enclosing function and the expression */

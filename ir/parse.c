@@ -47,54 +47,279 @@ static int line_col(const char *text, size_t off, int *col) {
   return line;
 }
 
-/* Scans the (already cJSON-validated) text for number tokens, in document
-** order, and for escaped NULs, which cJSON would silently cut strings at. */
-static int scan_tokens(P *ps, size_t **offs, size_t *count) {
-  const char *t = ps->text;
-  size_t n = ps->len, cap = 0, cnt = 0;
-  size_t *v = NULL;
-  for (size_t i = 0; i < n;) {
-    char c = t[i];
+/* ---- a strict JSON reader in front of cJSON ----
+** cJSON accepts some texts JSON forbids (01, 1., raw control characters in
+** strings) and reports errors one byte off or at the last byte. This scan
+** checks the text against RFC 8259 first, with the exact place of the first
+** fault, refuses \u0000 (cJSON would cut the string there) and invalid
+** UTF-8, and records every number token in document order for exact i64
+** literals. cJSON then builds the tree of a text known to be valid. */
+
+#define JSON_MAX_DEPTH 1000
+
+typedef struct jscan {
+  const char *t;
+  size_t n, i;
+  size_t *nums; /* pairs: offset, length */
+  size_t nnums, cap;
+  const char *err;
+  size_t err_at;
+  char buf[96];
+} jscan;
+
+static bool jfail(jscan *s, size_t at, const char *msg) {
+  if (!s->err) {
+    s->err = msg;
+    s->err_at = at;
+  }
+  return false;
+}
+
+static void jws(jscan *s) {
+  while (s->i < s->n && (s->t[s->i] == ' ' || s->t[s->i] == '\t' ||
+                         s->t[s->i] == '\n' || s->t[s->i] == '\r'))
+    s->i++;
+}
+
+static bool jexpect_char(jscan *s, const char *what) {
+  if (s->i >= s->n)
+    return jfail(s, s->n, "unexpected end of input");
+  unsigned char c = (unsigned char)s->t[s->i];
+  if (c >= 0x20 && c < 0x7f)
+    snprintf(s->buf, sizeof s->buf, "expected %s, found '%c'", what, c);
+  else
+    snprintf(s->buf, sizeof s->buf, "expected %s, found byte 0x%02x", what, c);
+  return jfail(s, s->i, s->buf);
+}
+
+static int jhex(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+static bool jstring_scan(jscan *s) {
+  size_t open = s->i++;
+  size_t run = s->i;
+  while (s->i < s->n) {
+    unsigned char c = (unsigned char)s->t[s->i];
     if (c == '"') {
-      i++;
-      while (i < n && t[i] != '"') {
-        if (t[i] == '\\') {
-          if (i + 5 < n && t[i + 1] == 'u' && t[i + 2] == '0' &&
-              t[i + 3] == '0' && t[i + 4] == '0' && t[i + 5] == '0') {
-            int col, line = line_col(t, i, &col);
-            free(v);
-            return wfp__diag_at(ps->p, WFP_EPROGRAM, line, col,
-                                "strings may not contain U+0000 (\\u0000)");
-          }
-          i += 2;
-        } else {
-          i++;
-        }
+      if (!wfp__utf8_valid(s->t + run, s->i - run))
+        return jfail(s, run, "invalid UTF-8 in a string");
+      s->i++;
+      return true;
+    }
+    if (c < 0x20) {
+      snprintf(s->buf, sizeof s->buf,
+               "control character U+%04X in a string (write it escaped)", c);
+      return jfail(s, s->i, s->buf);
+    }
+    if (c != '\\') {
+      s->i++;
+      continue;
+    }
+    if (!wfp__utf8_valid(s->t + run, s->i - run))
+      return jfail(s, run, "invalid UTF-8 in a string");
+    size_t esc = s->i;
+    if (s->i + 1 >= s->n)
+      break;
+    char e = s->t[s->i + 1];
+    s->i += 2;
+    if (e == 'u') {
+      int v = 0;
+      for (int k = 0; k < 4; k++) {
+        int h = s->i + (size_t)k < s->n ? jhex(s->t[s->i + (size_t)k]) : -1;
+        if (h < 0)
+          return jfail(s, esc, "invalid \\u escape (four hex digits expected)");
+        v = v * 16 + h;
       }
+      s->i += 4;
+      if (v == 0)
+        return jfail(s, esc, "strings may not contain U+0000 (\\u0000)");
+      if (v >= 0xDC00 && v <= 0xDFFF)
+        return jfail(s, esc, "invalid \\u escape: a low surrogate without a high one");
+      if (v >= 0xD800 && v <= 0xDBFF) {
+        int lo = 0;
+        bool ok = s->i + 6 <= s->n && s->t[s->i] == '\\' && s->t[s->i + 1] == 'u';
+        for (int k = 0; ok && k < 4; k++) {
+          int h = jhex(s->t[s->i + 2 + (size_t)k]);
+          ok = h >= 0;
+          lo = lo * 16 + h;
+        }
+        if (!ok || lo < 0xDC00 || lo > 0xDFFF)
+          return jfail(s, esc, "invalid \\u escape: a high surrogate without a low one");
+        s->i += 6;
+      }
+    } else if (!strchr("\"\\/bfnrt", e) || e == 0) {
+      snprintf(s->buf, sizeof s->buf, "invalid escape '\\%c' in a string",
+               (unsigned char)e >= 0x20 && (unsigned char)e < 0x7f ? e : '?');
+      return jfail(s, esc, s->buf);
+    }
+    run = s->i;
+  }
+  return jfail(s, open, "unterminated string");
+}
+
+static bool jnumber_scan(jscan *s) {
+  size_t st = s->i;
+  const char *t = s->t;
+  size_t i = s->i, n = s->n;
+  if (i < n && t[i] == '-')
+    i++;
+  if (i < n && t[i] == '0') {
+    i++;
+  } else if (i < n && t[i] >= '1' && t[i] <= '9') {
+    while (i < n && t[i] >= '0' && t[i] <= '9')
       i++;
+  } else {
+    goto bad;
+  }
+  if (i < n && t[i] == '.') {
+    i++;
+    if (i >= n || t[i] < '0' || t[i] > '9')
+      goto bad;
+    while (i < n && t[i] >= '0' && t[i] <= '9')
+      i++;
+  }
+  if (i < n && (t[i] == 'e' || t[i] == 'E')) {
+    i++;
+    if (i < n && (t[i] == '+' || t[i] == '-'))
+      i++;
+    if (i >= n || t[i] < '0' || t[i] > '9')
+      goto bad;
+    while (i < n && t[i] >= '0' && t[i] <= '9')
+      i++;
+  }
+  /* a number is followed by a delimiter, not by more of a token */
+  if (i < n && ((t[i] >= '0' && t[i] <= '9') || t[i] == '.' || t[i] == 'e' ||
+                t[i] == 'E' || t[i] == '+' || t[i] == '-'))
+    goto bad;
+  if (s->nnums == s->cap) {
+    size_t cap = s->cap ? s->cap * 2 : 64;
+    size_t *nv = realloc(s->nums, cap * 2 * sizeof *nv);
+    if (!nv)
+      return jfail(s, st, "out of memory");
+    s->nums = nv;
+    s->cap = cap;
+  }
+  s->nums[2 * s->nnums] = st;
+  s->nums[2 * s->nnums + 1] = i - st;
+  s->nnums++;
+  s->i = i;
+  return true;
+bad : {
+  size_t e = st;
+  while (e < n && (strchr("+-.eE", t[e]) || (t[e] >= '0' && t[e] <= '9')) &&
+         e - st < 40)
+    e++;
+  snprintf(s->buf, sizeof s->buf, "invalid number '%.*s'", (int)(e - st), t + st);
+  return jfail(s, st, s->buf);
+}
+}
+
+/* One value, containers iteratively (an explicit stack: no recursion). */
+static bool jvalue_scan(jscan *s) {
+  char stack[JSON_MAX_DEPTH + 1];
+  int depth = 0;
+  for (;;) {
+    /* a value */
+    jws(s);
+    if (s->i >= s->n)
+      return jfail(s, s->n, "unexpected end of input");
+    char c = s->t[s->i];
+    bool opened = false;
+    if (c == '{' || c == '[') {
+      if (depth == JSON_MAX_DEPTH)
+        return jfail(s, s->i, "JSON nests deeper than 1000 levels");
+      stack[depth++] = c;
+      s->i++;
+      jws(s);
+      char close = c == '{' ? '}' : ']';
+      if (s->i < s->n && s->t[s->i] == close) {
+        s->i++;
+        depth--;
+      } else {
+        opened = true;
+      }
+    } else if (c == '"') {
+      if (!jstring_scan(s))
+        return false;
     } else if (c == '-' || (c >= '0' && c <= '9')) {
-      if (cnt == cap) {
-        cap = cap ? cap * 2 : 64;
-        size_t *nv = realloc(v, cap * 2 * sizeof *v);
-        if (!nv) {
-          free(v);
-          return WFP_ENOMEM;
-        }
-        v = nv;
-      }
-      size_t s = i;
-      while (i < n && (t[i] == '-' || t[i] == '+' || t[i] == '.' ||
-                       t[i] == 'e' || t[i] == 'E' || (t[i] >= '0' && t[i] <= '9')))
-        i++;
-      v[2 * cnt] = s;
-      v[2 * cnt + 1] = i - s;
-      cnt++;
+      if (!jnumber_scan(s))
+        return false;
+    } else if (s->n - s->i >= 4 && strncmp(s->t + s->i, "true", 4) == 0) {
+      s->i += 4;
+    } else if (s->n - s->i >= 5 && strncmp(s->t + s->i, "false", 5) == 0) {
+      s->i += 5;
+    } else if (s->n - s->i >= 4 && strncmp(s->t + s->i, "null", 4) == 0) {
+      s->i += 4;
     } else {
-      i++;
+      return jexpect_char(s, "a value");
+    }
+    /* after it: a key of the object just opened, or what follows */
+    for (;;) {
+      if (opened && stack[depth - 1] == '{') {
+        /* the first key */
+      } else if (!opened) {
+        if (depth == 0)
+          return true;
+        jws(s);
+        char close = stack[depth - 1] == '{' ? '}' : ']';
+        if (s->i < s->n && s->t[s->i] == close) {
+          s->i++;
+          depth--;
+          continue;
+        }
+        if (s->i >= s->n || s->t[s->i] != ',')
+          return jexpect_char(s, close == '}' ? "',' or '}'" : "',' or ']'");
+        s->i++;
+        jws(s);
+        if (stack[depth - 1] == '[')
+          break; /* the next element */
+      } else {
+        break; /* the first element of an array */
+      }
+      /* an object key and its colon */
+      jws(s);
+      if (s->i >= s->n || s->t[s->i] != '"')
+        return jexpect_char(s, "a key (a string)");
+      if (!jstring_scan(s))
+        return false;
+      jws(s);
+      if (s->i >= s->n || s->t[s->i] != ':')
+        return jexpect_char(s, "':'");
+      s->i++;
+      break;
     }
   }
-  *offs = v;
-  *count = cnt;
+}
+
+/* Validates the whole text; on success the number tokens are in
+** *offs (pairs) and *count. Reports a syntax diagnostic otherwise. */
+static int scan_tokens(P *ps, size_t **offs, size_t *count) {
+  jscan s;
+  memset(&s, 0, sizeof s);
+  s.t = ps->text;
+  s.n = ps->len;
+  bool ok = jvalue_scan(&s);
+  if (ok) {
+    jws(&s);
+    if (s.i < s.n)
+      ok = jfail(&s, s.i, "unexpected data after the JSON value");
+  }
+  if (!ok) {
+    free(s.nums);
+    int col, line = line_col(ps->text, s.err_at, &col);
+    if (strcmp(s.err, "out of memory") == 0)
+      return WFP_ENOMEM;
+    return wfp__diag_at(ps->p, WFP_ESYNTAX, line, col, "malformed JSON: %s", s.err);
+  }
+  *offs = s.nums;
+  *count = s.nnums;
   return WFP_OK;
 }
 
@@ -123,14 +348,9 @@ static int numcmp(const void *a, const void *b) {
   return x->node < y->node ? -1 : x->node > y->node;
 }
 
-static int build_numtab(P *ps, const cJSON *root) {
-  size_t *offs = NULL, cnt = 0;
-  int rc = scan_tokens(ps, &offs, &cnt);
-  if (rc)
-    return rc;
+static int build_numtab(P *ps, const cJSON *root, const size_t *offs, size_t cnt) {
   size_t nn = count_numbers(root);
   if (nn != cnt) {
-    free(offs);
     return wfp__diag(ps->p, WFP_EINTERNAL, "$",
                      "internal error: %zu number tokens, %zu number values", cnt,
                      nn);
@@ -139,7 +359,6 @@ static int build_numtab(P *ps, const cJSON *root) {
   ps->nums = malloc((nn ? nn : 1) * sizeof *ps->nums);
   if (!nodes || !ps->nums) {
     free(nodes);
-    free(offs);
     return WFP_ENOMEM;
   }
   size_t k = 0;
@@ -152,7 +371,6 @@ static int build_numtab(P *ps, const cJSON *root) {
   ps->nnums = nn;
   qsort(ps->nums, nn, sizeof *ps->nums, numcmp);
   free(nodes);
-  free(offs);
   return WFP_OK;
 }
 
@@ -299,11 +517,14 @@ static void check_keys(P *ps, const cJSON *obj, const char *path,
       }
     if (!ok) {
       const char *best = NULL;
-      for (const char *const *a = allowed; *a; a++)
-        if (edit_distance(k, *a) <= 2) {
+      size_t bd = 3;
+      for (const char *const *a = allowed; *a; a++) {
+        size_t d = edit_distance(k, *a);
+        if (d < bd) {
+          bd = d;
           best = *a;
-          break;
         }
+      }
       if (best)
         wfp__diag(ps->p, WFP_EPROGRAM, kpath(ps, path, k),
                   "unknown field '%s' in %s (did you mean '%s'?)", k, what,
@@ -1392,35 +1613,15 @@ int wfp__ir_parse(wfp_program *p, const char *text, size_t len) {
   ps.p = p;
   ps.text = text;
   ps.len = len;
-  const char *end = NULL;
-  cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-  if (root && end) {
-    /* only white space may follow the value */
-    size_t off = (size_t)(end - text);
-    while (off < len && (text[off] == ' ' || text[off] == '\t' ||
-                         text[off] == '\n' || text[off] == '\r'))
-      off++;
-    if (off < len) {
-      cJSON_Delete(root);
-      int col, line = line_col(text, off, &col);
-      return wfp__diag_at(p, WFP_ESYNTAX, line, col,
-                          "malformed JSON: unexpected data after the value");
-    }
-  }
+  size_t *offs = NULL, ntok = 0;
+  int rc = scan_tokens(&ps, &offs, &ntok);
+  if (rc)
+    return rc;
+  cJSON *root = cJSON_ParseWithLength(text, len);
   if (!root) {
-    size_t off = end && end >= text ? (size_t)(end - text) : 0;
-    if (off > len)
-      off = len;
-    int col, line = line_col(text, off, &col);
-    if (len == 0 || off >= len)
-      return wfp__diag_at(p, WFP_ESYNTAX, line, col,
-                          "malformed JSON: unexpected end of input");
-    unsigned char c = (unsigned char)text[off];
-    if (c >= 0x20 && c < 0x7f)
-      return wfp__diag_at(p, WFP_ESYNTAX, line, col,
-                          "malformed JSON: unexpected '%c'", c);
-    return wfp__diag_at(p, WFP_ESYNTAX, line, col,
-                        "malformed JSON: unexpected byte 0x%02x", c);
+    /* the text is valid JSON: cJSON can only have run out of memory */
+    free(offs);
+    return WFP_ENOMEM;
   }
   /* the document also owns lit_json copies (hung under it, see LIT_JSON) */
   p->doc = cJSON_CreateArray();
@@ -1429,7 +1630,8 @@ int wfp__ir_parse(wfp_program *p, const char *text, size_t len) {
     return WFP_ENOMEM;
   }
   cJSON_AddItemToArray(p->doc, root);
-  int rc = build_numtab(&ps, root);
+  rc = build_numtab(&ps, root, offs, ntok);
+  free(offs);
   if (rc) {
     free(ps.nums);
     return rc;
@@ -1445,16 +1647,20 @@ int wfp__ir_parse(wfp_program *p, const char *text, size_t len) {
   const cJSON *ver = get(root, "version");
   if (!ver)
     wfp__diag(p, WFP_EPROGRAM, "$", "missing field 'version' (this is IR version 1)");
-  else if (!cJSON_IsNumber(ver) || ver->valuedouble != 1.0)
+  else if (!cJSON_IsNumber(ver) || !num_text(&ps, ver) ||
+           num_text(&ps, ver)->n != 1 || num_text(&ps, ver)->s[0] != '1')
     wfp__diag(p, WFP_EPROGRAM, "$.version",
-              "unsupported IR version (expected 1)");
+              "unsupported IR version (this is IR version 1: write \"version\": 1)");
   const cJSON *entry = get(root, "entry");
   if (entry) {
     if (!cJSON_IsString(entry) || !wfp__ident_ok(entry->valuestring, true))
       wfp__diag(p, WFP_EPROGRAM, "$.entry",
                 "field 'entry' must be a function name");
-    else if (!p->entry_explicit)
+    else if (!p->entry_explicit) {
+      /* named in the file: it must exist, as with --entry */
       p->entry_name = wfp__arena_strdup(&p->arena, entry->valuestring);
+      p->entry_explicit = true;
+    }
   }
   const cJSON *res = arr_field(&ps, root, "$", "resources", "the program", false);
   if (res) {

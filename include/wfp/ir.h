@@ -46,7 +46,8 @@ WFP_API void wfp_program_free(wfp_program *p);
 **   WFP_EIO         the file could not be read (one diagnostic, errno text);
 **   WFP_ESYNTAX     the file is not JSON (one diagnostic with line and column);
 **   WFP_EPROGRAM    the program breaks a rule of the IR (one diagnostic per
-**                   fault, in document order, up to max_diags);
+**                   fault, up to max_diags: structural faults first, then
+**                   names and types);
 **   WFP_ENOMEM, WFP_EINVAL (p NULL or already loaded).
 ** path is copied.
 */
