@@ -150,6 +150,8 @@ int main(int argc, char **argv) {
     if (more)
       fprintf(stderr, "wfp-aot: %zu more error%s not shown\n", more,
               more == 1 ? "" : "s");
+    else if (wfp_aot_diag_count(c) >= 20)
+      fprintf(stderr, "wfp-aot: stopped after %zu errors\n", wfp_aot_diag_count(c));
     fprintf(stderr, "wfp-aot: nothing written\n");
   }
   if (timing) {

@@ -71,7 +71,7 @@ void wfp__json_write(wfp__buf *b, const cJSON *v, bool sorted, int indent,
     int i = 0;
     for (const cJSON *c = v->child; c; c = c->next)
       kids[i++] = c;
-    if (sorted)
+    if (sorted && !(v->type & WFP_JSON_KEEP_ORDER))
       qsort(kids, (size_t)n, sizeof *kids, keycmp);
     wfp__buf_addc(b, '{');
     for (i = 0; i < n; i++) {
@@ -202,6 +202,8 @@ static cJSON *tpl_json(E *x, const wfp_jtpl *t) {
     cJSON *o = chk(x, t->kind == WFP_J_OBJ ? cJSON_CreateObject() : cJSON_CreateArray());
     if (!o)
       return NULL;
+    /* the output keeps the template's key order: so does its ID */
+    o->type |= WFP_JSON_KEEP_ORDER;
     for (int i = 0; i < t->n; i++) {
       if (t->kind == WFP_J_OBJ)
         add(x, o, t->keys[i], tpl_json(x, t->items[i]));
@@ -281,7 +283,8 @@ static cJSON *expr_json(E *x, const wfp_expr *e) {
     add(x, o, "value", str_n(x, e->str, e->slen));
     break;
   case WFP_E_LIT_JSON:
-    add(x, o, "value", chk(x, cJSON_Duplicate(e->json, 1)));
+    /* the compact text, order kept: keys of JSON data are not IR fields */
+    add(x, o, "value", chk(x, cJSON_CreateRaw(e->str)));
     break;
   case WFP_E_VAR:
     add(x, o, "name", cJSON_CreateString(e->var && x->lifted ? var_name(e->var) : e->str));
@@ -445,10 +448,17 @@ cJSON *wfp__func_to_json(wfp_program *p, const wfp_func *f, bool lifted) {
     add(&x, o, "parent", cJSON_CreateNull());
     if (f->parent)
       add(&x, o, "nested_in", cJSON_CreateString(f->parent->name));
+    else if (f->meta_nested_in)
+      add(&x, o, "nested_in", cJSON_CreateString(f->meta_nested_in));
     if (f->ncaps) {
       cJSON *c = chk(&x, cJSON_CreateArray());
       for (int i = 0; c && i < f->ncaps; i++)
         push(&x, c, cJSON_CreateString(f->caps[i]->name));
+      add(&x, o, "captures", c);
+    } else if (f->meta_ncaptures) {
+      cJSON *c = chk(&x, cJSON_CreateArray());
+      for (int i = 0; c && i < f->meta_ncaptures; i++)
+        push(&x, c, cJSON_CreateString(f->params[i]->name));
       add(&x, o, "captures", c);
     }
     if (f->resource)
@@ -484,7 +494,9 @@ static cJSON *program_json(wfp_program *p) {
     return NULL;
   E x = {p, true, false};
   add(&x, o, "version", cJSON_CreateRaw("1"));
-  add(&x, o, "entry", cJSON_CreateString(p->entry_name));
+  /* the entry, when the program has it (one of methods only has none) */
+  if (p->entry)
+    add(&x, o, "entry", cJSON_CreateString(p->entry->name));
   cJSON *fa = chk(&x, cJSON_CreateArray());
   for (int i = 0; fa && i < p->nfuncs; i++)
     push(&x, fa, wfp__func_to_json(p, p->funcs[i], true));

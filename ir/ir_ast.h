@@ -240,6 +240,9 @@ struct wfp_func {
   int depth;          /* nesting depth: 0 top level */
   /* lambdas: the enclosing function and the expression */
   wfp_expr *lambda_expr;
+  /* lifted IR read back: its metadata, written out again unchanged */
+  const char *meta_nested_in;
+  int meta_ncaptures;
 };
 
 /* Program internals (the handle of wfp/ir.h). */
@@ -289,6 +292,11 @@ int wfp__ir_assign_ids(wfp_program *p);
 int wfp__ir_lift(wfp_program *p);
 /* emit.c: canonical IR text and the program hash. */
 int wfp__ir_emit(wfp_program *p);
+
+/* A cJSON type flag on objects whose key order is data (JSON literals and
+** templates: the output keeps it), so the canonical writer does not sort
+** them. cJSON compares types under 0xFF and uses 256 and 512 itself. */
+#define WFP_JSON_KEEP_ORDER (1 << 12)
 
 /* emit.c helpers shared with ids.c */
 struct cJSON *wfp__func_to_json(wfp_program *p, const wfp_func *f, bool lifted);

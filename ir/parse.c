@@ -637,6 +637,7 @@ static cJSON *copy_value(P *ps, const cJSON *v, const char *path) {
     r = obj ? cJSON_CreateObject() : cJSON_CreateArray();
     if (!r)
       return NULL;
+    r->type |= WFP_JSON_KEEP_ORDER;
     int i = 0;
     for (const cJSON *c = v->child; c; c = c->next, i++) {
       const char *cp = obj ? kpath(ps, path, c->string) : ipath(ps, path, i);
@@ -833,11 +834,18 @@ static int64_t lit_i64(P *ps, const cJSON *v, const char *path, bool *ok) {
   } else if (cJSON_IsString(v)) {
     const char *s = v->valuestring;
     if (!wfp__parse_i64(s, strlen(s), &r)) {
-      bool digits = *s != 0;
-      for (const char *c = (*s == '-' ? s + 1 : s); *c; c++)
+      const char *d = *s == '-' ? s + 1 : s;
+      bool digits = *d != 0;
+      for (const char *c = d; *c; c++)
         if (*c < '0' || *c > '9')
           digits = false;
-      if (digits && (s[0] != '-' || s[1]))
+      if (digits && d[0] == '0' && d[1])
+        wfp__diag(ps->p, WFP_EPROGRAM, vp,
+                  "lit_i64 value \"%s\" is not a decimal integer (no leading zeros)", s);
+      else if (digits && strcmp(s, "-0") == 0)
+        wfp__diag(ps->p, WFP_EPROGRAM, vp,
+                  "lit_i64 value \"-0\" is not a decimal integer (write \"0\")");
+      else if (digits)
         wfp__diag(ps->p, WFP_EPROGRAM, vp,
                   "lit_i64 value \"%s\" is out of the i64 range", s);
       else
@@ -1466,6 +1474,8 @@ static void parse_function(P *ps, const cJSON *j, const char *path) {
   if (nin && !cJSON_IsString(nin) && !cJSON_IsNull(nin))
     wfp__diag(p, WFP_EPROGRAM, kpath(ps, path, "nested_in"),
               "field 'nested_in' must be a function name, not %s", jtype(nin));
+  else if (cJSON_IsString(nin))
+    f->meta_nested_in = wfp__arena_strdup(&p->arena, nin->valuestring);
   const cJSON *caps = get(j, "captures");
   if (caps) {
     if (!cJSON_IsArray(caps))
@@ -1484,6 +1494,7 @@ static void parse_function(P *ps, const cJSON *j, const char *path) {
                   "'captures' must list the function's leading parameters");
         break;
       }
+    f->meta_ncaptures = i;
   }
   const cJSON *body = arr_field(ps, j, path, "body", "a function", true);
   if (body)

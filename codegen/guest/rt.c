@@ -697,8 +697,19 @@ static void path_text(sb *b, const u32 *d, u32 upto) {
       sb_c(b, ']');
       q += 2;
     } else {
-      sb_c(b, '.');
-      rt_sb_raw(b, (const u8 *)(q + 2), v);
+      const u8 *k = (const u8 *)(q + 2);
+      int ident = v > 0 && !(k[0] >= '0' && k[0] <= '9');
+      for (u32 i = 0; i < v && ident; i++)
+        ident = (k[i] >= 'a' && k[i] <= 'z') || (k[i] >= 'A' && k[i] <= 'Z') ||
+                (k[i] >= '0' && k[i] <= '9') || k[i] == '_' || k[i] == '$';
+      if (ident) {
+        sb_c(b, '.');
+        rt_sb_raw(b, k, v);
+      } else {
+        sb_c(b, '[');
+        sb_jstr_raw(b, k, v);
+        sb_c(b, ']');
+      }
       q += 2 + (v + 3u) / 4u;
     }
   }

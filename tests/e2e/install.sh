@@ -16,7 +16,9 @@ export PKG_CONFIG_PATH
 PKG_CONFIG_PATH=$(dirname "$pc")
 flags=$(pkg-config --cflags --libs wfp) || fail "pkg-config does not know wfp"
 # shellcheck disable=SC2086
-run 0 ${CC:-cc} -Wall -Werror -o "$WORK/embed" "$SRC/embed.c" $flags || finish
+# (a sanitized library needs a program built with the same sanitizers)
+# shellcheck disable=SC2086
+run 0 ${CC:-cc} -Wall -Werror $SANITIZE -o "$WORK/embed" "$SRC/embed.c" $flags || finish
 libdir=$(pkg-config --variable=libdir wfp)
 cd "$WORK" || finish
 run 0 env LD_LIBRARY_PATH="$libdir" "$WORK/embed" "$WORK/embedded.so"
