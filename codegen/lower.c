@@ -1257,40 +1257,62 @@ static int liveness(fb *F) {
 
 /* ---- saves, restores and the dispatch ---- */
 
-static BinaryenExpressionRef save_code(fb *F, point *pt, int k) {
+/* Saved values are ordered i64 first (compute_saves): that fixed-size part
+** is stored and loaded by the generated code itself, at constant offsets;
+** strings go through the runtime. */
+static int fixed_bytes(const fb *F, const point *pt) {
+  int n = 0;
+  for (int i = 0; i < pt->nsaved; i++)
+    n += F->lk[pt->saved[i]] == VK_I64 ? 8 : 0;
+  return n;
+}
+
+static BinaryenExpressionRef save_code(fb *F, point *pt, int k, int ptr) {
+  cg *g = F->g;
+  BinaryenExpressionRef *code = calloc((size_t)pt->nsaved + 3, sizeof *code);
+  if (!code) {
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    return BinaryenNop(g->m);
+  }
+  int n = 0, off = 0;
+  code[n++] = BinaryenLocalSet(g->m, (BinaryenIndex)ptr,
+                               call1(g, "rt_fw_begin", c32(g, fixed_bytes(F, pt)), I32));
+  for (int i = 0; i < pt->nsaved; i++) {
+    int l = pt->saved[i];
+    if (F->lk[l] == VK_I64) {
+      code[n++] = BinaryenStore(g->m, 8, (uint32_t)off, 1, lget(F, ptr), lget(F, l), I64);
+      off += 8;
+    } else {
+      code[n++] = call1(g, "rt_fw_str", lget(F, l), NONE);
+    }
+  }
+  code[n++] = call2(g, "rt_fw_end", c32(g, F->fidx), c32(g, k), NONE);
+  BinaryenExpressionRef r = BinaryenBlock(g->m, NULL, code, (BinaryenIndex)n, NONE);
+  free(code);
+  return r;
+}
+
+static BinaryenExpressionRef restore_code(fb *F, point *pt, int ptr) {
   cg *g = F->g;
   BinaryenExpressionRef *code = calloc((size_t)pt->nsaved + 2, sizeof *code);
   if (!code) {
     cg_fail(g, WFP_ENOMEM, "", "out of memory");
     return BinaryenNop(g->m);
   }
-  int n = 0;
-  code[n++] = call0(g, "rt_fw_begin", NONE);
+  int n = 0, off = 0;
+  int fixed = fixed_bytes(F, pt);
+  if (fixed)
+    code[n++] = BinaryenLocalSet(g->m, (BinaryenIndex)ptr,
+                                 call1(g, "rt_fr_take", c32(g, fixed), I32));
   for (int i = 0; i < pt->nsaved; i++) {
     int l = pt->saved[i];
-    code[n++] = call1(g, F->lk[l] == VK_I64 ? "rt_fw_i64" : "rt_fw_str",
-                      lget(F, l), NONE);
-  }
-  BinaryenExpressionRef r = call2(g, "rt_fw_end", c32(g, F->fidx), c32(g, k), NONE);
-  BinaryenExpressionRef all[2] = {
-      BinaryenBlock(g->m, NULL, code, (BinaryenIndex)n, NONE), r};
-  free(code);
-  return BinaryenBlock(g->m, NULL, all, 2, NONE);
-}
-
-static BinaryenExpressionRef restore_code(fb *F, point *pt) {
-  cg *g = F->g;
-  BinaryenExpressionRef *code = calloc((size_t)pt->nsaved + 1, sizeof *code);
-  if (!code) {
-    cg_fail(g, WFP_ENOMEM, "", "out of memory");
-    return BinaryenNop(g->m);
-  }
-  int n = 0;
-  for (int i = 0; i < pt->nsaved; i++) {
-    int l = pt->saved[i];
-    bool i64 = F->lk[l] == VK_I64;
-    code[n++] = BinaryenLocalSet(
-        g->m, (BinaryenIndex)l, call0(g, i64 ? "rt_fr_i64" : "rt_fr_str", i64 ? I64 : I32));
+    if (F->lk[l] == VK_I64) {
+      code[n++] = BinaryenLocalSet(
+          g->m, (BinaryenIndex)l, BinaryenLoad(g->m, 8, false, (uint32_t)off, 1, I64, lget(F, ptr)));
+      off += 8;
+    } else {
+      code[n++] = BinaryenLocalSet(g->m, (BinaryenIndex)l, call0(g, "rt_fr_str", I32));
+    }
   }
   BinaryenExpressionRef r = n ? BinaryenBlock(g->m, NULL, code, (BinaryenIndex)n, NONE)
                               : BinaryenNop(g->m);
@@ -1313,18 +1335,24 @@ static int compute_saves(fb *F) {
     fi->pt_types[k] = calloc((size_t)F->nl + 1, 1);
     if (!pt->saved || !fi->pt_types[k])
       return WFP_ENOMEM;
-    for (int l = 0; l < F->nl; l++) {
-      if (!bs_has(live, l) || l == pt->result)
-        continue;
-      if (F->lk[l] == VK_SCRATCH || F->lk[l] == VK_FN) {
-        cg_fail(F->g, WFP_EINTERNAL, F->f->path,
-                "internal error: local %d of kind %d live across a suspension",
-                l, F->lk[l]);
-        return WFP_EINTERNAL;
+    /* i64 values first: the fixed part of the frame (save_code) */
+    for (int pass = 0; pass < 2; pass++)
+      for (int l = 0; l < F->nl; l++) {
+        if (!bs_has(live, l) || l == pt->result)
+          continue;
+        if (F->lk[l] == VK_SCRATCH || F->lk[l] == VK_FN) {
+          if (pass == 1)
+            continue;
+          cg_fail(F->g, WFP_EINTERNAL, F->f->path,
+                  "internal error: local %d of kind %d live across a suspension",
+                  l, F->lk[l]);
+          return WFP_EINTERNAL;
+        }
+        if ((F->lk[l] == VK_I64) != (pass == 0))
+          continue;
+        fi->pt_types[k][pt->nsaved] = (uint8_t)F->lk[l];
+        pt->saved[pt->nsaved++] = l;
       }
-      fi->pt_types[k][pt->nsaved] = (uint8_t)F->lk[l];
-      pt->saved[pt->nsaved++] = l;
-    }
     fi->pt_callee[k] = pt->callee;
     fi->pt_nvals[k] = pt->nsaved;
   }
@@ -1389,6 +1417,7 @@ static void build_function(cg *g, int idx) {
   if (g->rc)
     goto done;
   int label = new_local(&F, I32, VK_SCRATCH);
+  int fptr = new_local(&F, I32, VK_SCRATCH); /* frame pointer of saves/restores */
   RelooperRef R = RelooperCreate(g->m);
   RelooperBlockRef *rb = calloc((size_t)F.nb + 1, sizeof *rb);
   if (!rb) {
@@ -1401,7 +1430,7 @@ static void build_function(cg *g, int idx) {
     if (b->term == T_SUSPEND) {
       point *pt = &F.pts[b->point];
       BinaryenExpressionRef tail[3] = {
-          save_code(&F, pt, b->point),
+          save_code(&F, pt, b->point, fptr),
           BinaryenGlobalSet(g->m, G_UNWIND, c32(g, 1)), unwind_return(&F)};
       int saved_cur = F.cur;
       F.cur = i;
@@ -1412,7 +1441,7 @@ static void build_function(cg *g, int idx) {
       point *pt = &F.pts[b->point];
       BinaryenExpressionRef onsusp = BinaryenIf(
           g->m, BinaryenBinary(g->m, BinaryenEqInt32(), gget(g, G_UNWIND), c32(g, 1)),
-          save_code(&F, pt, b->point), NULL);
+          save_code(&F, pt, b->point, fptr), NULL);
       BinaryenExpressionRef both[2] = {onsusp, unwind_return(&F)};
       BinaryenExpressionRef chk = BinaryenIf(g->m, gget(g, G_UNWIND),
                                              BinaryenBlock(g->m, NULL, both, 2, NONE), NULL);
@@ -1454,7 +1483,7 @@ static void build_function(cg *g, int idx) {
     RelooperBlockRef bad = RelooperAddBlock(R, BinaryenUnreachable(g->m));
     for (int k = 0; k < F.npts; k++) {
       point *pt = &F.pts[k];
-      RelooperBlockRef rs = RelooperAddBlock(R, restore_code(&F, pt));
+      RelooperBlockRef rs = RelooperAddBlock(R, restore_code(&F, pt, fptr));
       BinaryenIndex ix = (BinaryenIndex)k;
       RelooperAddBranchForSwitch(disp, rs, &ix, 1, NULL);
       RelooperAddBranch(rs, rb[pt->resume], NULL, NULL);

@@ -109,7 +109,7 @@ uint64_t wfp_invocation_steps(const wfp_invocation *inv) { return inv ? inv->ste
 static void set_bytes(wfp__buf *b, const void *p, size_t n) {
   b->len = 0;
   b->oom = false;
-  if (!wfp__buf_reserve(b, n))
+  if (n >= b->cap && !wfp__buf_reserve(b, n))
     return;
   if (n)
     memcpy(b->data, p, n);
@@ -227,22 +227,28 @@ typedef struct step_call {
   wfp_invocation *inv;
   void *inst;
   wfp_abi_step out;
-  int rc;
+  int rc;   /* run_step's */
+  int took; /* take()'s */
 } step_call;
 
+static int take(wfp_invocation *inv, const wfp_abi_step *o);
+
+/* One boundary for the whole round trip: run-step, copying the result out
+** of the instance, post-return. (No signal handler is involved: host code
+** inside the boundary is as safe as outside it.) */
 static void do_step(void *arg) {
   step_call *c = arg;
   wfp_invocation *inv = c->inv;
-  c->rc = inv->m->d->run_step(
-      c->inst, 0, inv->input, (uint32_t)inv->input_len,
-      (const uint8_t *)(inv->state.len ? inv->state.data : ""),
-      (uint32_t)inv->state.len, inv->resume_some,
-      inv->resume.len ? inv->resume.data : "", (uint32_t)inv->resume.len, &c->out);
-}
-
-static void do_post(void *arg) {
-  step_call *c = arg;
-  c->inv->m->d->post_return(c->inst);
+  const wfp_module_desc *d = inv->m->d;
+  c->rc = d->run_step(c->inst, 0, inv->input, (uint32_t)inv->input_len,
+                      (const uint8_t *)(inv->state.len ? inv->state.data : ""),
+                      (uint32_t)inv->state.len, inv->resume_some,
+                      inv->resume.len ? inv->resume.data : "",
+                      (uint32_t)inv->resume.len, &c->out);
+  if (c->rc != 0)
+    return;
+  c->took = take(inv, &c->out);
+  d->post_return(c->inst);
 }
 
 /* Copies the step's result out of the instance. */
@@ -286,9 +292,10 @@ int wfp_invocation_step(wfp_invocation *inv) {
   if (!inst)
     return end_trap(inv, why, strlen(why));
   step_call c;
-  memset(&c, 0, sizeof c);
   c.inv = inv;
   c.inst = inst;
+  c.rc = 0;
+  c.took = WFP_EINTERNAL;
   bool oom = false;
   int trap = wfp__rt_protect(do_step, &c, &oom);
   int rc;
@@ -311,9 +318,7 @@ int wfp_invocation_step(wfp_invocation *inv) {
     static const char bad[] = "internal error: the module returned a malformed step result";
     rc = end_trap(inv, bad, sizeof bad - 1);
   } else {
-    rc = take(inv, &c.out);
-    if (wfp__rt_protect(do_post, &c, NULL))
-      wfp__module_discard(inv->m);
+    rc = c.took;
   }
   if (inv->trace && rc >= 0)
     trace_step(inv);
@@ -361,7 +366,7 @@ int wfp_invocation_perform(wfp_invocation *inv) {
       /* the hot path: {"i64":N} written in place */
       inv->resume.len = 0;
       inv->resume.oom = false;
-      if (wfp__buf_reserve(&inv->resume, 32)) {
+      if (inv->resume.cap >= 32 || wfp__buf_reserve(&inv->resume, 32)) {
         char *r = inv->resume.data;
         memcpy(r, "{\"i64\":", 7);
         size_t n = 7 + wfp__fmt_i64(r + 7, v);

@@ -1072,7 +1072,9 @@ static void st_need(u32 n) {
   st_wcap = cap;
 }
 
-EXPORT("rt_fw_begin") void rt_fw_begin(void) {
+/* Starts a frame and reserves its fixed part, the i64 values, which the
+** generated code stores itself; returns where they go. */
+EXPORT("rt_fw_begin") u8 *rt_fw_begin(u32 fixed) {
   if (!st_w) {
     st_wcap = 256;
     st_w = alloc(st_wcap);
@@ -1080,12 +1082,10 @@ EXPORT("rt_fw_begin") void rt_fw_begin(void) {
     st_wframes = 0;
   }
   st_wframe_start = st_wlen;
-}
-
-EXPORT("rt_fw_i64") void rt_fw_i64(s64 v) {
-  st_need(8);
-  wr64(st_w + st_wlen, (u64)v);
-  st_wlen += 8;
+  st_need(fixed);
+  u8 *at = st_w + st_wlen;
+  st_wlen += fixed;
+  return at;
 }
 
 EXPORT("rt_fw_str") void rt_fw_str(const str *s) {
@@ -1116,10 +1116,12 @@ EXPORT("rt_fr_open") u32 rt_fr_open(u32 fn) {
   return point;
 }
 
-EXPORT("rt_fr_i64") s64 rt_fr_i64(void) {
-  s64 v = (s64)rd64(st_r + st_rpos);
-  st_rpos += 8;
-  return v;
+/* The fixed part of the frame being restored (its i64 values), which the
+** generated code loads itself. */
+EXPORT("rt_fr_take") const u8 *rt_fr_take(u32 fixed) {
+  const u8 *at = st_r + st_rpos;
+  st_rpos += fixed;
+  return at;
 }
 
 /* A str in the state is already [u32 len][bytes]: used in place. */
