@@ -14,4 +14,14 @@ fi
 if run 0 ${CC:-cc} -shared -fPIC -I"$INCLUDE" -DWFP_FAKE_ABI=2 -o "$WORK/abi2.so" "$SRC/fake_module.c"; then
     run 3 "$WFP_HOST" "$WORK/abi2.so" && first_err_line_has "ABI version 2"
 fi
+# every kind of Wasm trap comes back as a trap with its message, and the
+# host goes on (a hand-written module traps the way generated code does)
+if run 0 ${CC:-cc} -shared -fPIC -D_GNU_SOURCE -I"$INCLUDE" -o "$WORK/traps.so" "$SRC/trap_module.c"; then
+    run 0 "$WFP_HOST" "$WORK/traps.so" && out_is '{"result":"fine"}'
+    run 1 "$WFP_HOST" "$WORK/traps.so" --input '{"oob":1}' && err_has "trap: out-of-bounds memory access"
+    run 1 "$WFP_HOST" "$WORK/traps.so" --input '{"div":1}' && err_has "trap: integer division by zero"
+    run 1 "$WFP_HOST" "$WORK/traps.so" --input '{"overflow":1}' && err_has "trap: integer overflow"
+    run 1 "$WFP_HOST" "$WORK/traps.so" --input '{"exhaustion":1}' && err_has "trap: call stack exhausted"
+    run 1 "$WFP_HOST" "$WORK/traps.so" --input '{"unreachable":1}' && err_has "trap: out of memory"
+fi
 finish
