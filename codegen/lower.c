@@ -1030,12 +1030,26 @@ static BinaryenExpressionRef lower(fb *F, const wfp_expr *e) {
     return suspend_effect(F, call1(g, "rt_eff_sleep", v, NONE), "rt_res_none",
                           NONE, 0);
   }
+  case WFP_E_SELF_GET: {
+    BinaryenExpressionRef prop = c32(g, (int32_t)str_obj(g, e->str, e->slen));
+    wfp_tkind k = kind_of(e->type);
+    const char *reader = k == WFP_T_I64   ? "rt_res_value_i64"
+                         : k == WFP_T_STR ? "rt_res_value_str"
+                                          : "rt_res_value_json";
+    BinaryenType t = k == WFP_T_I64 ? I64 : I32;
+    return suspend_effect(F, call1(g, "rt_eff_self_get", prop, NONE), reader, t,
+                          vkind(e->type));
+  }
+  case WFP_E_SELF_SET: {
+    BinaryenExpressionRef v = as_json_text(F, lower(F, e->a), e->a->type);
+    BinaryenExpressionRef prop = c32(g, (int32_t)str_obj(g, e->str, e->slen));
+    return suspend_effect(F, call2(g, "rt_eff_self_set", prop, v, NONE),
+                          "rt_res_none", NONE, 0);
+  }
   case WFP_E_CALL_REF:
   case WFP_E_FN:
   case WFP_E_LAMBDA:
   case WFP_E_DB_QUERY:
-  case WFP_E_SELF_GET:
-  case WFP_E_SELF_SET:
   case WFP_E__COUNT:
     cg_fail(g, WFP_EUNSUPPORTED, e->path,
             "'%s' is not supported by this version of the code generator",

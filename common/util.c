@@ -176,6 +176,7 @@ bool wfp__buf_reserve(wfp__buf *b, size_t extra) {
     b->oom = true;
     return false;
   }
+  p[b->len] = 0; /* the data is a string even before anything is added */
   b->data = p;
   b->cap = cap;
   return true;

@@ -36,7 +36,23 @@ typedef struct msg_ent {
   char *payload;
 } msg_ent;
 
+typedef struct prop_ent {
+  char *name;
+  uint8_t type; /* WFP_TY_* */
+  char *json;   /* compact JSON text */
+} prop_ent;
+
+typedef struct inst_ent {
+  uint64_t handle;
+  char *resource;
+  prop_ent *props;
+  size_t nprops;
+} inst_ent;
+
 struct wfp_env {
+  inst_ent *insts;
+  size_t ninsts, insts_cap;
+  uint64_t next_handle;
   ctx_ent *ctx;
   size_t nctx, ctx_cap;
   uint32_t *index; /* open addressing over ctx, 0 = empty, else i + 1 */
@@ -50,5 +66,13 @@ int wfp__env_ctx_getn(const wfp_env *e, const char *key, size_t n, int64_t *v);
 int wfp__env_msg_add(wfp_env *e, const char *topic, size_t tn, const char *payload,
                      size_t pn);
 void wfp__env_clear(wfp_env *e);
+inst_ent *wfp__env_instance(const wfp_env *e, uint64_t handle);
+prop_ent *wfp__env_prop(const inst_ent *in, const char *name, size_t n);
+/* Checks that text (n bytes) is JSON of type ty; sets *compact (malloc) to
+** its compact form. 0, WFP_EINVAL, WFP_ENOMEM. */
+int wfp__json_of_type(const char *text, size_t n, uint8_t ty, char **compact);
+/* Adds an instance with a given handle and no properties (restore). */
+inst_ent *wfp__env_instance_add(wfp_env *e, uint64_t handle, const char *resource);
+int wfp__env_prop_add(inst_ent *in, const char *name, uint8_t ty, const char *json);
 
 #endif /* WFP_HOST_INT_H */

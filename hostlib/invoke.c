@@ -7,6 +7,7 @@
 ** A step round trip makes no system call: buffers are reused.
 */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@ struct wfp_invocation {
   char *output;
   char *trap;
   uint64_t steps;
+  uint64_t self; /* the instance of the input's "self", or 0 */
   wfp_trace_fn trace;
   void *trace_ud;
   wfp__buf line; /* trace and pending-json scratch */
@@ -67,6 +69,21 @@ int wfp_invocation_new(wfp_module *m, wfp_env *e, const char *input, size_t len,
     memcpy(inv->input, input, len);
   inv->input[len] = 0;
   inv->input_len = len;
+  /* the instance a method runs on: the host performs self_get / self_set
+  ** on it; the guest never sees handles */
+  cJSON *j = len ? cJSON_ParseWithLength(input, len) : NULL;
+  const cJSON *self = cJSON_GetObjectItemCaseSensitive(j, "self");
+  if (self && !cJSON_IsNull(self)) {
+    double v = cJSON_IsNumber(self) ? self->valuedouble : -1;
+    if (v < 1 || v > 9007199254740992.0 || v != (double)(uint64_t)v) {
+      cJSON_Delete(j);
+      free(inv->input);
+      free(inv);
+      return WFP_EINVAL;
+    }
+    inv->self = (uint64_t)v;
+  }
+  cJSON_Delete(j);
   inv->m = m;
   inv->e = e;
   inv->status = RUNNING;
@@ -103,6 +120,7 @@ const char *wfp_invocation_trap_message(const wfp_invocation *inv) {
   return inv && inv->status == WFP_TRAP ? inv->trap : NULL;
 }
 uint64_t wfp_invocation_steps(const wfp_invocation *inv) { return inv ? inv->steps : 0; }
+uint64_t wfp_invocation_self(const wfp_invocation *inv) { return inv ? inv->self : 0; }
 
 /* Replaces b's content with p[0..n), NUL-terminated. The buffer only ever
 ** grows, so a steady stream of steps allocates nothing. */
@@ -332,16 +350,19 @@ static void resume_none(wfp_invocation *inv) {
   inv->resume.len = 0;
 }
 
-static void resume_error(wfp_invocation *inv, const char *fmt, const char *a, size_t an) {
-  wfp__buf msg;
-  wfp__buf_init(&msg);
-  wfp__buf_printf(&msg, fmt, (int)an, a);
+/* The effect failed: the guest turns {"error": ...} into a trap. */
+static void resume_error(wfp_invocation *inv, const char *fmt, ...) WFP__PRINTF(2, 3);
+static void resume_error(wfp_invocation *inv, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
   inv->resume.len = 0;
   inv->resume.oom = false;
   wfp__buf_adds(&inv->resume, "{\"error\":");
-  wfp__buf_add_jstr(&inv->resume, msg.data ? msg.data : "", msg.len);
+  wfp__buf_add_jstr(&inv->resume, msg, strlen(msg));
   wfp__buf_addc(&inv->resume, '}');
-  wfp__buf_free(&msg);
   inv->resume_some = true;
 }
 
@@ -376,7 +397,7 @@ int wfp_invocation_perform(wfp_invocation *inv) {
       }
       inv->resume_some = true;
     } else {
-      resume_error(inv, "context key '%.*s' is not set", s0, inv->s0.len);
+      resume_error(inv, "context key '%.*s' is not set", (int)inv->s0.len, s0);
     }
     break;
   }
@@ -396,10 +417,52 @@ int wfp_invocation_perform(wfp_invocation *inv) {
   case WFP_EFFECT_YIELD:
     resume_none(inv);
     break;
+  case WFP_EFFECT_SELF_GET:
+  case WFP_EFFECT_SELF_SET: {
+    inst_ent *in = wfp__env_instance(e, inv->self);
+    prop_ent *pr = wfp__env_prop(in, s0, inv->s0.len);
+    const char *op = inv->effect == WFP_EFFECT_SELF_GET ? "self_get" : "self_set";
+    if (!inv->self) {
+      resume_error(inv, "%s: this invocation runs on no resource instance "
+                   "(its input has no \"self\"; wfp-host: --new)", op);
+      break;
+    }
+    if (!in) {
+      resume_error(inv, "%s: there is no resource instance %llu", op,
+                   (unsigned long long)inv->self);
+      break;
+    }
+    if (!pr) {
+      resume_error(inv, "%s: resource instance %llu (a %s) has no property '%.*s'", op,
+                   (unsigned long long)inv->self, in->resource, (int)inv->s0.len, s0);
+      break;
+    }
+    if (inv->effect == WFP_EFFECT_SELF_GET) {
+      inv->resume.len = 0;
+      inv->resume.oom = false;
+      wfp__buf_adds(&inv->resume, "{\"value\":");
+      wfp__buf_adds(&inv->resume, pr->json);
+      wfp__buf_addc(&inv->resume, '}');
+      inv->resume_some = true;
+    } else {
+      char *c;
+      int r = wfp__json_of_type(inv->s1.data ? inv->s1.data : "", inv->s1.len, pr->type, &c);
+      if (r == WFP_ENOMEM)
+        return r;
+      if (r) {
+        resume_error(inv, "self_set: the value does not fit property '%.*s'",
+                     (int)inv->s0.len, s0);
+        break;
+      }
+      free(pr->json);
+      pr->json = c;
+      resume_none(inv);
+    }
+    break;
+  }
   default:
-    resume_error(inv, "this host cannot perform the effect '%.*s'",
-                 inv->effect < WFP_EFFECT_COUNT ? effect_names[inv->effect] : "?",
-                 inv->effect < WFP_EFFECT_COUNT ? strlen(effect_names[inv->effect]) : 1);
+    resume_error(inv, "this host cannot perform the effect '%s'",
+                 inv->effect < WFP_EFFECT_COUNT ? effect_names[inv->effect] : "?");
     break;
   }
   if (rc)
@@ -451,7 +514,8 @@ int wfp_invocation_run(wfp_invocation *inv, uint64_t max_steps) {
 ** "WFPC1 <sha256 of the body, hex>\n" then the body, JSON:
 ** {"format":"wfp-checkpoint","version":1,"program":H,"input":S,"steps":N,
 **  "state":BASE64,"effect":{"kind":K,"s0":S,"s1":S,"s2":S|null,"i":"N"},
-**  "ctx":[[key,"N"],...],"messages":[[topic,payload],...]}
+**  "ctx":[[key,"N"],...],"messages":[[topic,payload],...],
+**  "instances":[{"handle":"N","resource":R,"props":[[name,type,json],...]}]}
 ** Integers are decimal strings: exact whatever the JSON reader. */
 
 #define CKPT_MAGIC "WFPC1 "
@@ -498,6 +562,25 @@ int wfp_invocation_checkpoint(const wfp_invocation *inv, char **out, size_t *len
     wfp__buf_addc(&b, ',');
     wfp__buf_add_jstr(&b, inv->e->msgs[i].payload, strlen(inv->e->msgs[i].payload));
     wfp__buf_addc(&b, ']');
+  }
+  wfp__buf_adds(&b, "],\"instances\":[");
+  for (size_t i = 0; i < inv->e->ninsts; i++) {
+    const inst_ent *in = &inv->e->insts[i];
+    if (i)
+      wfp__buf_addc(&b, ',');
+    wfp__buf_printf(&b, "{\"handle\":\"%llu\",\"resource\":", (unsigned long long)in->handle);
+    wfp__buf_add_jstr(&b, in->resource, strlen(in->resource));
+    wfp__buf_adds(&b, ",\"props\":[");
+    for (size_t k = 0; k < in->nprops; k++) {
+      if (k)
+        wfp__buf_addc(&b, ',');
+      wfp__buf_addc(&b, '[');
+      wfp__buf_add_jstr(&b, in->props[k].name, strlen(in->props[k].name));
+      wfp__buf_printf(&b, ",%u,", in->props[k].type);
+      wfp__buf_add_jstr(&b, in->props[k].json, strlen(in->props[k].json));
+      wfp__buf_addc(&b, ']');
+    }
+    wfp__buf_adds(&b, "]}");
   }
   wfp__buf_adds(&b, "]}\n");
   if (b.oom) {
@@ -565,12 +648,13 @@ int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t l
   const cJSON *eff = cJSON_GetObjectItemCaseSensitive(j, "effect");
   const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(j, "ctx");
   const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(j, "messages");
+  const cJSON *insts = cJSON_GetObjectItemCaseSensitive(j, "instances");
   const char *f = jstr(j, "format");
   int64_t nsteps, kind, ival;
   if (!f || strcmp(f, "wfp-checkpoint") != 0 || !cJSON_IsNumber(fmt) ||
       fmt->valuedouble != 1 || !prog || !input || !jint(steps, &nsteps) ||
       nsteps < 1 || !state || !cJSON_IsObject(eff) || !cJSON_IsArray(ctx) ||
-      !cJSON_IsArray(msgs))
+      !cJSON_IsArray(msgs) || !cJSON_IsArray(insts))
     goto out;
   if (strcmp(prog, m->d->program_hash) != 0) {
     if (err && errlen)
@@ -627,6 +711,37 @@ int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t l
                          strlen(p->valuestring))) {
       rc = WFP_ENOMEM;
       goto out;
+    }
+  }
+  cJSON_ArrayForEach(it, insts) {
+    int64_t h;
+    const char *res = jstr(it, "resource");
+    const cJSON *props = cJSON_GetObjectItemCaseSensitive(it, "props");
+    if (!jint(jstr(it, "handle"), &h) || h < 1 || !res || !cJSON_IsArray(props) ||
+        wfp__env_instance(e, (uint64_t)h))
+      goto out;
+    inst_ent *in = wfp__env_instance_add(e, (uint64_t)h, res);
+    if (!in) {
+      rc = WFP_ENOMEM;
+      goto out;
+    }
+    const cJSON *pr;
+    cJSON_ArrayForEach(pr, props) {
+      const cJSON *pn = cJSON_GetArrayItem(pr, 0), *pt = cJSON_GetArrayItem(pr, 1),
+                  *pv = cJSON_GetArrayItem(pr, 2);
+      char *c = NULL;
+      if (!cJSON_IsArray(pr) || cJSON_GetArraySize(pr) != 3 || !cJSON_IsString(pn) ||
+          !cJSON_IsNumber(pt) || pt->valuedouble < WFP_TY_I64 ||
+          pt->valuedouble > WFP_TY_JSON || !cJSON_IsString(pv) ||
+          wfp__json_of_type(pv->valuestring, strlen(pv->valuestring),
+                            (uint8_t)pt->valuedouble, &c))
+        goto out;
+      int r = wfp__env_prop_add(in, pn->valuestring, (uint8_t)pt->valuedouble, c);
+      free(c);
+      if (r) {
+        rc = r;
+        goto out;
+      }
     }
   }
   if (inv->state.oom || inv->s0.oom || inv->s1.oom || inv->s2.oom) {

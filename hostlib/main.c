@@ -28,12 +28,18 @@ static void help(void) {
          "                     i64 a decimal integer, str the text as is,\n"
          "                     json JSON text (repeatable)\n"
          "  --ctx KEY=I64      a context value (repeatable)\n"
+         "  --new RESOURCE[:PROP=VALUE,...]\n"
+         "                     create an instance of a resource, with these\n"
+         "                     properties (converted to their types like\n"
+         "                     --arg; the rest start at 0, \"\" or null), and\n"
+         "                     run the method on it\n"
          "Running:\n"
          "  --max-steps N      end the invocation with a trap after N steps\n"
          "  --trace            print every step and effect as a JSON line on\n"
          "                     stderr\n"
          "  --report           print one JSON object instead of the output:\n"
-         "                     status, output, trap, steps, ctx, messages\n"
+         "                     status, output, trap, steps, ctx, messages,\n"
+         "                     the properties of the instance it ran on\n"
          "Suspending and resuming:\n"
          "  --checkpoint FILE  after every pending step, write the whole\n"
          "                     pending invocation to FILE (atomically)\n"
@@ -122,17 +128,113 @@ static void report(wfp_invocation *inv, wfp_env *env, int status) {
     wfp__buf_adds(&b, wfp_env_message_payload(env, i));
     wfp__buf_addc(&b, '}');
   }
-  wfp__buf_adds(&b, "]}\n");
+  wfp__buf_adds(&b, "],\"properties\":");
+  uint64_t self = wfp_invocation_self(inv);
+  if (self && wfp_env_instance_resource(env, self)) {
+    wfp__buf_addc(&b, '{');
+    for (size_t i = 0; i < wfp_env_instance_prop_count(env, self); i++) {
+      if (i)
+        wfp__buf_addc(&b, ',');
+      const char *n = wfp_env_instance_prop_name(env, self, i);
+      wfp__buf_add_jstr(&b, n, strlen(n));
+      wfp__buf_addc(&b, ':');
+      wfp__buf_adds(&b, wfp_env_instance_prop_value(env, self, i));
+    }
+    wfp__buf_addc(&b, '}');
+  } else {
+    wfp__buf_adds(&b, "null");
+  }
+  wfp__buf_adds(&b, "}\n");
   fwrite(b.data, 1, b.len, stdout);
   wfp__buf_free(&b);
 }
 
-/* Builds the input text from --input, --fn and --arg. Returns an exit
-** code (0 fine) and the text in *out (malloc). */
+/* VALUE of NAME=VALUE as JSON text of type ty (malloc), or NULL with a
+** usage error printed. An i64 takes a decimal integer, a str the text as
+** is, a json JSON text. */
+static char *typed_value(const char *what, const char *name, const char *v, uint8_t ty) {
+  char msg[512];
+  if (ty == WFP_TY_I64) {
+    int64_t x;
+    if (wfp__parse_i64(v, strlen(v), &x))
+      return strdup(v);
+    snprintf(msg, sizeof msg, "%s %s: '%s' is not an i64 (a decimal integer)", what, name, v);
+  } else if (ty == WFP_TY_STR) {
+    wfp__buf b;
+    wfp__buf_init(&b);
+    wfp__buf_add_jstr(&b, v, strlen(v));
+    return b.oom ? NULL : wfp__buf_take(&b, NULL);
+  } else if (ty == WFP_TY_JSON) {
+    cJSON *t = cJSON_Parse(v);
+    cJSON_Delete(t);
+    if (t)
+      return strdup(v);
+    snprintf(msg, sizeof msg, "%s %s: '%s' is not JSON", what, name, v);
+  } else {
+    snprintf(msg, sizeof msg, "%s %s: a function value cannot be given", what, name);
+  }
+  usage_error("%s", msg);
+  return NULL;
+}
+
+/* --new RESOURCE[:PROP=VALUE,...]: creates the instance. Returns an exit
+** code (0 fine) and its handle. */
+static int new_instance(const wfp_module *m, wfp_env *env, const char *spec,
+                        uint64_t *handle) {
+  const char *colon = strchr(spec, ':');
+  char res[256];
+  snprintf(res, sizeof res, "%.*s", (int)(colon ? (size_t)(colon - spec) : strlen(spec)), spec);
+  const wfp_module_desc *d = wfp_module_descriptor_of(m);
+  const wfp_abi_resource *r = NULL;
+  for (uint32_t i = 0; i < d->nresources; i++)
+    if (strcmp(d->resources[i].name, res) == 0)
+      r = &d->resources[i];
+  if (!r)
+    return usage_error("--new: this module has no resource '%s'", res);
+  if (wfp_env_instance_new(env, m, res, handle)) {
+    fprintf(stderr, "wfp-host: error: out of memory\n");
+    return 3;
+  }
+  const char *p = colon ? colon + 1 : NULL;
+  while (p && *p) {
+    const char *end = strchr(p, ',');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    char item[1024];
+    snprintf(item, sizeof item, "%.*s", (int)len, p);
+    char *eq = strchr(item, '=');
+    if (!eq || eq == item)
+      return usage_error("--new wants RESOURCE:PROP=VALUE,..., not '%s'", spec);
+    *eq = 0;
+    int k = -1;
+    for (uint32_t q = 0; q < r->nprops; q++)
+      if (strcmp(r->prop_names[q], item) == 0)
+        k = (int)q;
+    if (k < 0) {
+      char msg[1536];
+      snprintf(msg, sizeof msg, "--new: resource '%s' has no property '%s'", res, item);
+      return usage_error("%s", msg);
+    }
+    char *json = typed_value("--new", item, eq + 1, r->prop_types[k]);
+    if (!json)
+      return 2;
+    int rc = wfp_env_instance_set(env, *handle, item, json);
+    free(json);
+    if (rc) {
+      fprintf(stderr, "wfp-host: error: %s\n", wfp_strerror(rc));
+      return 3;
+    }
+    p = end ? end + 1 : NULL;
+  }
+  return 0;
+}
+
+/* Builds the input text from --input, --fn, --arg and --new (self).
+** Returns an exit code (0 fine) and the text in *out (malloc). */
 static int build_input(const wfp_module *m, const char *input, const char *fn,
-                       kv *args, int nargs, char **out) {
+                       kv *args, int nargs, uint64_t self, const char *self_res,
+                       char **out) {
   *out = NULL;
-  if (input && !fn && nargs == 0) {
+  if (input && !fn && nargs == 0 && !self) {
     cJSON *j = cJSON_Parse(input);
     bool ok = cJSON_IsObject(j);
     cJSON_Delete(j);
@@ -185,43 +287,13 @@ static int build_input(const wfp_module *m, const char *input, const char *fn,
         cJSON_Delete(j);
         return usage_error("%s", msg);
       }
-      const char *v = args[i].val;
-      cJSON *node = NULL;
-      switch (f->param_types[k]) {
-      case WFP_TY_I64: {
-        int64_t x;
-        if (!wfp__parse_i64(v, strlen(v), &x)) {
-          cJSON_Delete(j);
-          char msg[512];
-          snprintf(msg, sizeof msg, "--arg %s: '%s' is not an i64 (a decimal integer)",
-                   name, v);
-          return usage_error("%s", msg);
-        }
-        node = cJSON_CreateRaw(v);
-        break;
-      }
-      case WFP_TY_STR:
-        node = cJSON_CreateString(v);
-        break;
-      case WFP_TY_JSON: {
-        cJSON *t = cJSON_Parse(v);
-        cJSON_Delete(t);
-        if (!t) {
-          cJSON_Delete(j);
-          char msg[512];
-          snprintf(msg, sizeof msg, "--arg %s: '%s' is not JSON", name, v);
-          return usage_error("%s", msg);
-        }
-        node = cJSON_CreateRaw(v);
-        break;
-      }
-      default: {
+      char *json = typed_value("--arg", name, args[i].val, f->param_types[k]);
+      if (!json) {
         cJSON_Delete(j);
-        char msg[512];
-        snprintf(msg, sizeof msg, "--arg %s: a function parameter cannot be given", name);
-        return usage_error("%s", msg);
+        return 2;
       }
-      }
+      cJSON *node = cJSON_CreateRaw(json);
+      free(json);
       cJSON_DeleteItemFromObjectCaseSensitive(a, name);
       cJSON_AddItemToObject(a, name, node);
     }
@@ -230,6 +302,28 @@ static int build_input(const wfp_module *m, const char *input, const char *fn,
     snprintf(name, sizeof name, "%s", fname); /* fname may live in j */
     cJSON_Delete(j);
     return usage_error("no function '%s' in this module", name);
+  }
+  if (self) {
+    cJSON_DeleteItemFromObjectCaseSensitive(j, "self");
+    cJSON_AddItemToObject(j, "self", cJSON_CreateNumber((double)self));
+  }
+  /* a method runs on an instance of its resource */
+  int fi = fname ? wfp_module_find(m, fname) : -1;
+  if (fi >= 0) {
+    const wfp_abi_func *f = &wfp_module_descriptor_of(m)->funcs[fi];
+    char msg[512];
+    msg[0] = 0;
+    if (f->resource && !self && !cJSON_GetObjectItemCaseSensitive(j, "self"))
+      snprintf(msg, sizeof msg,
+               "'%s' is a method of '%s': give the instance it runs on (--new %s)",
+               f->name, f->resource, f->resource);
+    else if (self && (!f->resource || strcmp(f->resource, self_res) != 0))
+      snprintf(msg, sizeof msg, "--new %s: '%s' is not a method of '%s'", self_res,
+               f->name, self_res);
+    if (msg[0]) {
+      cJSON_Delete(j);
+      return usage_error("%s", msg);
+    }
   }
   *out = cJSON_PrintUnformatted(j);
   cJSON_Delete(j);
@@ -256,6 +350,7 @@ static int write_checkpoint(wfp_invocation *inv, const char *path) {
 
 int main(int argc, char **argv) {
   const char *so = NULL, *input = NULL, *fn = NULL, *ckpt = NULL, *resume = NULL;
+  const char *new_spec = NULL;
   uint64_t max_steps = 0, stop_after = 0;
   bool trace = false, want_report = false;
   kv *ctx = calloc((size_t)argc + 1, sizeof *ctx);
@@ -301,7 +396,7 @@ int main(int argc, char **argv) {
       continue;
     }
     static const char *const valued[] = {"--ctx", "--input", "--fn", "--arg",
-                                         "--max-steps", "--checkpoint",
+                                         "--new", "--max-steps", "--checkpoint",
                                          "--stop-after", "--resume", NULL};
     const char *name = NULL;
     for (const char *const *q = valued; *q; q++) {
@@ -339,6 +434,12 @@ int main(int argc, char **argv) {
       nargs++;
     } else if (strcmp(name, "--input") == 0) {
       input = v;
+    } else if (strcmp(name, "--new") == 0) {
+      if (new_spec) {
+        code = usage_error("%s", "one --new per invocation");
+        goto out;
+      }
+      new_spec = v;
     } else if (strcmp(name, "--fn") == 0) {
       fn = v;
     } else if (strcmp(name, "--checkpoint") == 0) {
@@ -365,8 +466,8 @@ int main(int argc, char **argv) {
     code = usage_error("%s", "--stop-after needs --checkpoint FILE to leave the invocation in");
     goto out;
   }
-  if (resume && (input || fn || nargs || nctx)) {
-    code = usage_error("%s", "--resume continues a checkpointed invocation: drop --input, --fn, --arg and --ctx");
+  if (resume && (input || fn || nargs || nctx || new_spec)) {
+    code = usage_error("%s", "--resume continues a checkpointed invocation: drop --input, --fn, --arg, --ctx and --new");
     goto out;
   }
 
@@ -416,7 +517,15 @@ int main(int argc, char **argv) {
         goto out;
       }
     }
-    code = build_input(m, input, fn, args, nargs, &in);
+    uint64_t self = 0;
+    char self_res[256] = "";
+    if (new_spec) {
+      code = new_instance(m, env, new_spec, &self);
+      if (code)
+        goto out;
+      snprintf(self_res, sizeof self_res, "%s", wfp_env_instance_resource(env, self));
+    }
+    code = build_input(m, input, fn, args, nargs, self, self_res, &in);
     if (code)
       goto out;
     rc = wfp_invocation_new(m, env, in, strlen(in), &inv);

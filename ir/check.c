@@ -850,8 +850,6 @@ static void declare(C *c, wfp_stmt *s) {
 
 static void check_stmt(C *c, wfp_stmt *s) {
   wfp_program *p = c->k->p;
-  if (wfp__diag_full(p))
-    return;
   switch (s->op) {
   case WFP_S_LET:
     check_expr(c, s->e);
@@ -896,7 +894,15 @@ static void check_stmt(C *c, wfp_stmt *s) {
           r->link = T(c, WFP_T_ERROR);
       } else if (s->e->type) {
         wfp_type *have = wfp__type_find(s->e->type);
-        if (have->kind != WFP_T_VOID && !unify(s->e->type, c->fn->ret))
+        wfp_type *rv = wfp__type_find(c->fn->ret);
+        if (have->kind != WFP_T_VOID && rv->kind == WFP_T_VAR && have != rv &&
+            occurs(rv, have))
+          wfp__diag(p, WFP_EPROGRAM, s->e->path,
+                    "type mismatch: %s%s%s would return a function that returns "
+                    "its own result type (an infinite type)",
+                    c->fn->is_lambda ? "the lambda" : "'",
+                    c->fn->is_lambda ? "" : c->fn->name, c->fn->is_lambda ? "" : "'");
+        else if (have->kind != WFP_T_VOID && !unify(s->e->type, c->fn->ret))
           wfp__diag(p, WFP_EPROGRAM, s->e->path,
                     "type mismatch: this returns %s, but %s%s%s returns %s "
                     "elsewhere",
@@ -1215,6 +1221,9 @@ static void check_resources(K *k) {
 
 static void run_defers(K *k) {
   wfp_program *p = k->p;
+  /* an unknown type is almost always a consequence of another fault: say
+  ** it only when there is no other */
+  bool others = p->ndiags > 0 || p->dropped > 0;
   /* functions without a value return give no value */
   for (int i = 0; i < p->nfuncs; i++) {
     wfp_func *f = p->funcs[i];
@@ -1242,10 +1251,12 @@ static void run_defers(K *k) {
         else
           wfp__diag(p, WFP_EPROGRAM, d->e->path, "this gives no value (%s needs one)",
                     d->what);
-      } else if (t->kind == WFP_T_VAR && !t->want_fn) {
+      } else if (t->kind == WFP_T_VAR && !t->want_fn && !others) {
         wfp__diag(p, WFP_EPROGRAM, d->e->path,
                   "cannot infer the type of this '%s' (%s)",
                   wfp__expr_op_name(d->e->op), d->what);
+        if (d->in)
+          d->in->reported_types = true;
       }
       if (d->e->op == WFP_E_CALL && d->e->target && d->e->target->may_end_void &&
           t->kind != WFP_T_VOID)
@@ -1294,7 +1305,7 @@ static void run_defers(K *k) {
   for (int i = 0; i < p->nfuncs; i++) {
     wfp_func *f = p->funcs[i];
     wfp_type *r = wfp__type_find(f->ret);
-    if (r->kind == WFP_T_VAR && !r->want_fn && f->parsed_ok && !f->reported_types)
+    if (r->kind == WFP_T_VAR && !r->want_fn && f->parsed_ok && !f->reported_types && !others)
       wfp__diag(p, WFP_EPROGRAM, f->path,
                 "cannot infer the return type of %s%s%s",
                 f->is_lambda ? "this lambda" : "'", f->is_lambda ? "" : f->name,
@@ -1338,7 +1349,7 @@ int wfp__ir_check(wfp_program *p) {
   for (int d = 0; d <= maxd; d++)
     for (int i = 0; i < p->nfuncs; i++) {
       wfp_func *f = p->funcs[i];
-      if (!f->is_lambda && f->depth == d && !wfp__diag_full(p))
+      if (!f->is_lambda && f->depth == d)
         check_func_body(k, f, NULL);
     }
   /* lambdas' depth: one below their enclosing function */

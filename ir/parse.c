@@ -833,7 +833,9 @@ static int64_t lit_i64(P *ps, const cJSON *v, const char *path, bool *ok) {
     }
   } else if (cJSON_IsString(v)) {
     const char *s = v->valuestring;
-    if (!wfp__parse_i64(s, strlen(s), &r)) {
+    if (strcmp(s, "-0") == 0) {
+      r = 0; /* as the JSON number -0 */
+    } else if (!wfp__parse_i64(s, strlen(s), &r)) {
       const char *d = *s == '-' ? s + 1 : s;
       bool digits = *d != 0;
       for (const char *c = d; *c; c++)
@@ -842,9 +844,6 @@ static int64_t lit_i64(P *ps, const cJSON *v, const char *path, bool *ok) {
       if (digits && d[0] == '0' && d[1])
         wfp__diag(ps->p, WFP_EPROGRAM, vp,
                   "lit_i64 value \"%s\" is not a decimal integer (no leading zeros)", s);
-      else if (digits && strcmp(s, "-0") == 0)
-        wfp__diag(ps->p, WFP_EPROGRAM, vp,
-                  "lit_i64 value \"-0\" is not a decimal integer (write \"0\")");
       else if (digits)
         wfp__diag(ps->p, WFP_EPROGRAM, vp,
                   "lit_i64 value \"%s\" is out of the i64 range", s);
@@ -865,8 +864,6 @@ static int64_t lit_i64(P *ps, const cJSON *v, const char *path, bool *ok) {
 
 static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
   wfp_program *p = ps->p;
-  if (wfp__diag_full(p))
-    return bad_expr(ps, path);
   if (!cJSON_IsObject(j)) {
     wfp__diag(p, WFP_EPROGRAM, path,
               "expected an expression (an object with an 'op'), got %s",
@@ -1309,8 +1306,6 @@ static void parse_block(P *ps, const cJSON *arr, const char *path,
     return;
   int i = 0;
   for (const cJSON *c = arr->child; c; c = c->next, i++) {
-    if (wfp__diag_full(ps->p))
-      return;
     wfp_stmt *s = parse_stmt(ps, c, ipath(ps, path, i));
     if (s)
       out->v[out->n++] = s;
@@ -1688,11 +1683,8 @@ int wfp__ir_parse(wfp_program *p, const char *text, size_t len) {
   const cJSON *fns = arr_field(&ps, root, "$", "functions", "the program", true);
   if (fns) {
     int i = 0;
-    for (const cJSON *c = fns->child; c; c = c->next, i++) {
-      if (wfp__diag_full(p))
-        break;
+    for (const cJSON *c = fns->child; c; c = c->next, i++)
       parse_function(&ps, c, ipath(&ps, "$.functions", i));
-    }
   }
   free(ps.nums);
   return p->ndiags ? WFP_EPROGRAM : WFP_OK;

@@ -103,7 +103,7 @@ static int load(wfp_program *p, const char *text, size_t len) {
     int rc2 = rc == WFP_OK ? wfp__ir_assign_ids(p) : WFP_OK;
     if (rc2 == WFP_ENOMEM)
       return rc2;
-    int rc3 = wfp__diag_full(p) ? WFP_EPROGRAM : wfp__ir_check(p);
+    int rc3 = wfp__ir_check(p);
     if (rc3 == WFP_ENOMEM)
       return rc3;
     if (rc || rc2 || rc3)

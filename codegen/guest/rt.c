@@ -1022,6 +1022,63 @@ EXPORT("rt_res_i64") s64 rt_res_i64(void) {
   return 0;
 }
 
+/* self_get: {"value": V}, V of the property's type. The value's text is
+** returned as a str (get_str decodes a JSON string) or json. */
+static u32 res_value(const char *what) {
+  if (!res_present(what))
+    return 0;
+  if (!jvalue(res_p, 0, res_n, 0, 0)) {
+    fail("invalid resume value for self_get: not JSON");
+    return 0;
+  }
+  if (res_error())
+    return 0;
+  u32 i = jfind(res_p, 0, res_n, (const u8 *)"value", 5);
+  if (!i)
+    fail("invalid resume value for self_get: expected {\"value\": ...}");
+  return i + 1; /* +1: 0 means failure */
+}
+
+EXPORT("rt_res_value_i64") s64 rt_res_value_i64(void) {
+  u32 i = res_value("self_get");
+  if (!i)
+    return 0;
+  i--;
+  u32 e = jnumber(res_p, i, res_n);
+  s64 v;
+  if (!e || !jint(res_p, i, e, &v)) {
+    fail("invalid resume value for self_get: the property is i64, the value is not");
+    return 0;
+  }
+  return v;
+}
+
+EXPORT("rt_res_value_str") str *rt_res_value_str(void) {
+  u32 i = res_value("self_get");
+  if (!i)
+    return 0;
+  i--;
+  sb *b = rt_sb_new();
+  if (res_p[i] != '"' || !jstring(res_p, i, res_n, b)) {
+    fail("invalid resume value for self_get: the property is str, the value is not");
+    return 0;
+  }
+  return rt_sb_end(b);
+}
+
+EXPORT("rt_res_value_json") str *rt_res_value_json(void) {
+  u32 i = res_value("self_get");
+  if (!i)
+    return 0;
+  i--;
+  sb *b = rt_sb_new();
+  if (!jvalue(res_p, i, res_n, b, 0)) {
+    fail("invalid resume value for self_get: malformed JSON");
+    return 0;
+  }
+  return rt_sb_end(b);
+}
+
 /* ---- state bytes ----
 ** header (32 bytes): "wfps" u16 version u16 flags u64 program hash
 **                    u64 checksum u32 entry function u32 frame count

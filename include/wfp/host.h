@@ -70,6 +70,37 @@ WFP_API size_t wfp_env_message_count(const wfp_env *e);
 WFP_API const char *wfp_env_message_topic(const wfp_env *e, size_t i);
 WFP_API const char *wfp_env_message_payload(const wfp_env *e, size_t i);
 
+/*
+** Resource instances: objects of a resource of a module, whose properties
+** methods read and write (self_get, self_set). An invocation runs on the
+** instance its input names ({"self": handle}).
+**
+** wfp_env_instance_new creates an instance of module m's resource with
+** every property at its zero value (0, "", null) and gives its handle
+** (1, 2, ... in creation order). 0, WFP_EINVAL (no such resource),
+** WFP_ENOMEM.
+*/
+WFP_API int wfp_env_instance_new(wfp_env *e, const wfp_module *m,
+                                 const char *resource, uint64_t *handle);
+/* Sets a property from JSON text of its type (i64: an integer, str: a
+** string, json: any value); the text is copied. 0, WFP_EINVAL (no such
+** instance or property, or a value of another type), WFP_ENOMEM. */
+WFP_API int wfp_env_instance_set(wfp_env *e, uint64_t handle, const char *prop,
+                                 const char *json);
+/* A property's value as compact JSON text, or NULL. Borrowed, valid until
+** the property is set again or the environment is freed. */
+WFP_API const char *wfp_env_instance_get(const wfp_env *e, uint64_t handle,
+                                         const char *prop);
+/* The instances, in creation order, and their properties (borrowed). */
+WFP_API size_t wfp_env_instance_count(const wfp_env *e);
+WFP_API uint64_t wfp_env_instance_handle(const wfp_env *e, size_t i);
+WFP_API const char *wfp_env_instance_resource(const wfp_env *e, uint64_t handle);
+WFP_API size_t wfp_env_instance_prop_count(const wfp_env *e, uint64_t handle);
+WFP_API const char *wfp_env_instance_prop_name(const wfp_env *e, uint64_t handle,
+                                               size_t i);
+WFP_API const char *wfp_env_instance_prop_value(const wfp_env *e, uint64_t handle,
+                                                size_t i);
+
 /* ---- invocations ---- */
 
 /* One invocation of a function. Opaque; wfp_invocation_new / _free. */
@@ -77,8 +108,9 @@ typedef struct wfp_invocation wfp_invocation;
 
 /*
 ** Starts an invocation of module m in environment e (both borrowed: they
-** must outlive it) with input JSON text (copied; {"fn": ..., "args": ...},
-** CONTRACT section 3). Nothing runs yet. 0, WFP_EINVAL, WFP_ENOMEM.
+** must outlive it) with input JSON text (copied; {"fn": ..., "args": ...,
+** "self": handle}, CONTRACT section 3). Nothing runs yet. 0, WFP_EINVAL
+** (also: a "self" that is not a handle), WFP_ENOMEM.
 */
 WFP_API int wfp_invocation_new(wfp_module *m, wfp_env *e, const char *input,
                                size_t len, wfp_invocation **out);
@@ -108,6 +140,8 @@ WFP_API int wfp_invocation_run(wfp_invocation *inv, uint64_t max_steps);
 ** Borrowed, valid until the invocation is freed. */
 WFP_API const char *wfp_invocation_output(const wfp_invocation *inv);
 WFP_API const char *wfp_invocation_trap_message(const wfp_invocation *inv);
+/* The instance the invocation runs on (its input's "self"), or 0. */
+WFP_API uint64_t wfp_invocation_self(const wfp_invocation *inv);
 /* Steps taken so far (a restored invocation counts those before it). */
 WFP_API uint64_t wfp_invocation_steps(const wfp_invocation *inv);
 /* The pending effect as one JSON object ({"effect": "ctx-get-i64", "key":
@@ -124,13 +158,14 @@ WFP_API void wfp_invocation_set_trace(wfp_invocation *inv, wfp_trace_fn fn,
 
 /*
 ** Checkpoints. wfp_invocation_checkpoint writes a pending invocation, its
-** pending effect and its environment (context, messages, steps) as bytes
+** pending effect and its environment (context, messages, resource
+** instances, steps) as bytes
 ** that wfp_invocation_restore turns back into the same invocation, in this
 ** process or another. *out is freed with wfp_free. 0, WFP_EINVAL (nothing
 ** pending), WFP_ENOMEM.
 **
-** wfp_invocation_restore replaces the context and messages of e with the
-** checkpoint's. Returns 0, or with one line in err:
+** wfp_invocation_restore replaces the context, messages and instances of e
+** with the checkpoint's. Returns 0, or with one line in err:
 **   WFP_ECORRUPT  truncated, tampered with, or not a checkpoint
 **   WFP_EFOREIGN  written for another program (err names both hashes)
 **   WFP_ENOMEM

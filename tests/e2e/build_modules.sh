@@ -5,7 +5,7 @@
 set -eu
 aot=$1 examples=$2 programs=$3 out=$4
 mkdir -p "$out"
-for ex in simple nested converter accumulator; do
+for ex in simple nested converter accumulator resource bank-account state-machine; do
     "$aot" "$examples/program.$ex.json" -o "$out/$ex.so"
 done
 for p in loop calls traps spin; do

@@ -5,7 +5,7 @@
 t=$SO/traps.so
 
 run 0 "$WFP_HOST" --help
-for opt in --ctx --input --fn --arg --max-steps --trace --report --checkpoint \
+for opt in --ctx --input --fn --arg --new --max-steps --trace --report --checkpoint \
     --stop-after --resume --help --version; do
     grep -qF -- "$opt" "$WORK/out" || fail "--help does not mention $opt"
 done

@@ -38,6 +38,10 @@ check_all "$SO/accumulator.so" --ctx a=1 --ctx b=2 --ctx c=3
 check_all "$SO/nested.so" --ctx base=10
 check_all "$SO/loop.so" --ctx n=5 --ctx step=3
 check_all "$SO/calls.so" --ctx x=7
+# resources: the instance's properties travel in the checkpoint
+check_all "$SO/resource.so" --new Counter:value=10 --fn add --arg amount=5
+check_all "$SO/bank-account.so" --new Account:balance=100,transactions=3 --fn transferTo --arg amount=25
+check_all "$SO/state-machine.so" --new Machine:state=running,errors=2 --fn pause
 
 # a chain of stops: stop, resume and stop again, several times
 rm -f "$ck"

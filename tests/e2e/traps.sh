@@ -18,7 +18,7 @@ run 0 "$WFP_HOST" "$t" --fn deep --arg n=1000 && out_is '{"result":1000}'
 run 1 "$WFP_HOST" "$t" --fn deep --arg n=1000000 && err_has "trap: call stack exhausted"
 # an explicit trap; the message sent before it is kept in the report
 run 1 "$WFP_HOST" "$t" --fn refuse --arg why=because --report &&
-    out_is '{"status":"trap","output":null,"trap":"refused on purpose","steps":2,"ctx":{},"messages":[{"topic":"before","payload":"because"}]}'
+    out_is '{"status":"trap","output":null,"trap":"refused on purpose","steps":2,"ctx":{},"messages":[{"topic":"before","payload":"because"}],"properties":null}'
 run 1 "$WFP_HOST" "$t" --fn needs_ctx && err_has "trap: context key 'absent' is not set"
 run 0 "$WFP_HOST" "$t" --fn pick --arg 'doc={"items":[{"n":1},{"n":22}]}' && out_is '{"result":22}'
 run 1 "$WFP_HOST" "$t" --fn pick --arg 'doc={"items":[{"n":1}]}' && err_has 'get_i64: $.items[1]: not found'

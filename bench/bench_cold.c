@@ -1,0 +1,110 @@
+/* bench_cold.c: in-process cold start of a module through the host library:
+** dlopen + descriptor, instantiate, run to done, free, dlclose, repeated; it
+** does not measure process start-up (bench/run.sh times that separately). */
+/*
+** usage: wfp-bench-cold MODULE.so RUNS
+** Runs the module's main with ctx n=41 (examples/program.simple.json gives
+** {"result":42}). Prints the first run, the median and the phase medians
+** (load = dlopen + dlsym + descriptor checks; run = instantiate + every
+** step; free = instance, environment, dlclose) in microseconds, and whether
+** dlclose really unmapped the .so (else later runs would not be cold).
+*/
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "wfp/host.h"
+
+static double now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static int cmp_d(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof v[0], cmp_d);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+enum { MAX_RUNS = 10000 };
+
+int main(int argc, char **argv) {
+  if (argc != 3) {
+    fprintf(stderr, "usage: wfp-bench-cold MODULE.so RUNS\n");
+    return 2;
+  }
+  const char *path = argv[1];
+  int runs = atoi(argv[2]);
+  if (runs < 1 || runs > MAX_RUNS) {
+    fprintf(stderr, "wfp-bench-cold: RUNS must be in 1..%d\n", MAX_RUNS);
+    return 2;
+  }
+  /* a path without '/' would make dlopen search the library path */
+  if (!strchr(path, '/')) {
+    fprintf(stderr, "wfp-bench-cold: give the module's path with a '/'\n");
+    return 2;
+  }
+  static double total[MAX_RUNS], load[MAX_RUNS], run[MAX_RUNS], fre[MAX_RUNS];
+  int unloaded = 1;
+  for (int r = 0; r < runs; r++) {
+    char err[512];
+    wfp_module *m = NULL;
+    wfp_env *e = NULL;
+    wfp_invocation *inv = NULL;
+    double t0 = now_us();
+    if (wfp_module_load(path, &m, err, sizeof err)) {
+      fprintf(stderr, "wfp-bench-cold: %s\n", err);
+      return 3;
+    }
+    double t1 = now_us();
+    e = wfp_env_new();
+    if (!e || wfp_env_ctx_set(e, "n", 41) || wfp_invocation_new(m, e, "{}", 2, &inv)) {
+      fprintf(stderr, "wfp-bench-cold: out of memory\n");
+      return 1;
+    }
+    int rc = wfp_invocation_run(inv, 0);
+    double t2 = now_us();
+    if (rc != WFP_DONE || strcmp(wfp_invocation_output(inv), "{\"result\":42}") != 0) {
+      const char *o = rc == WFP_DONE ? wfp_invocation_output(inv)
+                                     : wfp_invocation_trap_message(inv);
+      fprintf(stderr, "wfp-bench-cold: unexpected result %d: %s\n", rc, o ? o : "");
+      return 1;
+    }
+    wfp_invocation_free(inv);
+    wfp_env_free(e);
+    wfp_module_free(m);
+    double t3 = now_us();
+    /* the cold start is what it takes to get the result: dlopen,
+    ** instantiate, run to done. Tearing down is reported apart. */
+    total[r] = t2 - t0;
+    load[r] = t1 - t0;
+    run[r] = t2 - t1;
+    fre[r] = t3 - t2;
+    /* outside the timed region: is the .so still mapped? */
+    void *still = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+    if (still) {
+      unloaded = 0;
+      dlclose(still);
+    }
+  }
+  double first = total[0], first_load = load[0], first_run = run[0],
+         first_free = fre[0];
+  printf("runs %d\n", runs);
+  printf("first_us %.1f\n", first);
+  printf("first_load_us %.1f\n", first_load);
+  printf("first_run_us %.1f\n", first_run);
+  printf("first_free_us %.1f\n", first_free);
+  printf("median_us %.1f\n", median(total, runs));
+  printf("median_load_us %.1f\n", median(load, runs));
+  printf("median_run_us %.1f\n", median(run, runs));
+  printf("median_free_us %.1f\n", median(fre, runs));
+  printf("unloaded_each_time %s\n", unloaded ? "yes" : "no");
+  return 0;
+}

@@ -1,0 +1,175 @@
+#!/bin/sh
+# run.sh: builds what the benchmarks need (cmake, into $BUILD) and runs them
+# all in one go, printing one table with targets; it never fails on a slow
+# figure (MISS is a result) and does not tune or change the product.
+#
+# usage: bench/run.sh            (from anywhere; BUILD defaults to build-bench,
+#                                 relative to the repository root)
+# env:   BUILD  build directory   CC  the C compiler (wfp-aot and CMake both
+#        use it, so that the wfp .so and the native baseline get the same one)
+#        STEPS  loop iterations (default 10000000)
+set -eu
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build-bench}
+case $BUILD in
+/*) build=$BUILD ;;
+*) build=$root/$BUILD ;;
+esac
+STEPS=${STEPS:-10000000}
+K=3           # the value of ctx "k": the loop's output is STEPS * K
+STEP_RUNS=3   # timed runs per stepper (median reported)
+COLD_RUNS=200 # in-process cold starts
+PROC_RUNS=100 # whole wfp-host processes
+AOT_RUNS=10   # wfp-aot --time runs
+
+say() { printf '%s\n' "$*" >&2; }
+die() {
+	say "bench/run.sh: $*"
+	exit 1
+}
+
+# ---- build ----
+# Configuring again is cheap and makes sure the bench targets exist even in
+# a build directory configured before bench/ had any.
+say "== building into $build"
+mkdir -p "$build"
+log=$build/bench-build.log
+cmake -S "$root" -B "$build" -DWFP_BUILD_BENCH=ON >"$log" 2>&1 ||
+	{ cat "$log" >&2; die "cmake configure failed"; }
+cmake --build "$build" -j2 --target wfp-aot wfp-host wfp-bench-step \
+	wfp-bench-cold wfp-bench-proc native_stepper >>"$log" 2>&1 ||
+	{ tail -40 "$log" >&2; die "build failed"; }
+
+aot=$build/wfp-aot
+host=$build/wfp-host
+drv=$build/bench
+out=$build/bench-out
+mkdir -p "$out"
+
+# "key value" lines of a driver's output -> value
+get() { sed -n "s/^$1 //p" "$2" | head -n 1; }
+
+# Other work on the machine inflates wall times: record the load around the
+# measurements (Linux only; "?" elsewhere).
+loadavg() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?"; }
+load_before=$(loadavg)
+
+# ---- compile the programs ----
+say "== compiling bench/loop.json and examples/program.simple.json (-O2)"
+"$aot" -O2 "$root/bench/loop.json" -o "$out/loop.so" --emit-wasm "$out/loop.wasm" ||
+	die "wfp-aot failed on bench/loop.json"
+"$aot" -O2 "$root/examples/program.simple.json" -o "$out/simple.so" ||
+	die "wfp-aot failed on examples/program.simple.json"
+
+# ---- 1. effect round trip: wfp .so vs the native stepper ----
+say "== 1. effect round trip, $STEPS iterations: wfp .so"
+"$drv/wfp-bench-step" "$out/loop.so" "$STEPS" "$K" "$STEP_RUNS" >"$out/step_wfp.txt" ||
+	die "the wfp step benchmark failed"
+say "== 1. effect round trip: native C stepper"
+"$drv/wfp-bench-step" "$drv/native_stepper.so" "$STEPS" "$K" "$STEP_RUNS" \
+	>"$out/step_native.txt" || die "the native step benchmark failed"
+wfp_ns=$(get ns_per_step_median "$out/step_wfp.txt")
+nat_ns=$(get ns_per_step_median "$out/step_native.txt")
+steps=$(get steps "$out/step_wfp.txt")
+nat_steps=$(get steps "$out/step_native.txt")
+
+# ---- 2. the same .wasm in V8 ----
+v8_ns=
+if command -v node >/dev/null 2>&1; then
+	say "== 2. effect round trip: the same .wasm in Node $(node --version) (V8)"
+	node "$root/bench/v8_stepper.mjs" "$out/loop.wasm" "$STEPS" "$K" "$STEP_RUNS" \
+		>"$out/step_v8.txt" || die "the V8 step benchmark failed"
+	v8_ns=$(get ns_per_step_median "$out/step_v8.txt")
+	v8_steps=$(get steps "$out/step_v8.txt")
+else
+	say "== 2. skipped: node is not installed"
+fi
+
+# ---- 3. cold start ----
+say "== 3. cold start in process, $COLD_RUNS runs"
+"$drv/wfp-bench-cold" "$out/simple.so" "$COLD_RUNS" >"$out/cold.txt" ||
+	die "the cold start benchmark failed"
+say "== 3. cold start, whole wfp-host process, $PROC_RUNS runs"
+if command -v hyperfine >/dev/null 2>&1; then
+	proc_how="hyperfine -N, $PROC_RUNS runs, 5 warm-up"
+	hyperfine -N --style none --warmup 5 --runs "$PROC_RUNS" \
+		--export-json "$out/hyperfine.json" \
+		"$host $out/simple.so --ctx n=41" >"$out/hyperfine.txt" 2>&1 ||
+		{ cat "$out/hyperfine.txt" >&2; die "hyperfine failed"; }
+	# seconds in the JSON ("median": 0.0007...) -> ms
+	proc_ms=$(sed -n 's/^ *"median": *\([0-9.eE+-]*\),*$/\1/p' "$out/hyperfine.json" |
+		head -n 1 | awk '{ printf "%.3f", $1 * 1000 }')
+else
+	proc_how="fork/exec loop (bench_proc.c), $PROC_RUNS runs, 1 warm-up"
+	"$drv/wfp-bench-proc" spawn "$PROC_RUNS" "$host" "$out/simple.so" --ctx n=41 \
+		>"$out/proc.txt" || die "the whole-process benchmark failed"
+	proc_ms=$(get wall_ms_median "$out/proc.txt")
+fi
+
+# ---- 4. wfp-aot per stage ----
+say "== 4. wfp-aot --time -O2 examples/program.simple.json, $AOT_RUNS runs"
+"$drv/wfp-bench-proc" aot "$AOT_RUNS" "$aot" -O2 --time \
+	"$root/examples/program.simple.json" -o "$out/simple-aot.so" >"$out/aot.txt" ||
+	die "the wfp-aot benchmark failed"
+so_bytes=$(wc -c <"$out/simple.so" | tr -d ' ')
+strip -o "$out/simple.stripped.so" "$out/simple.so" || die "strip failed"
+so_stripped=$(wc -c <"$out/simple.stripped.so" | tr -d ' ')
+
+load_after=$(loadavg)
+
+# ---- the table ----
+# row NAME VALUE UNIT TARGET-TEXT CMP LIMIT: CMP is le/lt/- (no target)
+row() {
+	awk -v name="$1" -v val="$2" -v unit="$3" -v tgt="$4" -v cmp="$5" -v lim="$6" 'BEGIN {
+		st = "-"
+		if (val == "") { val = "n/a"; if (cmp != "-") st = "n/a" }
+		else if (cmp == "le") st = (val + 0 <= lim + 0) ? "PASS" : "MISS"
+		else if (cmp == "lt") st = (val + 0 < lim + 0) ? "PASS" : "MISS"
+		printf "| %-46s | %12s %-5s | %-9s | %-6s |\n", name, val, unit, tgt, st
+	}'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print ""; else printf "%.2f", a / b }'; }
+kb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1024 }'; }
+
+# The ratio in row 1 is only fair when both sides had the same compiler.
+resolve() { p=$(command -v "$1" 2>/dev/null) && readlink -f "$p" 2>/dev/null || echo "$1"; }
+cc_aot=${CC:-cc}
+cc_cmake=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt")
+cc_note="the same compiler"
+[ "$(resolve "$cc_aot")" = "$(resolve "$cc_cmake")" ] ||
+	cc_note="DIFFERENT compilers: the wfp/native ratio compares compilers too"
+
+{
+	echo
+	echo "wfp benchmarks ($(date -u '+%Y-%m-%d %H:%M UTC'))"
+	echo
+	printf '| %-46s | %18s | %-9s | %-6s |\n' "measure" "result" "target" "status"
+	printf '|%s|%s|%s|%s|\n' "------------------------------------------------" \
+		"--------------------" "-----------" "--------"
+	row "1. round trip, wfp .so (-O2), ns/step" "$wfp_ns" "ns" "" - 0
+	row "1. round trip, native C stepper, ns/step" "$nat_ns" "ns" "" - 0
+	row "1. ratio wfp / native" "$(ratio "$wfp_ns" "$nat_ns")" "x" "<= 3.0" le 3
+	row "2. round trip, same .wasm in V8, ns/step" "$v8_ns" "ns" "" - 0
+	row "2. ratio wfp / V8" "$(ratio "$wfp_ns" "$v8_ns")" "x" "" - 0
+	row "3. cold start in process (load, instantiate, run), first run" "$(get first_us "$out/cold.txt")" "us" "< 100" lt 100
+	row "3. cold start in process (load, instantiate, run), median of $COLD_RUNS" "$(get median_us "$out/cold.txt")" "us" "< 100" lt 100
+	row "3. whole wfp-host process, median of $PROC_RUNS" "$proc_ms" "ms" "" - 0
+	row "4. wfp-aot front end, median" "$(get stage_front_end_ms_median "$out/aot.txt")" "ms" "" - 0
+	row "4. wfp-aot codegen (Binaryen), median" "$(get stage_codegen_ms_median "$out/aot.txt")" "ms" "" - 0
+	row "4. wfp-aot wasm2c, median" "$(get stage_wasm2c_ms_median "$out/aot.txt")" "ms" "" - 0
+	row "4. wfp-aot cc, median" "$(get stage_cc_ms_median "$out/aot.txt")" "ms" "" - 0
+	row "4. wfp-aot whole command, median of $AOT_RUNS" "$(get wall_ms_median "$out/aot.txt")" "ms" "< 500" lt 500
+	row "4. simple.so size, as written" "$(kb "$so_bytes")" "KiB" "" - 0
+	row "4. simple.so size, stripped" "$(kb "$so_stripped")" "KiB" "" - 0
+	echo
+	echo "details:"
+	echo "  steps per invocation: wfp $steps, native $nat_steps${v8_ns:+, V8 $v8_steps} (1 + $STEPS ctx reads + 1)"
+	echo "  ns/step min..max over $STEP_RUNS runs: wfp $(get ns_per_step_min "$out/step_wfp.txt")..$(get ns_per_step_max "$out/step_wfp.txt"), native $(get ns_per_step_min "$out/step_native.txt")..$(get ns_per_step_max "$out/step_native.txt")${v8_ns:+, V8 $(get ns_per_step_min "$out/step_v8.txt")..$(get ns_per_step_max "$out/step_v8.txt")}"
+	echo "  cold start phases, first / median (us): load $(get first_load_us "$out/cold.txt") / $(get median_load_us "$out/cold.txt"), instantiate+run $(get first_run_us "$out/cold.txt") / $(get median_run_us "$out/cold.txt"), free+dlclose $(get first_free_us "$out/cold.txt") / $(get median_free_us "$out/cold.txt"); unmapped by dlclose each time: $(get unloaded_each_time "$out/cold.txt")"
+	echo "  whole process timed with: $proc_how"
+	echo "  wfp-aot whole command: min $(get wall_ms_min "$out/aot.txt") ms wall, median $(get cpu_ms_median "$out/aot.txt") ms CPU (user+sys, with its children)"
+	echo "  load average before / after: $load_before / $load_after (1-minute first; this run itself adds about 1, the rest is other work)"
+	echo "  C compiler: wfp-aot runs '$cc_aot' ($(resolve "$cc_aot")), the native stepper was built by $cc_cmake ($(resolve "$cc_cmake")), both -O2: $cc_note"
+	echo "  outputs in $out"
+}
