@@ -4,9 +4,10 @@
 /*
 ** usage: wfp-bench-cold MODULE.so RUNS
 ** Runs the module's main with ctx n=41 (examples/program.simple.json gives
-** {"result":42}). Prints the first run, the median and the phase medians
-** (load = dlopen + dlsym + descriptor checks; run = instantiate + every
-** step; free = instance, environment, dlclose) in microseconds, and whether
+** {"result":42}). Prints the cold start (load + run: what it takes to get
+** the result), first run and median, and the phases (load = dlopen + dlsym
+** + descriptor checks; run = instantiate + every step; free = instance,
+** environment, dlclose, outside the cold start) in microseconds, and whether
 ** dlclose really unmapped the .so (else later runs would not be cold).
 */
 #include <dlfcn.h>

@@ -152,8 +152,8 @@ cc_note="the same compiler"
 	row "1. ratio wfp / native" "$(ratio "$wfp_ns" "$nat_ns")" "x" "<= 3.0" le 3
 	row "2. round trip, same .wasm in V8, ns/step" "$v8_ns" "ns" "" - 0
 	row "2. ratio wfp / V8" "$(ratio "$wfp_ns" "$v8_ns")" "x" "" - 0
-	row "3. cold start in process (load, instantiate, run), first run" "$(get first_us "$out/cold.txt")" "us" "< 100" lt 100
-	row "3. cold start in process (load, instantiate, run), median of $COLD_RUNS" "$(get median_us "$out/cold.txt")" "us" "< 100" lt 100
+	row "3. cold start in process, first run" "$(get first_us "$out/cold.txt")" "us" "< 100" lt 100
+	row "3. cold start in process, median of $COLD_RUNS" "$(get median_us "$out/cold.txt")" "us" "< 100" lt 100
 	row "3. whole wfp-host process, median of $PROC_RUNS" "$proc_ms" "ms" "" - 0
 	row "4. wfp-aot front end, median" "$(get stage_front_end_ms_median "$out/aot.txt")" "ms" "" - 0
 	row "4. wfp-aot codegen (Binaryen), median" "$(get stage_codegen_ms_median "$out/aot.txt")" "ms" "" - 0
