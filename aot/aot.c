@@ -205,34 +205,6 @@ static const char *log_head(wfp_aot *a, const char *log) {
   return r ? r : "";
 }
 
-static int run_tool(wfp_aot *a, const char *const *argv, const char *logname,
-                    const char *what, const char *hint) {
-  const char *log = tpath(a, logname);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  pid_t pid;
-  int rc = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0)
-    return adiag(a, WFP_ETOOLCHAIN, "", "cannot run %s '%s': %s%s", what,
-                 argv[0], strerror(rc), hint);
-  int st;
-  while (waitpid(pid, &st, 0) < 0)
-    if (errno != EINTR)
-      return adiag(a, WFP_ETOOLCHAIN, "", "%s '%s': %s", what, argv[0],
-                   strerror(errno));
-  if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-    return WFP_OK;
-  if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
-    return adiag(a, WFP_ETOOLCHAIN, "", "cannot run %s '%s'%s", what, argv[0], hint);
-  return adiag(a, WFP_ETOOLCHAIN, "", "%s '%s' failed (%s %d): %s", what, argv[0],
-               WIFEXITED(st) ? "exit status" : "signal",
-               WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), log_head(a, log));
-}
-
 static int write_tmp(wfp_aot *a, const char *name, const void *data, size_t len) {
   int rc = wfp__write_file_atomic(tpath(a, name), data, len, 0600);
   if (rc)
@@ -243,7 +215,6 @@ static int write_tmp(wfp_aot *a, const char *name, const void *data, size_t len)
 /* ---- the descriptor glue ---- */
 
 static void c_string(wfp__buf *b, const char *s, size_t n) {
-  static const char hex[] = "0123456789abcdef";
   wfp__buf_addc(b, '"');
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
@@ -257,7 +228,6 @@ static void c_string(wfp__buf *b, const char *s, size_t n) {
       char e[5] = {'\\', (char)('0' + (c >> 6)), (char)('0' + ((c >> 3) & 7)),
                    (char)('0' + (c & 7)), 0};
       wfp__buf_adds(b, e);
-      (void)hex;
     }
     if (i && i % 100 == 0 && i + 1 < n)
       wfp__buf_adds(b, "\"\n  \"");
@@ -630,9 +600,13 @@ out:
   return ok;
 }
 
+/* A tool running in the background: its output goes to a log in the
+** temporary directory; the first lines make the diagnostic on failure. */
 typedef struct job {
-  const char **argv;
-  const char *log;
+  const char *const *argv;
+  const char *log;  /* file name in the temporary directory */
+  const char *what; /* "wasm2c", "the C compiler" */
+  const char *hint; /* what to do when it cannot run */
   pid_t pid;
 } job;
 
@@ -646,27 +620,38 @@ static int spawn_job(wfp_aot *a, job *j) {
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) {
     j->pid = -1;
-    return adiag(a, WFP_ETOOLCHAIN, "", "cannot run the C compiler '%s': %s (set CC, or install gcc)",
-                 j->argv[0], strerror(rc));
+    return adiag(a, WFP_ETOOLCHAIN, "", "cannot run %s '%s': %s%s", j->what, j->argv[0],
+                 strerror(rc), j->hint);
   }
   return WFP_OK;
 }
 
-static int wait_job(wfp_aot *a, job *j) {
+/* Waits for the job; a failure is reported unless quiet (when parallel
+** jobs fail alike, one message is enough). */
+static int wait_job(wfp_aot *a, job *j, bool quiet) {
   if (j->pid < 0)
     return WFP_ETOOLCHAIN;
   int st;
   while (waitpid(j->pid, &st, 0) < 0)
     if (errno != EINTR)
-      return adiag(a, WFP_ETOOLCHAIN, "", "the C compiler: %s", strerror(errno));
+      return adiag(a, WFP_ETOOLCHAIN, "", "%s: %s", j->what, strerror(errno));
   if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
     return WFP_OK;
+  if (quiet)
+    return WFP_ETOOLCHAIN;
   if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
-    return adiag(a, WFP_ETOOLCHAIN, "", "cannot run the C compiler '%s' (set CC, or install gcc)",
-                 j->argv[0]);
-  return adiag(a, WFP_ETOOLCHAIN, "", "the C compiler '%s' failed (%s %d): %s", j->argv[0],
+    return adiag(a, WFP_ETOOLCHAIN, "", "cannot run %s '%s'%s", j->what, j->argv[0], j->hint);
+  return adiag(a, WFP_ETOOLCHAIN, "", "%s '%s' failed (%s %d): %s", j->what, j->argv[0],
                WIFEXITED(st) ? "exit status" : "signal",
                WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), log_head(a, tpath(a, j->log)));
+}
+
+/* Runs one tool to its end. */
+static int run_tool(wfp_aot *a, const char *const *argv, const char *log,
+                    const char *what, const char *hint) {
+  job j = {argv, log, what, hint, -1};
+  int rc = spawn_job(a, &j);
+  return rc ? rc : wait_job(a, &j, false);
 }
 
 /* ---- outputs ---- */
@@ -793,11 +778,13 @@ static int compile(wfp_aot *a) {
       v[n] = NULL;
       jobs[k].argv = v;
       jobs[k].log = logs[k];
+      jobs[k].what = "the C compiler";
+      jobs[k].hint = " (set CC, or install gcc)";
       rc = spawn_job(a, &jobs[k]);
       started++;
     }
     for (int k = 0; k < started; k++) {
-      int r = wait_job(a, &jobs[k]);
+      int r = wait_job(a, &jobs[k], rc != WFP_OK);
       if (r && rc == WFP_OK)
         rc = r;
     }

@@ -37,7 +37,6 @@ typedef struct fninfo {
   bool may_suspend; /* can return with the suspend signal */
   bool may_unwind;  /* can return with the suspend or the trap signal */
   bool direct_effect, direct_trap;
-  bool uses_fn_values;
   char name[32]; /* Wasm function name */
   char thunk[32];
   BinaryenType ret;
@@ -292,9 +291,6 @@ static void scan_expr(walkctx *w, const wfp_expr *e) {
   case WFP_E_LEN:
     if (e->a && kind_of(e->a->type) == WFP_T_JSON)
       w->fi->direct_trap = true;
-    break;
-  case WFP_E_FN: case WFP_E_LAMBDA: case WFP_E_CALL_REF:
-    w->fi->uses_fn_values = true;
     break;
   default:
     break;

@@ -116,7 +116,6 @@ typedef enum {
   D_EQ,        /* i64 or str */
   D_PRINTABLE, /* i64, str or json */
   D_LEN,       /* str or json */
-  D_CALLVALUE, /* the called function returns a value on every path */
   D_FNVALUE,   /* a function used as a value returns on every path */
   D_EACH       /* db_query each: one json parameter, returns a value */
 } dkind;
@@ -609,7 +608,6 @@ static void check_expr(C *c, wfp_expr *e) {
       return;
     }
     e->target = f;
-    e->target_by_id = by_id;
     check_fn_target(c, e, f);
     check_call_args(c, e, f, f->name);
     e->type = f->ret;
@@ -624,7 +622,6 @@ static void check_expr(C *c, wfp_expr *e) {
       return;
     }
     e->target = f;
-    e->target_by_id = by_id;
     check_fn_target(c, e, f);
     if (f->resource) {
       wfp__diag(p, WFP_EPROGRAM, e->path,
@@ -1281,8 +1278,6 @@ static void run_defers(K *k) {
           t->kind != WFP_T_VOID)
         wfp__diag(p, WFP_EPROGRAM, d->e->path,
                   "type mismatch: 'len' needs str or json, got %s", tstr(k, t));
-      break;
-    case D_CALLVALUE:
       break;
     case D_FNVALUE:
     case D_EACH: {

@@ -177,7 +177,6 @@ struct wfp_expr {
   /* lifting: values the site passes for the target's captures, in order */
   wfp_var **capargs;
   int ncapargs;
-  bool target_by_id; /* call: "fn" named a stable id */
 };
 
 struct wfp_stmt {
@@ -308,7 +307,7 @@ char *wfp__json_pretty(const struct cJSON *v, size_t *len);
 void wfp__json_write(wfp__buf *b, const struct cJSON *v, bool sorted, int indent,
                      int depth);
 
-/* A name is an identifier: [A-Za-z_][A-Za-z0-9_]* (plus '$' in lifted names). */
-bool wfp__ident_ok(const char *s, bool allow_dollar);
+/* A name is an identifier: [A-Za-z_$][A-Za-z0-9_$]*. */
+bool wfp__ident_ok(const char *s);
 
 #endif /* WFP_IR_AST_H */

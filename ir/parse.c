@@ -381,8 +381,7 @@ static const numtok *num_text(P *ps, const cJSON *node) {
 
 /* ---- paths and messages ---- */
 
-bool wfp__ident_ok(const char *s, bool allow_dollar) {
-  (void)allow_dollar;
+bool wfp__ident_ok(const char *s) {
   if (!s || !*s)
     return false;
   for (const char *c = s; *c; c++) {
@@ -396,7 +395,7 @@ bool wfp__ident_ok(const char *s, bool allow_dollar) {
 }
 
 static const char *kpath(P *ps, const char *base, const char *key) {
-  if (wfp__ident_ok(key, true))
+  if (wfp__ident_ok(key))
     return wfp__arena_printf(&ps->p->arena, "%s.%s", base, key);
   wfp__buf b;
   wfp__buf_init(&b);
@@ -581,7 +580,7 @@ static const char *name_field(P *ps, const cJSON *obj, const char *path,
   const char *s = str_field(ps, obj, path, key, what, true, NULL);
   if (!s)
     return NULL;
-  if (!wfp__ident_ok(s, true)) {
+  if (!wfp__ident_ok(s)) {
     wfp__diag(ps->p, WFP_EPROGRAM, kpath(ps, path, key),
               "'%s' is not a valid name (names are identifiers: a letter, '_' "
               "or '$', then letters, digits, '_' or '$')",
@@ -1348,7 +1347,7 @@ static void parse_params(P *ps, const cJSON *obj, const char *path,
     const char *name = NULL;
     wfp_tkind k = WFP_T_I64;
     if (cJSON_IsString(c)) {
-      if (!wfp__ident_ok(c->valuestring, true)) {
+      if (!wfp__ident_ok(c->valuestring)) {
         wfp__diag(p, WFP_EPROGRAM, pp, "'%s' is not a valid parameter name",
                   c->valuestring);
       } else {
@@ -1530,7 +1529,7 @@ static void parse_resource(P *ps, const cJSON *j, const char *path) {
       const char *name = NULL;
       wfp_tkind k = WFP_T_I64;
       if (cJSON_IsString(c)) {
-        if (wfp__ident_ok(c->valuestring, true))
+        if (wfp__ident_ok(c->valuestring))
           name = wfp__arena_strdup(&p->arena, c->valuestring);
         else
           wfp__diag(p, WFP_EPROGRAM, ip, "'%s' is not a valid property name",
@@ -1659,7 +1658,7 @@ int wfp__ir_parse(wfp_program *p, const char *text, size_t len) {
               "unsupported IR version (this is IR version 1: write \"version\": 1)");
   const cJSON *entry = get(root, "entry");
   if (entry) {
-    if (!cJSON_IsString(entry) || !wfp__ident_ok(entry->valuestring, true))
+    if (!cJSON_IsString(entry) || !wfp__ident_ok(entry->valuestring))
       wfp__diag(p, WFP_EPROGRAM, "$.entry",
                 "field 'entry' must be a function name");
     else if (!p->entry_explicit) {

@@ -53,4 +53,16 @@ cat >"$WORK/lam.json" <<'J'
 J
 run 3 "$WFP_AOT" "$WORK/lam.json" -o "$WORK/lam.so" --emit-ir "$WORK/lam.ir" && err_has "'lambda' is not supported"
 [ -e "$WORK/lam.so" ] || [ -e "$WORK/lam.ir" ] && fail "an unsupported program wrote output"
+# a failing tool: exit 3, its name and output in the message, nothing written
+run 3 env CC=false "$WFP_AOT" "$ex/program.simple.json" -o "$WORK/cc.so" &&
+    first_err_line_has "the C compiler 'false' failed"
+[ -e "$WORK/cc.so" ] && fail "a failed compilation wrote its output"
+run 3 env CC=/nonexistent/cc "$WFP_AOT" "$ex/program.simple.json" -o "$WORK/cc.so" &&
+    first_err_line_has "cannot run the C compiler '/nonexistent/cc'"
+run 3 env WFP_WASM2C=/nonexistent/wasm2c "$WFP_AOT" "$ex/program.simple.json" -o "$WORK/cc.so" &&
+    first_err_line_has "cannot run wasm2c '/nonexistent/wasm2c'"
+[ -e "$WORK/cc.so" ] && fail "a failed compilation wrote its output"
+# CC may carry flags; it is split at spaces
+run 0 env CC="${CC:-cc} -DWFP_TEST_FLAG=1" "$WFP_AOT" "$ex/program.simple.json" -o "$WORK/cc.so" &&
+    run 0 "$WFP_HOST" "$WORK/cc.so" --ctx n=1 && out_is '{"result":2}'
 finish
