@@ -54,6 +54,7 @@ J
 run 3 "$WFP_AOT" "$WORK/lam.json" -o "$WORK/lam.so" --emit-ir "$WORK/lam.ir" && err_has "'lambda' is not supported"
 [ -e "$WORK/lam.so" ] || [ -e "$WORK/lam.ir" ] && fail "an unsupported program wrote output"
 # a failing tool: exit 3, its name and output in the message, nothing written
+rm -f "$WORK/cc.so" "$WORK/flags.so"
 run 3 env CC=false "$WFP_AOT" "$ex/program.simple.json" -o "$WORK/cc.so" &&
     first_err_line_has "the C compiler 'false' failed"
 [ -e "$WORK/cc.so" ] && fail "a failed compilation wrote its output"
@@ -63,6 +64,6 @@ run 3 env WFP_WASM2C=/nonexistent/wasm2c "$WFP_AOT" "$ex/program.simple.json" -o
     first_err_line_has "cannot run wasm2c '/nonexistent/wasm2c'"
 [ -e "$WORK/cc.so" ] && fail "a failed compilation wrote its output"
 # CC may carry flags; it is split at spaces
-run 0 env CC="${CC:-cc} -DWFP_TEST_FLAG=1" "$WFP_AOT" "$ex/program.simple.json" -o "$WORK/cc.so" &&
-    run 0 "$WFP_HOST" "$WORK/cc.so" --ctx n=1 && out_is '{"result":2}'
+run 0 env CC="${CC:-cc} -DWFP_TEST_FLAG=1" "$WFP_AOT" "$ex/program.simple.json" -o "$WORK/flags.so" &&
+    run 0 "$WFP_HOST" "$WORK/flags.so" --ctx n=1 && out_is '{"result":2}'
 finish
