@@ -329,6 +329,16 @@ static const char *fatal_message(void *p) {
   (void)p;
   return "";
 }
+/* fuel: this loop needs no preemption; the host may still set a budget */
+static void set_fuel(void *p, int64_t budget) {
+  (void)p;
+  (void)budget;
+}
+static int64_t fuel_used(void *p) {
+  (void)p;
+  return 1; /* one iteration per step, as the compiled loop counts it */
+}
+
 static size_t memory_bytes(void *p) {
   (void)p;
   return sizeof(inst);
@@ -342,7 +352,8 @@ static const wfp_abi_func funcs[] = {
 static const wfp_module_desc desc = {
     WFP_ABI_VERSION, sizeof(wfp_module_desc), "native-baseline", PROGRAM_HASH_HEX,
     ir, sizeof ir - 1, "main", 1, funcs, 0, NULL,
-    inst_new, inst_free, run_step, post_return, fatal_message, memory_bytes};
+    inst_new, inst_free, run_step, post_return, fatal_message, memory_bytes,
+    set_fuel, fuel_used};
 
 EXPORT const wfp_module_desc *wfp_module_descriptor(void);
 EXPORT const wfp_module_desc *wfp_module_descriptor(void) { return &desc; }

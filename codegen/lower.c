@@ -37,6 +37,7 @@ typedef struct fninfo {
   bool may_suspend; /* can return with the suspend signal */
   bool may_unwind;  /* can return with the suspend or the trap signal */
   bool direct_effect, direct_trap;
+  bool has_loop, has_call; /* fuel: both consume it, and may yield */
   char name[32]; /* Wasm function name */
   char thunk[32];
   BinaryenType ret;
@@ -123,6 +124,7 @@ static BinaryenExpressionRef call2(cg *g, const char *f, BinaryenExpressionRef a
 #define G_UNWIND "wfp$unwind"
 #define G_RESUMING "wfp$resuming"
 #define G_NOVALUE "wfp$novalue"
+#define G_FUEL "wfp$fuel"
 
 static BinaryenExpressionRef gget(cg *g, const char *name) {
   return BinaryenGlobalGet(g->m, name, I32);
@@ -263,6 +265,8 @@ static void scan_block(walkctx *w, const wfp_block *b) {
       scan_expr(w, s->e);
     if (s->op == WFP_S_TRAP)
       w->fi->direct_trap = true;
+    if (s->op == WFP_S_WHILE)
+      w->fi->has_loop = true;
     scan_block(w, &s->then_);
     scan_block(w, &s->else_);
     scan_block(w, &s->body);
@@ -287,6 +291,9 @@ static void scan_expr(walkctx *w, const wfp_expr *e) {
   case WFP_E_GET_I64: case WFP_E_GET_STR: case WFP_E_GET_JSON:
   case WFP_E_INPUT:
     w->fi->direct_trap = true;
+    break;
+  case WFP_E_CALL:
+    w->fi->has_call = true;
     break;
   case WFP_E_LEN:
     if (e->a && kind_of(e->a->type) == WFP_T_JSON)
@@ -352,8 +359,10 @@ static void analyze(cg *g) {
   for (int i = 0; i < p->nfuncs; i++) {
     walkctx w = {g, &g->fi[i], p->funcs[i]};
     scan_block(&w, &p->funcs[i]->body);
-    g->fi[i].may_suspend = g->fi[i].direct_effect;
-    g->fi[i].may_unwind = g->fi[i].direct_effect || g->fi[i].direct_trap;
+    /* fuel: a loop or a call can yield, so it suspends like an effect */
+    g->fi[i].may_suspend =
+        g->fi[i].direct_effect || g->fi[i].has_loop || g->fi[i].has_call;
+    g->fi[i].may_unwind = g->fi[i].may_suspend || g->fi[i].direct_trap;
   }
   for (bool changed = true; changed;) {
     changed = false;
@@ -613,6 +622,26 @@ static BinaryenExpressionRef suspend_effect(fb *F, BinaryenExpressionRef record,
   F->cur = r;
   emit(F, call0(g, "rt_resume_done", NONE));
   return checked(F, call0(g, reader, t), t, kind);
+}
+
+/* One unit of fuel, then cont. When the step's fuel is spent, yield first
+** (a resume point, like an effect's): the step that resumes consumes the
+** unit, so a unit is counted once however the work is sliced into steps.
+** Ends the current block. */
+static void fuel_check(fb *F, int cont) {
+  cg *g = F->g;
+  BinaryenModuleRef m = g->m;
+  int y = new_block(F), take = new_block(F);
+  end_if(F, BinaryenBinary(m, BinaryenLeSInt64(), BinaryenGlobalGet(m, G_FUEL, I64), c64(g, 0)),
+         y, take);
+  F->cur = y;
+  suspend_effect(F, call0(g, "rt_eff_yield", NONE), "rt_res_none", NONE, 0);
+  end_goto(F, take);
+  F->cur = take;
+  emit(F, BinaryenGlobalSet(m, G_FUEL,
+                            BinaryenBinary(m, BinaryenSubInt64(),
+                                           BinaryenGlobalGet(m, G_FUEL, I64), c64(g, 1))));
+  end_goto(F, cont);
 }
 
 /* ---- expressions ---- */
@@ -1122,18 +1151,22 @@ static void lower_stmt(fb *F, const wfp_stmt *s) {
       cg_fail(g, WFP_EUNSUPPORTED, s->path, "loops nest more than 256 deep");
       return;
     }
-    int h = new_block(F), body = new_block(F), x = new_block(F);
+    /* h: the condition; latch: one unit of fuel per iteration (continue
+    ** comes here too), then back to h */
+    int h = new_block(F), body = new_block(F), x = new_block(F), latch = new_block(F);
     end_goto(F, h);
     F->cur = h;
     BinaryenExpressionRef c = cond_of(F, s->e);
     end_if(F, c, body, x);
-    F->loop_head[F->nloops] = h;
+    F->loop_head[F->nloops] = latch;
     F->loop_exit[F->nloops] = x;
     F->nloops++;
     F->cur = body;
     lower_block(F, &s->body);
-    end_goto(F, h);
+    end_goto(F, latch);
     F->nloops--;
+    F->cur = latch;
+    fuel_check(F, h);
     F->cur = x;
     break;
   }
@@ -1402,6 +1435,12 @@ static void build_function(cg *g, int idx) {
   int entry = new_block(&F);
   int body = new_block(&F);
   F.cur = body;
+  if (fi->has_call) {
+    /* a call is a unit of fuel: recursion yields too */
+    int start = new_block(&F);
+    fuel_check(&F, start);
+    F.cur = start;
+  }
   lower_block(&F, &f->body);
   if (g->rc)
     goto done;
@@ -1767,6 +1806,7 @@ static int setup(cg *g) {
   BinaryenAddGlobal(m, G_UNWIND, I32, true, c32(g, 0));
   BinaryenAddGlobal(m, G_RESUMING, I32, true, c32(g, 0));
   BinaryenAddGlobal(m, G_NOVALUE, I32, true, c32(g, 0));
+  BinaryenAddGlobal(m, G_FUEL, I64, true, c64(g, 0));
   return WFP_OK;
 }
 
@@ -1803,7 +1843,7 @@ static void finish_memory(cg *g) {
 static void prune_exports(cg *g) {
   static const char *const keep[] = {"memory", "run-step", "cabi_realloc",
                                      "cabi_post_run-step", "wfp_fatal_message",
-                                     NULL};
+                                     "wfp_set_fuel", "wfp_fuel_used", NULL};
   BinaryenModuleRef m = g->m;
   for (BinaryenIndex i = BinaryenGetNumExports(m); i-- > 0;) {
     const char *name = BinaryenExportGetName(BinaryenGetExportByIndex(m, i));
@@ -1881,6 +1921,9 @@ int wfp_codegen(const wfp_program *p, const wfp_cg_opts *opts,
                 BinaryenGlobalSet(m, G_UNWIND, BinaryenLocalGet(m, 0, I32)));
   define_import(g, "set_resuming", I32, NONE, NULL, 0,
                 BinaryenGlobalSet(m, G_RESUMING, BinaryenLocalGet(m, 0, I32)));
+  define_import(g, "get_fuel", NONE, I64, NULL, 0, BinaryenGlobalGet(m, G_FUEL, I64));
+  define_import(g, "set_fuel", I64, NONE, NULL, 0,
+                BinaryenGlobalSet(m, G_FUEL, BinaryenLocalGet(m, 0, I64)));
   BinaryenType two[2] = {I32, I32};
   define_import(g, "run", BinaryenTypeCreate(two, 2), NONE, NULL, 0, run_body(g));
   if (g->rc)

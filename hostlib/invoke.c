@@ -43,6 +43,7 @@ struct wfp_invocation {
   char *trap;
   uint64_t steps;
   uint64_t self; /* the instance of the input's "self", or 0 */
+  uint64_t fuel_used, fuel_max, fuel_slice;
   wfp_trace_fn trace;
   void *trace_ud;
   wfp__buf line; /* trace and pending-json scratch */
@@ -121,6 +122,17 @@ const char *wfp_invocation_trap_message(const wfp_invocation *inv) {
 }
 uint64_t wfp_invocation_steps(const wfp_invocation *inv) { return inv ? inv->steps : 0; }
 uint64_t wfp_invocation_self(const wfp_invocation *inv) { return inv ? inv->self : 0; }
+uint64_t wfp_invocation_fuel_used(const wfp_invocation *inv) { return inv ? inv->fuel_used : 0; }
+
+#define DEFAULT_FUEL_SLICE 1000000u
+
+int wfp_invocation_set_fuel(wfp_invocation *inv, uint64_t max_total, uint64_t per_step) {
+  if (!inv)
+    return WFP_EINVAL;
+  inv->fuel_max = max_total;
+  inv->fuel_slice = per_step;
+  return WFP_OK;
+}
 
 /* Replaces b's content with p[0..n), NUL-terminated. The buffer only ever
 ** grows, so a steady stream of steps allocates nothing. */
@@ -222,7 +234,8 @@ const char *wfp_invocation_pending_json(wfp_invocation *inv) {
 static void trace_step(wfp_invocation *inv) {
   wfp__buf *b = &inv->line;
   b->len = 0;
-  wfp__buf_printf(b, "{\"step\":%llu,\"status\":", (unsigned long long)inv->steps);
+  wfp__buf_printf(b, "{\"step\":%llu,\"fuel\":%llu,\"status\":",
+                  (unsigned long long)inv->steps, (unsigned long long)inv->fuel_used);
   if (inv->status == WFP_DONE) {
     wfp__buf_adds(b, "\"done\",\"output\":");
     wfp__buf_adds(b, inv->output);
@@ -247,6 +260,8 @@ typedef struct step_call {
   wfp_abi_step out;
   int rc;   /* run_step's */
   int took; /* take()'s */
+  int64_t budget;
+  int64_t used;
 } step_call;
 
 static int take(wfp_invocation *inv, const wfp_abi_step *o);
@@ -258,6 +273,7 @@ static void do_step(void *arg) {
   step_call *c = arg;
   wfp_invocation *inv = c->inv;
   const wfp_module_desc *d = inv->m->d;
+  d->set_fuel(c->inst, c->budget);
   c->rc = d->run_step(c->inst, 0, inv->input, (uint32_t)inv->input_len,
                       (const uint8_t *)(inv->state.len ? inv->state.data : ""),
                       (uint32_t)inv->state.len, inv->resume_some,
@@ -265,6 +281,7 @@ static void do_step(void *arg) {
                       (uint32_t)inv->resume.len, &c->out);
   if (c->rc != 0)
     return;
+  c->used = d->fuel_used(c->inst);
   c->took = take(inv, &c->out);
   d->post_return(c->inst);
 }
@@ -304,6 +321,19 @@ static int take(wfp_invocation *inv, const wfp_abi_step *o) {
 int wfp_invocation_step(wfp_invocation *inv) {
   if (!inv || inv->status != RUNNING || inv->pending)
     return WFP_EINVAL;
+  /* the step's fuel: a slice, or what the limit leaves; a spent limit ends
+  ** the invocation before another step */
+  uint64_t budget = inv->fuel_slice ? inv->fuel_slice : DEFAULT_FUEL_SLICE;
+  if (inv->fuel_max) {
+    if (inv->fuel_used >= inv->fuel_max) {
+      char msg[96];
+      snprintf(msg, sizeof msg, "fuel limit reached (%llu units)",
+               (unsigned long long)inv->fuel_max);
+      return end_trap(inv, msg, strlen(msg));
+    }
+    if (inv->fuel_max - inv->fuel_used < budget)
+      budget = inv->fuel_max - inv->fuel_used;
+  }
   const char *why = NULL;
   void *inst = wfp__module_instance(inv->m, &why);
   inv->steps++;
@@ -314,6 +344,7 @@ int wfp_invocation_step(wfp_invocation *inv) {
   c.inst = inst;
   c.rc = 0;
   c.took = WFP_EINTERNAL;
+  c.budget = (int64_t)budget;
   bool oom = false;
   int trap = wfp__rt_protect(do_step, &c, &oom);
   int rc;
@@ -336,6 +367,7 @@ int wfp_invocation_step(wfp_invocation *inv) {
     static const char bad[] = "internal error: the module returned a malformed step result";
     rc = end_trap(inv, bad, sizeof bad - 1);
   } else {
+    inv->fuel_used += c.used > 0 ? (uint64_t)c.used : 0;
     rc = c.took;
   }
   if (inv->trace && rc >= 0)
@@ -513,6 +545,7 @@ int wfp_invocation_run(wfp_invocation *inv, uint64_t max_steps) {
 /* ---- checkpoints ----
 ** "WFPC1 <sha256 of the body, hex>\n" then the body, JSON:
 ** {"format":"wfp-checkpoint","version":1,"program":H,"input":S,"steps":N,
+**  "fuel":N,"fuel_max":N,"fuel_slice":N (0: none, the default),
 **  "state":BASE64,"effect":{"kind":K,"s0":S,"s1":S,"s2":S|null,"i":"N"},
 **  "ctx":[[key,"N"],...],"messages":[[topic,payload],...],
 **  "instances":[{"handle":"N","resource":R,"props":[[name,type,json],...]}]}
@@ -530,7 +563,11 @@ int wfp_invocation_checkpoint(const wfp_invocation *inv, char **out, size_t *len
   wfp__buf_add_jstr(&b, h, strlen(h));
   wfp__buf_adds(&b, ",\"input\":");
   wfp__buf_add_jstr(&b, inv->input, inv->input_len);
-  wfp__buf_printf(&b, ",\"steps\":\"%llu\",\"state\":\"", (unsigned long long)inv->steps);
+  wfp__buf_printf(&b,
+                  ",\"steps\":\"%llu\",\"fuel\":\"%llu\",\"fuel_max\":\"%llu\","
+                  "\"fuel_slice\":\"%llu\",\"state\":\"",
+                  (unsigned long long)inv->steps, (unsigned long long)inv->fuel_used,
+                  (unsigned long long)inv->fuel_max, (unsigned long long)inv->fuel_slice);
   wfp__buf_add_base64(&b, inv->state.data, inv->state.len);
   wfp__buf_printf(&b, "\",\"effect\":{\"kind\":%u,\"s0\":", inv->effect);
   wfp__buf_add_jstr(&b, inv->s0.data ? inv->s0.data : "", inv->s0.len);
@@ -645,6 +682,10 @@ int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t l
   const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(j, "version");
   const char *prog = jstr(j, "program"), *input = jstr(j, "input");
   const char *steps = jstr(j, "steps"), *state = jstr(j, "state");
+  int64_t fuel, fuel_max, fuel_slice;
+  bool fuel_ok = jint(jstr(j, "fuel"), &fuel) && fuel >= 0 &&
+                 jint(jstr(j, "fuel_max"), &fuel_max) && fuel_max >= 0 &&
+                 jint(jstr(j, "fuel_slice"), &fuel_slice) && fuel_slice >= 0;
   const cJSON *eff = cJSON_GetObjectItemCaseSensitive(j, "effect");
   const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(j, "ctx");
   const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(j, "messages");
@@ -653,7 +694,7 @@ int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t l
   int64_t nsteps, kind, ival;
   if (!f || strcmp(f, "wfp-checkpoint") != 0 || !cJSON_IsNumber(fmt) ||
       fmt->valuedouble != 1 || !prog || !input || !jint(steps, &nsteps) ||
-      nsteps < 1 || !state || !cJSON_IsObject(eff) || !cJSON_IsArray(ctx) ||
+      nsteps < 1 || !fuel_ok || !state || !cJSON_IsObject(eff) || !cJSON_IsArray(ctx) ||
       !cJSON_IsArray(msgs) || !cJSON_IsArray(insts))
     goto out;
   if (strcmp(prog, m->d->program_hash) != 0) {
@@ -688,6 +729,9 @@ int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t l
   set_bytes(&inv->s2, inv->has_s2 ? s2->valuestring : "", inv->has_s2 ? strlen(s2->valuestring) : 0);
   inv->ival = ival;
   inv->steps = (uint64_t)nsteps;
+  inv->fuel_used = (uint64_t)fuel;
+  inv->fuel_max = (uint64_t)fuel_max;
+  inv->fuel_slice = (uint64_t)fuel_slice;
   inv->pending = true;
   wfp__env_clear(e);
   const cJSON *it;

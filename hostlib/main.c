@@ -35,10 +35,15 @@ static void help(void) {
          "                     run the method on it\n"
          "Running:\n"
          "  --max-steps N      end the invocation with a trap after N steps\n"
+         "  --max-fuel N       end it with a trap after N units of fuel (one per\n"
+         "                     loop iteration and per call; a step yields after\n"
+         "                     1,000,000 at most, so others may run)\n"
+         "  --fuel-slice N     the most fuel one step may use before it yields\n"
+         "                     (default 1,000,000)\n"
          "  --trace            print every step and effect as a JSON line on\n"
          "                     stderr\n"
          "  --report           print one JSON object instead of the output:\n"
-         "                     status, output, trap, steps, ctx, messages,\n"
+         "                     status, output, trap, steps, fuel, ctx, messages,\n"
          "                     the properties of the instance it ran on\n"
          "Suspending and resuming:\n"
          "  --checkpoint FILE  after every pending step, write the whole\n"
@@ -107,8 +112,9 @@ static void report(wfp_invocation *inv, wfp_env *env, int status) {
     wfp__buf_add_jstr(&b, t, strlen(t));
   else
     wfp__buf_adds(&b, "null");
-  wfp__buf_printf(&b, ",\"steps\":%llu,\"ctx\":{",
-                  (unsigned long long)wfp_invocation_steps(inv));
+  wfp__buf_printf(&b, ",\"steps\":%llu,\"fuel\":%llu,\"ctx\":{",
+                  (unsigned long long)wfp_invocation_steps(inv),
+                  (unsigned long long)wfp_invocation_fuel_used(inv));
   for (size_t i = 0; i < wfp_env_ctx_count(env); i++) {
     if (i)
       wfp__buf_addc(&b, ',');
@@ -351,7 +357,7 @@ static int write_checkpoint(wfp_invocation *inv, const char *path) {
 int main(int argc, char **argv) {
   const char *so = NULL, *input = NULL, *fn = NULL, *ckpt = NULL, *resume = NULL;
   const char *new_spec = NULL;
-  uint64_t max_steps = 0, stop_after = 0;
+  uint64_t max_steps = 0, stop_after = 0, max_fuel = 0, fuel_slice = 0;
   bool trace = false, want_report = false;
   kv *ctx = calloc((size_t)argc + 1, sizeof *ctx);
   kv *args = calloc((size_t)argc + 1, sizeof *args);
@@ -396,7 +402,7 @@ int main(int argc, char **argv) {
       continue;
     }
     static const char *const valued[] = {"--ctx", "--input", "--fn", "--arg",
-                                         "--new", "--max-steps", "--checkpoint",
+                                         "--new", "--max-steps", "--max-fuel", "--fuel-slice", "--checkpoint",
                                          "--stop-after", "--resume", NULL};
     const char *name = NULL;
     for (const char *const *q = valued; *q; q++) {
@@ -449,6 +455,16 @@ int main(int argc, char **argv) {
     } else if (strcmp(name, "--max-steps") == 0) {
       if (!parse_u64(v, &max_steps) || max_steps == 0) {
         code = usage_error("--max-steps wants a positive integer, not '%s'", v);
+        goto out;
+      }
+    } else if (strcmp(name, "--max-fuel") == 0) {
+      if (!parse_u64(v, &max_fuel) || max_fuel == 0) {
+        code = usage_error("--max-fuel wants a positive integer, not '%s'", v);
+        goto out;
+      }
+    } else if (strcmp(name, "--fuel-slice") == 0) {
+      if (!parse_u64(v, &fuel_slice) || fuel_slice == 0) {
+        code = usage_error("--fuel-slice wants a positive integer, not '%s'", v);
         goto out;
       }
     } else if (strcmp(name, "--stop-after") == 0) {
@@ -537,6 +553,9 @@ int main(int argc, char **argv) {
   }
   if (trace)
     wfp_invocation_set_trace(inv, trace_line, NULL);
+  /* a resumed invocation keeps its fuel limits unless given new ones */
+  if (!resume || max_fuel || fuel_slice)
+    wfp_invocation_set_fuel(inv, max_fuel, fuel_slice);
 
   int status;
   for (;;) {

@@ -65,7 +65,8 @@ int wfp_module_load(const char *path, wfp_module **out, char *err, size_t errlen
   }
   if (d->struct_size < sizeof(wfp_module_desc) || !d->program_hash ||
       !d->instantiate || !d->free_instance || !d->run_step || !d->post_return ||
-      !d->fatal_message || !d->memory_bytes || (d->nfuncs && !d->funcs)) {
+      !d->fatal_message || !d->memory_bytes || !d->set_fuel || !d->fuel_used ||
+      (d->nfuncs && !d->funcs)) {
     dlclose(dl);
     return fail(err, errlen, WFP_ENOTMODULE,
                 "%s is not a wfp module: its descriptor is incomplete%s", path, "");

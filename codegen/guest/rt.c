@@ -53,6 +53,8 @@ IMPORT("entry") s32 wfp_gen_entry(void);
 IMPORT("get_unwind") u32 wfp_gen_get_unwind(void);
 IMPORT("set_unwind") void wfp_gen_set_unwind(u32 v);
 IMPORT("set_resuming") void wfp_gen_set_resuming(u32 v);
+IMPORT("get_fuel") s64 wfp_gen_get_fuel(void);
+IMPORT("set_fuel") void wfp_gen_set_fuel(s64 v);
 
 #define UNWIND_SUSPEND 1u
 #define UNWIND_TRAP 2u
@@ -866,6 +868,20 @@ EXPORT("rt_json_len") s64 rt_json_len(const str *j) {
   return k;
 }
 
+/* ---- fuel ----
+** Loops and calls consume fuel: one unit per loop iteration and per entry
+** of a function that calls. A step starts with its budget; when it runs
+** out, the step returns pending(yield) and the next step goes on. A host
+** sets the budget before a step and reads what the step used after it;
+** one that does neither gets DEFAULT_FUEL per step. */
+#define DEFAULT_FUEL 1000000
+
+static s64 fuel_budget = DEFAULT_FUEL;
+static s64 fuel_used_last;
+
+EXPORT("wfp_set_fuel") void wfp_set_fuel(s64 n) { fuel_budget = n > 0 ? n : 0; }
+EXPORT("wfp_fuel_used") s64 wfp_fuel_used(void) { return fuel_used_last; }
+
 /* ---- the step: input, output, effects ---- */
 
 static const u8 *in_p;
@@ -1443,12 +1459,28 @@ static void reset_step(void) {
   wfp_gen_set_resuming(0);
 }
 
+static u8 *run_step_body(const u8 *input, u32 input_len, const u8 *state,
+                         u32 state_len, u32 has_resume, const u8 *resume,
+                         u32 resume_len);
+
 EXPORT("run-step")
 u8 *run_step(s64 ctx_id, const u8 *input, u32 input_len, const u8 *state,
              u32 state_len, u32 has_resume, const u8 *resume, u32 resume_len) {
   (void)ctx_id;
   init();
   reset_step();
+  wfp_gen_set_fuel(fuel_budget);
+  u8 *r = run_step_body(input, input_len, state, state_len, has_resume, resume,
+                        resume_len);
+  /* fuel never goes below 0: a step yields before a unit it lacks */
+  s64 left = wfp_gen_get_fuel();
+  fuel_used_last = fuel_budget - (left < 0 ? 0 : left);
+  return r;
+}
+
+static u8 *run_step_body(const u8 *input, u32 input_len, const u8 *state,
+                         u32 state_len, u32 has_resume, const u8 *resume,
+                         u32 resume_len) {
   in_p = input;
   in_n = input_len;
   res_has = has_resume & 1u;

@@ -123,6 +123,11 @@ typedef struct wfp_module_desc {
   const char *(*fatal_message)(void *inst);
   /* Bytes of linear memory the instance holds now. */
   size_t (*memory_bytes)(void *inst);
+  /* Fuel: the budget of the next steps (units: loop iterations and calls;
+  ** a step whose budget runs out returns pending(yield)), and what the
+  ** last step used. */
+  void (*set_fuel)(void *inst, int64_t budget);
+  int64_t (*fuel_used)(void *inst);
 } wfp_module_desc;
 
 typedef const wfp_module_desc *(*wfp_module_desc_fn)(void);

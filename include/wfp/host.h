@@ -130,6 +130,18 @@ WFP_API int wfp_invocation_step(wfp_invocation *inv);
 WFP_API int wfp_invocation_perform(wfp_invocation *inv);
 
 /*
+** Fuel: loops and calls consume it (one unit per loop iteration and per
+** call of a function that calls). A step gets at most per_step units
+** (0: 1,000,000) and returns pending(yield) when they run out, so that one
+** invocation never holds the host for long; max_total (0: no limit) ends
+** the invocation with a trap once it has used that much. 0, WFP_EINVAL.
+*/
+WFP_API int wfp_invocation_set_fuel(wfp_invocation *inv, uint64_t max_total,
+                                    uint64_t per_step);
+/* Fuel used so far (a restored invocation counts what it used before). */
+WFP_API uint64_t wfp_invocation_fuel_used(const wfp_invocation *inv);
+
+/*
 ** Steps and performs until the invocation ends, or until it took
 ** max_steps steps (0: no limit), which ends it with a trap. Returns
 ** WFP_DONE or WFP_TRAP, or a negative WFP_E*.
@@ -159,7 +171,7 @@ WFP_API void wfp_invocation_set_trace(wfp_invocation *inv, wfp_trace_fn fn,
 /*
 ** Checkpoints. wfp_invocation_checkpoint writes a pending invocation, its
 ** pending effect and its environment (context, messages, resource
-** instances, steps) as bytes
+** instances, steps, fuel used and the fuel limits) as bytes
 ** that wfp_invocation_restore turns back into the same invocation, in this
 ** process or another. *out is freed with wfp_free. 0, WFP_EINVAL (nothing
 ** pending), WFP_ENOMEM.

@@ -6,13 +6,13 @@
 run 0 "$WFP_HOST" "$SO/simple.so" --ctx n=41 && out_is '{"result":42}'
 run 0 "$WFP_HOST" "$SO/simple.so" --ctx n=-1 && out_is '{"result":0}'
 run 0 "$WFP_HOST" "$SO/simple.so" --ctx n=41 --report &&
-    out_is '{"status":"done","output":{"result":42},"trap":null,"steps":3,"ctx":{"n":41},"messages":[{"topic":"results","payload":42}],"properties":null}'
+    out_is '{"status":"done","output":{"result":42},"trap":null,"steps":3,"fuel":0,"ctx":{"n":41},"messages":[{"topic":"results","payload":42}],"properties":null}'
 run 0 "$WFP_HOST" "$SO/converter.so" --ctx celsius=100 && out_is '{"celsius":100,"fahrenheit":212}'
 run 0 "$WFP_HOST" "$SO/converter.so" --ctx celsius=-40 && out_is '{"celsius":-40,"fahrenheit":-40}'
 run 0 "$WFP_HOST" "$SO/converter.so" --ctx celsius=37 && out_is '{"celsius":37,"fahrenheit":98}'
 run 0 "$WFP_HOST" "$SO/accumulator.so" --ctx a=1 --ctx b=2 --ctx c=3 && out_is '{"sum":6,"doubled":12}'
 run 0 "$WFP_HOST" "$SO/accumulator.so" --ctx a=1 --ctx b=2 --ctx c=3 --report &&
-    out_is '{"status":"done","output":{"sum":6,"doubled":12},"trap":null,"steps":6,"ctx":{"a":1,"b":2,"c":3,"sum":6,"doubled":12},"messages":[],"properties":null}'
+    out_is '{"status":"done","output":{"sum":6,"doubled":12},"trap":null,"steps":6,"fuel":0,"ctx":{"a":1,"b":2,"c":3,"sum":6,"doubled":12},"messages":[],"properties":null}'
 run 0 "$WFP_HOST" "$SO/nested.so" --ctx base=10 && out_is '{"result":42}'
 # a missing context key is a trap, not a crash
 run 1 "$WFP_HOST" "$SO/simple.so" && err_has "context key 'n' is not set"
@@ -24,12 +24,12 @@ c=$SO/resource.so
 run 0 "$WFP_HOST" "$c" --new Counter:value=10 --fn getValue && out_is '{"result":10}'
 run 0 "$WFP_HOST" "$c" --new Counter:value=10 --fn increment && out_is '{"result":11}'
 run 0 "$WFP_HOST" "$c" --new Counter:value=10 --fn add --arg amount=5 --report &&
-    out_is '{"status":"done","output":{"result":15},"trap":null,"steps":4,"ctx":{},"messages":[],"properties":{"value":15}}'
+    out_is '{"status":"done","output":{"result":15},"trap":null,"steps":4,"fuel":0,"ctx":{},"messages":[],"properties":{"value":15}}'
 run 0 "$WFP_HOST" "$c" --new Counter --fn increment && out_is '{"result":1}'
 a=$SO/bank-account.so
 run 0 "$WFP_HOST" "$a" --new Account:balance=100,transactions=0 --fn deposit --arg amount=50 && out_is '{"result":150}'
 run 0 "$WFP_HOST" "$a" --new Account:balance=100,transactions=0 --fn transferTo --arg amount=25 --report &&
-    out_is '{"status":"done","output":{"result":75},"trap":null,"steps":6,"ctx":{},"messages":[{"topic":"transfers","payload":{"amount":25,"from_balance":75}}],"properties":{"balance":75,"transactions":1}}'
+    out_is '{"status":"done","output":{"result":75},"trap":null,"steps":6,"fuel":0,"ctx":{},"messages":[{"topic":"transfers","payload":{"amount":25,"from_balance":75}}],"properties":{"balance":75,"transactions":1}}'
 run 1 "$WFP_HOST" "$a" --new Account:balance=100,transactions=0 --fn withdraw --arg amount=500 &&
     err_has "trap: insufficient funds"
 run 1 "$WFP_HOST" "$a" --new Account:balance=100,transactions=0 --fn deposit --arg amount=0 &&
@@ -37,7 +37,7 @@ run 1 "$WFP_HOST" "$a" --new Account:balance=100,transactions=0 --fn deposit --a
 m=$SO/state-machine.so
 run 0 "$WFP_HOST" "$m" --new Machine:state=idle,errors=0 --fn start && out_is '{"ok":1,"state":"running","errors":0}'
 run 0 "$WFP_HOST" "$m" --new Machine:state=idle,errors=0 --fn pause --report &&
-    out_is '{"status":"done","output":{"ok":0,"state":"idle","errors":1},"trap":null,"steps":5,"ctx":{},"messages":[{"topic":"errors","payload":{"method":"pause","state":"idle","errors":1,"message":"cannot pause while idle"}}],"properties":{"state":"idle","errors":1}}'
+    out_is '{"status":"done","output":{"ok":0,"state":"idle","errors":1},"trap":null,"steps":5,"fuel":0,"ctx":{},"messages":[{"topic":"errors","payload":{"method":"pause","state":"idle","errors":1,"message":"cannot pause while idle"}}],"properties":{"state":"idle","errors":1}}'
 run 0 "$WFP_HOST" "$m" --new 'Machine:state=paused,errors=3' --fn getState && out_is '{"state":"paused","errors":3}'
 # a method without its instance, or on another resource's: usage errors
 run 2 "$WFP_HOST" "$c" --fn increment && err_has "give the instance it runs on (--new Counter)"

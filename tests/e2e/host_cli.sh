@@ -5,7 +5,7 @@
 t=$SO/traps.so
 
 run 0 "$WFP_HOST" --help
-for opt in --ctx --input --fn --arg --new --max-steps --trace --report --checkpoint \
+for opt in --ctx --input --fn --arg --new --max-steps --max-fuel --fuel-slice --trace --report --checkpoint \
     --stop-after --resume --help --version; do
     grep -qF -- "$opt" "$WORK/out" || fail "--help does not mention $opt"
 done
@@ -16,6 +16,7 @@ run 2 "$WFP_HOST" "$SO/simple.so" --ctx && err_has "needs a value"
 run 2 "$WFP_HOST" "$SO/simple.so" --ctx n=abc && err_has "KEY=I64"
 run 2 "$WFP_HOST" "$SO/simple.so" --ctx n=99999999999999999999 && err_has "KEY=I64"
 run 2 "$WFP_HOST" "$SO/simple.so" --max-steps 0 && err_has "positive integer"
+run 2 "$WFP_HOST" "$SO/simple.so" --max-fuel x && err_has "positive integer"
 run 2 "$WFP_HOST" "$SO/simple.so" --stop-after 1 && err_has "needs --checkpoint"
 run 2 "$WFP_HOST" "$SO/simple.so" --resume x --ctx n=1 && err_has "drop --input"
 run 2 "$WFP_HOST" "$SO/simple.so" --input '[1]' && err_has "must be a JSON object"

@@ -38,6 +38,8 @@ check_all "$SO/accumulator.so" --ctx a=1 --ctx b=2 --ctx c=3
 check_all "$SO/nested.so" --ctx base=10
 check_all "$SO/loop.so" --ctx n=5 --ctx step=3
 check_all "$SO/calls.so" --ctx x=7
+# fuel: an invocation that yields, stopped and resumed at every yield
+check_all "$SO/spin_forever.so" --fn fib --arg n=12 --fuel-slice 50
 # resources: the instance's properties travel in the checkpoint
 check_all "$SO/resource.so" --new Counter:value=10 --fn add --arg amount=5
 check_all "$SO/bank-account.so" --new Account:balance=100,transactions=3 --fn transferTo --arg amount=25

@@ -55,13 +55,21 @@ static size_t memory_bytes(void *p) {
   (void)p;
   return 0;
 }
+static void set_fuel(void *p, int64_t budget) {
+  (void)p;
+  (void)budget;
+}
+static int64_t fuel_used(void *p) {
+  (void)p;
+  return 0;
+}
 
 static const wfp_abi_func funcs[] = {{"main", "0000000000000000", 0, 0, NULL, NULL,
                                       WFP_TY_STR, NULL, NULL}};
 static const wfp_module_desc desc = {
     WFP_ABI_VERSION, sizeof(wfp_module_desc), "test", "7472617073000000", "{}", 2,
     "main", 1, funcs, 0, NULL, inst_new, inst_free, run_step, post_return,
-    fatal_message, memory_bytes};
+    fatal_message, memory_bytes, set_fuel, fuel_used};
 
 __attribute__((visibility("default"))) const wfp_module_desc *wfp_module_descriptor(void);
 const wfp_module_desc *wfp_module_descriptor(void) { return &desc; }

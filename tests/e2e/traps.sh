@@ -18,7 +18,7 @@ run 0 "$WFP_HOST" "$t" --fn deep --arg n=1000 && out_is '{"result":1000}'
 run 1 "$WFP_HOST" "$t" --fn deep --arg n=1000000 && err_has "trap: call stack exhausted"
 # an explicit trap; the message sent before it is kept in the report
 run 1 "$WFP_HOST" "$t" --fn refuse --arg why=because --report &&
-    out_is '{"status":"trap","output":null,"trap":"refused on purpose","steps":2,"ctx":{},"messages":[{"topic":"before","payload":"because"}],"properties":null}'
+    out_is '{"status":"trap","output":null,"trap":"refused on purpose","steps":2,"fuel":0,"ctx":{},"messages":[{"topic":"before","payload":"because"}],"properties":null}'
 run 1 "$WFP_HOST" "$t" --fn needs_ctx && err_has "trap: context key 'absent' is not set"
 run 0 "$WFP_HOST" "$t" --fn pick --arg 'doc={"items":[{"n":1},{"n":22}]}' && out_is '{"result":22}'
 run 1 "$WFP_HOST" "$t" --fn pick --arg 'doc={"items":[{"n":1}]}' && err_has 'get_i64: $.items[1]: not found'
@@ -31,6 +31,20 @@ run 0 "$WFP_HOST" "$t" --input '{"fn":"divide","args":[8,2,1]}' &&
     out_is '{"result":4}'
 run 0 "$WFP_HOST" "$t" --input '{"fn":"divide","args":[8,2]}' && out_is '{"result":4}'
 run 1 "$WFP_HOST" "$t" --input '{"args":{}}' && err_has "no function to run"
+# fuel: a loop without effects yields every 1,000,000 iterations, so step
+# and fuel limits stop it; recursion consumes fuel too
+f=$SO/spin_forever.so
+run 1 "$WFP_HOST" "$f" --max-steps 5 && err_has "trap: step limit reached (5 steps)"
+run 1 "$WFP_HOST" "$f" --max-fuel 2500000 --report &&
+    out_is '{"status":"trap","output":null,"trap":"fuel limit reached (2500000 units)","steps":3,"fuel":2500000,"ctx":{},"messages":[],"properties":null}'
+run 0 "$WFP_HOST" "$f" --fn fib --arg n=20 --report &&
+    out_is '{"status":"done","output":{"result":6765},"trap":null,"steps":1,"fuel":21891,"ctx":{},"messages":[],"properties":null}'
+run 1 "$WFP_HOST" "$f" --fn fib --arg n=20 --max-fuel 1000 && err_has "trap: fuel limit reached (1000 units)"
+run 1 "$WFP_HOST" "$f" --max-steps 3 --trace &&
+    err_has '"pending":{"effect":"yield"}'
+# a small slice: the same result, in more steps; a yield inside recursion
+run 0 "$WFP_HOST" "$f" --fn fib --arg n=20 --fuel-slice 1000 --report &&
+    out_is '{"status":"done","output":{"result":6765},"trap":null,"steps":22,"fuel":21891,"ctx":{},"messages":[],"properties":null}'
 # a step limit ends the invocation as a trap
 run 1 "$WFP_HOST" "$SO/loop.so" --ctx n=100 --ctx step=1 --max-steps 7 && err_has "trap: step limit reached (7 steps)"
 finish
