@@ -38,6 +38,10 @@ typedef struct fninfo {
   bool may_unwind;  /* can return with the suspend or the trap signal */
   bool direct_effect, direct_trap;
   bool has_loop, has_call; /* fuel: both consume it, and may yield */
+  bool has_call_ref;       /* a call of a fn value: it may do anything */
+  bool closable;           /* some fn value or lambda names it: it has a wrapper */
+  int k;                   /* the captures a closure of it binds */
+  char wrapper[32];
   char name[32]; /* Wasm function name */
   char thunk[32];
   BinaryenType ret;
@@ -295,6 +299,15 @@ static void scan_expr(walkctx *w, const wfp_expr *e) {
   case WFP_E_CALL:
     w->fi->has_call = true;
     break;
+  case WFP_E_CALL_REF:
+    w->fi->has_call = true;
+    w->fi->has_call_ref = true;
+    break;
+  case WFP_E_FN:
+  case WFP_E_LAMBDA:
+    if (e->target)
+      w->g->fi[e->target->index].closable = true;
+    break;
   case WFP_E_LEN:
     if (e->a && kind_of(e->a->type) == WFP_T_JSON)
       w->fi->direct_trap = true;
@@ -402,6 +415,8 @@ static bool e_stmts(const cg *g, const wfp_expr *e) {
   if (wfp__expr_op_is_effect(e->op))
     return true;
   switch (e->op) {
+  case WFP_E_CALL_REF:
+    return true;
   case WFP_E_GET_I64: case WFP_E_GET_STR: case WFP_E_GET_JSON:
   case WFP_E_INPUT:
     return true;
@@ -947,6 +962,114 @@ static BinaryenExpressionRef lower_call(fb *F, const wfp_expr *e) {
   return r;
 }
 
+/* A closure of e->target: its function, then the values of its captures
+** (the site's variables, or the explicit captures of lifted IR). */
+static BinaryenExpressionRef lower_closure(fb *F, const wfp_expr *e) {
+  cg *g = F->g;
+  BinaryenModuleRef m = g->m;
+  const wfp_func *t = e->target;
+  fninfo *ti = &g->fi[t->index];
+  int k = e->op == WFP_E_FN && e->nbound ? e->nbound : e->ncapargs;
+  if (k != ti->k) {
+    cg_fail(g, WFP_EUNSUPPORTED, e->path,
+            "a fn value binding %d of the %d parameters of '%s' is not "
+            "supported by this version of the code generator",
+            k, t->nparams, t->name);
+    return c32(g, 0);
+  }
+  BinaryenExpressionRef *v = calloc((size_t)k + 1, sizeof *v);
+  BinaryenExpressionRef *code = calloc((size_t)k + 3, sizeof *code);
+  if (!v || !code) {
+    free(v);
+    free(code);
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    return c32(g, 0);
+  }
+  if (e->op == WFP_E_FN && e->nbound)
+    lower_list(F, e->bound, e->nbound, v);
+  else
+    for (int j = 0; j < k; j++)
+      v[j] = lget(F, F->var_local[e->capargs[j]->index]);
+  int cl = new_local(F, I32, VK_SCRATCH);
+  int n = 0;
+  code[n++] = BinaryenLocalSet(
+      m, (BinaryenIndex)cl,
+      call2(g, "rt_closure_new", c32(g, t->index), c32(g, k), I32));
+  for (int j = 0; j < k; j++) {
+    BinaryenType vt = BinaryenExpressionGetType(v[j]);
+    code[n++] = BinaryenStore(m, vt == I64 ? 8 : 4, (uint32_t)(8 + 8 * j), 4,
+                              lget(F, cl), v[j], vt == I64 ? I64 : I32);
+  }
+  code[n++] = lget(F, cl);
+  BinaryenExpressionRef r = BinaryenBlock(m, NULL, code, (BinaryenIndex)n, I32);
+  free(v);
+  free(code);
+  return r;
+}
+
+/* call_ref: an indirect call of the closure's wrapper (the table slot is
+** the function's index), which unpacks the captures. A fn value may run
+** anything, so the site is a resume point: on resume it calls the function
+** of the next frame again. */
+static BinaryenExpressionRef lower_call_ref(fb *F, const wfp_expr *e) {
+  cg *g = F->g;
+  BinaryenModuleRef m = g->m;
+  int n = e->nargs + 1;
+  wfp_expr **ops = calloc((size_t)n + 1, sizeof *ops);
+  BinaryenExpressionRef *v = calloc((size_t)n + 1, sizeof *v);
+  BinaryenExpressionRef *zeros = calloc((size_t)n + 1, sizeof *zeros);
+  BinaryenType *pt = calloc((size_t)n + 1, sizeof *pt);
+  if (!ops || !v || !zeros || !pt) {
+    free(ops), free(v), free(zeros), free(pt);
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    return zero_of(g, wasm_type(e->type));
+  }
+  ops[0] = e->a;
+  for (int i = 0; i < e->nargs; i++)
+    ops[i + 1] = e->args[i];
+  lower_list(F, ops, n, v);
+  /* the closure is read twice (its function, then as the argument) */
+  BinaryenExpressionRef clo;
+  if (trivial(v[0])) {
+    clo = BinaryenExpressionCopy(v[0], m);
+  } else {
+    int cl = new_local(F, I32, VK_FN);
+    emit(F, BinaryenLocalSet(m, (BinaryenIndex)cl, v[0]));
+    v[0] = lget(F, cl);
+    clo = lget(F, cl);
+  }
+  for (int i = 0; i < n; i++) {
+    pt[i] = i == 0 ? I32 : wasm_type(e->args[i - 1]->type);
+    zeros[i] = zero_of(g, pt[i]);
+  }
+  BinaryenType params = BinaryenTypeCreate(pt, (BinaryenIndex)n);
+  BinaryenType rt_ = wasm_type(e->type);
+  BinaryenExpressionRef target = BinaryenLoad(m, 4, false, 0, 4, I32, clo);
+  BinaryenExpressionRef c =
+      BinaryenCallIndirect(m, "wfp$fns", target, v, (BinaryenIndex)n, params, rt_);
+  int res = rt_ != NONE ? new_local(F, rt_, vkind(e->type)) : -1;
+  emit(F, res >= 0 ? BinaryenLocalSet(m, (BinaryenIndex)res, c) : c);
+  int k = new_point(F, P_CALL);
+  int chk = new_block(F), rc = new_block(F), cont = new_block(F);
+  end_goto(F, chk);
+  F->b[chk].term = T_CHECK;
+  F->b[chk].point = k;
+  F->b[chk].s0 = cont;
+  BinaryenExpressionRef rcall = BinaryenCallIndirect(
+      m, "wfp$fns", call0(g, "rt_fr_peek_fn", I32), zeros, (BinaryenIndex)n, params, rt_);
+  F->cur = rc;
+  emit(F, res >= 0 ? BinaryenLocalSet(m, (BinaryenIndex)res, rcall) : rcall);
+  end_goto(F, chk);
+  F->pts[k].block = chk;
+  F->pts[k].resume = rc;
+  F->pts[k].cont = cont;
+  F->pts[k].result = res;
+  F->pts[k].callee = 0xFFFFFFFEu; /* dynamic */
+  F->cur = cont;
+  free(ops), free(v), free(zeros), free(pt);
+  return res >= 0 ? lget(F, res) : NULL;
+}
+
 static BinaryenExpressionRef lower(fb *F, const wfp_expr *e) {
   cg *g = F->g;
   BinaryenModuleRef m = g->m;
@@ -1071,9 +1194,11 @@ static BinaryenExpressionRef lower(fb *F, const wfp_expr *e) {
     return suspend_effect(F, call2(g, "rt_eff_self_set", prop, v, NONE),
                           "rt_res_none", NONE, 0);
   }
-  case WFP_E_CALL_REF:
   case WFP_E_FN:
   case WFP_E_LAMBDA:
+    return lower_closure(F, e);
+  case WFP_E_CALL_REF:
+    return lower_call_ref(F, e);
   case WFP_E_DB_QUERY:
   case WFP_E__COUNT:
     cg_fail(g, WFP_EUNSUPPORTED, e->path,
@@ -1203,7 +1328,7 @@ static bool bs_has(const uint64_t *s, int i) { return (s[i / 64] >> (i % 64)) & 
 /* Records the locals e reads before writing (use) and writes (def), in
 ** execution order. Writes inside an if arm are not certain: not defs. */
 static void usedef(BinaryenExpressionRef e, uint64_t *use, uint64_t *def,
-                   bool certain) {
+                   bool certain, bool *unknown) {
   if (!e)
     return;
   BinaryenExpressionId id = BinaryenExpressionGetId(e);
@@ -1212,41 +1337,50 @@ static void usedef(BinaryenExpressionRef e, uint64_t *use, uint64_t *def,
     if (!bs_has(def, i))
       bs_set(use, i);
   } else if (id == BinaryenLocalSetId()) {
-    usedef(BinaryenLocalSetGetValue(e), use, def, certain);
+    usedef(BinaryenLocalSetGetValue(e), use, def, certain, unknown);
     if (certain)
       bs_set(def, (int)BinaryenLocalSetGetIndex(e));
   } else if (id == BinaryenBlockId()) {
     for (BinaryenIndex i = 0; i < BinaryenBlockGetNumChildren(e); i++)
-      usedef(BinaryenBlockGetChildAt(e, i), use, def, certain);
+      usedef(BinaryenBlockGetChildAt(e, i), use, def, certain, unknown);
   } else if (id == BinaryenIfId()) {
-    usedef(BinaryenIfGetCondition(e), use, def, certain);
-    usedef(BinaryenIfGetIfTrue(e), use, def, false);
-    usedef(BinaryenIfGetIfFalse(e), use, def, false);
+    usedef(BinaryenIfGetCondition(e), use, def, certain, unknown);
+    usedef(BinaryenIfGetIfTrue(e), use, def, false, unknown);
+    usedef(BinaryenIfGetIfFalse(e), use, def, false, unknown);
   } else if (id == BinaryenCallId()) {
     for (BinaryenIndex i = 0; i < BinaryenCallGetNumOperands(e); i++)
-      usedef(BinaryenCallGetOperandAt(e, i), use, def, certain);
+      usedef(BinaryenCallGetOperandAt(e, i), use, def, certain, unknown);
+  } else if (id == BinaryenCallIndirectId()) {
+    /* the operands are evaluated first, then the table index */
+    for (BinaryenIndex i = 0; i < BinaryenCallIndirectGetNumOperands(e); i++)
+      usedef(BinaryenCallIndirectGetOperandAt(e, i), use, def, certain, unknown);
+    usedef(BinaryenCallIndirectGetTarget(e), use, def, certain, unknown);
   } else if (id == BinaryenUnaryId()) {
-    usedef(BinaryenUnaryGetValue(e), use, def, certain);
+    usedef(BinaryenUnaryGetValue(e), use, def, certain, unknown);
   } else if (id == BinaryenBinaryId()) {
-    usedef(BinaryenBinaryGetLeft(e), use, def, certain);
-    usedef(BinaryenBinaryGetRight(e), use, def, certain);
+    usedef(BinaryenBinaryGetLeft(e), use, def, certain, unknown);
+    usedef(BinaryenBinaryGetRight(e), use, def, certain, unknown);
   } else if (id == BinaryenLoadId()) {
-    usedef(BinaryenLoadGetPtr(e), use, def, certain);
+    usedef(BinaryenLoadGetPtr(e), use, def, certain, unknown);
   } else if (id == BinaryenStoreId()) {
-    usedef(BinaryenStoreGetPtr(e), use, def, certain);
-    usedef(BinaryenStoreGetValue(e), use, def, certain);
+    usedef(BinaryenStoreGetPtr(e), use, def, certain, unknown);
+    usedef(BinaryenStoreGetValue(e), use, def, certain, unknown);
   } else if (id == BinaryenSelectId()) {
-    usedef(BinaryenSelectGetIfTrue(e), use, def, certain);
-    usedef(BinaryenSelectGetIfFalse(e), use, def, certain);
-    usedef(BinaryenSelectGetCondition(e), use, def, certain);
+    usedef(BinaryenSelectGetIfTrue(e), use, def, certain, unknown);
+    usedef(BinaryenSelectGetIfFalse(e), use, def, certain, unknown);
+    usedef(BinaryenSelectGetCondition(e), use, def, certain, unknown);
   } else if (id == BinaryenDropId()) {
-    usedef(BinaryenDropGetValue(e), use, def, certain);
+    usedef(BinaryenDropGetValue(e), use, def, certain, unknown);
   } else if (id == BinaryenReturnId()) {
-    usedef(BinaryenReturnGetValue(e), use, def, certain);
+    usedef(BinaryenReturnGetValue(e), use, def, certain, unknown);
   } else if (id == BinaryenGlobalSetId()) {
-    usedef(BinaryenGlobalSetGetValue(e), use, def, certain);
+    usedef(BinaryenGlobalSetGetValue(e), use, def, certain, unknown);
+  } else if (id != BinaryenConstId() && id != BinaryenGlobalGetId() &&
+             id != BinaryenNopId() && id != BinaryenUnreachableId()) {
+    /* an expression this walk does not know would hide its reads: a
+    ** value live across a suspension would not be saved */
+    *unknown = true;
   }
-  /* Const, GlobalGet, Nop, Unreachable: no locals */
 }
 
 static int liveness(fb *F) {
@@ -1254,6 +1388,7 @@ static int liveness(fb *F) {
   if (W == 0)
     W = 1;
   F->words = W;
+  bool unknown = false;
   for (int i = 0; i < F->nb; i++) {
     blk *b = &F->b[i];
     b->use = calloc((size_t)W * 4, sizeof(uint64_t));
@@ -1263,9 +1398,14 @@ static int liveness(fb *F) {
     b->in = b->use + 2 * W;
     b->out = b->use + 3 * W;
     for (int k = 0; k < b->n; k++)
-      usedef(b->code[k], b->use, b->def, true);
+      usedef(b->code[k], b->use, b->def, true, &unknown);
     if (b->term == T_IF)
-      usedef(b->cond, b->use, b->def, true);
+      usedef(b->cond, b->use, b->def, true, &unknown);
+  }
+  if (unknown) {
+    cg_fail(F->g, WFP_EINTERNAL, F->f->path,
+            "internal error: an expression the liveness analysis does not know");
+    return WFP_EINTERNAL;
   }
   for (bool changed = true; changed;) {
     changed = false;
@@ -1326,7 +1466,7 @@ static BinaryenExpressionRef save_code(fb *F, point *pt, int k, int ptr) {
       code[n++] = BinaryenStore(g->m, 8, (uint32_t)off, 1, lget(F, ptr), lget(F, l), I64);
       off += 8;
     } else {
-      code[n++] = call1(g, "rt_fw_str", lget(F, l), NONE);
+      code[n++] = call1(g, F->lk[l] == VK_FN ? "rt_fw_fn" : "rt_fw_str", lget(F, l), NONE);
     }
   }
   code[n++] = call2(g, "rt_fw_end", c32(g, F->fidx), c32(g, k), NONE);
@@ -1354,7 +1494,8 @@ static BinaryenExpressionRef restore_code(fb *F, point *pt, int ptr) {
           g->m, (BinaryenIndex)l, BinaryenLoad(g->m, 8, false, (uint32_t)off, 1, I64, lget(F, ptr)));
       off += 8;
     } else {
-      code[n++] = BinaryenLocalSet(g->m, (BinaryenIndex)l, call0(g, "rt_fr_str", I32));
+      code[n++] = BinaryenLocalSet(g->m, (BinaryenIndex)l,
+                                   call0(g, F->lk[l] == VK_FN ? "rt_fr_fn" : "rt_fr_str", I32));
     }
   }
   BinaryenExpressionRef r = n ? BinaryenBlock(g->m, NULL, code, (BinaryenIndex)n, NONE)
@@ -1383,7 +1524,7 @@ static int compute_saves(fb *F) {
       for (int l = 0; l < F->nl; l++) {
         if (!bs_has(live, l) || l == pt->result)
           continue;
-        if (F->lk[l] == VK_SCRATCH || F->lk[l] == VK_FN) {
+        if (F->lk[l] == VK_SCRATCH) {
           if (pass == 1)
             continue;
           cg_fail(F->g, WFP_EINTERNAL, F->f->path,
@@ -1444,15 +1585,7 @@ static void build_function(cg *g, int idx) {
   lower_block(&F, &f->body);
   if (g->rc)
     goto done;
-  /* an op that makes fn values is reported above; a fn parameter alone
-  ** still has no lowering */
-  for (int i = 0; i < f->nlocals; i++)
-    if (kind_of(f->locals[i]->type) == WFP_T_FN) {
-      cg_fail(g, WFP_EUNSUPPORTED, f->locals[i]->path,
-              "fn values are not supported by this version of the code "
-              "generator");
-      goto done;
-    }
+
   if (F.cur >= 0)
     do_return(&F, NULL);
   if (F.npts > 0 && !fi->may_suspend) {
@@ -1460,7 +1593,8 @@ static void build_function(cg *g, int idx) {
     goto done;
   }
   if (liveness(&F) || compute_saves(&F)) {
-    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    if (!g->rc)
+      cg_fail(g, WFP_ENOMEM, "", "out of memory");
     goto done;
   }
   if (g->rc)
@@ -1632,6 +1766,9 @@ static void build_thunk(cg *g, int idx) {
   case WFP_T_JSON:
     out = call1(g, "rt_out_json", BinaryenLocalGet(m, (BinaryenIndex)res, I32), NONE);
     break;
+  case WFP_T_FN:
+    out = call1(g, "rt_out_fn", BinaryenLocalGet(m, (BinaryenIndex)res, I32), NONE);
+    break;
   default:
     out = call0(g, "rt_out_null", NONE);
     break;
@@ -1646,6 +1783,62 @@ out:
   free(code);
   free(args);
   free(zeros);
+}
+
+/* The wrapper a closure of f is called through: (closure, f's own params)
+** -> f's result. Fresh, it passes the captures stored in the closure ahead
+** of the params; resuming, f restores everything from its frame, so it
+** gets zeros (and the closure pointer is 0). */
+static void build_wrapper(cg *g, int idx) {
+  BinaryenModuleRef m = g->m;
+  const wfp_func *f = g->p->funcs[idx];
+  fninfo *fi = &g->fi[idx];
+  int n = f->ncaps + f->nparams, k = fi->k;
+  BinaryenType *pt = calloc((size_t)(n - k) + 2, sizeof *pt);
+  BinaryenExpressionRef *args = calloc((size_t)n + 1, sizeof *args);
+  BinaryenExpressionRef *zeros = calloc((size_t)n + 1, sizeof *zeros);
+  if (!pt || !args || !zeros) {
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    goto out;
+  }
+  pt[0] = I32;
+  for (int i = 0; i < n; i++) {
+    wfp_var *v = i < f->ncaps ? f->caps[i] : f->params[i - f->ncaps];
+    BinaryenType t = wasm_type(v->type);
+    zeros[i] = zero_of(g, t);
+    if (i < k) {
+      args[i] = BinaryenLoad(m, t == I64 ? 8 : 4, false, (uint32_t)(8 + 8 * i), 4, t,
+                             BinaryenLocalGet(m, 0, I32));
+    } else {
+      pt[1 + i - k] = t;
+      args[i] = BinaryenLocalGet(m, (BinaryenIndex)(1 + i - k), t);
+    }
+  }
+  BinaryenExpressionRef body = BinaryenIf(
+      m, gget(g, G_RESUMING), BinaryenCall(m, fi->name, zeros, (BinaryenIndex)n, fi->ret),
+      BinaryenCall(m, fi->name, args, (BinaryenIndex)n, fi->ret));
+  BinaryenAddFunction(m, fi->wrapper, BinaryenTypeCreate(pt, (BinaryenIndex)(n - k + 1)),
+                      fi->ret, NULL, 0, body);
+out:
+  free(pt);
+  free(args);
+  free(zeros);
+}
+
+/* The table call_ref calls through: slot i holds function i's wrapper, when
+** it has one (a closure's function index is its slot). */
+static void build_table(cg *g) {
+  BinaryenModuleRef m = g->m;
+  BinaryenAddTable(m, "wfp$fns", (BinaryenIndex)g->nf, (BinaryenIndex)g->nf,
+                   BinaryenTypeFuncref());
+  for (int i = 0; i < g->nf; i++) {
+    if (!g->fi[i].closable)
+      continue;
+    char sname[48];
+    snprintf(sname, sizeof sname, "wfp$fns%d", i);
+    const char *names[1] = {g->fi[i].wrapper};
+    BinaryenAddActiveElementSegment(m, "wfp$fns", sname, names, 1, c32(g, i));
+  }
 }
 
 /* ---- tables and the functions the runtime imports ---- */
@@ -1679,9 +1872,12 @@ static uint32_t funcs_table(cg *g) {
   wfp__buf_add(&b, &nf, 4);
   for (int i = 0; i < p->nfuncs; i++) {
     const wfp_func *f = p->funcs[i];
-    uint32_t row[4] = {str_obj(g, f->name, strlen(f->name)),
+    /* k: the captures a closure binds; all ones when no closure of the
+    ** function exists (the runtime refuses one in state then) */
+    uint32_t row[5] = {str_obj(g, f->name, strlen(f->name)),
                        str_obj(g, f->id, strlen(f->id)),
-                       (uint32_t)(f->ncaps + f->nparams), params[i]};
+                       (uint32_t)(f->ncaps + f->nparams), params[i],
+                       g->fi[i].closable ? (uint32_t)g->fi[i].k : 0xFFFFFFFFu};
     wfp__buf_add(&b, row, sizeof row);
   }
   free(params);
@@ -1894,13 +2090,21 @@ int wfp_codegen(const wfp_program *p, const wfp_cg_opts *opts,
   for (int i = 0; i < p->nfuncs; i++) {
     snprintf(g->fi[i].name, sizeof g->fi[i].name, "f%d", i);
     snprintf(g->fi[i].thunk, sizeof g->fi[i].thunk, "thunk%d", i);
+    snprintf(g->fi[i].wrapper, sizeof g->fi[i].wrapper, "cl%d", i);
     g->fi[i].ret = wasm_type(p->funcs[i]->ret);
+    /* lifted IR read back lists its captures as leading params */
+    g->fi[i].k = p->funcs[i]->ncaps ? p->funcs[i]->ncaps : p->funcs[i]->meta_ncaptures;
   }
   analyze(g);
   for (int i = 0; i < p->nfuncs && !g->rc; i++)
     build_function(g, i);
   for (int i = 0; i < p->nfuncs && !g->rc; i++)
     build_thunk(g, i);
+  for (int i = 0; i < p->nfuncs && !g->rc; i++)
+    if (g->fi[i].closable)
+      build_wrapper(g, i);
+  if (!g->rc)
+    build_table(g);
   if (g->rc)
     goto out;
   /* what the runtime imports */

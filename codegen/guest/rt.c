@@ -1211,9 +1211,43 @@ EXPORT("rt_resume_done") void rt_resume_done(void) { wfp_gen_set_resuming(0); }
 **   point u32 callee (POINT_EFFECT, POINT_DYNAMIC or a function), u32
 **   nvals, u32 address of nvals type bytes.
 ** funcs: u32 nfuncs; per function u32 name (str*), u32 id (str*), u32
-**   nparams, u32 params: per param u32 name (str*), u32 type. */
+**   nparams, u32 params: per param u32 name (str*), u32 type; u32 k: the
+**   leading params a closure of the function binds (its captures).
+**
+** A closure (a fn value) in memory: u32 function, u32 k, then k slots of
+** 8 bytes, an i64 or a pointer each. In state bytes: u32 function, u32 k,
+** then the k values, each in its type's encoding (a closure's recursively). */
 #define POINT_EFFECT 0xFFFFFFFFu
 #define POINT_DYNAMIC 0xFFFFFFFEu
+
+static const u32 *fn_entry(u32 fn);
+
+/* One value of type ty at s[q..t): its end, or 0 when it does not fit. A
+** closure's captures are typed by its function's leading params. */
+#define FN_NEST_MAX 32
+static u32 value_end(const u8 *s, u32 q, u32 t, u32 ty, u32 depth) {
+  if (ty == TY_I64)
+    return t - q >= 8u ? q + 8u : 0;
+  if (ty == TY_STR || ty == TY_JSON) {
+    if (t - q < 4u)
+      return 0;
+    u32 sl = rd32(s + q);
+    return sl <= t - q - 4u ? q + 4u + sl : 0;
+  }
+  if (ty != TY_FN || depth > FN_NEST_MAX || t - q < 8u)
+    return 0;
+  u32 f = rd32(s + q), k = rd32(s + q + 4);
+  if (f >= ((const u32 *)(usize)wfp_gen_funcs())[0])
+    return 0;
+  const u32 *row = fn_entry(f);
+  if (k != row[4] || k > row[2])
+    return 0;
+  const u32 *params = (const u32 *)(usize)row[3];
+  q += 8;
+  for (u32 i = 0; i < k && q; i++)
+    q = value_end(s, q, t, params[2 * i + 1], depth + 1);
+  return q;
+}
 
 static const char *validate_state(const u8 *s, u32 n, u32 *entry) {
   if (n < HDR)
@@ -1248,6 +1282,9 @@ static const char *validate_state(const u8 *s, u32 n, u32 *entry) {
       return "invalid state: unknown function in a frame";
     if (expect != POINT_DYNAMIC && f != expect)
       return "invalid state: frame of an unexpected function";
+    /* a dynamic call resumes through the table: only closures' functions */
+    if (expect == POINT_DYNAMIC && fn_entry(f)[4] == 0xFFFFFFFFu)
+      return "invalid state: frame of a function no fn value names";
     if (point >= lay[2 + 2u * f])
       return "invalid state: unknown resume point";
     const u32 *pt = pts + 3u * (lay[1 + 2u * f] + point);
@@ -1258,18 +1295,9 @@ static const char *validate_state(const u8 *s, u32 n, u32 *entry) {
       return "invalid state: the frames do not end at an effect";
     u32 q = t - len;
     for (u32 v = 0; v < nvals; v++) {
-      if (types[v] == TY_I64) {
-        if (t - q < 8u)
-          return "invalid state: truncated value";
-        q += 8;
-      } else {
-        if (t - q < 4u)
-          return "invalid state: truncated value";
-        u32 sl = rd32(s + q);
-        if (sl > t - q - 4u)
-          return "invalid state: string length out of range";
-        q += 4u + sl;
-      }
+      q = value_end(s, q, t, types[v], 0);
+      if (!q)
+        return "invalid state: a value does not fit its frame";
     }
     if (q != t)
       return "invalid state: frame size does not match its values";
@@ -1286,7 +1314,7 @@ static const char *validate_state(const u8 *s, u32 n, u32 *entry) {
 
 static const u32 *fn_entry(u32 fn) {
   const u32 *t = (const u32 *)(usize)wfp_gen_funcs();
-  return t + 1 + 4u * fn;
+  return t + 1 + 5u * fn;
 }
 
 static s32 find_fn(const u8 *name, u32 n) {
@@ -1375,6 +1403,108 @@ EXPORT("rt_arg_fn") u32 rt_arg_fn(u32 idx, const str *name) {
   (void)idx;
   fail_arg(name, "is a function, which an input cannot give");
   return 0;
+}
+
+/* ---- closures ---- */
+
+EXPORT("rt_closure_new") u8 *rt_closure_new(u32 fn, u32 k) {
+  u8 *c = alloc(8u + 8u * k);
+  wr32(c, fn);
+  wr32(c + 4, k);
+  return c;
+}
+
+static void fw_value(u32 ty, const u8 *slot);
+
+/* A closure into the state being written: function, k, typed captures. */
+static void fw_closure(const u8 *c) {
+  u32 f = rd32(c), k = rd32(c + 4);
+  st_need(8);
+  wr32(st_w + st_wlen, f);
+  wr32(st_w + st_wlen + 4, k);
+  st_wlen += 8;
+  const u32 *params = (const u32 *)(usize)fn_entry(f)[3];
+  for (u32 i = 0; i < k; i++)
+    fw_value(params[2 * i + 1], c + 8 + 8 * i);
+}
+
+static void fw_value(u32 ty, const u8 *slot) {
+  if (ty == TY_I64) {
+    st_need(8);
+    memcpy(st_w + st_wlen, slot, 8);
+    st_wlen += 8;
+  } else if (ty == TY_FN) {
+    fw_closure((const u8 *)(usize)rd32(slot));
+  } else {
+    rt_fw_str((const str *)(usize)rd32(slot));
+  }
+}
+
+EXPORT("rt_fw_fn") void rt_fw_fn(const u8 *c) { fw_closure(c); }
+
+/* A closure out of the state being resumed (validated already): strings
+** stay in place in the state, as rt_fr_str's. */
+EXPORT("rt_fr_fn") u8 *rt_fr_fn(void) {
+  u32 f = rd32(st_r + st_rpos), k = rd32(st_r + st_rpos + 4);
+  st_rpos += 8;
+  u8 *c = rt_closure_new(f, k);
+  const u32 *params = (const u32 *)(usize)fn_entry(f)[3];
+  for (u32 i = 0; i < k; i++) {
+    u32 ty = params[2 * i + 1];
+    u8 *slot = c + 8 + 8 * i;
+    if (ty == TY_I64) {
+      memcpy(slot, st_r + st_rpos, 8);
+      st_rpos += 8;
+    } else if (ty == TY_FN) {
+      wr32(slot, (u32)(usize)rt_fr_fn());
+    } else {
+      wr32(slot, (u32)(usize)rt_fr_str());
+    }
+  }
+  return c;
+}
+
+/* The function of the frame a dynamic call resumes into. */
+EXPORT("rt_fr_peek_fn") u32 rt_fr_peek_fn(void) { return rd32(st_r + st_rend - 8u); }
+
+/* A closure's JSON form: {"fn": "<stable id>", "args": [captures]}: what a
+** host runs (db_query's each), and the output of a function value. */
+static void sb_closure(sb *b, const u8 *c) {
+  u32 f = rd32(c), k = rd32(c + 4);
+  const u32 *row = fn_entry(f);
+  sb_cs(b, "{\"fn\":");
+  rt_sb_jstr(b, (const str *)(usize)row[1]);
+  sb_cs(b, ",\"args\":[");
+  const u32 *params = (const u32 *)(usize)row[3];
+  for (u32 i = 0; i < k; i++) {
+    if (i)
+      sb_c(b, ',');
+    const u8 *slot = c + 8 + 8 * i;
+    u32 ty = params[2 * i + 1];
+    if (ty == TY_I64)
+      rt_sb_i64(b, (s64)rd64(slot));
+    else if (ty == TY_STR)
+      rt_sb_jstr(b, (const str *)(usize)rd32(slot));
+    else if (ty == TY_JSON)
+      rt_sb_json(b, (const str *)(usize)rd32(slot));
+    else
+      sb_closure(b, (const u8 *)(usize)rd32(slot));
+  }
+  sb_cs(b, "]}");
+}
+
+EXPORT("rt_closure_json") str *rt_closure_json(const u8 *c) {
+  sb *b = rt_sb_new();
+  sb_closure(b, c);
+  return rt_sb_end(b);
+}
+
+EXPORT("rt_out_fn") void rt_out_fn(const u8 *c) {
+  sb *b = rt_sb_new();
+  sb_cs(b, "{\"result\":");
+  sb_closure(b, c);
+  sb_c(b, '}');
+  output = rt_sb_end(b);
 }
 
 /* ---- run-step ---- */

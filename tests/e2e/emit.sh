@@ -46,13 +46,12 @@ run 0 "$WFP_AOT" --entry fetch "$PROGRAMS/calls.json" -o "$WORK/calls.so" &&
 run 1 "$WFP_AOT" --entry nope "$PROGRAMS/calls.json" -o "$WORK/none.so" && err_has "entry function 'nope' not found"
 [ -e "$WORK/none.so" ] && fail "a refused program wrote its output"
 # an op this code generator does not lower yet: exit 3, naming it, nothing written
-cat >"$WORK/lam.json" <<'J'
+cat >"$WORK/db.json" <<'J'
 {"version": 1, "functions": [{"name": "main", "params": [], "body": [
-  {"op": "let", "name": "f", "expr": {"op": "lambda", "params": ["x"], "body": [{"op": "return", "expr": {"op": "var", "name": "x"}}]}},
-  {"op": "return", "expr": {"op": "call_ref", "fn": {"op": "var", "name": "f"}, "args": [{"op": "lit_i64", "value": 1}]}}]}]}
+  {"op": "return", "expr": {"op": "db_query", "sql": "select 1 as one"}}]}]}
 J
-run 3 "$WFP_AOT" "$WORK/lam.json" -o "$WORK/lam.so" --emit-ir "$WORK/lam.ir" && err_has "'lambda' is not supported"
-[ -e "$WORK/lam.so" ] || [ -e "$WORK/lam.ir" ] && fail "an unsupported program wrote output"
+run 3 "$WFP_AOT" "$WORK/db.json" -o "$WORK/db.so" --emit-ir "$WORK/db.ir" && err_has "'db_query' is not supported"
+[ -e "$WORK/db.so" ] || [ -e "$WORK/db.ir" ] && fail "an unsupported program wrote output"
 # a failing tool: exit 3, its name and output in the message, nothing written
 rm -f "$WORK/cc.so" "$WORK/flags.so"
 run 3 env CC=false "$WFP_AOT" "$ex/program.simple.json" -o "$WORK/cc.so" &&

@@ -40,6 +40,12 @@ check_all "$SO/loop.so" --ctx n=5 --ctx step=3
 check_all "$SO/calls.so" --ctx x=7
 # fuel: an invocation that yields, stopped and resumed at every yield
 check_all "$SO/spin_forever.so" --fn fib --arg n=12 --fuel-slice 50
+# closures: fn values live across suspensions, call_refs whose callees
+# suspend, closures capturing closures
+for f in main compose useAdder loop curry; do
+    check_all "$SO/closures.so" --fn "$f" --ctx n=4 --ctx base=1 --ctx k=7 --ctx m=3
+done
+check_all "$SO/closures.so" --fn strs --arg who=ann --ctx n=4
 # resources: the instance's properties travel in the checkpoint
 check_all "$SO/resource.so" --new Counter:value=10 --fn add --arg amount=5
 check_all "$SO/bank-account.so" --new Account:balance=100,transactions=3 --fn transferTo --arg amount=25
