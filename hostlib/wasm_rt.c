@@ -234,7 +234,7 @@ RT_EXPORT const char *wasm_rt_strerror(wasm_rt_trap_t trap) {
   case WASM_RT_TRAP_DIV_BY_ZERO: return "integer division by zero";
   case WASM_RT_TRAP_INVALID_CONVERSION: return "invalid conversion to integer";
   case WASM_RT_TRAP_UNREACHABLE: return "unreachable code executed";
-  case WASM_RT_TRAP_CALL_INDIRECT: return "invalid indirect call";
+  case WASM_RT_TRAP_CALL_INDIRECT: return "call_ref: the function value's signature does not match the call";
   case WASM_RT_TRAP_UNCAUGHT_EXCEPTION: return "uncaught exception";
   case WASM_RT_TRAP_EXHAUSTION: return "call stack exhausted";
   }
