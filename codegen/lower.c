@@ -1070,6 +1070,50 @@ static BinaryenExpressionRef lower_call_ref(fb *F, const wfp_expr *e) {
   return res >= 0 ? lget(F, res) : NULL;
 }
 
+/* db_query: the parameters as one JSON array text, the each function as
+** its closure's JSON form (what the host runs per row), or 0 for none. */
+static BinaryenExpressionRef lower_db_query(fb *F, const wfp_expr *e) {
+  cg *g = F->g;
+  BinaryenModuleRef m = g->m;
+  int n = e->nargs + (e->each ? 1 : 0);
+  wfp_expr **ops = calloc((size_t)n + 1, sizeof *ops);
+  BinaryenExpressionRef *v = calloc((size_t)n + 1, sizeof *v);
+  BinaryenExpressionRef *code = calloc((size_t)e->nargs * 2 + 4, sizeof *code);
+  if (!ops || !v || !code) {
+    free(ops), free(v), free(code);
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    return c32(g, 0);
+  }
+  for (int i = 0; i < e->nargs; i++)
+    ops[i] = e->args[i];
+  if (e->each)
+    ops[e->nargs] = e->each;
+  lower_list(F, ops, n, v);
+  int sbl = new_local(F, I32, VK_SCRATCH);
+  int nc = 0;
+  code[nc++] = BinaryenLocalSet(m, (BinaryenIndex)sbl, call0(g, "rt_sb_new", I32));
+  for (int i = 0; i < e->nargs; i++) {
+    const char *sep = i ? "," : "[";
+    uint32_t a = str_obj(g, sep, 1);
+    BinaryenExpressionRef args[3] = {lget(F, sbl), c32(g, (int32_t)(a + 4)), c32(g, 1)};
+    code[nc++] = call(g, "rt_sb_raw", args, 3, NONE);
+    code[nc++] = sb_add(F, sbl, v[i], e->args[i]->type, true);
+  }
+  uint32_t close = e->nargs ? str_obj(g, "]", 1) : str_obj(g, "[]", 2);
+  BinaryenExpressionRef cargs[3] = {lget(F, sbl), c32(g, (int32_t)(close + 4)),
+                                    c32(g, e->nargs ? 1 : 2)};
+  code[nc++] = call(g, "rt_sb_raw", cargs, 3, NONE);
+  code[nc++] = call1(g, "rt_sb_end", lget(F, sbl), I32);
+  BinaryenExpressionRef params = BinaryenBlock(m, NULL, code, (BinaryenIndex)nc, I32);
+  BinaryenExpressionRef each =
+      e->each ? call1(g, "rt_closure_json", v[e->nargs], I32) : c32(g, 0);
+  BinaryenExpressionRef sql = c32(g, (int32_t)str_obj(g, e->str, e->slen));
+  BinaryenExpressionRef eargs[3] = {sql, params, each};
+  free(ops), free(v), free(code);
+  return suspend_effect(F, call(g, "rt_eff_db", eargs, 3, NONE), "rt_res_rows", I32,
+                        VK_JSON);
+}
+
 static BinaryenExpressionRef lower(fb *F, const wfp_expr *e) {
   cg *g = F->g;
   BinaryenModuleRef m = g->m;
@@ -1200,6 +1244,7 @@ static BinaryenExpressionRef lower(fb *F, const wfp_expr *e) {
   case WFP_E_CALL_REF:
     return lower_call_ref(F, e);
   case WFP_E_DB_QUERY:
+    return lower_db_query(F, e);
   case WFP_E__COUNT:
     cg_fail(g, WFP_EUNSUPPORTED, e->path,
             "'%s' is not supported by this version of the code generator",

@@ -36,12 +36,18 @@ void wfp__env_clear(wfp_env *e) {
   free(e->ctx);
   free(e->index);
   free(e->msgs);
+  /* the database is not the invocation's state: it stays open */
+  struct sqlite3 *db = e->db;
+  char *db_path = e->db_path;
   memset(e, 0, sizeof *e);
+  e->db = db;
+  e->db_path = db_path;
 }
 
 void wfp_env_free(wfp_env *e) {
   if (!e)
     return;
+  wfp__env_close_db(e);
   wfp__env_clear(e);
   free(e);
 }

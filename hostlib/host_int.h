@@ -59,6 +59,8 @@ struct wfp_env {
   size_t index_cap;
   msg_ent *msgs;
   size_t nmsgs, msgs_cap;
+  struct sqlite3 *db; /* db_query's database: opened when first needed */
+  char *db_path;      /* its file, or NULL for an in-memory database */
 };
 
 int wfp__env_ctx_setn(wfp_env *e, const char *key, size_t n, int64_t v);
@@ -74,5 +76,15 @@ int wfp__json_of_type(const char *text, size_t n, uint8_t ty, char **compact);
 /* Adds an instance with a given handle and no properties (restore). */
 inst_ent *wfp__env_instance_add(wfp_env *e, uint64_t handle, const char *resource);
 int wfp__env_prop_add(inst_ent *in, const char *name, uint8_t ty, const char *json);
+
+/* db_query: runs sql with params (a JSON array) on e's database (an
+** in-memory one is opened when there is none); rows gets the JSON array of
+** row objects; offs (when not NULL) a pair of size_t per row: where its
+** object starts and ends in rows. WFP_EINVAL with err set for a fault of
+** the query. */
+int wfp__db_query(wfp_env *e, const char *sql, size_t sql_len, const char *params,
+                  size_t params_len, wfp__buf *rows, wfp__buf *offs, size_t *nrows,
+                  char *err, size_t errlen);
+void wfp__env_close_db(wfp_env *e);
 
 #endif /* WFP_HOST_INT_H */

@@ -44,6 +44,8 @@ struct wfp_invocation {
   uint64_t steps;
   uint64_t self; /* the instance of the input's "self", or 0 */
   uint64_t fuel_used, fuel_max, fuel_slice;
+  uint64_t max_steps; /* the step limit, which a fan-out's invocations inherit */
+  int depth;          /* fan-out nesting: 0 for an invocation the host started */
   wfp_trace_fn trace;
   void *trace_ud;
   wfp__buf line; /* trace and pending-json scratch */
@@ -398,6 +400,130 @@ static void resume_error(wfp_invocation *inv, const char *fmt, ...) {
   inv->resume_some = true;
 }
 
+/* Fan-outs inside fan-outs: each level is a db_query with each run by a
+** function a db_query with each called; deeper is a runaway. */
+#define FANOUT_DEPTH_MAX 8
+
+/* db_query with each: the function runs once per row, each as its own
+** invocation on the same module and environment (its context, messages and
+** database), to completion, with the parent's limits; the query resumes
+** with the array of their return values. A row that traps fails the query.
+** The parent waits between two steps, so the instance is free: its state
+** is all in its bytes. */
+static int fan_out(wfp_invocation *inv, const wfp__buf *rows, const wfp__buf *offs,
+                   size_t nrows) {
+  const char *each = inv->s2.data ? inv->s2.data : "";
+  size_t en = inv->s2.len;
+  /* the guest's form: {"fn":"<16 hex digits>","args":[...]} */
+  if (en < 33 || memcmp(each, "{\"fn\":\"", 7) != 0 || each[23] != '"' ||
+      memcmp(each + en - 2, "]}", 2) != 0) {
+    resume_error(inv, "db_query: the each function value is malformed");
+    return WFP_OK;
+  }
+  char id[17];
+  memcpy(id, each + 7, 16);
+  id[16] = 0;
+  int fi = wfp_module_find(inv->m, id);
+  if (fi < 0) {
+    resume_error(inv, "db_query: each names no function of this module (%s)", id);
+    return WFP_OK;
+  }
+  if (inv->depth >= FANOUT_DEPTH_MAX) {
+    resume_error(inv, "db_query: each nests fan-outs more than %d deep", FANOUT_DEPTH_MAX);
+    return WFP_OK;
+  }
+  bool json_result = inv->m->d->funcs[fi].result_type == WFP_TY_JSON;
+  bool noargs = memcmp(each + en - 3, "[]}", 3) == 0;
+  wfp__buf out, input;
+  wfp__buf_init(&out);
+  wfp__buf_init(&input);
+  wfp__buf_adds(&out, "{\"rows\":[");
+  int rc = WFP_OK;
+  bool failed = false;
+  for (size_t r = 0; r < nrows && !rc && !failed; r++) {
+    size_t se[2];
+    memcpy(se, offs->data + r * sizeof se, sizeof se);
+    input.len = 0;
+    wfp__buf_add(&input, each, en - 2);
+    if (!noargs)
+      wfp__buf_addc(&input, ',');
+    wfp__buf_add(&input, rows->data + se[0], se[1] - se[0]);
+    wfp__buf_adds(&input, "]}");
+    if (input.oom) {
+      rc = WFP_ENOMEM;
+      break;
+    }
+    wfp_invocation *c;
+    rc = wfp_invocation_new(inv->m, inv->e, input.data, input.len, &c);
+    if (rc)
+      break;
+    c->depth = inv->depth + 1;
+    c->fuel_max = inv->fuel_max;
+    c->fuel_slice = inv->fuel_slice;
+    c->max_steps = inv->max_steps;
+    int st = wfp_invocation_run(c, inv->max_steps);
+    if (st < 0) {
+      rc = st;
+    } else if (st == WFP_TRAP) {
+      resume_error(inv, "db_query each, row %zu: %s", r + 1, c->trap);
+      failed = true;
+    } else {
+      /* its return value: a json result is the output; any other is the
+      ** output's "result" */
+      const char *o = c->output;
+      size_t on = strlen(o);
+      if (r)
+        wfp__buf_addc(&out, ',');
+      if (!json_result && on >= 11 && memcmp(o, "{\"result\":", 10) == 0)
+        wfp__buf_add(&out, o + 10, on - 11);
+      else
+        wfp__buf_add(&out, o, on);
+    }
+    wfp_invocation_free(c);
+  }
+  wfp__buf_adds(&out, "]}");
+  if (!rc && out.oom)
+    rc = WFP_ENOMEM;
+  if (!rc && !failed) {
+    set_bytes(&inv->resume, out.data, out.len);
+    inv->resume_some = true;
+    if (inv->resume.oom)
+      rc = WFP_ENOMEM;
+  }
+  wfp__buf_free(&out);
+  wfp__buf_free(&input);
+  return rc;
+}
+
+static int db_query(wfp_invocation *inv) {
+  wfp__buf rows, offs;
+  wfp__buf_init(&rows);
+  wfp__buf_init(&offs);
+  char err[512] = "";
+  size_t nrows = 0;
+  int rc = wfp__db_query(inv->e, inv->s0.data ? inv->s0.data : "", inv->s0.len,
+                         inv->s1.data, inv->s1.len, &rows, inv->has_s2 ? &offs : NULL,
+                         &nrows, err, sizeof err);
+  if (rc == WFP_ENOMEM) {
+    /* out of memory is the host's failure, not the program's */
+  } else if (rc) {
+    resume_error(inv, "db_query: %s", err);
+    rc = WFP_OK;
+  } else if (inv->has_s2) {
+    rc = fan_out(inv, &rows, &offs, nrows);
+  } else {
+    inv->resume.len = 0;
+    inv->resume.oom = false;
+    wfp__buf_adds(&inv->resume, "{\"rows\":");
+    wfp__buf_add(&inv->resume, rows.data, rows.len);
+    wfp__buf_addc(&inv->resume, '}');
+    inv->resume_some = true;
+  }
+  wfp__buf_free(&rows);
+  wfp__buf_free(&offs);
+  return rc;
+}
+
 static void sleep_ms(int64_t ms) {
   if (ms <= 0)
     return;
@@ -448,6 +574,9 @@ int wfp_invocation_perform(wfp_invocation *inv) {
     break;
   case WFP_EFFECT_YIELD:
     resume_none(inv);
+    break;
+  case WFP_EFFECT_DB_QUERY:
+    rc = db_query(inv);
     break;
   case WFP_EFFECT_SELF_GET:
   case WFP_EFFECT_SELF_SET: {
@@ -519,9 +648,17 @@ int wfp_invocation_perform(wfp_invocation *inv) {
   return WFP_OK;
 }
 
+int wfp_invocation_set_max_steps(wfp_invocation *inv, uint64_t max_steps) {
+  if (!inv)
+    return WFP_EINVAL;
+  inv->max_steps = max_steps;
+  return WFP_OK;
+}
+
 int wfp_invocation_run(wfp_invocation *inv, uint64_t max_steps) {
   if (!inv)
     return WFP_EINVAL;
+  inv->max_steps = max_steps;
   for (;;) {
     if (inv->status != RUNNING)
       return inv->status;
@@ -548,7 +685,8 @@ int wfp_invocation_run(wfp_invocation *inv, uint64_t max_steps) {
 **  "fuel":N,"fuel_max":N,"fuel_slice":N (0: none, the default),
 **  "state":BASE64,"effect":{"kind":K,"s0":S,"s1":S,"s2":S|null,"i":"N"},
 **  "ctx":[[key,"N"],...],"messages":[[topic,payload],...],
-**  "instances":[{"handle":"N","resource":R,"props":[[name,type,json],...]}]}
+**  "instances":[{"handle":"N","resource":R,"props":[[name,type,json],...]}],
+**  "db":PATH|null (db_query's database file; absent in older checkpoints)}
 ** Integers are decimal strings: exact whatever the JSON reader. */
 
 #define CKPT_MAGIC "WFPC1 "
@@ -619,7 +757,12 @@ int wfp_invocation_checkpoint(const wfp_invocation *inv, char **out, size_t *len
     }
     wfp__buf_adds(&b, "]}");
   }
-  wfp__buf_adds(&b, "]}\n");
+  wfp__buf_adds(&b, "],\"db\":");
+  if (inv->e->db_path)
+    wfp__buf_add_jstr(&b, inv->e->db_path, strlen(inv->e->db_path));
+  else
+    wfp__buf_adds(&b, "null");
+  wfp__buf_adds(&b, "}\n");
   if (b.oom) {
     wfp__buf_free(&b);
     return WFP_ENOMEM;
@@ -792,12 +935,20 @@ int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t l
     rc = WFP_ENOMEM;
     goto out;
   }
+  /* the database file the invocation ran on, unless the host chose one */
+  const cJSON *dbp = cJSON_GetObjectItemCaseSensitive(j, "db");
+  if (dbp && !cJSON_IsNull(dbp) && !cJSON_IsString(dbp))
+    goto out;
+  if (cJSON_IsString(dbp) && !e->db &&
+      (rc = wfp_env_open_db(e, dbp->valuestring, err, errlen)) != 0)
+    goto out_keep_err;
   rc = WFP_OK;
 out:
+  if (rc == WFP_ECORRUPT)
+    corrupt(err, errlen, why);
+out_keep_err:
   cJSON_Delete(j);
   if (rc) {
-    if (rc == WFP_ECORRUPT)
-      corrupt(err, errlen, why);
     wfp_invocation_free(inv);
     return rc;
   }

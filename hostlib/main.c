@@ -40,6 +40,8 @@ static void help(void) {
          "                     1,000,000 at most, so others may run)\n"
          "  --fuel-slice N     the most fuel one step may use before it yields\n"
          "                     (default 1,000,000)\n"
+         "  --db PATH          the SQLite database db_query runs on (created\n"
+         "                     when missing; default: an empty in-memory one)\n"
          "  --trace            print every step and effect as a JSON line on\n"
          "                     stderr\n"
          "  --report           print one JSON object instead of the output:\n"
@@ -176,8 +178,19 @@ static char *typed_value(const char *what, const char *name, const char *v, uint
     if (t)
       return strdup(v);
     snprintf(msg, sizeof msg, "%s %s: '%s' is not JSON", what, name, v);
+  } else if (ty == WFP_TY_FN) {
+    /* a function value in its JSON form, as an invocation outputs it */
+    cJSON *t = cJSON_Parse(v);
+    bool ok = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(t, "fn")) &&
+              cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(t, "args"));
+    cJSON_Delete(t);
+    if (ok)
+      return strdup(v);
+    snprintf(msg, sizeof msg,
+             "%s %s: '%s' is not a function value ({\"fn\": \"<id>\", \"args\": [captured values]})",
+             what, name, v);
   } else {
-    snprintf(msg, sizeof msg, "%s %s: a function value cannot be given", what, name);
+    snprintf(msg, sizeof msg, "%s %s: a value of this type cannot be given", what, name);
   }
   usage_error("%s", msg);
   return NULL;
@@ -356,7 +369,7 @@ static int write_checkpoint(wfp_invocation *inv, const char *path) {
 
 int main(int argc, char **argv) {
   const char *so = NULL, *input = NULL, *fn = NULL, *ckpt = NULL, *resume = NULL;
-  const char *new_spec = NULL;
+  const char *new_spec = NULL, *db = NULL;
   uint64_t max_steps = 0, stop_after = 0, max_fuel = 0, fuel_slice = 0;
   bool trace = false, want_report = false;
   kv *ctx = calloc((size_t)argc + 1, sizeof *ctx);
@@ -403,7 +416,7 @@ int main(int argc, char **argv) {
     }
     static const char *const valued[] = {"--ctx", "--input", "--fn", "--arg",
                                          "--new", "--max-steps", "--max-fuel", "--fuel-slice", "--checkpoint",
-                                         "--stop-after", "--resume", NULL};
+                                         "--stop-after", "--resume", "--db", NULL};
     const char *name = NULL;
     for (const char *const *q = valued; *q; q++) {
       size_t n = strlen(*q);
@@ -450,6 +463,8 @@ int main(int argc, char **argv) {
       fn = v;
     } else if (strcmp(name, "--checkpoint") == 0) {
       ckpt = v;
+    } else if (strcmp(name, "--db") == 0) {
+      db = v;
     } else if (strcmp(name, "--resume") == 0) {
       resume = v;
     } else if (strcmp(name, "--max-steps") == 0) {
@@ -500,6 +515,11 @@ int main(int argc, char **argv) {
     code = 3;
     goto out;
   }
+  if (db && (rc = wfp_env_open_db(env, db, err, sizeof err)) != 0) {
+    fprintf(stderr, "wfp-host: error: %s\n", rc == WFP_ENOMEM ? "out of memory" : err);
+    code = 3;
+    goto out;
+  }
   if (resume) {
     char *data = NULL;
     size_t len = 0;
@@ -517,7 +537,7 @@ int main(int argc, char **argv) {
     }
     if (rc) {
       fprintf(stderr, "wfp-host: error: %s: %s\n", resume,
-              rc == WFP_EFOREIGN ? err : wfp_strerror(rc));
+              rc == WFP_EFOREIGN || rc == WFP_EIO ? err : wfp_strerror(rc));
       code = 3;
       goto out;
     }
@@ -556,6 +576,7 @@ int main(int argc, char **argv) {
   /* a resumed invocation keeps its fuel limits unless given new ones */
   if (!resume || max_fuel || fuel_slice)
     wfp_invocation_set_fuel(inv, max_fuel, fuel_slice);
+  wfp_invocation_set_max_steps(inv, max_steps);
 
   int status;
   for (;;) {

@@ -1095,6 +1095,27 @@ EXPORT("rt_res_value_json") str *rt_res_value_json(void) {
   return rt_sb_end(b);
 }
 
+/* db_query: {"rows": [...]}: the array (row objects, or with each the
+** values the per-row invocations returned), as a json value. */
+EXPORT("rt_res_rows") str *rt_res_rows(void) {
+  if (!res_present("db_query"))
+    return 0;
+  if (!jvalue(res_p, 0, res_n, 0, 0)) {
+    fail("invalid resume value for db_query: not JSON");
+    return 0;
+  }
+  if (res_error())
+    return 0;
+  u32 i = jfind(res_p, 0, res_n, (const u8 *)"rows", 4);
+  if (!i || res_p[i] != '[') {
+    fail("invalid resume value for db_query: expected {\"rows\": [...]}");
+    return 0;
+  }
+  sb *b = rt_sb_new();
+  jvalue(res_p, i, res_n, b, 0);
+  return rt_sb_end(b);
+}
+
 /* ---- state bytes ----
 ** header (32 bytes): "wfps" u16 version u16 flags u64 program hash
 **                    u64 checksum u32 entry function u32 frame count
@@ -1399,10 +1420,85 @@ EXPORT("rt_arg_json") str *rt_arg_json(u32 idx, const str *name) {
   return str_new(in_json->b + i, e - i);
 }
 
-EXPORT("rt_arg_fn") u32 rt_arg_fn(u32 idx, const str *name) {
-  (void)idx;
-  fail_arg(name, "is a function, which an input cannot give");
-  return 0;
+u8 *rt_closure_new(u32 fn, u32 k);
+
+/* A closure from its JSON form, {"fn": "<id or name>", "args": [captures]}:
+** how a host hands a fn value back (db_query's each, a fan-out's rows). Its
+** function must be one a fn value of the program names, with that many
+** captures, each of its parameter's type. 0 after a failure. */
+static u8 *closure_of_json(const u8 *p, u32 i, u32 n, const str *name, u32 depth) {
+  static const char form[] =
+      "must be a function value: {\"fn\": \"<id>\", \"args\": [captured values]}";
+  i = ws(p, i, n);
+  u32 f_at = jfind(p, i, n, (const u8 *)"fn", 2);
+  u32 a_at = jfind(p, i, n, (const u8 *)"args", 4);
+  if (depth > FN_NEST_MAX || !f_at || !a_at || p[f_at] != '"' || p[a_at] != '[') {
+    fail_arg(name, form);
+    return 0;
+  }
+  sb *b = rt_sb_new();
+  if (!jstring(p, f_at, n, b)) {
+    fail_arg(name, form);
+    return 0;
+  }
+  str *id = rt_sb_end(b);
+  s32 f = find_fn(id->b, id->len);
+  if (f < 0) {
+    fail_arg(name, "names no function of this program");
+    return 0;
+  }
+  const u32 *row = fn_entry((u32)f);
+  u32 k = row[4];
+  if (k == 0xFFFFFFFFu) {
+    fail_arg(name, "names a function that no fn value of this program refers to");
+    return 0;
+  }
+  if (jindex(p, a_at, n, k) || (k && !jindex(p, a_at, n, k - 1))) {
+    fail_arg(name, "gives a function value the wrong number of captured values");
+    return 0;
+  }
+  const u32 *params = (const u32 *)(usize)row[3];
+  u8 *c = rt_closure_new((u32)f, k);
+  for (u32 j = 0; j < k; j++) {
+    u32 at = jindex(p, a_at, n, j), ty = params[2 * j + 1];
+    u8 *slot = c + 8 + 8 * j;
+    if (ty == TY_I64) {
+      u32 e = jnumber(p, at, n);
+      s64 v;
+      if (!e || !jint(p, at, e, &v)) {
+        fail_arg(name, "gives a function value a capture that is not an i64");
+        return 0;
+      }
+      wr64(slot, (u64)v);
+    } else if (ty == TY_STR) {
+      sb *sv = rt_sb_new();
+      if (p[at] != '"' || !jstring(p, at, n, sv)) {
+        fail_arg(name, "gives a function value a capture that is not a string");
+        return 0;
+      }
+      wr32(slot, (u32)(usize)rt_sb_end(sv));
+    } else if (ty == TY_JSON) {
+      u32 e = jskip(p, at, n);
+      while (e > at && is_ws(p[e - 1]))
+        e--;
+      wr32(slot, (u32)(usize)str_new(p + at, e - at));
+    } else {
+      u8 *inner = closure_of_json(p, at, n, name, depth + 1);
+      if (!inner)
+        return 0;
+      wr32(slot, (u32)(usize)inner);
+    }
+  }
+  return c;
+}
+
+EXPORT("rt_arg_fn") u8 *rt_arg_fn(u32 idx, const str *name) {
+  u32 i = arg_at(idx, name);
+  if (!i) {
+    fail_arg(name, "is missing");
+    return 0;
+  }
+  return closure_of_json(in_json->b, i, in_json->len, name, 0);
 }
 
 /* ---- closures ---- */

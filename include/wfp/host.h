@@ -69,6 +69,12 @@ WFP_API int64_t wfp_env_ctx_value(const wfp_env *e, size_t i);
 WFP_API size_t wfp_env_message_count(const wfp_env *e);
 WFP_API const char *wfp_env_message_topic(const wfp_env *e, size_t i);
 WFP_API const char *wfp_env_message_payload(const wfp_env *e, size_t i);
+/* The SQLite database db_query runs on: the file at path, created when
+** missing; NULL or ":memory:" is a private in-memory database, which is
+** also what the first db_query opens when none was. The environment owns
+** the connection (closed by wfp_env_free or the next open). 0, or an error
+** with a message in err (errlen bytes, may be 0). */
+WFP_API int wfp_env_open_db(wfp_env *e, const char *path, char *err, size_t errlen);
 
 /*
 ** Resource instances: objects of a resource of a module, whose properties
@@ -147,6 +153,11 @@ WFP_API uint64_t wfp_invocation_fuel_used(const wfp_invocation *inv);
 ** WFP_DONE or WFP_TRAP, or a negative WFP_E*.
 */
 WFP_API int wfp_invocation_run(wfp_invocation *inv, uint64_t max_steps);
+/* The step limit of the invocations a db_query with each starts (each row
+** runs as its own invocation, inside wfp_invocation_perform, with this
+** limit and this invocation's fuel limits; 0: none). wfp_invocation_run
+** sets it to its own limit. 0 or WFP_EINVAL. */
+WFP_API int wfp_invocation_set_max_steps(wfp_invocation *inv, uint64_t max_steps);
 
 /* The output JSON after WFP_DONE, the message after WFP_TRAP; else NULL.
 ** Borrowed, valid until the invocation is freed. */

@@ -5,9 +5,9 @@
 set -eu
 aot=$1 examples=$2 programs=$3 out=$4
 mkdir -p "$out"
-for ex in simple nested converter accumulator resource bank-account state-machine; do
+for ex in simple nested converter accumulator resource bank-account state-machine orders; do
     "$aot" "$examples/program.$ex.json" -o "$out/$ex.so"
 done
-for p in loop calls traps spin spin_forever closures; do
+for p in loop calls traps spin spin_forever closures db; do
     "$aot" "$programs/$p.json" -o "$out/$p.so"
 done

@@ -63,9 +63,37 @@ PY
 # recursion through fn values: the depth is bounded, a trap not a crash
 run 1 "$WFP_HOST" "$so" --fn deep --arg n=100000000 && err_has "call stack exhausted"
 
-# a fn value cannot come from the input
+# a fn value from the input, in its JSON form: the id of a function some
+# fn value of the program names, and its captured values
+id_of() {
+    python3 -c 'import json, sys
+print([f["id"] for f in json.load(open(sys.argv[1]))["functions"] if f["name"] == sys.argv[2]][0])' \
+        "$WORK/closures.ir.json" "$1"
+}
+dbl=$(id_of double) add=$(id_of 'makeAdder$lambda0') str=$(id_of 'strs$lambda0')
+run 0 "$WFP_HOST" "$so" --input "{\"fn\":\"apply\",\"args\":[{\"fn\":\"$dbl\",\"args\":[]},21]}" &&
+    out_is '{"result":42}'
+run 0 "$WFP_HOST" "$so" --fn apply --arg "f={\"fn\":\"$add\",\"args\":[40]}" --arg x=2 &&
+    out_is '{"result":42}'
+# the output of one invocation is the input of the next
+run 0 "$WFP_HOST" "$so" --fn adder --arg k=40 &&
+    f=$(python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["result"]))' <"$WORK/out") &&
+    run 0 "$WFP_HOST" "$so" --fn apply --arg "f=$f" --arg x=2 && out_is '{"result":42}'
+run 2 "$WFP_HOST" "$so" --fn apply --arg 'f=1' --arg x=1 &&
+    err_has "--arg f: '1' is not a function value"
 run 1 "$WFP_HOST" "$so" --input '{"fn":"apply","args":{"f":1,"x":1}}' &&
-    err_has "argument 'f' is a function, which an input cannot give"
+    err_has "argument 'f' must be a function value"
+run 1 "$WFP_HOST" "$so" --fn apply --arg "f={\"fn\":\"$add\",\"args\":[]}" --arg x=1 &&
+    err_has "argument 'f' gives a function value the wrong number of captured values"
+run 1 "$WFP_HOST" "$so" --fn apply --arg "f={\"fn\":\"$add\",\"args\":[\"x\"]}" --arg x=1 &&
+    err_has "argument 'f' gives a function value a capture that is not an i64"
+run 1 "$WFP_HOST" "$so" --fn apply --arg 'f={"fn":"main","args":[]}' --arg x=1 &&
+    err_has "argument 'f' names a function that no fn value of this program refers to"
+run 1 "$WFP_HOST" "$so" --fn apply --arg 'f={"fn":"nope","args":[]}' --arg x=1 &&
+    err_has "argument 'f' names no function of this program"
+# a function value of another signature: a trap at the call, not a crash
+run 1 "$WFP_HOST" "$so" --fn apply --arg "f={\"fn\":\"$str\",\"args\":[\"a\",{}]}" --arg x=1 &&
+    err_has "call_ref: the function value's signature does not match the call"
 
 # the lifted IR compiles to a module with the same behaviour
 run 0 "$WFP_AOT" "$WORK/closures.ir.json" -o "$WORK/lifted.so"

@@ -45,13 +45,6 @@ run 0 "$WFP_AOT" --entry fetch "$PROGRAMS/calls.json" -o "$WORK/calls.so" &&
     run 0 "$WFP_HOST" "$WORK/calls.so" --arg key=k --arg scale=3 --ctx x=5 && out_is '{"result":15}'
 run 1 "$WFP_AOT" --entry nope "$PROGRAMS/calls.json" -o "$WORK/none.so" && err_has "entry function 'nope' not found"
 [ -e "$WORK/none.so" ] && fail "a refused program wrote its output"
-# an op this code generator does not lower yet: exit 3, naming it, nothing written
-cat >"$WORK/db.json" <<'J'
-{"version": 1, "functions": [{"name": "main", "params": [], "body": [
-  {"op": "return", "expr": {"op": "db_query", "sql": "select 1 as one"}}]}]}
-J
-run 3 "$WFP_AOT" "$WORK/db.json" -o "$WORK/db.so" --emit-ir "$WORK/db.ir" && err_has "'db_query' is not supported"
-[ -e "$WORK/db.so" ] || [ -e "$WORK/db.ir" ] && fail "an unsupported program wrote output"
 # a failing tool: exit 3, its name and output in the message, nothing written
 rm -f "$WORK/cc.so" "$WORK/flags.so"
 run 3 env CC=false "$WFP_AOT" "$ex/program.simple.json" -o "$WORK/cc.so" &&

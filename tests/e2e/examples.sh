@@ -47,4 +47,13 @@ run 2 "$WFP_HOST" "$c" --new Counter:valu=1 --fn increment && err_has "has no pr
 run 2 "$WFP_HOST" "$c" --new Counter:value=x --fn increment && err_has "'x' is not an i64"
 # an instance named in --input that does not exist: the method traps
 run 1 "$WFP_HOST" "$c" --input '{"fn":"increment","self":7}' && err_has "there is no resource instance 7"
+# db_query and its fan-out: an in-memory database per run, a file that keeps
+# the rows between runs
+o=$SO/orders.so
+run 0 "$WFP_HOST" "$o" --ctx fee=50 && out_is '{"orders":2,"totals":[1400,1250]}'
+run 0 "$WFP_HOST" "$o" --ctx fee=50 --report &&
+    out_is '{"status":"done","output":{"orders":2,"totals":[1400,1250]},"trap":null,"steps":6,"fuel":0,"ctx":{"fee":50},"messages":[{"topic":"lines","payload":{"item":"tea","total":1400}},{"topic":"lines","payload":{"item":"cake","total":1250}}],"properties":null}'
+rm -f "$WORK/orders.db"
+run 0 "$WFP_HOST" "$o" --ctx fee=50 --db "$WORK/orders.db" && out_is '{"orders":2,"totals":[1400,1250]}'
+run 0 "$WFP_HOST" "$o" --ctx fee=50 --db "$WORK/orders.db" && out_is '{"orders":4,"totals":[1400,1250,1400,1250]}'
 finish

@@ -46,6 +46,10 @@ for f in main compose useAdder loop curry; do
     check_all "$SO/closures.so" --fn "$f" --ctx n=4 --ctx base=1 --ctx k=7 --ctx m=3
 done
 check_all "$SO/closures.so" --fn strs --arg who=ann --ctx n=4
+# db_query on a database file the checkpoint names, fan-outs included
+for f in main fan nested; do
+    check_all "$SO/db.so" --fn "$f" --ctx min=20 --db "$WORK/p.db"
+done
 # resources: the instance's properties travel in the checkpoint
 check_all "$SO/resource.so" --new Counter:value=10 --fn add --arg amount=5
 check_all "$SO/bank-account.so" --new Account:balance=100,transactions=3 --fn transferTo --arg amount=25

@@ -1,0 +1,59 @@
+#!/bin/sh
+# db.sh: db_query on real SQLite through the real host: statements with
+# bound parameters (i64 exactly, text, real, null), every column type in
+# the rows, the fan-out (each: a lambda with captures or a named function,
+# once per row as its own invocation, nested fan-outs included), faults
+# as traps, --db files shared between processes and carried by checkpoints.
+. "$(dirname "$0")/lib.sh"
+
+so=$SO/db.so
+
+# the default database: empty, in memory, private to the process
+run 0 "$WFP_HOST" "$so" --fn setup && out_is '[{"n":3}]'
+run 1 "$WFP_HOST" "$so" --fn bad && err_has "db_query: no such table: nope"
+
+run 0 "$WFP_HOST" "$so" --ctx min=20 &&
+    out_is '[{"name":"Ada","age":36},{"name":"Bob","age":25},{"name":"Cy \"q\" é","age":9223372036854775807}]'
+run 0 "$WFP_HOST" "$so" --ctx min=30 && out_is '[{"name":"Ada","age":36},{"name":"Cy \"q\" é","age":9223372036854775807}]'
+# integer, text, real, null and blob (base64) columns
+run 0 "$WFP_HOST" "$so" --fn all &&
+    out_is '[{"id":1,"name":"Ada","age":36,"score":1.5,"pic":"AP8Q"},{"id":2,"name":"Bob","age":25,"score":null,"pic":null},{"id":3,"name":"Cy \"q\" é","age":9223372036854775807,"score":null,"pic":null}]'
+
+# fan-out: a lambda capturing a string, run per row; its messages are the
+# invocation's
+run 0 "$WFP_HOST" "$so" --fn fan --report &&
+    out_is '{"status":"done","output":["hi Ada","hi Bob","hi Cy \"q\" é"],"trap":null,"steps":8,"fuel":1,"ctx":{},"messages":[{"topic":"row","payload":"Ada"},{"topic":"row","payload":"Bob"},{"topic":"row","payload":"Cy \"q\" é"}],"properties":null}'
+run 0 "$WFP_HOST" "$so" --fn ages && out_is '[36,25,9223372036854775807]'
+# a row's function that suspends and queries again
+run 0 "$WFP_HOST" "$so" --fn nested && out_is '[[{"n":2}],[{"n":1}],[{"n":0}]]'
+
+# faults: a trap naming the query's fault, never a crash
+run 1 "$WFP_HOST" "$so" --fn two && err_has "db_query: the SQL text holds more than one statement"
+run 1 "$WFP_HOST" "$so" --fn arity && err_has "db_query: 0 parameters given, the statement has 1"
+run 1 "$WFP_HOST" "$so" --fn rowTrap && err_has "db_query each, row 1: too old"
+# the limits hold inside a fan-out: each row's invocation gets them
+run 1 "$WFP_HOST" "$so" --fn nested --max-steps 3 && err_has "step limit reached"
+
+# a database file: what one process writes, the next one reads
+db=$WORK/t.db
+rm -f "$db"
+run 0 "$WFP_HOST" "$so" --fn setup --db "$db" && out_is '[{"n":3}]'
+[ -s "$db" ] || fail "--db did not create the database file"
+run 1 "$WFP_HOST" "$so" --fn bad --db "$db" && err_has "no such table: nope"
+python3 - "$db" <<'PY' || fail "the rows are not in the database file"
+import sqlite3, sys
+rows = sqlite3.connect(sys.argv[1]).execute("select name, age from users order by id").fetchall()
+assert rows == [("Ada", 36), ("Bob", 25), ('Cy "q" é', 9223372036854775807)], rows
+PY
+run 3 "$WFP_HOST" "$so" --fn setup --db "$WORK/no/such/dir/t.db" && err_has "cannot open the database"
+
+# a checkpoint names its database file: resumed in another process, from
+# another directory, the query runs on the same file
+ck=$WORK/ck
+rm -f "$ck"
+run 0 "$WFP_HOST" "$so" --fn fan --db "$db" --report && cp "$WORK/out" "$WORK/straight"
+run 4 "$WFP_HOST" "$so" --fn fan --db "$db" --checkpoint "$ck" --stop-after 7
+(cd / && "$WFP_HOST" "$so" --resume "$ck" --report) >"$WORK/out" 2>"$WORK/err" ||
+    fail "resume with the checkpoint's database failed: $(cat "$WORK/err")"
+cmp -s "$WORK/out" "$WORK/straight" || fail "resumed fan-out: $(cat "$WORK/out")"
+finish
