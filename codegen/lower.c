@@ -71,6 +71,14 @@ typedef struct cg {
   int nrt;
 } cg;
 
+/* the callee of a resume point that is not a call (the layout table's
+** encoding, read by the guest runtime): an effect, or a call_ref whose
+** callee is known only at run time */
+#define POINT_EFFECT 0xFFFFFFFFu
+#define POINT_DYNAMIC 0xFFFFFFFEu
+/* the k of a function no fn value names, in the function table */
+#define NOT_CLOSABLE 0xFFFFFFFFu
+
 #define I32 BinaryenTypeInt32()
 #define I64 BinaryenTypeInt64()
 #define NONE BinaryenTypeNone()
@@ -633,7 +641,7 @@ static BinaryenExpressionRef suspend_effect(fb *F, BinaryenExpressionRef record,
   F->pts[k].block = e;
   F->pts[k].resume = r;
   F->pts[k].cont = r;
-  F->pts[k].callee = 0xFFFFFFFFu;
+  F->pts[k].callee = POINT_EFFECT;
   F->cur = r;
   emit(F, call0(g, "rt_resume_done", NONE));
   return checked(F, call0(g, reader, t), t, kind);
@@ -901,6 +909,36 @@ static BinaryenExpressionRef lower_logic(fb *F, const wfp_expr *e) {
   return lget(F, t);
 }
 
+/* A call that may suspend: the call c, then a resume point. On a suspend
+** signal the frame is saved and the caller unwinds; on resume it runs
+** rcall, which calls the same callee again (with dummy arguments: the
+** callee restores its own frame), and goes on after the call. callee is
+** the function index the next frame must belong to (or POINT_DYNAMIC).
+** Returns the result (NULL when none). */
+static BinaryenExpressionRef call_point(fb *F, BinaryenExpressionRef c,
+                                        BinaryenExpressionRef rcall, BinaryenType rt_,
+                                        int vk, uint32_t callee) {
+  BinaryenModuleRef m = F->g->m;
+  int res = rt_ != NONE ? new_local(F, rt_, vk) : -1;
+  emit(F, res >= 0 ? BinaryenLocalSet(m, (BinaryenIndex)res, c) : c);
+  int k = new_point(F, P_CALL);
+  int chk = new_block(F), rc = new_block(F), cont = new_block(F);
+  end_goto(F, chk);
+  F->b[chk].term = T_CHECK;
+  F->b[chk].point = k;
+  F->b[chk].s0 = cont;
+  F->cur = rc;
+  emit(F, res >= 0 ? BinaryenLocalSet(m, (BinaryenIndex)res, rcall) : rcall);
+  end_goto(F, chk);
+  F->pts[k].block = chk;
+  F->pts[k].resume = rc;
+  F->pts[k].cont = cont;
+  F->pts[k].result = res;
+  F->pts[k].callee = callee;
+  F->cur = cont;
+  return res >= 0 ? lget(F, res) : NULL;
+}
+
 static BinaryenExpressionRef lower_call(fb *F, const wfp_expr *e) {
   cg *g = F->g;
   const wfp_func *t = e->target;
@@ -918,14 +956,6 @@ static BinaryenExpressionRef lower_call(fb *F, const wfp_expr *e) {
   BinaryenExpressionRef c = BinaryenCall(g->m, ti->name, args, (BinaryenIndex)n, rt_);
   BinaryenExpressionRef r = NULL;
   if (ti->may_suspend) {
-    int res = rt_ != NONE ? new_local(F, rt_, vkind(t->ret)) : -1;
-    emit(F, res >= 0 ? BinaryenLocalSet(g->m, (BinaryenIndex)res, c) : c);
-    int k = new_point(F, P_CALL);
-    int chk = new_block(F), rc = new_block(F), cont = new_block(F);
-    end_goto(F, chk);
-    F->b[chk].term = T_CHECK;
-    F->b[chk].point = k;
-    F->b[chk].s0 = cont;
     /* the resume path calls again: the callee restores its own frame */
     BinaryenExpressionRef *zeros = calloc((size_t)n + 1, sizeof *zeros);
     if (!zeros) {
@@ -938,17 +968,8 @@ static BinaryenExpressionRef lower_call(fb *F, const wfp_expr *e) {
       zeros[i] = zero_of(g, at == I64 ? I64 : I32);
     }
     BinaryenExpressionRef rcall = BinaryenCall(g->m, ti->name, zeros, (BinaryenIndex)n, rt_);
-    F->cur = rc;
-    emit(F, res >= 0 ? BinaryenLocalSet(g->m, (BinaryenIndex)res, rcall) : rcall);
-    end_goto(F, chk);
     free(zeros);
-    F->pts[k].block = chk;
-    F->pts[k].resume = rc;
-    F->pts[k].cont = cont;
-    F->pts[k].result = res;
-    F->pts[k].callee = (uint32_t)t->index;
-    F->cur = cont;
-    r = res >= 0 ? lget(F, res) : NULL;
+    r = call_point(F, c, rcall, rt_, vkind(t->ret), (uint32_t)t->index);
   } else if (ti->may_unwind) {
     r = checked(F, c, rt_, vkind(t->ret));
   } else {
@@ -1047,27 +1068,11 @@ static BinaryenExpressionRef lower_call_ref(fb *F, const wfp_expr *e) {
   BinaryenExpressionRef target = BinaryenLoad(m, 4, false, 0, 4, I32, clo);
   BinaryenExpressionRef c =
       BinaryenCallIndirect(m, "wfp$fns", target, v, (BinaryenIndex)n, params, rt_);
-  int res = rt_ != NONE ? new_local(F, rt_, vkind(e->type)) : -1;
-  emit(F, res >= 0 ? BinaryenLocalSet(m, (BinaryenIndex)res, c) : c);
-  int k = new_point(F, P_CALL);
-  int chk = new_block(F), rc = new_block(F), cont = new_block(F);
-  end_goto(F, chk);
-  F->b[chk].term = T_CHECK;
-  F->b[chk].point = k;
-  F->b[chk].s0 = cont;
   BinaryenExpressionRef rcall = BinaryenCallIndirect(
       m, "wfp$fns", call0(g, "rt_fr_peek_fn", I32), zeros, (BinaryenIndex)n, params, rt_);
-  F->cur = rc;
-  emit(F, res >= 0 ? BinaryenLocalSet(m, (BinaryenIndex)res, rcall) : rcall);
-  end_goto(F, chk);
-  F->pts[k].block = chk;
-  F->pts[k].resume = rc;
-  F->pts[k].cont = cont;
-  F->pts[k].result = res;
-  F->pts[k].callee = 0xFFFFFFFEu; /* dynamic */
-  F->cur = cont;
+  BinaryenExpressionRef r = call_point(F, c, rcall, rt_, vkind(e->type), POINT_DYNAMIC);
   free(ops), free(v), free(zeros), free(pt);
-  return res >= 0 ? lget(F, res) : NULL;
+  return r;
 }
 
 /* db_query: the parameters as one JSON array text, the each function as
@@ -1922,7 +1927,7 @@ static uint32_t funcs_table(cg *g) {
     uint32_t row[5] = {str_obj(g, f->name, strlen(f->name)),
                        str_obj(g, f->id, strlen(f->id)),
                        (uint32_t)(f->ncaps + f->nparams), params[i],
-                       g->fi[i].closable ? (uint32_t)g->fi[i].k : 0xFFFFFFFFu};
+                       g->fi[i].closable ? (uint32_t)g->fi[i].k : NOT_CLOSABLE};
     wfp__buf_add(&b, row, sizeof row);
   }
   free(params);

@@ -1038,22 +1038,38 @@ EXPORT("rt_res_i64") s64 rt_res_i64(void) {
   return 0;
 }
 
-/* self_get: {"value": V}, V of the property's type. The value's text is
-** returned as a str (get_str decodes a JSON string) or json. */
-static u32 res_value(const char *what) {
+/* A resume value {"<key>": V, ...} of the effect what: where V starts,
+** plus 1 (0 after a failure: no value, not JSON, the host's error, no
+** such key). */
+static u32 res_field(const char *what, const char *key, u32 kn) {
   if (!res_present(what))
     return 0;
   if (!jvalue(res_p, 0, res_n, 0, 0)) {
-    fail("invalid resume value for self_get: not JSON");
+    sb *b = rt_sb_new();
+    sb_cs(b, "invalid resume value for ");
+    sb_cs(b, what);
+    sb_cs(b, ": not JSON");
+    fail_str(rt_sb_end(b));
     return 0;
   }
   if (res_error())
     return 0;
-  u32 i = jfind(res_p, 0, res_n, (const u8 *)"value", 5);
-  if (!i)
-    fail("invalid resume value for self_get: expected {\"value\": ...}");
-  return i + 1; /* +1: 0 means failure */
+  u32 i = jfind(res_p, 0, res_n, (const u8 *)key, kn);
+  if (!i) {
+    sb *b = rt_sb_new();
+    sb_cs(b, "invalid resume value for ");
+    sb_cs(b, what);
+    sb_cs(b, ": expected {\"");
+    sb_cs(b, key);
+    sb_cs(b, "\": ...}");
+    fail_str(rt_sb_end(b));
+  }
+  return i ? i + 1 : 0;
 }
+
+/* self_get: {"value": V}, V of the property's type. The value's text is
+** returned as a str (get_str decodes a JSON string) or json. */
+static u32 res_value(const char *what) { return res_field(what, "value", 5); }
 
 EXPORT("rt_res_value_i64") s64 rt_res_value_i64(void) {
   u32 i = res_value("self_get");
@@ -1098,16 +1114,11 @@ EXPORT("rt_res_value_json") str *rt_res_value_json(void) {
 /* db_query: {"rows": [...]}: the array (row objects, or with each the
 ** values the per-row invocations returned), as a json value. */
 EXPORT("rt_res_rows") str *rt_res_rows(void) {
-  if (!res_present("db_query"))
+  u32 i = res_field("db_query", "rows", 4);
+  if (!i)
     return 0;
-  if (!jvalue(res_p, 0, res_n, 0, 0)) {
-    fail("invalid resume value for db_query: not JSON");
-    return 0;
-  }
-  if (res_error())
-    return 0;
-  u32 i = jfind(res_p, 0, res_n, (const u8 *)"rows", 4);
-  if (!i || res_p[i] != '[') {
+  i--;
+  if (res_p[i] != '[') {
     fail("invalid resume value for db_query: expected {\"rows\": [...]}");
     return 0;
   }
