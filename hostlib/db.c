@@ -10,34 +10,108 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dlfcn.h>
+#include <pthread.h>
+
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
 
 #include "host_int.h"
+
+/* ---- SQLite, loaded at the first database use ----
+** Most invocations never query: linking libsqlite3 would make every host
+** process map and relocate it at start (a third of wfp-host's start time),
+** so it is opened with dlopen when the first database is. */
+
+#define SQLITE_SONAME "libsqlite3.so.0" /* SQLite 3's ABI, stable since 2004 */
+
+#define SQLITE_FNS(X) \
+  X(bind_double) \
+  X(bind_int64) \
+  X(bind_null) \
+  X(bind_parameter_count) \
+  X(bind_text) \
+  X(busy_timeout) \
+  X(close) \
+  X(column_blob) \
+  X(column_bytes) \
+  X(column_count) \
+  X(column_double) \
+  X(column_int64) \
+  X(column_name) \
+  X(column_text) \
+  X(column_type) \
+  X(errmsg) \
+  X(errstr) \
+  X(finalize) \
+  X(open_v2) \
+  X(prepare_v2) \
+  X(step)
+
+static struct {
+#define X(n) __typeof__(sqlite3_##n) *n;
+  SQLITE_FNS(X)
+#undef X
+} S;
+static pthread_once_t S_once = PTHREAD_ONCE_INIT;
+static char S_error[256]; /* why loading failed, or "" */
+
+/* WFP_SQLITE may name another build of the library (a path or a soname) */
+static void S_load(void) {
+  const char *lib = getenv("WFP_SQLITE");
+  if (!lib || !*lib)
+    lib = SQLITE_SONAME;
+  void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    const char *e = dlerror();
+    snprintf(S_error, sizeof S_error, "%s", e ? e : "the library was not found");
+    return;
+  }
+#define X(n)                                                                   \
+  if (!(S.n = (__typeof__(S.n))dlsym(h, "sqlite3_" #n))) {                    \
+    snprintf(S_error, sizeof S_error, "%s has no sqlite3_%s", lib, #n);       \
+    return;                                                                    \
+  }
+  SQLITE_FNS(X)
+#undef X
+}
+
+/* 0 when SQLite is there, else WFP_EIO with the reason in err */
+static int S_ready(char *err, size_t errlen) {
+  pthread_once(&S_once, S_load);
+  if (!S_error[0])
+    return WFP_OK;
+  if (err && errlen)
+    snprintf(err, errlen, "cannot load SQLite: %s", S_error);
+  return WFP_EIO;
+}
 
 int wfp_env_open_db(wfp_env *e, const char *path, char *err, size_t errlen) {
   if (!e)
     return WFP_EINVAL;
   if (!path || !*path)
     path = ":memory:";
+  int ready = S_ready(err, errlen);
+  if (ready)
+    return ready;
   sqlite3 *db = NULL;
-  int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+  int rc = S.open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
   if (rc != SQLITE_OK) {
     if (err && errlen)
       snprintf(err, errlen, "cannot open the database '%s': %s", path,
-               db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-    sqlite3_close(db);
+               db ? S.errmsg(db) : S.errstr(rc));
+    S.close(db);
     return rc == SQLITE_NOMEM ? WFP_ENOMEM : WFP_EIO;
   }
   /* another process may hold the database a moment (several hosts on one
   ** file): wait for it rather than fail the query at once */
-  sqlite3_busy_timeout(db, 5000);
+  S.busy_timeout(db, 5000);
   /* a file's path travels in checkpoints, so that a resumed invocation
   ** queries the same database; an in-memory one cannot travel */
   char *keep = NULL;
   if (strcmp(path, ":memory:") != 0 && !(keep = realpath(path, NULL)) &&
       !(keep = strdup(path))) {
-    sqlite3_close(db);
+    S.close(db);
     return WFP_ENOMEM;
   }
   wfp__env_close_db(e);
@@ -47,7 +121,8 @@ int wfp_env_open_db(wfp_env *e, const char *path, char *err, size_t errlen) {
 }
 
 void wfp__env_close_db(wfp_env *e) {
-  sqlite3_close(e->db);
+  if (e->db) /* an open database means SQLite was loaded */
+    S.close(e->db);
   e->db = NULL;
   free(e->db_path);
   e->db_path = NULL;
@@ -98,11 +173,11 @@ static int bind_one(sqlite3_stmt *st, int idx, const char *v, size_t n, char *er
                     size_t errlen) {
   int rc;
   if (n == 4 && memcmp(v, "null", 4) == 0) {
-    rc = sqlite3_bind_null(st, idx);
+    rc = S.bind_null(st, idx);
   } else if (n == 4 && memcmp(v, "true", 4) == 0) {
-    rc = sqlite3_bind_int64(st, idx, 1);
+    rc = S.bind_int64(st, idx, 1);
   } else if (n == 5 && memcmp(v, "false", 5) == 0) {
-    rc = sqlite3_bind_int64(st, idx, 0);
+    rc = S.bind_int64(st, idx, 0);
   } else if (v[0] == '"') {
     cJSON *j = cJSON_ParseWithLength(v, n);
     if (!cJSON_IsString(j)) {
@@ -110,11 +185,11 @@ static int bind_one(sqlite3_stmt *st, int idx, const char *v, size_t n, char *er
       snprintf(err, errlen, "parameter %d is not a valid JSON string", idx);
       return WFP_EINVAL;
     }
-    rc = sqlite3_bind_text(st, idx, j->valuestring, -1, SQLITE_TRANSIENT);
+    rc = S.bind_text(st, idx, j->valuestring, -1, SQLITE_TRANSIENT);
     cJSON_Delete(j);
   } else if (v[0] == '{' || v[0] == '[') {
     /* a json object or array binds as its text */
-    rc = sqlite3_bind_text(st, idx, v, (int)n, SQLITE_TRANSIENT);
+    rc = S.bind_text(st, idx, v, (int)n, SQLITE_TRANSIENT);
   } else {
     char buf[64];
     if (n >= sizeof buf) {
@@ -128,23 +203,23 @@ static int bind_one(sqlite3_stmt *st, int idx, const char *v, size_t n, char *er
     errno = 0;
     long long ll = integral ? strtoll(buf, &end, 10) : 0;
     if (integral && errno == 0 && *end == 0) {
-      rc = sqlite3_bind_int64(st, idx, (sqlite3_int64)ll);
+      rc = S.bind_int64(st, idx, (sqlite3_int64)ll);
     } else {
       double d = strtod(buf, &end);
       if (*end) {
         snprintf(err, errlen, "parameter %d is not a number", idx);
         return WFP_EINVAL;
       }
-      rc = sqlite3_bind_double(st, idx, d);
+      rc = S.bind_double(st, idx, d);
     }
   }
   if (rc == SQLITE_RANGE) {
     snprintf(err, errlen, "%d parameters given, the statement has %d", idx,
-             sqlite3_bind_parameter_count(st));
+             S.bind_parameter_count(st));
     return WFP_EINVAL;
   }
   if (rc != SQLITE_OK) {
-    snprintf(err, errlen, "parameter %d: %s", idx, sqlite3_errstr(rc));
+    snprintf(err, errlen, "parameter %d: %s", idx, S.errstr(rc));
     return rc == SQLITE_NOMEM ? WFP_ENOMEM : WFP_EINVAL;
   }
   return WFP_OK;
@@ -173,16 +248,16 @@ static int bind_all(sqlite3_stmt *st, const char *p, size_t n, char *err, size_t
     if (i < n && p[i] == ',')
       i = ws(p, i + 1, n);
   }
-  if (idx != sqlite3_bind_parameter_count(st)) {
+  if (idx != S.bind_parameter_count(st)) {
     snprintf(err, errlen, "%d parameters given, the statement has %d", idx,
-             sqlite3_bind_parameter_count(st));
+             S.bind_parameter_count(st));
     return WFP_EINVAL;
   }
   return WFP_OK;
 count:
-  if (sqlite3_bind_parameter_count(st)) {
+  if (S.bind_parameter_count(st)) {
     snprintf(err, errlen, "no parameters given, the statement has %d",
-             sqlite3_bind_parameter_count(st));
+             S.bind_parameter_count(st));
     return WFP_EINVAL;
   }
   return WFP_OK;
@@ -191,12 +266,12 @@ count:
 /* ---- the rows ---- */
 
 static int add_column(wfp__buf *b, sqlite3_stmt *st, int c, char *err, size_t errlen) {
-  switch (sqlite3_column_type(st, c)) {
+  switch (S.column_type(st, c)) {
   case SQLITE_INTEGER:
-    wfp__buf_add_i64(b, (int64_t)sqlite3_column_int64(st, c));
+    wfp__buf_add_i64(b, (int64_t)S.column_int64(st, c));
     break;
   case SQLITE_FLOAT: {
-    double d = sqlite3_column_double(st, c);
+    double d = S.column_double(st, c);
     if (isfinite(d)) {
       /* the shortest text that reads back as the same double */
       char t[40];
@@ -211,13 +286,13 @@ static int add_column(wfp__buf *b, sqlite3_stmt *st, int c, char *err, size_t er
     break;
   }
   case SQLITE_TEXT: {
-    const char *t = (const char *)sqlite3_column_text(st, c);
-    size_t n = (size_t)sqlite3_column_bytes(st, c);
+    const char *t = (const char *)S.column_text(st, c);
+    size_t n = (size_t)S.column_bytes(st, c);
     if (!t && n)
       return WFP_ENOMEM;
     if (!wfp__utf8_valid(t ? t : "", n)) {
       snprintf(err, errlen, "column '%s' holds text that is not valid UTF-8",
-               sqlite3_column_name(st, c));
+               S.column_name(st, c));
       return WFP_EINVAL;
     }
     wfp__buf_add_jstr(b, t ? t : "", n);
@@ -225,8 +300,8 @@ static int add_column(wfp__buf *b, sqlite3_stmt *st, int c, char *err, size_t er
   }
   case SQLITE_BLOB: {
     /* bytes as a base64 string: JSON has no byte strings */
-    const void *p = sqlite3_column_blob(st, c);
-    size_t n = (size_t)sqlite3_column_bytes(st, c);
+    const void *p = S.column_blob(st, c);
+    size_t n = (size_t)S.column_bytes(st, c);
     if (!p && n)
       return WFP_ENOMEM;
     wfp__buf_addc(b, '"');
@@ -256,9 +331,9 @@ int wfp__db_query(wfp_env *e, const char *sql, size_t sql_len, const char *param
   }
   sqlite3_stmt *st = NULL;
   const char *tail = NULL;
-  int rc = sqlite3_prepare_v2(e->db, sql, (int)sql_len, &st, &tail);
+  int rc = S.prepare_v2(e->db, sql, (int)sql_len, &st, &tail);
   if (rc != SQLITE_OK) {
-    snprintf(err, errlen, "%s", sqlite3_errmsg(e->db));
+    snprintf(err, errlen, "%s", S.errmsg(e->db));
     return rc == SQLITE_NOMEM ? WFP_ENOMEM : WFP_EINVAL;
   }
   if (!st) {
@@ -269,10 +344,10 @@ int wfp__db_query(wfp_env *e, const char *sql, size_t sql_len, const char *param
   if (tail && tail < sql + sql_len) {
     sqlite3_stmt *more = NULL;
     const char *t2 = NULL;
-    int r2 = sqlite3_prepare_v2(e->db, tail, (int)(sql + sql_len - tail), &more, &t2);
-    sqlite3_finalize(more);
+    int r2 = S.prepare_v2(e->db, tail, (int)(sql + sql_len - tail), &more, &t2);
+    S.finalize(more);
     if (r2 != SQLITE_OK || more) {
-      sqlite3_finalize(st);
+      S.finalize(st);
       snprintf(err, errlen, "the SQL text holds more than one statement");
       return WFP_EINVAL;
     }
@@ -281,14 +356,14 @@ int wfp__db_query(wfp_env *e, const char *sql, size_t sql_len, const char *param
   rows->len = 0;
   rows->oom = false;
   wfp__buf_addc(rows, '[');
-  int ncols = sqlite3_column_count(st);
-  while (!r && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+  int ncols = S.column_count(st);
+  while (!r && (rc = S.step(st)) == SQLITE_ROW) {
     if (*nrows)
       wfp__buf_addc(rows, ',');
     size_t start = rows->len;
     wfp__buf_addc(rows, '{');
     for (int c = 0; c < ncols && !r; c++) {
-      const char *name = sqlite3_column_name(st, c);
+      const char *name = S.column_name(st, c);
       if (!name) {
         r = WFP_ENOMEM;
         break;
@@ -311,10 +386,10 @@ int wfp__db_query(wfp_env *e, const char *sql, size_t sql_len, const char *param
       r = WFP_ENOMEM;
   }
   if (!r && rc != SQLITE_DONE) {
-    snprintf(err, errlen, "%s", sqlite3_errmsg(e->db));
+    snprintf(err, errlen, "%s", S.errmsg(e->db));
     r = rc == SQLITE_NOMEM ? WFP_ENOMEM : WFP_EINVAL;
   }
-  sqlite3_finalize(st);
+  S.finalize(st);
   wfp__buf_addc(rows, ']');
   if (!r && rows->oom)
     r = WFP_ENOMEM;

@@ -72,8 +72,10 @@ WFP_API const char *wfp_env_message_payload(const wfp_env *e, size_t i);
 /* The SQLite database db_query runs on: the file at path, created when
 ** missing; NULL or ":memory:" is a private in-memory database, which is
 ** also what the first db_query opens when none was. The environment owns
-** the connection (closed by wfp_env_free or the next open). 0, or an error
-** with a message in err (errlen bytes, may be 0). */
+** the connection (closed by wfp_env_free or the next open). SQLite is
+** loaded (dlopen of libsqlite3.so.0, or of what WFP_SQLITE names) at the
+** first open in the process. 0, or an error with a message in err (errlen
+** bytes, may be 0): WFP_EIO when SQLite or the file cannot be opened. */
 WFP_API int wfp_env_open_db(wfp_env *e, const char *path, char *err, size_t errlen);
 
 /*

@@ -47,6 +47,16 @@ assert rows == [("Ada", 36), ("Bob", 25), ('Cy "q" é', 9223372036854775807)], r
 PY
 run 3 "$WFP_HOST" "$so" --fn setup --db "$WORK/no/such/dir/t.db" && err_has "cannot open the database"
 
+# SQLite is loaded at the first database use: without it, a query traps
+# naming why, --db is an environment error, and programs that never query
+# run as ever
+run 1 env WFP_SQLITE=/nonexistent/libsqlite3.so.0 "$WFP_HOST" "$so" --fn setup &&
+    err_has "db_query: cannot load SQLite: /nonexistent/libsqlite3.so.0"
+run 3 env WFP_SQLITE=/nonexistent/libsqlite3.so.0 "$WFP_HOST" "$so" --fn setup --db "$db" &&
+    err_has "cannot load SQLite"
+run 0 env WFP_SQLITE=/nonexistent/libsqlite3.so.0 "$WFP_HOST" "$SO/simple.so" --ctx n=1 &&
+    out_is '{"result":2}'
+
 # a checkpoint names its database file: resumed in another process, from
 # another directory, the query runs on the same file
 ck=$WORK/ck
