@@ -496,16 +496,29 @@ static bool starts(const line *l, const char *pre) {
   return l->n >= k && memcmp(l->p, pre, k) == 0;
 }
 
-static bool is_fn_line(const line *l, bool def) {
+/* A function's prototype or definition starts at L[i] when the line begins
+** with one of wasm2c's function types; its header may wrap over several
+** lines (wasm2c wraps long parameter lists). Returns the line that ends the
+** header, with ';' (a prototype, *def false) or '{' (a definition, *def
+** true), or -1 when L[i] starts neither. */
+static long fn_header(const line *L, size_t n, size_t i, bool *def) {
   static const char *const types[] = {"static u32 w2c_", "static u64 w2c_",
                                       "static f32 w2c_", "static f64 w2c_",
                                       "static void w2c_", NULL};
   bool t = false;
   for (const char *const *q = types; *q && !t; q++)
-    t = starts(l, *q);
-  if (!t || l->n < 2)
-    return false;
-  return def ? l->p[l->n - 1] == '{' : l->p[l->n - 1] == ';';
+    t = starts(&L[i], *q);
+  if (!t)
+    return -1;
+  /* a header is a few lines at most; anything else is not what we know */
+  for (size_t j = i; j < n && j < i + 8; j++) {
+    char last = L[j].n ? L[j].p[L[j].n - 1] : 0;
+    if (last == ';' || last == '{') {
+      *def = last == '{';
+      return (long)j;
+    }
+  }
+  return -1;
 }
 
 static void add_line(wfp__buf *b, const line *l, bool drop_static) {
@@ -547,8 +560,10 @@ static bool split_module(wfp_aot *a) {
   for (size_t i = 0; i < n; i++) {
     if (prelude_end < 0 && starts(&L[i], "static bool s_module_initialized"))
       prelude_end = (int)i;
-    if (is_fn_line(&L[i], true)) {
-      size_t j = i + 1;
+    bool def;
+    long h = fn_header(L, n, i, &def);
+    if (h >= 0 && def) {
+      size_t j = (size_t)h + 1;
       while (j < n && !(L[j].n == 1 && L[j].p[0] == '}'))
         j++;
       if (j == n)
@@ -575,7 +590,8 @@ static bool split_module(wfp_aot *a) {
     goto out;
   int d = 0;
   for (size_t i = 0; i < n; i++) {
-    bool proto = is_fn_line(&L[i], false);
+    bool def = false;
+    long h = i < (size_t)prelude_end ? -1 : fn_header(L, n, i, &def);
     if (i < (size_t)prelude_end) {
       add_line(&A, &L[i], false);
       add_line(&B, &L[i], false);
@@ -587,9 +603,13 @@ static bool split_module(wfp_aot *a) {
       add_line(&B, &L[i], true);
       continue;
     }
-    if (proto) {
-      add_line(&A, &L[i], true);
-      add_line(&B, &L[i], true);
+    if (h >= 0 && !def) {
+      /* a prototype, to both parts, without its static */
+      for (size_t k = i; k <= (size_t)h; k++) {
+        add_line(&A, &L[k], k == i);
+        add_line(&B, &L[k], k == i);
+      }
+      i = (size_t)h;
       continue;
     }
     if (d < ndefs && (int)i == def_start[d]) {

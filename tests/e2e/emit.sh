@@ -45,6 +45,34 @@ run 0 "$WFP_AOT" --entry fetch "$PROGRAMS/calls.json" -o "$WORK/calls.so" &&
     run 0 "$WFP_HOST" "$WORK/calls.so" --arg key=k --arg scale=3 --ctx x=5 && out_is '{"result":15}'
 run 1 "$WFP_AOT" --entry nope "$PROGRAMS/calls.json" -o "$WORK/none.so" && err_has "entry function 'nope' not found"
 [ -e "$WORK/none.so" ] && fail "a refused program wrote its output"
+# functions of many parameters: wasm2c wraps their C headers over several
+# lines, which the two-unit compile must still split right
+python3 - "$WORK/many.json" <<'PY'
+import json, sys
+ps = ["p%d" % i for i in range(12)]
+sum12 = {"op": "lit_i64", "value": 0}
+for p in ps:
+    sum12 = {"op": "add", "a": sum12, "b": {"op": "var", "name": p}}
+caps = [{"op": "let", "name": "c%d" % i, "expr": {"op": "lit_i64", "value": i}} for i in range(10)]
+sumc = {"op": "var", "name": "x"}
+for i in range(10):
+    sumc = {"op": "add", "a": sumc, "b": {"op": "var", "name": "c%d" % i}}
+prog = {"version": 1, "functions": [
+    {"name": "main", "params": [], "body": caps + [
+        {"op": "expr", "expr": {"op": "msg_send", "topic": "t", "payload": {"op": "lit_i64", "value": 0}}},
+        {"op": "let", "name": "f", "expr": {"op": "lambda", "params": ["x"], "body": [
+            {"op": "expr", "expr": {"op": "sleep_ms", "ms": {"op": "lit_i64", "value": 0}}},
+            {"op": "return", "expr": sumc}]}},
+        {"op": "return", "expr": {"op": "add",
+            "a": {"op": "call", "fn": "twelve", "args": [{"op": "lit_i64", "value": i} for i in range(12)]},
+            "b": {"op": "call_ref", "fn": {"op": "var", "name": "f"}, "args": [{"op": "lit_i64", "value": 100}]}}}]},
+    {"name": "twelve", "params": ps, "body": [
+        {"op": "expr", "expr": {"op": "msg_send", "topic": "t", "payload": {"op": "var", "name": "p11"}}},
+        {"op": "return", "expr": sum12}]}]}
+json.dump(prog, open(sys.argv[1], "w"))
+PY
+run 0 "$WFP_AOT" "$WORK/many.json" -o "$WORK/many.so" &&
+    run 0 "$WFP_HOST" "$WORK/many.so" && out_is '{"result":211}'
 # a failing tool: exit 3, its name and output in the message, nothing written
 rm -f "$WORK/cc.so" "$WORK/flags.so"
 run 3 env CC=false "$WFP_AOT" "$ex/program.simple.json" -o "$WORK/cc.so" &&
