@@ -565,7 +565,18 @@ static void end_goto(fb *F, int to) {
   F->cur = -1;
 }
 
+static bool trivial(BinaryenExpressionRef x);
+
 static void end_if(fb *F, BinaryenExpressionRef cond, int t, int e) {
+  /* the Relooper treats a branch condition as free of effects: it drops
+  ** it when both ways meet (an if with empty arms). A condition that can
+  ** trap (a div by zero) must still run, so it runs first, as code. */
+  if (!trivial(cond)) {
+    BinaryenType ty = BinaryenExpressionGetType(cond);
+    int l = new_local(F, ty, VK_SCRATCH); /* read at once, never saved */
+    emit(F, BinaryenLocalSet(F->g->m, (BinaryenIndex)l, cond));
+    cond = BinaryenLocalGet(F->g->m, (BinaryenIndex)l, ty);
+  }
   int c = cur_block(F);
   F->b[c].term = T_IF;
   F->b[c].cond = cond;
@@ -1376,60 +1387,80 @@ static void bs_set(uint64_t *s, int i) { s[i / 64] |= 1ull << (i % 64); }
 static bool bs_has(const uint64_t *s, int i) { return (s[i / 64] >> (i % 64)) & 1; }
 
 /* Records the locals e reads before writing (use) and writes (def), in
-** execution order. Writes inside an if arm are not certain: not defs. */
-static void usedef(BinaryenExpressionRef e, uint64_t *use, uint64_t *def,
-                   bool certain, bool *unknown) {
+** execution order. An if arm starts from the defs before it and sees its
+** own writes (a temporary set and read inside one arm is not a use); after
+** the if, only what both arms wrote is certain. */
+typedef struct ud {
+  uint64_t *use;
+  int words;
+  bool unknown; /* an expression the walk does not know, or no memory */
+} ud;
+
+static void usedef(ud *u, BinaryenExpressionRef e, uint64_t *def) {
   if (!e)
     return;
   BinaryenExpressionId id = BinaryenExpressionGetId(e);
   if (id == BinaryenLocalGetId()) {
     int i = (int)BinaryenLocalGetGetIndex(e);
     if (!bs_has(def, i))
-      bs_set(use, i);
+      bs_set(u->use, i);
   } else if (id == BinaryenLocalSetId()) {
-    usedef(BinaryenLocalSetGetValue(e), use, def, certain, unknown);
-    if (certain)
-      bs_set(def, (int)BinaryenLocalSetGetIndex(e));
+    usedef(u, BinaryenLocalSetGetValue(e), def);
+    bs_set(def, (int)BinaryenLocalSetGetIndex(e));
   } else if (id == BinaryenBlockId()) {
     for (BinaryenIndex i = 0; i < BinaryenBlockGetNumChildren(e); i++)
-      usedef(BinaryenBlockGetChildAt(e, i), use, def, certain, unknown);
+      usedef(u, BinaryenBlockGetChildAt(e, i), def);
   } else if (id == BinaryenIfId()) {
-    usedef(BinaryenIfGetCondition(e), use, def, certain, unknown);
-    usedef(BinaryenIfGetIfTrue(e), use, def, false, unknown);
-    usedef(BinaryenIfGetIfFalse(e), use, def, false, unknown);
+    usedef(u, BinaryenIfGetCondition(e), def);
+    size_t n = (size_t)u->words;
+    uint64_t *d = malloc(2 * n * sizeof *d);
+    if (!d) {
+      u->unknown = true;
+      return;
+    }
+    memcpy(d, def, n * sizeof *d);
+    memcpy(d + n, def, n * sizeof *d);
+    usedef(u, BinaryenIfGetIfTrue(e), d);
+    BinaryenExpressionRef no = BinaryenIfGetIfFalse(e);
+    if (no) {
+      usedef(u, no, d + n);
+      for (size_t w = 0; w < n; w++)
+        def[w] |= d[w] & d[n + w];
+    }
+    free(d);
   } else if (id == BinaryenCallId()) {
     for (BinaryenIndex i = 0; i < BinaryenCallGetNumOperands(e); i++)
-      usedef(BinaryenCallGetOperandAt(e, i), use, def, certain, unknown);
+      usedef(u, BinaryenCallGetOperandAt(e, i), def);
   } else if (id == BinaryenCallIndirectId()) {
     /* the operands are evaluated first, then the table index */
     for (BinaryenIndex i = 0; i < BinaryenCallIndirectGetNumOperands(e); i++)
-      usedef(BinaryenCallIndirectGetOperandAt(e, i), use, def, certain, unknown);
-    usedef(BinaryenCallIndirectGetTarget(e), use, def, certain, unknown);
+      usedef(u, BinaryenCallIndirectGetOperandAt(e, i), def);
+    usedef(u, BinaryenCallIndirectGetTarget(e), def);
   } else if (id == BinaryenUnaryId()) {
-    usedef(BinaryenUnaryGetValue(e), use, def, certain, unknown);
+    usedef(u, BinaryenUnaryGetValue(e), def);
   } else if (id == BinaryenBinaryId()) {
-    usedef(BinaryenBinaryGetLeft(e), use, def, certain, unknown);
-    usedef(BinaryenBinaryGetRight(e), use, def, certain, unknown);
+    usedef(u, BinaryenBinaryGetLeft(e), def);
+    usedef(u, BinaryenBinaryGetRight(e), def);
   } else if (id == BinaryenLoadId()) {
-    usedef(BinaryenLoadGetPtr(e), use, def, certain, unknown);
+    usedef(u, BinaryenLoadGetPtr(e), def);
   } else if (id == BinaryenStoreId()) {
-    usedef(BinaryenStoreGetPtr(e), use, def, certain, unknown);
-    usedef(BinaryenStoreGetValue(e), use, def, certain, unknown);
+    usedef(u, BinaryenStoreGetPtr(e), def);
+    usedef(u, BinaryenStoreGetValue(e), def);
   } else if (id == BinaryenSelectId()) {
-    usedef(BinaryenSelectGetIfTrue(e), use, def, certain, unknown);
-    usedef(BinaryenSelectGetIfFalse(e), use, def, certain, unknown);
-    usedef(BinaryenSelectGetCondition(e), use, def, certain, unknown);
+    usedef(u, BinaryenSelectGetIfTrue(e), def);
+    usedef(u, BinaryenSelectGetIfFalse(e), def);
+    usedef(u, BinaryenSelectGetCondition(e), def);
   } else if (id == BinaryenDropId()) {
-    usedef(BinaryenDropGetValue(e), use, def, certain, unknown);
+    usedef(u, BinaryenDropGetValue(e), def);
   } else if (id == BinaryenReturnId()) {
-    usedef(BinaryenReturnGetValue(e), use, def, certain, unknown);
+    usedef(u, BinaryenReturnGetValue(e), def);
   } else if (id == BinaryenGlobalSetId()) {
-    usedef(BinaryenGlobalSetGetValue(e), use, def, certain, unknown);
+    usedef(u, BinaryenGlobalSetGetValue(e), def);
   } else if (id != BinaryenConstId() && id != BinaryenGlobalGetId() &&
              id != BinaryenNopId() && id != BinaryenUnreachableId()) {
     /* an expression this walk does not know would hide its reads: a
     ** value live across a suspension would not be saved */
-    *unknown = true;
+    u->unknown = true;
   }
 }
 
@@ -1438,7 +1469,7 @@ static int liveness(fb *F) {
   if (W == 0)
     W = 1;
   F->words = W;
-  bool unknown = false;
+  ud u = {NULL, W, false};
   for (int i = 0; i < F->nb; i++) {
     blk *b = &F->b[i];
     b->use = calloc((size_t)W * 4, sizeof(uint64_t));
@@ -1447,12 +1478,13 @@ static int liveness(fb *F) {
     b->def = b->use + W;
     b->in = b->use + 2 * W;
     b->out = b->use + 3 * W;
+    u.use = b->use;
     for (int k = 0; k < b->n; k++)
-      usedef(b->code[k], b->use, b->def, true, &unknown);
+      usedef(&u, b->code[k], b->def);
     if (b->term == T_IF)
-      usedef(b->cond, b->use, b->def, true, &unknown);
+      usedef(&u, b->cond, b->def);
   }
-  if (unknown) {
+  if (u.unknown) {
     cg_fail(F->g, WFP_EINTERNAL, F->f->path,
             "internal error: an expression the liveness analysis does not know");
     return WFP_EINTERNAL;

@@ -47,4 +47,12 @@ run 0 "$WFP_HOST" "$f" --fn fib --arg n=20 --fuel-slice 1000 --report &&
     out_is '{"status":"done","output":{"result":6765},"trap":null,"steps":22,"fuel":21891,"ctx":{},"messages":[],"properties":null}'
 # a step limit ends the invocation as a trap
 run 1 "$WFP_HOST" "$SO/loop.so" --ctx n=100 --ctx step=1 --max-steps 7 && err_has "trap: step limit reached (7 steps)"
+# regressions found by the differential tests:
+# a condition is evaluated even when both ways of the if meet (its trap
+# must not be lost), and a temporary set and read inside one arm of a
+# short-circuit is not taken for a value live across a later call
+r=$SO/regress.so
+run 1 "$WFP_HOST" "$r" --fn emptyIf --arg q=0 && err_has "integer division by zero"
+run 0 "$WFP_HOST" "$r" --fn emptyIf --arg q=1 && out_is '{"result":7}'
+run 0 "$WFP_HOST" "$r" --fn orConcat && out_is '{"result":1}'
 finish
