@@ -275,9 +275,9 @@ static void scan_block(walkctx *w, const wfp_block *b) {
     const wfp_stmt *s = b->v[i];
     if (s->e)
       scan_expr(w, s->e);
-    if (s->op == WFP_S_TRAP)
+    if (s->op == WFP_ST_TRAP)
       w->fi->direct_trap = true;
-    if (s->op == WFP_S_WHILE)
+    if (s->op == WFP_ST_WHILE)
       w->fi->has_loop = true;
     scan_block(w, &s->then_);
     scan_block(w, &s->else_);
@@ -300,23 +300,23 @@ static void scan_expr(walkctx *w, const wfp_expr *e) {
   if (wfp__expr_op_is_effect(e->op))
     w->fi->direct_effect = true;
   switch (e->op) {
-  case WFP_E_GET_I64: case WFP_E_GET_STR: case WFP_E_GET_JSON:
-  case WFP_E_INPUT:
+  case WFP_OP_GET_I64: case WFP_OP_GET_STR: case WFP_OP_GET_JSON:
+  case WFP_OP_INPUT:
     w->fi->direct_trap = true;
     break;
-  case WFP_E_CALL:
+  case WFP_OP_CALL:
     w->fi->has_call = true;
     break;
-  case WFP_E_CALL_REF:
+  case WFP_OP_CALL_REF:
     w->fi->has_call = true;
     w->fi->has_call_ref = true;
     break;
-  case WFP_E_FN:
-  case WFP_E_LAMBDA:
+  case WFP_OP_FN:
+  case WFP_OP_LAMBDA:
     if (e->target)
       w->g->fi[e->target->index].closable = true;
     break;
-  case WFP_E_LEN:
+  case WFP_OP_LEN:
     if (e->a && kind_of(e->a->type) == WFP_T_JSON)
       w->fi->direct_trap = true;
     break;
@@ -361,7 +361,7 @@ static bool tpl_calls_where(const wfp_jtpl *t, const cg *g, bool suspend) {
 static bool calls_where(const wfp_expr *e, const cg *g, bool suspend) {
   if (!e)
     return false;
-  if (e->op == WFP_E_CALL && e->target) {
+  if (e->op == WFP_OP_CALL && e->target) {
     const fninfo *t = &g->fi[e->target->index];
     if (suspend ? t->may_suspend : t->may_unwind)
       return true;
@@ -423,16 +423,16 @@ static bool e_stmts(const cg *g, const wfp_expr *e) {
   if (wfp__expr_op_is_effect(e->op))
     return true;
   switch (e->op) {
-  case WFP_E_CALL_REF:
+  case WFP_OP_CALL_REF:
     return true;
-  case WFP_E_GET_I64: case WFP_E_GET_STR: case WFP_E_GET_JSON:
-  case WFP_E_INPUT:
+  case WFP_OP_GET_I64: case WFP_OP_GET_STR: case WFP_OP_GET_JSON:
+  case WFP_OP_INPUT:
     return true;
-  case WFP_E_LEN:
+  case WFP_OP_LEN:
     if (e->a && kind_of(e->a->type) == WFP_T_JSON)
       return true;
     break;
-  case WFP_E_CALL:
+  case WFP_OP_CALL:
     if (e->target && g->fi[e->target->index].may_unwind)
       return true;
     break;
@@ -896,7 +896,7 @@ static BinaryenExpressionRef as_json_text(fb *F, BinaryenExpressionRef v,
 
 static BinaryenExpressionRef lower_logic(fb *F, const wfp_expr *e) {
   cg *g = F->g;
-  bool is_and = e->op == WFP_E_AND;
+  bool is_and = e->op == WFP_OP_AND;
   BinaryenExpressionRef a = lower(F, e->a);
   if (!e_stmts(g, e->b)) {
     /* the right operand runs only when it decides, as a plain if */
@@ -1001,7 +1001,7 @@ static BinaryenExpressionRef lower_closure(fb *F, const wfp_expr *e) {
   BinaryenModuleRef m = g->m;
   const wfp_func *t = e->target;
   fninfo *ti = &g->fi[t->index];
-  int k = e->op == WFP_E_FN && e->nbound ? e->nbound : e->ncapargs;
+  int k = e->op == WFP_OP_FN && e->nbound ? e->nbound : e->ncapargs;
   if (k != ti->k) {
     cg_fail(g, WFP_EUNSUPPORTED, e->path,
             "a fn value binding %d of the %d parameters of '%s' is not "
@@ -1017,7 +1017,7 @@ static BinaryenExpressionRef lower_closure(fb *F, const wfp_expr *e) {
     cg_fail(g, WFP_ENOMEM, "", "out of memory");
     return c32(g, 0);
   }
-  if (e->op == WFP_E_FN && e->nbound)
+  if (e->op == WFP_OP_FN && e->nbound)
     lower_list(F, e->bound, e->nbound, v);
   else
     for (int j = 0; j < k; j++)
@@ -1136,109 +1136,109 @@ static BinaryenExpressionRef lower(fb *F, const wfp_expr *e) {
   if (g->rc)
     return zero_of(g, wasm_type(e->type));
   switch (e->op) {
-  case WFP_E_LIT_I64:
+  case WFP_OP_LIT_I64:
     return c64(g, e->ival);
-  case WFP_E_LIT_STR:
-  case WFP_E_LIT_JSON:
+  case WFP_OP_LIT_STR:
+  case WFP_OP_LIT_JSON:
     return c32(g, (int32_t)str_obj(g, e->str, e->slen));
-  case WFP_E_VAR:
+  case WFP_OP_VAR:
     return lget(F, F->var_local[e->var->index]);
-  case WFP_E_ADD: case WFP_E_SUB: case WFP_E_MUL: case WFP_E_DIV:
-  case WFP_E_REM: case WFP_E_BAND: case WFP_E_BOR: case WFP_E_BXOR:
-  case WFP_E_SHL: case WFP_E_SHR: case WFP_E_LT: case WFP_E_LE:
-  case WFP_E_GT: case WFP_E_GE: case WFP_E_EQ: case WFP_E_NE: {
+  case WFP_OP_ADD: case WFP_OP_SUB: case WFP_OP_MUL: case WFP_OP_DIV:
+  case WFP_OP_REM: case WFP_OP_BAND: case WFP_OP_BOR: case WFP_OP_BXOR:
+  case WFP_OP_SHL: case WFP_OP_SHR: case WFP_OP_LT: case WFP_OP_LE:
+  case WFP_OP_GT: case WFP_OP_GE: case WFP_OP_EQ: case WFP_OP_NE: {
     wfp_expr *ops[2] = {e->a, e->b};
     BinaryenExpressionRef v[2];
     lower_list(F, ops, 2, v);
-    bool str = (e->op == WFP_E_EQ || e->op == WFP_E_NE) &&
+    bool str = (e->op == WFP_OP_EQ || e->op == WFP_OP_NE) &&
                kind_of(e->a->type) == WFP_T_STR;
     if (str) {
       BinaryenExpressionRef eq = call2(g, "rt_str_eq", v[0], v[1], I32);
-      if (e->op == WFP_E_NE)
+      if (e->op == WFP_OP_NE)
         eq = BinaryenUnary(m, BinaryenEqZInt32(), eq);
       return to_bool(g, eq);
     }
     BinaryenOp op;
     bool cmp = false;
     switch (e->op) {
-    case WFP_E_ADD: op = BinaryenAddInt64(); break;
-    case WFP_E_SUB: op = BinaryenSubInt64(); break;
-    case WFP_E_MUL: op = BinaryenMulInt64(); break;
+    case WFP_OP_ADD: op = BinaryenAddInt64(); break;
+    case WFP_OP_SUB: op = BinaryenSubInt64(); break;
+    case WFP_OP_MUL: op = BinaryenMulInt64(); break;
     /* Wasm traps on x / 0, INT64_MIN / -1 and x % 0, as the IR does;
     ** INT64_MIN % -1 is 0 in both */
-    case WFP_E_DIV: op = BinaryenDivSInt64(); break;
-    case WFP_E_REM: op = BinaryenRemSInt64(); break;
-    case WFP_E_BAND: op = BinaryenAndInt64(); break;
-    case WFP_E_BOR: op = BinaryenOrInt64(); break;
-    case WFP_E_BXOR: op = BinaryenXorInt64(); break;
-    case WFP_E_SHL: op = BinaryenShlInt64(); break;
-    case WFP_E_SHR: op = BinaryenShrSInt64(); break;
-    case WFP_E_LT: op = BinaryenLtSInt64(); cmp = true; break;
-    case WFP_E_LE: op = BinaryenLeSInt64(); cmp = true; break;
-    case WFP_E_GT: op = BinaryenGtSInt64(); cmp = true; break;
-    case WFP_E_GE: op = BinaryenGeSInt64(); cmp = true; break;
-    case WFP_E_EQ: op = BinaryenEqInt64(); cmp = true; break;
+    case WFP_OP_DIV: op = BinaryenDivSInt64(); break;
+    case WFP_OP_REM: op = BinaryenRemSInt64(); break;
+    case WFP_OP_BAND: op = BinaryenAndInt64(); break;
+    case WFP_OP_BOR: op = BinaryenOrInt64(); break;
+    case WFP_OP_BXOR: op = BinaryenXorInt64(); break;
+    case WFP_OP_SHL: op = BinaryenShlInt64(); break;
+    case WFP_OP_SHR: op = BinaryenShrSInt64(); break;
+    case WFP_OP_LT: op = BinaryenLtSInt64(); cmp = true; break;
+    case WFP_OP_LE: op = BinaryenLeSInt64(); cmp = true; break;
+    case WFP_OP_GT: op = BinaryenGtSInt64(); cmp = true; break;
+    case WFP_OP_GE: op = BinaryenGeSInt64(); cmp = true; break;
+    case WFP_OP_EQ: op = BinaryenEqInt64(); cmp = true; break;
     default: op = BinaryenNeInt64(); cmp = true; break;
     }
     BinaryenExpressionRef r = BinaryenBinary(m, op, v[0], v[1]);
     return cmp ? to_bool(g, r) : r;
   }
-  case WFP_E_NEG:
+  case WFP_OP_NEG:
     return BinaryenBinary(m, BinaryenSubInt64(), c64(g, 0), lower(F, e->a));
-  case WFP_E_NOT:
+  case WFP_OP_NOT:
     return to_bool(g, BinaryenUnary(m, BinaryenEqZInt64(), lower(F, e->a)));
-  case WFP_E_AND:
-  case WFP_E_OR:
+  case WFP_OP_AND:
+  case WFP_OP_OR:
     return lower_logic(F, e);
-  case WFP_E_CONCAT:
+  case WFP_OP_CONCAT:
     return lower_concat(F, e);
-  case WFP_E_LEN: {
+  case WFP_OP_LEN: {
     BinaryenExpressionRef a = lower(F, e->a);
     if (kind_of(e->a->type) == WFP_T_STR)
       return BinaryenUnary(m, BinaryenExtendUInt32(),
                            BinaryenLoad(m, 4, false, 0, 4, I32, a));
     return checked(F, call1(g, "rt_json_len", a, I64), I64, VK_I64);
   }
-  case WFP_E_JSON:
+  case WFP_OP_JSON:
     return lower_json(F, e);
-  case WFP_E_INPUT:
+  case WFP_OP_INPUT:
     return checked(F, call0(g, "rt_input", I32), I32, VK_JSON);
-  case WFP_E_GET_I64:
-  case WFP_E_GET_STR:
-  case WFP_E_GET_JSON: {
+  case WFP_OP_GET_I64:
+  case WFP_OP_GET_STR:
+  case WFP_OP_GET_JSON: {
     BinaryenExpressionRef a = lower(F, e->a);
     BinaryenExpressionRef path = c32(g, (int32_t)path_obj(g, e));
-    const char *f = e->op == WFP_E_GET_I64   ? "rt_get_i64"
-                    : e->op == WFP_E_GET_STR ? "rt_get_str"
+    const char *f = e->op == WFP_OP_GET_I64   ? "rt_get_i64"
+                    : e->op == WFP_OP_GET_STR ? "rt_get_str"
                                              : "rt_get_json";
-    BinaryenType t = e->op == WFP_E_GET_I64 ? I64 : I32;
+    BinaryenType t = e->op == WFP_OP_GET_I64 ? I64 : I32;
     return checked(F, call2(g, f, a, path, t), t, vkind(e->type));
   }
-  case WFP_E_CALL:
+  case WFP_OP_CALL:
     return lower_call(F, e);
-  case WFP_E_CTX_GET_I64: {
+  case WFP_OP_CTX_GET_I64: {
     BinaryenExpressionRef key = c32(g, (int32_t)str_obj(g, e->str, e->slen));
     return suspend_effect(F, call1(g, "rt_eff_ctx_get", key, NONE), "rt_res_i64",
                           I64, VK_I64);
   }
-  case WFP_E_CTX_SET_I64: {
+  case WFP_OP_CTX_SET_I64: {
     BinaryenExpressionRef v = lower(F, e->a);
     BinaryenExpressionRef key = c32(g, (int32_t)str_obj(g, e->str, e->slen));
     return suspend_effect(F, call2(g, "rt_eff_ctx_set", key, v, NONE),
                           "rt_res_none", NONE, 0);
   }
-  case WFP_E_MSG_SEND: {
+  case WFP_OP_MSG_SEND: {
     BinaryenExpressionRef v = as_json_text(F, lower(F, e->a), e->a->type);
     BinaryenExpressionRef topic = c32(g, (int32_t)str_obj(g, e->str, e->slen));
     return suspend_effect(F, call2(g, "rt_eff_msg", topic, v, NONE),
                           "rt_res_none", NONE, 0);
   }
-  case WFP_E_SLEEP_MS: {
+  case WFP_OP_SLEEP_MS: {
     BinaryenExpressionRef v = lower(F, e->a);
     return suspend_effect(F, call1(g, "rt_eff_sleep", v, NONE), "rt_res_none",
                           NONE, 0);
   }
-  case WFP_E_SELF_GET: {
+  case WFP_OP_SELF_GET: {
     BinaryenExpressionRef prop = c32(g, (int32_t)str_obj(g, e->str, e->slen));
     wfp_tkind k = kind_of(e->type);
     const char *reader = k == WFP_T_I64   ? "rt_res_value_i64"
@@ -1248,20 +1248,20 @@ static BinaryenExpressionRef lower(fb *F, const wfp_expr *e) {
     return suspend_effect(F, call1(g, "rt_eff_self_get", prop, NONE), reader, t,
                           vkind(e->type));
   }
-  case WFP_E_SELF_SET: {
+  case WFP_OP_SELF_SET: {
     BinaryenExpressionRef v = as_json_text(F, lower(F, e->a), e->a->type);
     BinaryenExpressionRef prop = c32(g, (int32_t)str_obj(g, e->str, e->slen));
     return suspend_effect(F, call2(g, "rt_eff_self_set", prop, v, NONE),
                           "rt_res_none", NONE, 0);
   }
-  case WFP_E_FN:
-  case WFP_E_LAMBDA:
+  case WFP_OP_FN:
+  case WFP_OP_LAMBDA:
     return lower_closure(F, e);
-  case WFP_E_CALL_REF:
+  case WFP_OP_CALL_REF:
     return lower_call_ref(F, e);
-  case WFP_E_DB_QUERY:
+  case WFP_OP_DB_QUERY:
     return lower_db_query(F, e);
-  case WFP_E__COUNT:
+  case WFP_OP__COUNT:
     cg_fail(g, WFP_EUNSUPPORTED, e->path,
             "'%s' is not supported by this version of the code generator",
             wfp__expr_op_name(e->op));
@@ -1302,22 +1302,22 @@ static void lower_stmt(fb *F, const wfp_stmt *s) {
   if (g->rc)
     return;
   switch (s->op) {
-  case WFP_S_LET:
-  case WFP_S_SET: {
+  case WFP_ST_LET:
+  case WFP_ST_SET: {
     BinaryenExpressionRef v = lower(F, s->e);
     emit(F, BinaryenLocalSet(g->m, (BinaryenIndex)F->var_local[s->var->index], v));
     break;
   }
-  case WFP_S_EXPR: {
+  case WFP_ST_EXPR: {
     BinaryenExpressionRef v = lower(F, s->e);
     if (v)
       emit(F, BinaryenExpressionGetType(v) == NONE ? v : BinaryenDrop(g->m, v));
     break;
   }
-  case WFP_S_RETURN:
+  case WFP_ST_RETURN:
     do_return(F, s->e ? lower(F, s->e) : NULL);
     break;
-  case WFP_S_IF: {
+  case WFP_ST_IF: {
     BinaryenExpressionRef c = cond_of(F, s->e);
     int t = new_block(F), e = new_block(F), j = new_block(F);
     end_if(F, c, t, s->else_.n ? e : j);
@@ -1332,7 +1332,7 @@ static void lower_stmt(fb *F, const wfp_stmt *s) {
     F->cur = j;
     break;
   }
-  case WFP_S_WHILE: {
+  case WFP_ST_WHILE: {
     if (F->nloops == 256) {
       cg_fail(g, WFP_EUNSUPPORTED, s->path, "loops nest more than 256 deep");
       return;
@@ -1356,13 +1356,13 @@ static void lower_stmt(fb *F, const wfp_stmt *s) {
     F->cur = x;
     break;
   }
-  case WFP_S_BREAK:
+  case WFP_ST_BREAK:
     end_goto(F, F->loop_exit[F->nloops - 1]);
     break;
-  case WFP_S_CONTINUE:
+  case WFP_ST_CONTINUE:
     end_goto(F, F->loop_head[F->nloops - 1]);
     break;
-  case WFP_S_TRAP: {
+  case WFP_ST_TRAP: {
     BinaryenExpressionRef m = c32(g, (int32_t)str_obj(g, s->msg, s->msglen));
     emit(F, call1(g, "rt_trap", m, NONE));
     emit(F, unwind_return(F));
@@ -1371,7 +1371,7 @@ static void lower_stmt(fb *F, const wfp_stmt *s) {
     F->cur = -1;
     break;
   }
-  case WFP_S__COUNT:
+  case WFP_ST__COUNT:
     break;
   }
 }

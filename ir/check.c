@@ -497,17 +497,17 @@ static void check_expr(C *c, wfp_expr *e) {
   if (!e || e->type) /* typed already: an ill-formed node */
     return;
   switch (e->op) {
-  case WFP_E_LIT_I64:
+  case WFP_OP_LIT_I64:
     e->type = T(c, WFP_T_I64);
     break;
-  case WFP_E_LIT_STR:
+  case WFP_OP_LIT_STR:
     e->type = T(c, WFP_T_STR);
     break;
-  case WFP_E_LIT_JSON:
-  case WFP_E_INPUT:
+  case WFP_OP_LIT_JSON:
+  case WFP_OP_INPUT:
     e->type = T(c, WFP_T_JSON);
     break;
-  case WFP_E_VAR: {
+  case WFP_OP_VAR: {
     wfp_var *v = lookup(c, e->str);
     if (!v) {
       if (c->fn->parent && !c->fn->is_lambda)
@@ -525,10 +525,10 @@ static void check_expr(C *c, wfp_expr *e) {
     e->type = v->type;
     break;
   }
-  case WFP_E_ADD: case WFP_E_SUB: case WFP_E_MUL: case WFP_E_DIV:
-  case WFP_E_REM: case WFP_E_BAND: case WFP_E_BOR: case WFP_E_BXOR:
-  case WFP_E_SHL: case WFP_E_SHR: case WFP_E_LT: case WFP_E_LE:
-  case WFP_E_GT: case WFP_E_GE: case WFP_E_AND: case WFP_E_OR: {
+  case WFP_OP_ADD: case WFP_OP_SUB: case WFP_OP_MUL: case WFP_OP_DIV:
+  case WFP_OP_REM: case WFP_OP_BAND: case WFP_OP_BOR: case WFP_OP_BXOR:
+  case WFP_OP_SHL: case WFP_OP_SHR: case WFP_OP_LT: case WFP_OP_LE:
+  case WFP_OP_GT: case WFP_OP_GE: case WFP_OP_AND: case WFP_OP_OR: {
     const char *ctx = wfp__arena_printf(&p->arena, "'%s'", wfp__expr_op_name(e->op));
     check_expr(c, e->a);
     check_expr(c, e->b);
@@ -539,8 +539,8 @@ static void check_expr(C *c, wfp_expr *e) {
     e->type = T(c, WFP_T_I64);
     break;
   }
-  case WFP_E_NEG:
-  case WFP_E_NOT: {
+  case WFP_OP_NEG:
+  case WFP_OP_NOT: {
     const char *ctx = wfp__arena_printf(&p->arena, "'%s'", wfp__expr_op_name(e->op));
     check_expr(c, e->a);
     need_value(c, e->a, ctx);
@@ -548,8 +548,8 @@ static void check_expr(C *c, wfp_expr *e) {
     e->type = T(c, WFP_T_I64);
     break;
   }
-  case WFP_E_EQ:
-  case WFP_E_NE: {
+  case WFP_OP_EQ:
+  case WFP_OP_NE: {
     const char *ctx = wfp__arena_printf(&p->arena, "'%s'", wfp__expr_op_name(e->op));
     check_expr(c, e->a);
     check_expr(c, e->b);
@@ -568,36 +568,36 @@ static void check_expr(C *c, wfp_expr *e) {
     e->type = T(c, WFP_T_I64);
     break;
   }
-  case WFP_E_CONCAT:
+  case WFP_OP_CONCAT:
     for (int i = 0; i < e->nargs; i++) {
       check_expr(c, e->args[i]);
       check_printable(c, e->args[i], "a 'concat' part");
     }
     e->type = T(c, WFP_T_STR);
     break;
-  case WFP_E_LEN:
+  case WFP_OP_LEN:
     check_expr(c, e->a);
     need_value(c, e->a, "'len'");
     if (e->a)
       add_defer(c, D_LEN, e->a, e->a->type, "'len'", NULL);
     e->type = T(c, WFP_T_I64);
     break;
-  case WFP_E_JSON:
+  case WFP_OP_JSON:
     check_tpl(c, e->tpl);
     e->type = T(c, WFP_T_JSON);
     break;
-  case WFP_E_GET_I64:
-  case WFP_E_GET_STR:
-  case WFP_E_GET_JSON: {
+  case WFP_OP_GET_I64:
+  case WFP_OP_GET_STR:
+  case WFP_OP_GET_JSON: {
     const char *ctx = wfp__arena_printf(&p->arena, "'%s' from", wfp__expr_op_name(e->op));
     check_expr(c, e->a);
     need_value(c, e->a, ctx);
     expect(c, e->a, T(c, WFP_T_JSON), ctx);
-    e->type = T(c, e->op == WFP_E_GET_I64 ? WFP_T_I64
-                     : e->op == WFP_E_GET_STR ? WFP_T_STR : WFP_T_JSON);
+    e->type = T(c, e->op == WFP_OP_GET_I64 ? WFP_T_I64
+                     : e->op == WFP_OP_GET_STR ? WFP_T_STR : WFP_T_JSON);
     break;
   }
-  case WFP_E_CALL: {
+  case WFP_OP_CALL: {
     bool by_id;
     wfp_func *f = find_func(p, e->str, &by_id);
     if (!f) {
@@ -613,7 +613,7 @@ static void check_expr(C *c, wfp_expr *e) {
     e->type = f->ret;
     break;
   }
-  case WFP_E_FN: {
+  case WFP_OP_FN: {
     bool by_id;
     wfp_func *f = find_func(p, e->str, &by_id);
     if (!f) {
@@ -648,7 +648,7 @@ static void check_expr(C *c, wfp_expr *e) {
     add_defer(c, D_FNVALUE, e, NULL, NULL, f);
     break;
   }
-  case WFP_E_LAMBDA: {
+  case WFP_OP_LAMBDA: {
     wfp_func *f = e->target;
     check_func_body(c->k, f, c);
     e->type = fn_type_of(c, f, 0);
@@ -656,7 +656,7 @@ static void check_expr(C *c, wfp_expr *e) {
     add_defer(c, D_FNVALUE, e, NULL, NULL, f);
     break;
   }
-  case WFP_E_CALL_REF: {
+  case WFP_OP_CALL_REF: {
     check_expr(c, e->a);
     need_value(c, e->a, "'call_ref'");
     wfp_type *ft = T(c, WFP_T_FN);
@@ -687,33 +687,33 @@ static void check_expr(C *c, wfp_expr *e) {
     e->type = ft->ret;
     break;
   }
-  case WFP_E_CTX_GET_I64:
+  case WFP_OP_CTX_GET_I64:
     e->type = T(c, WFP_T_I64);
     break;
-  case WFP_E_CTX_SET_I64:
+  case WFP_OP_CTX_SET_I64:
     check_expr(c, e->a);
     need_value(c, e->a, "'ctx_set_i64' value");
     expect(c, e->a, T(c, WFP_T_I64), "'ctx_set_i64' value");
     e->type = T(c, WFP_T_VOID);
     break;
-  case WFP_E_MSG_SEND:
+  case WFP_OP_MSG_SEND:
     check_expr(c, e->a);
     check_printable(c, e->a, "'msg_send' payload");
     e->type = T(c, WFP_T_VOID);
     break;
-  case WFP_E_SLEEP_MS:
+  case WFP_OP_SLEEP_MS:
     check_expr(c, e->a);
     need_value(c, e->a, "'sleep_ms'");
     expect(c, e->a, T(c, WFP_T_I64), "'sleep_ms'");
     e->type = T(c, WFP_T_VOID);
     break;
-  case WFP_E_DB_QUERY:
+  case WFP_OP_DB_QUERY:
     for (int i = 0; i < e->nargs; i++) {
       check_expr(c, e->args[i]);
       check_printable(c, e->args[i], "a 'db_query' parameter");
     }
     if (e->each) {
-      if (e->each->op != WFP_E_FN && e->each->op != WFP_E_LAMBDA &&
+      if (e->each->op != WFP_OP_FN && e->each->op != WFP_OP_LAMBDA &&
           !is_err(e->each->type)) {
         wfp__diag(p, WFP_EPROGRAM, e->each->path,
                   "'each' must be a function reference ('fn') or a 'lambda'");
@@ -738,10 +738,10 @@ static void check_expr(C *c, wfp_expr *e) {
     }
     e->type = T(c, WFP_T_JSON);
     break;
-  case WFP_E_SELF_GET:
-  case WFP_E_SELF_SET: {
+  case WFP_OP_SELF_GET:
+  case WFP_OP_SELF_SET: {
     wfp_resource *r = method_resource(c);
-    if (e->op == WFP_E_SELF_SET) {
+    if (e->op == WFP_OP_SELF_SET) {
       check_expr(c, e->a);
       need_value(c, e->a, "'self_set' value");
     }
@@ -750,7 +750,7 @@ static void check_expr(C *c, wfp_expr *e) {
                 "'%s' outside a method (only functions with a 'resource' "
                 "have self)",
                 wfp__expr_op_name(e->op));
-      e->type = T(c, e->op == WFP_E_SELF_SET ? WFP_T_VOID : WFP_T_ERROR);
+      e->type = T(c, e->op == WFP_OP_SELF_SET ? WFP_T_VOID : WFP_T_ERROR);
       return;
     }
     int k = -1;
@@ -760,11 +760,11 @@ static void check_expr(C *c, wfp_expr *e) {
     if (k < 0) {
       wfp__diag(p, WFP_EPROGRAM, e->path, "resource '%s' has no property '%s'",
                 r->name, e->str);
-      e->type = T(c, e->op == WFP_E_SELF_SET ? WFP_T_VOID : WFP_T_ERROR);
+      e->type = T(c, e->op == WFP_OP_SELF_SET ? WFP_T_VOID : WFP_T_ERROR);
       return;
     }
     wfp_type *pt = T(c, r->prop_types[k]);
-    if (e->op == WFP_E_SELF_SET) {
+    if (e->op == WFP_OP_SELF_SET) {
       const char *ctx = wfp__arena_printf(&p->arena, "property '%s'", e->str);
       expect(c, e->a, pt, ctx);
       e->type = T(c, WFP_T_VOID);
@@ -773,7 +773,7 @@ static void check_expr(C *c, wfp_expr *e) {
     }
     break;
   }
-  case WFP_E__COUNT:
+  case WFP_OP__COUNT:
     break;
   }
 }
@@ -785,9 +785,9 @@ static bool block_completes(const wfp_block *b);
 static bool has_break(const wfp_block *b) {
   for (int i = 0; i < b->n; i++) {
     const wfp_stmt *s = b->v[i];
-    if (s->op == WFP_S_BREAK)
+    if (s->op == WFP_ST_BREAK)
       return true;
-    if (s->op == WFP_S_IF && (has_break(&s->then_) || has_break(&s->else_)))
+    if (s->op == WFP_ST_IF && (has_break(&s->then_) || has_break(&s->else_)))
       return true;
     /* a break inside a nested while belongs to that loop */
   }
@@ -795,16 +795,16 @@ static bool has_break(const wfp_block *b) {
 }
 static bool stmt_completes(const wfp_stmt *s) {
   switch (s->op) {
-  case WFP_S_RETURN:
-  case WFP_S_TRAP:
-  case WFP_S_BREAK:
-  case WFP_S_CONTINUE:
+  case WFP_ST_RETURN:
+  case WFP_ST_TRAP:
+  case WFP_ST_BREAK:
+  case WFP_ST_CONTINUE:
     return false;
-  case WFP_S_IF:
+  case WFP_ST_IF:
     return block_completes(&s->then_) || block_completes(&s->else_);
-  case WFP_S_WHILE:
+  case WFP_ST_WHILE:
     /* while (non-zero literal) ends only through a break */
-    if (s->e && s->e->op == WFP_E_LIT_I64 && s->e->ival != 0)
+    if (s->e && s->e->op == WFP_OP_LIT_I64 && s->e->ival != 0)
       return has_break(&s->body);
     return true;
   default:
@@ -848,13 +848,13 @@ static void declare(C *c, wfp_stmt *s) {
 static void check_stmt(C *c, wfp_stmt *s) {
   wfp_program *p = c->k->p;
   switch (s->op) {
-  case WFP_S_LET:
+  case WFP_ST_LET:
     check_expr(c, s->e);
     need_value(c, s->e, "'let'");
     s->var->type = s->e && s->e->type ? s->e->type : T(c, WFP_T_ERROR);
     declare(c, s);
     break;
-  case WFP_S_SET: {
+  case WFP_ST_SET: {
     check_expr(c, s->e);
     need_value(c, s->e, "'set'");
     wfp_var *v = lookup(c, s->var->name);
@@ -877,10 +877,10 @@ static void check_stmt(C *c, wfp_stmt *s) {
     expect(c, s->e, v->type, ctx);
     break;
   }
-  case WFP_S_EXPR:
+  case WFP_ST_EXPR:
     check_expr(c, s->e);
     break;
-  case WFP_S_RETURN:
+  case WFP_ST_RETURN:
     if (s->e) {
       check_expr(c, s->e);
       need_value(c, s->e, "'return'");
@@ -911,14 +911,14 @@ static void check_stmt(C *c, wfp_stmt *s) {
       c->fn->may_end_void = true;
     }
     break;
-  case WFP_S_IF:
+  case WFP_ST_IF:
     check_expr(c, s->e);
     need_value(c, s->e, "'if' condition");
     expect(c, s->e, T(c, WFP_T_I64), "'if' condition");
     check_block(c, &s->then_, true);
     check_block(c, &s->else_, true);
     break;
-  case WFP_S_WHILE:
+  case WFP_ST_WHILE:
     check_expr(c, s->e);
     need_value(c, s->e, "'while' condition");
     expect(c, s->e, T(c, WFP_T_I64), "'while' condition");
@@ -926,15 +926,15 @@ static void check_stmt(C *c, wfp_stmt *s) {
     check_block(c, &s->body, true);
     c->loops--;
     break;
-  case WFP_S_BREAK:
-  case WFP_S_CONTINUE:
+  case WFP_ST_BREAK:
+  case WFP_ST_CONTINUE:
     if (c->loops == 0)
       wfp__diag(p, WFP_EPROGRAM, s->path, "'%s' outside a loop",
                 wfp__stmt_op_name(s->op));
     break;
-  case WFP_S_TRAP:
+  case WFP_ST_TRAP:
     break;
-  case WFP_S__COUNT:
+  case WFP_ST__COUNT:
     break;
   }
 }
@@ -953,11 +953,11 @@ static void check_block(C *c, wfp_block *b, bool new_scope) {
 static bool has_value_return(const wfp_block *b) {
   for (int i = 0; i < b->n; i++) {
     const wfp_stmt *s = b->v[i];
-    if (s->op == WFP_S_RETURN && s->e)
+    if (s->op == WFP_ST_RETURN && s->e)
       return true;
-    if (s->op == WFP_S_IF && (has_value_return(&s->then_) || has_value_return(&s->else_)))
+    if (s->op == WFP_ST_IF && (has_value_return(&s->then_) || has_value_return(&s->else_)))
       return true;
-    if (s->op == WFP_S_WHILE && has_value_return(&s->body))
+    if (s->op == WFP_ST_WHILE && has_value_return(&s->body))
       return true;
   }
   return false;
@@ -1033,7 +1033,7 @@ static wfp_var *provide(K *k, wfp_func *g, bool at_site, scope *snap,
   if (g->is_lambda) {
     site *ls = NULL;
     for (int i = 0; i < k->nsites; i++)
-      if (k->sites[i].target == g && k->sites[i].e->op == WFP_E_LAMBDA)
+      if (k->sites[i].target == g && k->sites[i].e->op == WFP_OP_LAMBDA)
         ls = &k->sites[i];
     if (!ls)
       return NULL;
@@ -1056,7 +1056,7 @@ static void resolve_sites(K *k) {
     for (int i = 0; i < k->nsites; i++) {
       site *s = &k->sites[i];
       wfp_func *f = s->target;
-      if (s->e->op == WFP_E_LAMBDA || s->reported)
+      if (s->e->op == WFP_OP_LAMBDA || s->reported)
         continue;
       /* explicit captures (lifted IR read back) bind the leading params */
       if (s->e->nbound)
@@ -1093,7 +1093,7 @@ static void resolve_sites(K *k) {
     if (!s->e->capargs)
       return;
     for (int j = 0; j < f->ncaps; j++) {
-      if (s->e->op == WFP_E_LAMBDA) {
+      if (s->e->op == WFP_OP_LAMBDA) {
         s->e->capargs[j] = f->caps[j]->outer;
       } else {
         bool ch = false, late = false;
@@ -1234,14 +1234,14 @@ static void run_defers(K *k) {
     if (t && t->kind == WFP_T_ERROR)
       continue;
     /* a call of a function with faults of its own: nothing more to say */
-    if (d->e->op == WFP_E_CALL && d->e->target && !d->e->target->parsed_ok)
+    if (d->e->op == WFP_OP_CALL && d->e->target && !d->e->target->parsed_ok)
       continue;
     if (d->in)
       d->in->reported_types = true;
     switch (d->kind) {
     case D_VALUE:
       if (t->kind == WFP_T_VOID) {
-        if (d->e->op == WFP_E_CALL && d->e->target)
+        if (d->e->op == WFP_OP_CALL && d->e->target)
           wfp__diag(p, WFP_EPROGRAM, d->e->path,
                     "'%s' returns no value (%s needs one)", d->e->target->name,
                     d->what);
@@ -1255,7 +1255,7 @@ static void run_defers(K *k) {
         if (d->in)
           d->in->reported_types = true;
       }
-      if (d->e->op == WFP_E_CALL && d->e->target && d->e->target->may_end_void &&
+      if (d->e->op == WFP_OP_CALL && d->e->target && d->e->target->may_end_void &&
           t->kind != WFP_T_VOID)
         wfp__diag(p, WFP_EPROGRAM, d->e->path,
                   "'%s' does not return a value on every path (%s needs one)",

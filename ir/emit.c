@@ -267,52 +267,52 @@ static cJSON *fnref_json(E *x, const wfp_expr *e, const char *name) {
 static cJSON *expr_json(E *x, const wfp_expr *e) {
   if (!e)
     return chk(x, cJSON_CreateNull());
-  if (e->op == WFP_E_LAMBDA && x->lifted)
+  if (e->op == WFP_OP_LAMBDA && x->lifted)
     return fnref_json(x, e, e->target->name);
-  if (e->op == WFP_E_FN)
+  if (e->op == WFP_OP_FN)
     return fnref_json(x, e, e->str);
   cJSON *o = chk(x, cJSON_CreateObject());
   if (!o)
     return NULL;
   add(x, o, "op", cJSON_CreateString(wfp__expr_op_name(e->op)));
   switch (e->op) {
-  case WFP_E_LIT_I64:
+  case WFP_OP_LIT_I64:
     add(x, o, "value", i64_json(x, e->ival));
     break;
-  case WFP_E_LIT_STR:
+  case WFP_OP_LIT_STR:
     add(x, o, "value", str_n(x, e->str, e->slen));
     break;
-  case WFP_E_LIT_JSON:
+  case WFP_OP_LIT_JSON:
     /* the compact text, order kept: keys of JSON data are not IR fields */
     add(x, o, "value", chk(x, cJSON_CreateRaw(e->str)));
     break;
-  case WFP_E_VAR:
+  case WFP_OP_VAR:
     add(x, o, "name", cJSON_CreateString(e->var && x->lifted ? var_name(e->var) : e->str));
     break;
-  case WFP_E_ADD: case WFP_E_SUB: case WFP_E_MUL: case WFP_E_DIV:
-  case WFP_E_REM: case WFP_E_BAND: case WFP_E_BOR: case WFP_E_BXOR:
-  case WFP_E_SHL: case WFP_E_SHR: case WFP_E_EQ: case WFP_E_NE:
-  case WFP_E_LT: case WFP_E_LE: case WFP_E_GT: case WFP_E_GE:
-  case WFP_E_AND: case WFP_E_OR:
+  case WFP_OP_ADD: case WFP_OP_SUB: case WFP_OP_MUL: case WFP_OP_DIV:
+  case WFP_OP_REM: case WFP_OP_BAND: case WFP_OP_BOR: case WFP_OP_BXOR:
+  case WFP_OP_SHL: case WFP_OP_SHR: case WFP_OP_EQ: case WFP_OP_NE:
+  case WFP_OP_LT: case WFP_OP_LE: case WFP_OP_GT: case WFP_OP_GE:
+  case WFP_OP_AND: case WFP_OP_OR:
     add(x, o, "a", expr_json(x, e->a));
     add(x, o, "b", expr_json(x, e->b));
     break;
-  case WFP_E_NEG: case WFP_E_NOT: case WFP_E_LEN:
+  case WFP_OP_NEG: case WFP_OP_NOT: case WFP_OP_LEN:
     add(x, o, "a", expr_json(x, e->a));
     break;
-  case WFP_E_CONCAT: {
+  case WFP_OP_CONCAT: {
     cJSON *a = chk(x, cJSON_CreateArray());
     for (int i = 0; a && i < e->nargs; i++)
       push(x, a, expr_json(x, e->args[i]));
     add(x, o, "parts", a);
     break;
   }
-  case WFP_E_JSON:
+  case WFP_OP_JSON:
     add(x, o, "value", tpl_json(x, e->tpl));
     break;
-  case WFP_E_INPUT:
+  case WFP_OP_INPUT:
     break;
-  case WFP_E_GET_I64: case WFP_E_GET_STR: case WFP_E_GET_JSON: {
+  case WFP_OP_GET_I64: case WFP_OP_GET_STR: case WFP_OP_GET_JSON: {
     add(x, o, "from", expr_json(x, e->a));
     cJSON *a = chk(x, cJSON_CreateArray());
     for (int i = 0; a && i < e->nsegs; i++)
@@ -321,7 +321,7 @@ static cJSON *expr_json(E *x, const wfp_expr *e) {
     add(x, o, "path", a);
     break;
   }
-  case WFP_E_CALL: {
+  case WFP_OP_CALL: {
     add(x, o, "fn", cJSON_CreateString(e->str));
     cJSON *a = chk(x, cJSON_CreateArray());
     if (x->lifted)
@@ -332,7 +332,7 @@ static cJSON *expr_json(E *x, const wfp_expr *e) {
     add(x, o, "args", a);
     break;
   }
-  case WFP_E_CALL_REF: {
+  case WFP_OP_CALL_REF: {
     add(x, o, "fn", expr_json(x, e->a));
     cJSON *a = chk(x, cJSON_CreateArray());
     for (int i = 0; a && i < e->nargs; i++)
@@ -340,25 +340,25 @@ static cJSON *expr_json(E *x, const wfp_expr *e) {
     add(x, o, "args", a);
     break;
   }
-  case WFP_E_LAMBDA:
+  case WFP_OP_LAMBDA:
     add(x, o, "params", params_json(x, e->target, false));
     add(x, o, "body", block_json(x, &e->target->body));
     break;
-  case WFP_E_CTX_GET_I64:
+  case WFP_OP_CTX_GET_I64:
     add(x, o, "key", str_n(x, e->str, e->slen));
     break;
-  case WFP_E_CTX_SET_I64:
+  case WFP_OP_CTX_SET_I64:
     add(x, o, "key", str_n(x, e->str, e->slen));
     add(x, o, "value", expr_json(x, e->a));
     break;
-  case WFP_E_MSG_SEND:
+  case WFP_OP_MSG_SEND:
     add(x, o, "topic", str_n(x, e->str, e->slen));
     add(x, o, "payload", expr_json(x, e->a));
     break;
-  case WFP_E_SLEEP_MS:
+  case WFP_OP_SLEEP_MS:
     add(x, o, "ms", expr_json(x, e->a));
     break;
-  case WFP_E_DB_QUERY:
+  case WFP_OP_DB_QUERY:
     add(x, o, "sql", str_n(x, e->str, e->slen));
     if (e->nargs) {
       cJSON *a = chk(x, cJSON_CreateArray());
@@ -369,15 +369,15 @@ static cJSON *expr_json(E *x, const wfp_expr *e) {
     if (e->each)
       add(x, o, "each", expr_json(x, e->each));
     break;
-  case WFP_E_SELF_GET:
+  case WFP_OP_SELF_GET:
     add(x, o, "property", str_n(x, e->str, e->slen));
     break;
-  case WFP_E_SELF_SET:
+  case WFP_OP_SELF_SET:
     add(x, o, "property", str_n(x, e->str, e->slen));
     add(x, o, "value", expr_json(x, e->a));
     break;
-  case WFP_E_FN:
-  case WFP_E__COUNT:
+  case WFP_OP_FN:
+  case WFP_OP__COUNT:
     break;
   }
   return o;
@@ -389,34 +389,34 @@ static cJSON *stmt_json(E *x, const wfp_stmt *s) {
     return NULL;
   add(x, o, "op", cJSON_CreateString(wfp__stmt_op_name(s->op)));
   switch (s->op) {
-  case WFP_S_LET:
-  case WFP_S_SET:
+  case WFP_ST_LET:
+  case WFP_ST_SET:
     add(x, o, "name", cJSON_CreateString(var_name(s->var)));
     add(x, o, "expr", expr_json(x, s->e));
     break;
-  case WFP_S_EXPR:
+  case WFP_ST_EXPR:
     add(x, o, "expr", expr_json(x, s->e));
     break;
-  case WFP_S_RETURN:
+  case WFP_ST_RETURN:
     if (s->e)
       add(x, o, "expr", expr_json(x, s->e));
     break;
-  case WFP_S_IF:
+  case WFP_ST_IF:
     add(x, o, "cond", expr_json(x, s->e));
     add(x, o, "then", block_json(x, &s->then_));
     if (s->else_.n)
       add(x, o, "else", block_json(x, &s->else_));
     break;
-  case WFP_S_WHILE:
+  case WFP_ST_WHILE:
     add(x, o, "cond", expr_json(x, s->e));
     add(x, o, "body", block_json(x, &s->body));
     break;
-  case WFP_S_TRAP:
+  case WFP_ST_TRAP:
     add(x, o, "message", str_n(x, s->msg, s->msglen));
     break;
-  case WFP_S_BREAK:
-  case WFP_S_CONTINUE:
-  case WFP_S__COUNT:
+  case WFP_ST_BREAK:
+  case WFP_ST_CONTINUE:
+  case WFP_ST__COUNT:
     break;
   }
   return o;

@@ -97,17 +97,17 @@ wfp_type *wfp__type_find(wfp_type *t);
   X(SELF_SET, "self_set")
 
 typedef enum wfp_stmt_op {
-#define X(e, s) WFP_S_##e,
+#define X(e, s) WFP_ST_##e,
   WFP_STMT_OPS(X)
 #undef X
-      WFP_S__COUNT
+      WFP_ST__COUNT
 } wfp_stmt_op;
 
 typedef enum wfp_expr_op {
-#define X(e, s) WFP_E_##e,
+#define X(e, s) WFP_OP_##e,
   WFP_EXPR_OPS(X)
 #undef X
-      WFP_E__COUNT
+      WFP_OP__COUNT
 } wfp_expr_op;
 
 const char *wfp__stmt_op_name(wfp_stmt_op op);

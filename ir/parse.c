@@ -463,21 +463,21 @@ static const char *const expr_names[] = {
 };
 
 const char *wfp__stmt_op_name(wfp_stmt_op op) {
-  return op < WFP_S__COUNT ? stmt_names[op] : "?";
+  return op < WFP_ST__COUNT ? stmt_names[op] : "?";
 }
 const char *wfp__expr_op_name(wfp_expr_op op) {
-  return op < WFP_E__COUNT ? expr_names[op] : "?";
+  return op < WFP_OP__COUNT ? expr_names[op] : "?";
 }
 
 bool wfp__expr_op_is_effect(wfp_expr_op op) {
   switch (op) {
-  case WFP_E_CTX_GET_I64:
-  case WFP_E_CTX_SET_I64:
-  case WFP_E_MSG_SEND:
-  case WFP_E_SLEEP_MS:
-  case WFP_E_DB_QUERY:
-  case WFP_E_SELF_GET:
-  case WFP_E_SELF_SET:
+  case WFP_OP_CTX_GET_I64:
+  case WFP_OP_CTX_SET_I64:
+  case WFP_OP_MSG_SEND:
+  case WFP_OP_SLEEP_MS:
+  case WFP_OP_DB_QUERY:
+  case WFP_OP_SELF_GET:
+  case WFP_OP_SELF_SET:
     return true;
   default:
     return false;
@@ -488,8 +488,8 @@ bool wfp__expr_op_is_effect(wfp_expr_op op) {
 static const char *suggest(const char *op) {
   const char *best = NULL;
   size_t bd = 3;
-  for (int i = 0; i < WFP_S__COUNT + WFP_E__COUNT; i++) {
-    const char *n = i < WFP_S__COUNT ? stmt_names[i] : expr_names[i - WFP_S__COUNT];
+  for (int i = 0; i < WFP_ST__COUNT + WFP_OP__COUNT; i++) {
+    const char *n = i < WFP_ST__COUNT ? stmt_names[i] : expr_names[i - WFP_ST__COUNT];
     size_t d = edit_distance(op, n);
     /* ties: prefer the name that starts like the misspelling */
     if (d < bd || (d == bd && best && strncmp(op, n, 2) == 0 &&
@@ -747,7 +747,7 @@ static wfp_expr *new_expr(P *ps, wfp_expr_op op, const char *path) {
 
 /* An expression that failed to parse: typed ERROR so nothing cascades. */
 static wfp_expr *bad_expr(P *ps, const char *path) {
-  wfp_expr *e = new_expr(ps, WFP_E_LIT_I64, path);
+  wfp_expr *e = new_expr(ps, WFP_OP_LIT_I64, path);
   if (e) {
     e->type = wfp__type_new(ps->p, WFP_T_ERROR);
   }
@@ -881,11 +881,11 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
   }
   const char *op = opv->valuestring;
   int k = -1;
-  for (int i = 0; i < WFP_E__COUNT; i++)
+  for (int i = 0; i < WFP_OP__COUNT; i++)
     if (strcmp(expr_names[i], op) == 0)
       k = i;
   if (k < 0) {
-    for (int i = 0; i < WFP_S__COUNT; i++)
+    for (int i = 0; i < WFP_ST__COUNT; i++)
       if (strcmp(stmt_names[i], op) == 0) {
         wfp__diag(p, WFP_EPROGRAM, kpath(ps, path, "op"),
                   "'%s' is a statement, not an expression", op);
@@ -906,7 +906,7 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
   snprintf(what, sizeof what, "'%s'", op);
   size_t n = 0;
   switch (e->op) {
-  case WFP_E_LIT_I64: {
+  case WFP_OP_LIT_I64: {
     static const char *const keys[] = {"op", "value", NULL};
     check_keys(ps, j, path, keys, what);
     bool ok;
@@ -915,7 +915,7 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
       return bad_expr(ps, path);
     break;
   }
-  case WFP_E_LIT_STR: {
+  case WFP_OP_LIT_STR: {
     static const char *const keys[] = {"op", "value", NULL};
     check_keys(ps, j, path, keys, what);
     const char *s = str_field(ps, j, path, "value", what, true, &n);
@@ -925,7 +925,7 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
     e->slen = n;
     break;
   }
-  case WFP_E_LIT_JSON: {
+  case WFP_OP_LIT_JSON: {
     static const char *const keys[] = {"op", "value", NULL};
     check_keys(ps, j, path, keys, what);
     const cJSON *v = get(j, "value");
@@ -954,7 +954,7 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
     cJSON_AddItemToObject(holder, "v", e->json);
     break;
   }
-  case WFP_E_VAR: {
+  case WFP_OP_VAR: {
     static const char *const keys[] = {"op", "name", NULL};
     check_keys(ps, j, path, keys, what);
     e->str = name_field(ps, j, path, "name", what);
@@ -962,30 +962,30 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
       return bad_expr(ps, path);
     break;
   }
-  case WFP_E_ADD: case WFP_E_SUB: case WFP_E_MUL: case WFP_E_DIV:
-  case WFP_E_REM: case WFP_E_BAND: case WFP_E_BOR: case WFP_E_BXOR:
-  case WFP_E_SHL: case WFP_E_SHR: case WFP_E_EQ: case WFP_E_NE:
-  case WFP_E_LT: case WFP_E_LE: case WFP_E_GT: case WFP_E_GE:
-  case WFP_E_AND: case WFP_E_OR: {
+  case WFP_OP_ADD: case WFP_OP_SUB: case WFP_OP_MUL: case WFP_OP_DIV:
+  case WFP_OP_REM: case WFP_OP_BAND: case WFP_OP_BOR: case WFP_OP_BXOR:
+  case WFP_OP_SHL: case WFP_OP_SHR: case WFP_OP_EQ: case WFP_OP_NE:
+  case WFP_OP_LT: case WFP_OP_LE: case WFP_OP_GT: case WFP_OP_GE:
+  case WFP_OP_AND: case WFP_OP_OR: {
     static const char *const keys[] = {"op", "a", "b", NULL};
     check_keys(ps, j, path, keys, what);
     e->a = sub_expr(ps, j, path, "a", what);
     e->b = sub_expr(ps, j, path, "b", what);
     break;
   }
-  case WFP_E_NEG: case WFP_E_NOT: case WFP_E_LEN: {
+  case WFP_OP_NEG: case WFP_OP_NOT: case WFP_OP_LEN: {
     static const char *const keys[] = {"op", "a", NULL};
     check_keys(ps, j, path, keys, what);
     e->a = sub_expr(ps, j, path, "a", what);
     break;
   }
-  case WFP_E_CONCAT: {
+  case WFP_OP_CONCAT: {
     static const char *const keys[] = {"op", "parts", NULL};
     check_keys(ps, j, path, keys, what);
     expr_list(ps, j, path, "parts", what, true, &e->args, &e->nargs);
     break;
   }
-  case WFP_E_JSON: {
+  case WFP_OP_JSON: {
     static const char *const keys[] = {"op", "value", NULL};
     check_keys(ps, j, path, keys, what);
     const cJSON *v = get(j, "value");
@@ -998,12 +998,12 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
       return NULL;
     break;
   }
-  case WFP_E_INPUT: {
+  case WFP_OP_INPUT: {
     static const char *const keys[] = {"op", NULL};
     check_keys(ps, j, path, keys, what);
     break;
   }
-  case WFP_E_GET_I64: case WFP_E_GET_STR: case WFP_E_GET_JSON: {
+  case WFP_OP_GET_I64: case WFP_OP_GET_STR: case WFP_OP_GET_JSON: {
     static const char *const keys[] = {"op", "from", "path", NULL};
     check_keys(ps, j, path, keys, what);
     e->a = sub_expr(ps, j, path, "from", what);
@@ -1042,7 +1042,7 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
     }
     break;
   }
-  case WFP_E_CALL: {
+  case WFP_OP_CALL: {
     static const char *const keys[] = {"op", "fn", "args", NULL};
     check_keys(ps, j, path, keys, what);
     const char *s = str_field(ps, j, path, "fn", what, true, &n);
@@ -1053,14 +1053,14 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
     expr_list(ps, j, path, "args", what, false, &e->args, &e->nargs);
     break;
   }
-  case WFP_E_CALL_REF: {
+  case WFP_OP_CALL_REF: {
     static const char *const keys[] = {"op", "fn", "args", NULL};
     check_keys(ps, j, path, keys, what);
     e->a = sub_expr(ps, j, path, "fn", what);
     expr_list(ps, j, path, "args", what, false, &e->args, &e->nargs);
     break;
   }
-  case WFP_E_FN: {
+  case WFP_OP_FN: {
     static const char *const keys[] = {"op", "name", "captures", NULL};
     check_keys(ps, j, path, keys, what);
     const char *s = str_field(ps, j, path, "name", what, true, &n);
@@ -1072,7 +1072,7 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
       expr_list(ps, j, path, "captures", what, false, &e->bound, &e->nbound);
     break;
   }
-  case WFP_E_LAMBDA: {
+  case WFP_OP_LAMBDA: {
     static const char *const keys[] = {"op", "params", "body", NULL};
     check_keys(ps, j, path, keys, what);
     wfp_func *f = new_func(ps);
@@ -1097,7 +1097,7 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
     ps->fn = saved;
     break;
   }
-  case WFP_E_CTX_GET_I64: {
+  case WFP_OP_CTX_GET_I64: {
     static const char *const keys[] = {"op", "key", NULL};
     check_keys(ps, j, path, keys, what);
     const char *s = str_field(ps, j, path, "key", what, true, &n);
@@ -1107,7 +1107,7 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
     e->slen = n;
     break;
   }
-  case WFP_E_CTX_SET_I64: {
+  case WFP_OP_CTX_SET_I64: {
     static const char *const keys[] = {"op", "key", "value", NULL};
     check_keys(ps, j, path, keys, what);
     const char *s = str_field(ps, j, path, "key", what, true, &n);
@@ -1118,7 +1118,7 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
     e->slen = n;
     break;
   }
-  case WFP_E_MSG_SEND: {
+  case WFP_OP_MSG_SEND: {
     static const char *const keys[] = {"op", "topic", "payload", NULL};
     check_keys(ps, j, path, keys, what);
     const char *s = str_field(ps, j, path, "topic", what, true, &n);
@@ -1129,13 +1129,13 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
     e->slen = n;
     break;
   }
-  case WFP_E_SLEEP_MS: {
+  case WFP_OP_SLEEP_MS: {
     static const char *const keys[] = {"op", "ms", NULL};
     check_keys(ps, j, path, keys, what);
     e->a = sub_expr(ps, j, path, "ms", what);
     break;
   }
-  case WFP_E_DB_QUERY: {
+  case WFP_OP_DB_QUERY: {
     static const char *const keys[] = {"op", "sql", "params", "each", NULL};
     check_keys(ps, j, path, keys, what);
     const char *s = str_field(ps, j, path, "sql", what, true, &n);
@@ -1149,7 +1149,7 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
     e->slen = n;
     break;
   }
-  case WFP_E_SELF_GET: {
+  case WFP_OP_SELF_GET: {
     static const char *const keys[] = {"op", "property", NULL};
     check_keys(ps, j, path, keys, what);
     e->str = name_field(ps, j, path, "property", what);
@@ -1158,7 +1158,7 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
     e->slen = strlen(e->str);
     break;
   }
-  case WFP_E_SELF_SET: {
+  case WFP_OP_SELF_SET: {
     static const char *const keys[] = {"op", "property", "value", NULL};
     check_keys(ps, j, path, keys, what);
     e->str = name_field(ps, j, path, "property", what);
@@ -1168,7 +1168,7 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
     e->slen = strlen(e->str);
     break;
   }
-  case WFP_E__COUNT:
+  case WFP_OP__COUNT:
     break;
   }
   return e;
@@ -1195,11 +1195,11 @@ static wfp_stmt *parse_stmt(P *ps, const cJSON *j, const char *path) {
   }
   const char *op = opv->valuestring;
   int k = -1;
-  for (int i = 0; i < WFP_S__COUNT; i++)
+  for (int i = 0; i < WFP_ST__COUNT; i++)
     if (strcmp(stmt_names[i], op) == 0)
       k = i;
   if (k < 0) {
-    for (int i = 0; i < WFP_E__COUNT; i++)
+    for (int i = 0; i < WFP_OP__COUNT; i++)
       if (strcmp(expr_names[i], op) == 0) {
         wfp__diag(p, WFP_EPROGRAM, kpath(ps, path, "op"),
                   "'%s' is an expression, not a statement (wrap it: "
@@ -1223,8 +1223,8 @@ static wfp_stmt *parse_stmt(P *ps, const cJSON *j, const char *path) {
   char what[48];
   snprintf(what, sizeof what, "'%s'", op);
   switch (s->op) {
-  case WFP_S_LET:
-  case WFP_S_SET: {
+  case WFP_ST_LET:
+  case WFP_ST_SET: {
     static const char *const keys[] = {"op", "name", "expr", NULL};
     check_keys(ps, j, path, keys, what);
     const char *name = name_field(ps, j, path, "name", what);
@@ -1238,13 +1238,13 @@ static wfp_stmt *parse_stmt(P *ps, const cJSON *j, const char *path) {
     s->var->path = path;
     break;
   }
-  case WFP_S_EXPR: {
+  case WFP_ST_EXPR: {
     static const char *const keys[] = {"op", "expr", NULL};
     check_keys(ps, j, path, keys, what);
     s->e = sub_expr(ps, j, path, "expr", what);
     break;
   }
-  case WFP_S_RETURN: {
+  case WFP_ST_RETURN: {
     static const char *const keys[] = {"op", "expr", NULL};
     check_keys(ps, j, path, keys, what);
     const cJSON *v = get(j, "expr");
@@ -1252,7 +1252,7 @@ static wfp_stmt *parse_stmt(P *ps, const cJSON *j, const char *path) {
       s->e = parse_expr(ps, v, kpath(ps, path, "expr"));
     break;
   }
-  case WFP_S_IF: {
+  case WFP_ST_IF: {
     static const char *const keys[] = {"op", "cond", "then", "else", NULL};
     check_keys(ps, j, path, keys, what);
     s->e = sub_expr(ps, j, path, "cond", what);
@@ -1264,7 +1264,7 @@ static wfp_stmt *parse_stmt(P *ps, const cJSON *j, const char *path) {
       parse_block(ps, el, kpath(ps, path, "else"), &s->else_);
     break;
   }
-  case WFP_S_WHILE: {
+  case WFP_ST_WHILE: {
     static const char *const keys[] = {"op", "cond", "body", NULL};
     check_keys(ps, j, path, keys, what);
     s->e = sub_expr(ps, j, path, "cond", what);
@@ -1273,13 +1273,13 @@ static wfp_stmt *parse_stmt(P *ps, const cJSON *j, const char *path) {
       parse_block(ps, b, kpath(ps, path, "body"), &s->body);
     break;
   }
-  case WFP_S_BREAK:
-  case WFP_S_CONTINUE: {
+  case WFP_ST_BREAK:
+  case WFP_ST_CONTINUE: {
     static const char *const keys[] = {"op", NULL};
     check_keys(ps, j, path, keys, what);
     break;
   }
-  case WFP_S_TRAP: {
+  case WFP_ST_TRAP: {
     static const char *const keys[] = {"op", "message", NULL};
     check_keys(ps, j, path, keys, what);
     size_t n = 0;
@@ -1290,7 +1290,7 @@ static wfp_stmt *parse_stmt(P *ps, const cJSON *j, const char *path) {
     s->msglen = n;
     break;
   }
-  case WFP_S__COUNT:
+  case WFP_ST__COUNT:
     break;
   }
   return s;

@@ -291,7 +291,7 @@ static int64_t first_value(wfp_program *p) {
   assert_true(p->funcs[0]->body.n >= 1);
   wfp_expr *e = p->funcs[0]->body.v[0]->e;
   assert_non_null(e);
-  assert_int_equal(e->op, WFP_E_LIT_I64);
+  assert_int_equal(e->op, WFP_OP_LIT_I64);
   return e->ival;
 }
 
