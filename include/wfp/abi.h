@@ -18,6 +18,12 @@
 #define WFP_ABI_VERSION 1u
 #define WFP_MODULE_SYMBOL "wfp_module_descriptor"
 
+/* The deepest nesting of arrays and objects a JSON value may have, one rule
+** for the compiler (lit_json, templates), the guest (parsing, get_*) and
+** the host (inputs, resume values, checkpoints): a value nested deeper is
+** refused (compile time) or a trap (run time), never misread. */
+#define WFP_JSON_MAX_DEPTH 256
+
 /* Value types of parameters, results and properties. */
 enum { WFP_TY_VOID = 0, WFP_TY_I64 = 1, WFP_TY_STR = 2, WFP_TY_JSON = 3, WFP_TY_FN = 4 };
 
