@@ -12,11 +12,15 @@ the same run); every invocation then runs three ways and must agree:
 native and V8 must agree on everything (status, output, trap, steps, fuel,
 final context, messages); the reference on all but fuel, and on steps when
 no fuel slice makes the invocation yield. Some invocations also run with a
-small --fuel-slice (so that loops and calls yield), and some are stopped
-after a random step (--checkpoint --stop-after, exit 4) and resumed in a new
-process (--resume): the report must be the straight run's, byte for byte.
+small --fuel-slice (1 included: every loop iteration and call yields), and
+some are stopped after a random step (--checkpoint --stop-after, exit 4) and
+resumed in a new process (--resume): the report must be the straight run's,
+byte for byte. With --opt-levels 0,2,3 every program is compiled at each
+level and every run is repeated on each module: all must give the same
+report.
 
-    python3 run.py --seeds 1-500 [--aot PATH --host PATH --node PATH] [--jobs 2] [--keep]
+    python3 run.py --seeds 1-500 [--aot PATH --host PATH --node PATH] [--jobs 2]
+                   [--opt-levels 0,2,3] [--keep]
 
 On a mismatch it prints the seed, the function, the three results and a
 command to reproduce, and keeps the seed's directory (the program file)
@@ -120,7 +124,7 @@ class SeedRun:
         self.log = []
         self.failed = False
         self.stats = {'functions': 0, 'invocations': 0, 'runs': 0, 'persist': 0,
-                      'unspecified': 0, 'traps': 0, 'compile_s': 0.0}
+                      'unspecified': 0, 'traps': 0, 'levels': 0, 'compile_s': 0.0}
 
     def say(self, text):
         self.log.append(text)
@@ -132,8 +136,8 @@ class SeedRun:
     def sh(self, cmd, timeout=TIMEOUT):
         return subprocess.run(cmd, capture_output=True, timeout=timeout)
 
-    def host_cmd(self, run):
-        cmd = [self.a.host, self.so, '--input', run['input']]
+    def host_cmd(self, run, so=None):
+        cmd = [self.a.host, so or self.so, '--input', run['input']]
         for k, v in run['ctx']:
             cmd += ['--ctx', '%s=%d' % (k, v)]
         if run['fuel_slice']:
@@ -152,19 +156,28 @@ class SeedRun:
         with open(prog_path, 'w', encoding='utf-8') as f:
             f.write(ref.dumps(prog) + '\n')
         self.prog_path = prog_path
-        self.so = os.path.join(self.dir, 'prog.so')
         wasm = os.path.join(self.dir, 'prog.wasm')
         self.stats['functions'] = len(prog['functions'])
 
+        # one module per optimization level; the core module of the first
+        # level also goes to V8
+        self.sos = []
         t0 = time.monotonic()
-        p = self.sh([self.a.aot, prog_path, '-o', self.so, '--emit-wasm', wasm])
+        for i, level in enumerate(self.a.levels):
+            so = os.path.join(self.dir, 'prog-O%d.so' % level)
+            cmd = [self.a.aot, prog_path, '-O%d' % level, '-o', so]
+            if i == 0:
+                cmd += ['--emit-wasm', wasm]
+            p = self.sh(cmd)
+            if p.returncode != 0:
+                # every generated program must be valid: a refusal is a generator
+                # bug, or a checker bug when docs/ir.md says the program is valid
+                self.fail('seed %d: wfp-aot -O%d refused or failed (exit %d) on %s:\n%s' % (
+                    self.seed, level, p.returncode, prog_path, p.stderr.decode('utf-8', 'replace')))
+                return
+            self.sos.append((level, so))
+        self.so = self.sos[0][1]
         self.stats['compile_s'] = time.monotonic() - t0
-        if p.returncode != 0:
-            # every generated program must be valid: a refusal is a generator
-            # bug, or a checker bug when docs/ir.md says the program is valid
-            self.fail('seed %d: wfp-aot refused or failed (exit %d) on %s:\n%s' % (
-                self.seed, p.returncode, prog_path, p.stderr.decode('utf-8', 'replace')))
-            return
 
         # the runs: every invocation straight; some again with a small fuel
         # slice; some of them stopped and resumed
@@ -174,10 +187,13 @@ class SeedRun:
             base = dict(inv, fuel_slice=0, fresh=rng.random() < 0.5)
             runs.append(base)
             if rng.random() < 0.3:
-                runs.append(dict(inv, fuel_slice=rng.randint(1, 25), fresh=rng.random() < 0.5))
+                # a slice of 1 makes every loop iteration and call a yield
+                slice_ = 1 if rng.random() < 0.3 else rng.randint(2, 25)
+                runs.append(dict(inv, fuel_slice=slice_, fresh=rng.random() < 0.5))
         for run in runs:
             run['persist'] = rng.random() < self.a.persist
             run['stop'] = rng.random()
+            run['persist_so'] = rng.choice(self.sos)[1]  # stop and resume at any level
         self.stats['invocations'] = len(invs)
         self.stats['runs'] = len(runs)
 
@@ -241,6 +257,19 @@ class SeedRun:
                           ' '.join('--ctx %s=%d' % (k, v) for k, v in run['ctx'])))
             return
 
+        # the other optimization levels: the same report, byte for byte
+        for level, so in self.sos[1:]:
+            q = self.sh(self.host_cmd(run, so) + ['--report'])
+            self.stats['levels'] += 1
+            if q.returncode != p.returncode or q.stdout != straight:
+                self.fail('MISMATCH %s: -O%d and -O%d differ\n  -O%d: exit %d, %s\n  -O%d: exit %d, %s\n'
+                          '  reproduce: %s' % (
+                              where, self.sos[0][0], level, self.sos[0][0], p.returncode,
+                              straight.decode('utf-8', 'replace').strip(), level, q.returncode,
+                              q.stdout.decode('utf-8', 'replace').strip(),
+                              ' '.join(self.host_cmd(run, so) + ['--report'])))
+                return
+
         if run['persist'] and native['steps'] >= 2:
             self.persist(run, where, straight, native['steps'], p.returncode)
 
@@ -249,20 +278,21 @@ class SeedRun:
         ck = os.path.join(self.dir, 'ck')
         if os.path.exists(ck):
             os.unlink(ck)
-        p = self.sh(self.host_cmd(run) + ['--checkpoint', ck, '--stop-after', str(n)])
+        so = run['persist_so']
+        p = self.sh(self.host_cmd(run, so) + ['--checkpoint', ck, '--stop-after', str(n)])
         if p.returncode != 4:
             self.fail('%s: --stop-after %d of %d steps: exit %d, expected 4 (suspended)\n  %s' % (
                 where, n, steps, p.returncode, p.stderr.decode('utf-8', 'replace').strip()))
             return
-        p = self.sh([self.a.host, self.so, '--resume', ck, '--report'])
+        p = self.sh([self.a.host, so, '--resume', ck, '--report'])
         self.stats['persist'] += 1
         if p.returncode != rc or p.stdout != straight:
             self.fail('MISMATCH %s: stopped after %d of %d steps and resumed: exit %d, report\n    %s\n'
                       '  straight run: exit %d, report\n    %s\n  reproduce: %s --checkpoint ck --stop-after %d'
                       ' && %s %s --resume ck --report' % (
                           where, n, steps, p.returncode, p.stdout.decode('utf-8', 'replace').strip(), rc,
-                          straight.decode('utf-8', 'replace').strip(), self.repro(run), n,
-                          self.a.host, self.so))
+                          straight.decode('utf-8', 'replace').strip(),
+                          ' '.join(self.host_cmd(run, so)), n, self.a.host, so))
 
     def finish(self):
         if not self.failed and not self.a.keep:
@@ -293,6 +323,9 @@ def main(argv):
     ap.add_argument('--jobs', type=int, default=2, help='seeds in parallel (default 2)')
     ap.add_argument('--persist', type=float, default=0.35,
                     help='the share of runs also stopped and resumed (default 0.35)')
+    ap.add_argument('--opt-levels', default='2',
+                    help='compile each program at these wfp-aot levels, e.g. 0,2,3 (default 2); '
+                         'every run is repeated on each module')
     ap.add_argument('--keep', action='store_true', help='keep every seed directory')
     ap.add_argument('--fixed-only', action='store_true',
                     help='leave out the constructs of gen.FIXED_SEED_EXCLUSIONS (known open bugs): the ctest run')
@@ -304,6 +337,12 @@ def main(argv):
         ap.error('bad --seeds %r' % args.seeds)
     if not seeds:
         ap.error('no seeds')
+    try:
+        args.levels = [int(x) for x in args.opt_levels.split(',') if x.strip()]
+    except ValueError:
+        ap.error('bad --opt-levels %r' % args.opt_levels)
+    if not args.levels or any(lv < 0 or lv > 3 for lv in args.levels):
+        ap.error('--opt-levels takes levels 0..3')
     args.exclude = set(gen.FIXED_SEED_EXCLUSIONS) if args.fixed_only else set()
     for tool in (args.aot, args.host):
         if not os.access(tool, os.X_OK):
@@ -334,9 +373,10 @@ def main(argv):
         print('run.py: only %d of %d runs were compared with the reference' % (compared, total.get('runs', 0)))
         failed.append('(too few comparisons)')
     print('diff: %d programs, %d functions, %d invocations, %d runs (%d traps), %d stopped and resumed, '
-          '%d left to native-vs-V8 only (docs silent); %s in %.1fs' % (
+          '%d repeated at other -O levels, %d left to native-vs-V8 only (docs silent); %s in %.1fs' % (
               len(seeds), total.get('functions', 0), total.get('invocations', 0), total.get('runs', 0),
-              total.get('traps', 0), total.get('persist', 0), total.get('unspecified', 0),
+              total.get('traps', 0), total.get('persist', 0), total.get('levels', 0),
+              total.get('unspecified', 0),
               'FAILED seeds %s' % ','.join(map(str, failed)) if failed else 'all agree', dt))
     return 1 if failed else 0
 
