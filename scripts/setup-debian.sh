@@ -9,9 +9,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 packages="build-essential cmake pkg-config clang lld binaryen wabt \
-libcjson-dev libcmocka-dev libsqlite3-dev strace hyperfine"
-# Node.js runs the WIT and component tests (jco) and the V8 baseline.
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+libcjson-dev libcmocka-dev libsqlite3-dev python3 strace hyperfine"
+# Node.js runs the WIT and component tests (jco) and the V8 baseline; npm
+# installs jco. Debian 12's nodejs is 18, and jco wants 20 or later: when
+# the node on PATH is older, node 20 comes from the npm registry (below).
+if ! command -v npm >/dev/null 2>&1; then
     packages="$packages nodejs npm"
 fi
 
@@ -26,4 +28,24 @@ if [ -n "$missing" ]; then
     $SUDO apt-get update
     # shellcheck disable=SC2086
     $SUDO apt-get install -y --no-install-recommends $missing
+fi
+
+node_major() {
+    node -e 'process.stdout.write(process.versions.node.split(".")[0])' 2>/dev/null || echo 0
+}
+NODE_VERSION=20.20.2
+if [ "$(node_major)" -lt 20 ]; then
+    case "$(uname -m)" in
+        x86_64) arch=x64 ;;
+        aarch64) arch=arm64 ;;
+        *) echo "$0: error: Node.js 20 or later is needed; install it for $(uname -m)" >&2; exit 3 ;;
+    esac
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    # the registry's node-linux-<arch> package is the release binary itself
+    (cd "$tmp" && npm pack --silent "node-linux-$arch@$NODE_VERSION" >/dev/null &&
+        tar xzf "node-linux-$arch-$NODE_VERSION.tgz")
+    $SUDO install -m 755 "$tmp/package/bin/node" /usr/local/bin/node
+    hash -r 2>/dev/null || true
+    echo "installed node $(/usr/local/bin/node --version) in /usr/local/bin"
 fi
