@@ -110,11 +110,16 @@ PY
 
 # a forged checkpoint is checked field by field: refused with the field's
 # JSON path, never run on trust
+# an empty state is a first step: the transfer would start over and be
+# made twice (it used to: balance 50, not 75)
+rm -f "$ck"
+run 4 "$WFP_HOST" "$SO/bank-account.so" --new Account:balance=100,transactions=3 --fn transferTo \
+    --arg amount=25 --checkpoint "$ck" --stop-after 5
+forge "$ck" "$WORK/bad" 'b["state"] = ""'
+run 1 "$WFP_HOST" "$SO/bank-account.so" --resume "$WORK/bad" --report &&
+    first_err_line_has "wfp-host: trap: $WORK/bad: \$.state: invalid checkpoint: empty"
 rm -f "$ck"
 run 4 "$WFP_HOST" "$SO/accumulator.so" --ctx a=1 --ctx b=2 --ctx c=3 --checkpoint "$ck" --stop-after 2
-forge "$ck" "$WORK/bad" 'b["state"] = ""'
-run 1 "$WFP_HOST" "$SO/accumulator.so" --resume "$WORK/bad" &&
-    first_err_line_has "wfp-host: trap: $WORK/bad: \$.state: invalid checkpoint: empty"
 forge "$ck" "$WORK/bad" 'b["effect"]["kind"] = 0.5'
 run 1 "$WFP_HOST" "$SO/accumulator.so" --resume "$WORK/bad" && err_has '$.effect.kind: invalid checkpoint'
 forge "$ck" "$WORK/bad" 'b["messages"] = [["t", "{not json"]]'

@@ -570,8 +570,9 @@ static void macs_are_checked(void **state) {
   assert_int_equal(o.rc, WFP_ECORRUPT);
   free(f);
   /* a changed body under the old MAC */
-  f = malloc(len);
+  f = malloc(len + 1);
   memcpy(f, ck, len);
+  f[len] = 0;
   char *bal = strstr(f, "\"s1\":\"75\"");
   assert_non_null(bal);
   bal[6] = '9';
