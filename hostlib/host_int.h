@@ -24,8 +24,9 @@ long wfp__rt_live_blocks(void);
 
 /* Checks an ELF file of size bytes, read through rd, before dlopen maps
 ** it: an ELF shared object of this machine whose headers, segments and
-** sections lie within the file. 0, or WFP_ENOTMODULE / WFP_EIO with the
-** place (e.g. "program header 2") in place and the fault in *why (static). */
+** sections lie within the file. 0, or WFP_ENOTMODULE, WFP_EIO or
+** WFP_ENOMEM with the place (e.g. "program header 2") in place and the
+** fault in *why (static). */
 typedef bool (*wfp__elf_read_fn)(void *ud, uint64_t off, void *buf, size_t n);
 int wfp__elf_check(wfp__elf_read_fn rd, void *ud, uint64_t size, char *place,
                    size_t placelen, const char **why);

@@ -111,28 +111,36 @@ int wfp__elf_check(wfp__elf_read_fn rd, void *ud, uint64_t size, char *place,
     *why = "the program headers lie past the end of the file (truncated?)";
     return WFP_ENOTMODULE;
   }
-  bool load = false, dynamic = false;
-  for (unsigned i = 0; i < eh.e_phnum; i++) {
-    ElfW(Phdr) ph;
-    snprintf(place, placelen, "program header %u", i);
-    if (!rd(ud, eh.e_phoff + (uint64_t)i * sizeof ph, &ph, sizeof ph)) {
-      *why = "cannot be read";
-      return WFP_EIO;
-    }
-    if (ph.p_filesz && !within(ph.p_offset, ph.p_filesz, size)) {
-      *why = "its segment reaches past the end of the file (truncated?)";
-      return WFP_ENOTMODULE;
-    }
-    if (ph.p_type == PT_LOAD) {
-      load = true;
-      if (ph.p_filesz > ph.p_memsz) {
-        *why = "a loadable segment larger in the file than in memory";
-        return WFP_ENOTMODULE;
-      }
-    } else if (ph.p_type == PT_DYNAMIC) {
-      dynamic = true;
-    }
+  /* each table in one read: a module is loaded often, a read is a system
+  ** call */
+  size_t phn = (size_t)eh.e_phnum * sizeof(ElfW(Phdr));
+  ElfW(Phdr) *ph = malloc(phn);
+  if (!ph) {
+    *why = "out of memory";
+    return WFP_ENOMEM;
   }
+  if (!rd(ud, eh.e_phoff, ph, phn)) {
+    free(ph);
+    *why = "cannot be read";
+    return WFP_EIO;
+  }
+  bool load = false, dynamic = false;
+  int rc = WFP_OK;
+  for (unsigned i = 0; i < eh.e_phnum && !rc; i++) {
+    snprintf(place, placelen, "program header %u", i);
+    rc = WFP_ENOTMODULE;
+    if (ph[i].p_filesz && !within(ph[i].p_offset, ph[i].p_filesz, size))
+      *why = "its segment reaches past the end of the file (truncated?)";
+    else if (ph[i].p_type == PT_LOAD && ph[i].p_filesz > ph[i].p_memsz)
+      *why = "a loadable segment larger in the file than in memory";
+    else
+      rc = WFP_OK;
+    load |= ph[i].p_type == PT_LOAD;
+    dynamic |= ph[i].p_type == PT_DYNAMIC;
+  }
+  free(ph);
+  if (rc)
+    return rc;
   if (!load || !dynamic) {
     snprintf(place, placelen, "program headers");
     *why = load ? "no dynamic segment" : "no loadable segment";
@@ -142,35 +150,43 @@ int wfp__elf_check(wfp__elf_read_fn rd, void *ud, uint64_t size, char *place,
   ** past its end is truncated all the same */
   if (eh.e_shoff) {
     snprintf(place, placelen, "section headers");
-    ElfW(Shdr) sh;
+    ElfW(Shdr) first;
     uint64_t shnum = eh.e_shnum;
-    if (eh.e_shentsize != sizeof sh || !within(eh.e_shoff, sizeof sh, size)) {
+    if (eh.e_shentsize != sizeof first || !within(eh.e_shoff, sizeof first, size)) {
       *why = "the section headers lie past the end of the file (truncated?)";
       return WFP_ENOTMODULE;
     }
     if (shnum == 0) { /* extended numbering: the count is in section 0 */
-      if (!rd(ud, eh.e_shoff, &sh, sizeof sh)) {
+      if (!rd(ud, eh.e_shoff, &first, sizeof first)) {
         *why = "cannot be read";
         return WFP_EIO;
       }
-      shnum = sh.sh_size;
+      shnum = first.sh_size;
     }
-    if (shnum > MAX_HEADERS || !within(eh.e_shoff, shnum * sizeof sh, size)) {
+    if (shnum > MAX_HEADERS || !within(eh.e_shoff, shnum * sizeof first, size)) {
       *why = "the section headers lie past the end of the file (truncated?)";
       return WFP_ENOTMODULE;
     }
-    for (uint64_t i = 0; i < shnum; i++) {
-      snprintf(place, placelen, "section header %llu", (unsigned long long)i);
-      if (!rd(ud, eh.e_shoff + i * sizeof sh, &sh, sizeof sh)) {
-        *why = "cannot be read";
-        return WFP_EIO;
-      }
-      if (sh.sh_type != SHT_NOBITS && sh.sh_size &&
-          !within(sh.sh_offset, sh.sh_size, size)) {
-        *why = "its section reaches past the end of the file (truncated?)";
-        return WFP_ENOTMODULE;
-      }
+    ElfW(Shdr) *sh = malloc((size_t)shnum * sizeof *sh + 1);
+    if (!sh) {
+      *why = "out of memory";
+      return WFP_ENOMEM;
     }
+    if (!rd(ud, eh.e_shoff, sh, (size_t)shnum * sizeof *sh)) {
+      free(sh);
+      *why = "cannot be read";
+      return WFP_EIO;
+    }
+    for (uint64_t i = 0; i < shnum && !rc; i++)
+      if (sh[i].sh_type != SHT_NOBITS && sh[i].sh_size &&
+          !within(sh[i].sh_offset, sh[i].sh_size, size)) {
+        snprintf(place, placelen, "section header %llu", (unsigned long long)i);
+        *why = "its section reaches past the end of the file (truncated?)";
+        rc = WFP_ENOTMODULE;
+      }
+    free(sh);
+    if (rc)
+      return rc;
   }
   place[0] = 0;
   return WFP_OK;
@@ -213,8 +229,8 @@ static int check_file(const char *path, wfp_host_diag *diag) {
   const char *why = "";
   int rc = wfp__elf_check(fd_read, &fd, (uint64_t)st.st_size, place, sizeof place, &why);
   close(fd);
-  if (rc == WFP_EIO)
-    return say(diag, rc, path, place, "cannot be read");
+  if (rc == WFP_EIO || rc == WFP_ENOMEM)
+    return say(diag, rc, path, place, "%s", why);
   if (rc)
     return say(diag, rc, path, place, "not a wfp module: %s", why);
   return WFP_OK;
