@@ -55,13 +55,15 @@ int main(int argc, char **argv) {
   static double total[MAX_RUNS], load[MAX_RUNS], run[MAX_RUNS], fre[MAX_RUNS];
   int unloaded = 1;
   for (int r = 0; r < runs; r++) {
-    char err[512];
+    wfp_host_diag hd;
     wfp_module *m = NULL;
     wfp_env *e = NULL;
     wfp_invocation *inv = NULL;
     double t0 = now_us();
-    if (wfp_module_load(path, &m, err, sizeof err)) {
-      fprintf(stderr, "wfp-bench-cold: %s\n", err);
+    if (wfp_module_load(path, &m, &hd)) {
+      char line[1024];
+      wfp_diag_format(&hd.d, line, sizeof line);
+      fprintf(stderr, "wfp-bench-cold: %s\n", line);
       return 3;
     }
     double t1 = now_us();

@@ -71,10 +71,12 @@ int main(int argc, char **argv) {
     fprintf(stderr, "wfp-bench-step: N and RUNS must be positive (RUNS <= 100)\n");
     return 2;
   }
-  char err[512];
+  wfp_host_diag hd;
   wfp_module *m = NULL;
-  if (wfp_module_load(argv[1], &m, err, sizeof err)) {
-    fprintf(stderr, "wfp-bench-step: %s\n", err);
+  if (wfp_module_load(argv[1], &m, &hd)) {
+    char line[1024];
+    wfp_diag_format(&hd.d, line, sizeof line);
+    fprintf(stderr, "wfp-bench-step: %s\n", line);
     return 3;
   }
   uint64_t steps = 0;

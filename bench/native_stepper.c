@@ -349,11 +349,14 @@ static const char ir[] = "{\"native\":\"bench/loop.json, by hand\"}";
 static const wfp_abi_func funcs[] = {
     {"main", "6e617469766531aa", 0, 0, NULL, NULL, WFP_TY_I64, NULL, NULL}};
 
+/* A descriptor of the first ABI-1 size: no wasm2c runtime layout to
+** declare, and an instantiate that cannot trap; the appended fields stay
+** unread (abi.h, WFP_DESC_HAS). */
 static const wfp_module_desc desc = {
-    WFP_ABI_VERSION, sizeof(wfp_module_desc), "native-baseline", PROGRAM_HASH_HEX,
+    WFP_ABI_VERSION, WFP_MODULE_DESC_V1_SIZE, "native-baseline", PROGRAM_HASH_HEX,
     ir, sizeof ir - 1, "main", 1, funcs, 0, NULL,
     inst_new, inst_free, run_step, post_return, fatal_message, memory_bytes,
-    set_fuel, fuel_used};
+    set_fuel, fuel_used, 0, NULL, NULL, NULL};
 
 EXPORT const wfp_module_desc *wfp_module_descriptor(void);
 EXPORT const wfp_module_desc *wfp_module_descriptor(void) { return &desc; }

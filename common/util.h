@@ -92,6 +92,12 @@ void wfp__sha256_init(wfp__sha256 *s);
 void wfp__sha256_update(wfp__sha256 *s, const void *p, size_t n);
 void wfp__sha256_final(wfp__sha256 *s, uint8_t out[32]);
 void wfp__sha256_buf(const void *p, size_t n, uint8_t out[32]);
+/* HMAC-SHA-256 (RFC 2104) of msg under key (any length). */
+void wfp__hmac_sha256(const void *key, size_t klen, const void *msg, size_t n,
+                      uint8_t out[32]);
+/* a[0..n) == b[0..n), in a time that does not depend on where they differ
+** (for comparing MACs). */
+bool wfp__equal_ct(const void *a, const void *b, size_t n);
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void wfp__hex(const uint8_t *p, size_t n, char *out);
 

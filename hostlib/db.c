@@ -87,6 +87,10 @@ static int S_ready(char *err, size_t errlen) {
 }
 
 int wfp_env_open_db(wfp_env *e, const char *path, char *err, size_t errlen) {
+  return wfp__env_open_db(e, path, true, err, errlen);
+}
+
+int wfp__env_open_db(wfp_env *e, const char *path, bool create, char *err, size_t errlen) {
   if (!e)
     return WFP_EINVAL;
   if (!path || !*path)
@@ -95,7 +99,8 @@ int wfp_env_open_db(wfp_env *e, const char *path, char *err, size_t errlen) {
   if (ready)
     return ready;
   sqlite3 *db = NULL;
-  int rc = S.open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+  int rc = S.open_v2(path, &db, SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0),
+                     NULL);
   if (rc != SQLITE_OK) {
     if (err && errlen)
       snprintf(err, errlen, "cannot open the database '%s': %s", path,

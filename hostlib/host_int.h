@@ -14,11 +14,30 @@
 ** wasm_rt_trap_t code of a trap; *oom tells a trap that ran out of memory. */
 int wfp__rt_protect(void (*fn)(void *), void *arg, bool *oom);
 
+/* The host runtime's WFP_RT_LAYOUT (abi.h), which a module must share. */
+uint64_t wfp__rt_layout(void);
+/* Tests: the n-th next allocation of the runtime (memories, tables, the
+** type registry) fails, counting from 0; -1 stops failing. */
+void wfp__rt_fail_alloc(long n);
+/* Tests: memories and tables allocated and not yet freed. */
+long wfp__rt_live_blocks(void);
+
+/* Checks an ELF file of size bytes, read through rd, before dlopen maps
+** it: an ELF shared object of this machine whose headers, segments and
+** sections lie within the file. 0, or WFP_ENOTMODULE, WFP_EIO or
+** WFP_ENOMEM with the place (e.g. "program header 2") in place and the
+** fault in *why (static). */
+typedef bool (*wfp__elf_read_fn)(void *ud, uint64_t off, void *buf, size_t n);
+int wfp__elf_check(wfp__elf_read_fn rd, void *ud, uint64_t size, char *place,
+                   size_t placelen, const char **why);
+
 struct wfp_module {
   void *dl;
   const wfp_module_desc *d;
   char *path;
-  void *inst;   /* one cached instance, reused by every step */
+  void *inst;  /* one cached instance, reused by every step */
+  bool steps;  /* the descriptor has init_module, alloc_ and init_instance */
+  bool ready;  /* init_module ran to its end */
 };
 
 /* The module's instance, created when needed; NULL with *msg on failure. */
@@ -49,6 +68,37 @@ typedef struct inst_ent {
   size_t nprops;
 } inst_ent;
 
+/* An invocation (invoke.c; its checkpoints: checkpoint.c). */
+enum { WFP__RUNNING = -1 };
+
+struct wfp_invocation {
+  wfp_module *m;
+  wfp_env *e;
+  char *input;
+  size_t input_len;
+  int status;   /* WFP__RUNNING, WFP_DONE, WFP_TRAP */
+  bool pending; /* an effect waits for perform() */
+  wfp__buf state;
+  /* the pending effect, copied out of the instance */
+  uint32_t effect;
+  wfp__buf s0, s1, s2;
+  bool has_s2;
+  int64_t ival;
+  /* what the next step resumes with */
+  bool resume_some;
+  wfp__buf resume;
+  char *output;
+  char *trap;
+  uint64_t steps;
+  uint64_t self; /* the instance of the input's "self", or 0 */
+  uint64_t fuel_used, fuel_max, fuel_slice;
+  uint64_t max_steps; /* the step limit, which a fan-out's invocations inherit */
+  int depth;          /* fan-out nesting: 0 for an invocation the host started */
+  wfp_trace_fn trace;
+  void *trace_ud;
+  wfp__buf line; /* trace and pending-json scratch */
+};
+
 struct wfp_env {
   inst_ent *insts;
   size_t ninsts, insts_cap;
@@ -61,6 +111,10 @@ struct wfp_env {
   size_t nmsgs, msgs_cap;
   struct sqlite3 *db; /* db_query's database: opened when first needed */
   char *db_path;      /* its file, or NULL for an in-memory database */
+  /* the checkpoint key (wfp_env_set_checkpoint_key): HMAC-SHA-256 pads a
+  ** key to 64 bytes and hashes a longer one first, so at most 64 are kept */
+  uint8_t ckpt_key[64];
+  size_t ckpt_key_len; /* 0: none */
 };
 
 int wfp__env_ctx_setn(wfp_env *e, const char *key, size_t n, int64_t v);
@@ -86,5 +140,7 @@ int wfp__db_query(wfp_env *e, const char *sql, size_t sql_len, const char *param
                   size_t params_len, wfp__buf *rows, wfp__buf *offs, size_t *nrows,
                   char *err, size_t errlen);
 void wfp__env_close_db(wfp_env *e);
+/* As wfp_env_open_db; create false opens only an existing file. */
+int wfp__env_open_db(wfp_env *e, const char *path, bool create, char *err, size_t errlen);
 
 #endif /* WFP_HOST_INT_H */

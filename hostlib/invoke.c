@@ -2,9 +2,9 @@
 ** invoke.c: invocations: the stepper loop of the WIT interface. A step runs
 ** the compiled code inside the trap boundary, copies what it returned out
 ** of the instance, and leaves a pending effect for perform(), which acts on
-** the environment and prepares the resume value. Checkpoints serialize a
-** pending invocation with its environment, behind a SHA-256 checksum.
-** A step round trip makes no system call: buffers are reused.
+** the environment and prepares the resume value (checkpoints of a pending
+** invocation: checkpoint.c). A step round trip makes no system call:
+** buffers are reused.
 */
 #include <errno.h>
 #include <stdarg.h>
@@ -20,36 +20,6 @@
 #include <wasm-rt.h>
 
 #include "host_int.h"
-
-enum { RUNNING = -1 };
-
-struct wfp_invocation {
-  wfp_module *m;
-  wfp_env *e;
-  char *input;
-  size_t input_len;
-  int status;   /* RUNNING, WFP_DONE, WFP_TRAP */
-  bool pending; /* an effect waits for perform() */
-  wfp__buf state;
-  /* the pending effect, copied out of the instance */
-  uint32_t effect;
-  wfp__buf s0, s1, s2;
-  bool has_s2;
-  int64_t ival;
-  /* what the next step resumes with */
-  bool resume_some;
-  wfp__buf resume;
-  char *output;
-  char *trap;
-  uint64_t steps;
-  uint64_t self; /* the instance of the input's "self", or 0 */
-  uint64_t fuel_used, fuel_max, fuel_slice;
-  uint64_t max_steps; /* the step limit, which a fan-out's invocations inherit */
-  int depth;          /* fan-out nesting: 0 for an invocation the host started */
-  wfp_trace_fn trace;
-  void *trace_ud;
-  wfp__buf line; /* trace and pending-json scratch */
-};
 
 static const char *const effect_names[WFP_EFFECT_COUNT] = {
     "ctx-get-i64", "ctx-set-i64", "msg-send", "sleep-ms",
@@ -89,7 +59,7 @@ int wfp_invocation_new(wfp_module *m, wfp_env *e, const char *input, size_t len,
   cJSON_Delete(j);
   inv->m = m;
   inv->e = e;
-  inv->status = RUNNING;
+  inv->status = WFP__RUNNING;
   *out = inv;
   return WFP_OK;
 }
@@ -134,6 +104,14 @@ int wfp_invocation_set_fuel(wfp_invocation *inv, uint64_t max_total, uint64_t pe
   inv->fuel_max = max_total;
   inv->fuel_slice = per_step;
   return WFP_OK;
+}
+
+void wfp_invocation_fuel_limits(const wfp_invocation *inv, uint64_t *max_total,
+                                uint64_t *per_step) {
+  if (max_total)
+    *max_total = inv ? inv->fuel_max : 0;
+  if (per_step)
+    *per_step = inv ? inv->fuel_slice : 0;
 }
 
 /* Replaces b's content with p[0..n), NUL-terminated. The buffer only ever
@@ -321,7 +299,7 @@ static int take(wfp_invocation *inv, const wfp_abi_step *o) {
 }
 
 int wfp_invocation_step(wfp_invocation *inv) {
-  if (!inv || inv->status != RUNNING || inv->pending)
+  if (!inv || inv->status != WFP__RUNNING || inv->pending)
     return WFP_EINVAL;
   /* the step's fuel: a slice, or what the limit leaves; a spent limit ends
   ** the invocation before another step */
@@ -655,12 +633,20 @@ int wfp_invocation_set_max_steps(wfp_invocation *inv, uint64_t max_steps) {
   return WFP_OK;
 }
 
+uint64_t wfp_invocation_max_steps(const wfp_invocation *inv) {
+  return inv ? inv->max_steps : 0;
+}
+
 int wfp_invocation_run(wfp_invocation *inv, uint64_t max_steps) {
   if (!inv)
     return WFP_EINVAL;
-  inv->max_steps = max_steps;
+  /* 0 keeps the invocation's own limit: a restored one keeps its
+  ** checkpoint's, so a runaway stopped and resumed still ends */
+  if (max_steps)
+    inv->max_steps = max_steps;
+  max_steps = inv->max_steps;
   for (;;) {
-    if (inv->status != RUNNING)
+    if (inv->status != WFP__RUNNING)
       return inv->status;
     if (inv->pending) {
       int rc = wfp_invocation_perform(inv);
@@ -677,281 +663,4 @@ int wfp_invocation_run(wfp_invocation *inv, uint64_t max_steps) {
     if (rc < 0)
       return rc;
   }
-}
-
-/* ---- checkpoints ----
-** "WFPC1 <sha256 of the body, hex>\n" then the body, JSON:
-** {"format":"wfp-checkpoint","version":1,"program":H,"input":S,"steps":N,
-**  "fuel":N,"fuel_max":N,"fuel_slice":N (0: none, the default),
-**  "state":BASE64,"effect":{"kind":K,"s0":S,"s1":S,"s2":S|null,"i":"N"},
-**  "ctx":[[key,"N"],...],"messages":[[topic,payload],...],
-**  "instances":[{"handle":"N","resource":R,"props":[[name,type,json],...]}],
-**  "db":PATH|null (db_query's database file; absent in older checkpoints)}
-** Integers are decimal strings: exact whatever the JSON reader. */
-
-#define CKPT_MAGIC "WFPC1 "
-
-int wfp_invocation_checkpoint(const wfp_invocation *inv, char **out, size_t *len) {
-  if (!inv || !out || !inv->pending)
-    return WFP_EINVAL;
-  wfp__buf b;
-  wfp__buf_init(&b);
-  wfp__buf_adds(&b, "{\"format\":\"wfp-checkpoint\",\"version\":1,\"program\":");
-  const char *h = inv->m->d->program_hash;
-  wfp__buf_add_jstr(&b, h, strlen(h));
-  wfp__buf_adds(&b, ",\"input\":");
-  wfp__buf_add_jstr(&b, inv->input, inv->input_len);
-  wfp__buf_printf(&b,
-                  ",\"steps\":\"%llu\",\"fuel\":\"%llu\",\"fuel_max\":\"%llu\","
-                  "\"fuel_slice\":\"%llu\",\"state\":\"",
-                  (unsigned long long)inv->steps, (unsigned long long)inv->fuel_used,
-                  (unsigned long long)inv->fuel_max, (unsigned long long)inv->fuel_slice);
-  wfp__buf_add_base64(&b, inv->state.data, inv->state.len);
-  wfp__buf_printf(&b, "\",\"effect\":{\"kind\":%u,\"s0\":", inv->effect);
-  wfp__buf_add_jstr(&b, inv->s0.data ? inv->s0.data : "", inv->s0.len);
-  wfp__buf_adds(&b, ",\"s1\":");
-  wfp__buf_add_jstr(&b, inv->s1.data ? inv->s1.data : "", inv->s1.len);
-  wfp__buf_adds(&b, ",\"s2\":");
-  if (inv->has_s2)
-    wfp__buf_add_jstr(&b, inv->s2.data ? inv->s2.data : "", inv->s2.len);
-  else
-    wfp__buf_adds(&b, "null");
-  wfp__buf_adds(&b, ",\"i\":\"");
-  wfp__buf_add_i64(&b, inv->ival);
-  wfp__buf_adds(&b, "\"},\"ctx\":[");
-  for (size_t i = 0; i < inv->e->nctx; i++) {
-    if (i)
-      wfp__buf_addc(&b, ',');
-    wfp__buf_addc(&b, '[');
-    wfp__buf_add_jstr(&b, inv->e->ctx[i].key, strlen(inv->e->ctx[i].key));
-    wfp__buf_adds(&b, ",\"");
-    wfp__buf_add_i64(&b, inv->e->ctx[i].v);
-    wfp__buf_adds(&b, "\"]");
-  }
-  wfp__buf_adds(&b, "],\"messages\":[");
-  for (size_t i = 0; i < inv->e->nmsgs; i++) {
-    if (i)
-      wfp__buf_addc(&b, ',');
-    wfp__buf_addc(&b, '[');
-    wfp__buf_add_jstr(&b, inv->e->msgs[i].topic, strlen(inv->e->msgs[i].topic));
-    wfp__buf_addc(&b, ',');
-    wfp__buf_add_jstr(&b, inv->e->msgs[i].payload, strlen(inv->e->msgs[i].payload));
-    wfp__buf_addc(&b, ']');
-  }
-  wfp__buf_adds(&b, "],\"instances\":[");
-  for (size_t i = 0; i < inv->e->ninsts; i++) {
-    const inst_ent *in = &inv->e->insts[i];
-    if (i)
-      wfp__buf_addc(&b, ',');
-    wfp__buf_printf(&b, "{\"handle\":\"%llu\",\"resource\":", (unsigned long long)in->handle);
-    wfp__buf_add_jstr(&b, in->resource, strlen(in->resource));
-    wfp__buf_adds(&b, ",\"props\":[");
-    for (size_t k = 0; k < in->nprops; k++) {
-      if (k)
-        wfp__buf_addc(&b, ',');
-      wfp__buf_addc(&b, '[');
-      wfp__buf_add_jstr(&b, in->props[k].name, strlen(in->props[k].name));
-      wfp__buf_printf(&b, ",%u,", in->props[k].type);
-      wfp__buf_add_jstr(&b, in->props[k].json, strlen(in->props[k].json));
-      wfp__buf_addc(&b, ']');
-    }
-    wfp__buf_adds(&b, "]}");
-  }
-  wfp__buf_adds(&b, "],\"db\":");
-  if (inv->e->db_path)
-    wfp__buf_add_jstr(&b, inv->e->db_path, strlen(inv->e->db_path));
-  else
-    wfp__buf_adds(&b, "null");
-  wfp__buf_adds(&b, "}\n");
-  if (b.oom) {
-    wfp__buf_free(&b);
-    return WFP_ENOMEM;
-  }
-  uint8_t sum[32];
-  char hex[65];
-  wfp__sha256_buf(b.data, b.len, sum);
-  wfp__hex(sum, 32, hex);
-  wfp__buf f;
-  wfp__buf_init(&f);
-  wfp__buf_adds(&f, CKPT_MAGIC);
-  wfp__buf_adds(&f, hex);
-  wfp__buf_addc(&f, '\n');
-  wfp__buf_add(&f, b.data, b.len);
-  wfp__buf_free(&b);
-  if (f.oom) {
-    wfp__buf_free(&f);
-    return WFP_ENOMEM;
-  }
-  *out = wfp__buf_take(&f, len);
-  return WFP_OK;
-}
-
-static int corrupt(char *err, size_t n, const char *why) {
-  if (err && n)
-    snprintf(err, n, "invalid checkpoint: %s", why);
-  return WFP_ECORRUPT;
-}
-
-static const char *jstr(const cJSON *o, const char *k) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static bool jint(const char *s, int64_t *v) {
-  return s && wfp__parse_i64(s, strlen(s), v);
-}
-
-int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t len,
-                           wfp_invocation **out, char *err, size_t errlen) {
-  if (!m || !e || !out || (!data && len))
-    return WFP_EINVAL;
-  *out = NULL;
-  size_t hl = sizeof CKPT_MAGIC - 1 + 64 + 1;
-  if (len < hl || memcmp(data, CKPT_MAGIC, sizeof CKPT_MAGIC - 1) != 0 ||
-      data[hl - 1] != '\n')
-    return corrupt(err, errlen, "not a wfp checkpoint, or truncated");
-  uint8_t sum[32];
-  char hex[65];
-  wfp__sha256_buf(data + hl, len - hl, sum);
-  wfp__hex(sum, 32, hex);
-  if (memcmp(hex, data + sizeof CKPT_MAGIC - 1, 64) != 0)
-    return corrupt(err, errlen, "checksum mismatch (truncated or tampered with)");
-  cJSON *j = cJSON_ParseWithLength(data + hl, len - hl);
-  if (!j)
-    return corrupt(err, errlen, "malformed body");
-  int rc = WFP_ECORRUPT;
-  const char *why = "malformed body";
-  wfp_invocation *inv = NULL;
-  const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(j, "version");
-  const char *prog = jstr(j, "program"), *input = jstr(j, "input");
-  const char *steps = jstr(j, "steps"), *state = jstr(j, "state");
-  int64_t fuel, fuel_max, fuel_slice;
-  bool fuel_ok = jint(jstr(j, "fuel"), &fuel) && fuel >= 0 &&
-                 jint(jstr(j, "fuel_max"), &fuel_max) && fuel_max >= 0 &&
-                 jint(jstr(j, "fuel_slice"), &fuel_slice) && fuel_slice >= 0;
-  const cJSON *eff = cJSON_GetObjectItemCaseSensitive(j, "effect");
-  const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(j, "ctx");
-  const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(j, "messages");
-  const cJSON *insts = cJSON_GetObjectItemCaseSensitive(j, "instances");
-  const char *f = jstr(j, "format");
-  int64_t nsteps, kind, ival;
-  if (!f || strcmp(f, "wfp-checkpoint") != 0 || !cJSON_IsNumber(fmt) ||
-      fmt->valuedouble != 1 || !prog || !input || !jint(steps, &nsteps) ||
-      nsteps < 1 || !fuel_ok || !state || !cJSON_IsObject(eff) || !cJSON_IsArray(ctx) ||
-      !cJSON_IsArray(msgs) || !cJSON_IsArray(insts))
-    goto out;
-  if (strcmp(prog, m->d->program_hash) != 0) {
-    if (err && errlen)
-      snprintf(err, errlen,
-               "the checkpoint was written for program %s; this module is "
-               "program %s",
-               prog, m->d->program_hash);
-    rc = WFP_EFOREIGN;
-    goto out;
-  }
-  const cJSON *k = cJSON_GetObjectItemCaseSensitive(eff, "kind");
-  const char *s0 = jstr(eff, "s0"), *s1 = jstr(eff, "s1");
-  const cJSON *s2 = cJSON_GetObjectItemCaseSensitive(eff, "s2");
-  if (!cJSON_IsNumber(k) || !s0 || !s1 || !s2 || !jint(jstr(eff, "i"), &ival))
-    goto out;
-  kind = (int64_t)k->valuedouble;
-  if (kind < 0 || kind >= WFP_EFFECT_COUNT || (!cJSON_IsNull(s2) && !cJSON_IsString(s2)))
-    goto out;
-  rc = wfp_invocation_new(m, e, input, strlen(input), &inv);
-  if (rc)
-    goto out;
-  rc = WFP_ECORRUPT;
-  if (!wfp__base64_decode(state, strlen(state), &inv->state)) {
-    why = "state is not base64";
-    goto out;
-  }
-  inv->effect = (uint32_t)kind;
-  set_bytes(&inv->s0, s0, strlen(s0));
-  set_bytes(&inv->s1, s1, strlen(s1));
-  inv->has_s2 = cJSON_IsString(s2);
-  set_bytes(&inv->s2, inv->has_s2 ? s2->valuestring : "", inv->has_s2 ? strlen(s2->valuestring) : 0);
-  inv->ival = ival;
-  inv->steps = (uint64_t)nsteps;
-  inv->fuel_used = (uint64_t)fuel;
-  inv->fuel_max = (uint64_t)fuel_max;
-  inv->fuel_slice = (uint64_t)fuel_slice;
-  inv->pending = true;
-  wfp__env_clear(e);
-  const cJSON *it;
-  cJSON_ArrayForEach(it, ctx) {
-    int64_t v;
-    const cJSON *key = cJSON_GetArrayItem(it, 0), *val = cJSON_GetArrayItem(it, 1);
-    if (!cJSON_IsArray(it) || cJSON_GetArraySize(it) != 2 || !cJSON_IsString(key) ||
-        !cJSON_IsString(val) || !jint(val->valuestring, &v))
-      goto out;
-    if (wfp_env_ctx_set(e, key->valuestring, v)) {
-      rc = WFP_ENOMEM;
-      goto out;
-    }
-  }
-  cJSON_ArrayForEach(it, msgs) {
-    const cJSON *t = cJSON_GetArrayItem(it, 0), *p = cJSON_GetArrayItem(it, 1);
-    if (!cJSON_IsArray(it) || cJSON_GetArraySize(it) != 2 || !cJSON_IsString(t) ||
-        !cJSON_IsString(p))
-      goto out;
-    if (wfp__env_msg_add(e, t->valuestring, strlen(t->valuestring), p->valuestring,
-                         strlen(p->valuestring))) {
-      rc = WFP_ENOMEM;
-      goto out;
-    }
-  }
-  cJSON_ArrayForEach(it, insts) {
-    int64_t h;
-    const char *res = jstr(it, "resource");
-    const cJSON *props = cJSON_GetObjectItemCaseSensitive(it, "props");
-    if (!jint(jstr(it, "handle"), &h) || h < 1 || !res || !cJSON_IsArray(props) ||
-        wfp__env_instance(e, (uint64_t)h))
-      goto out;
-    inst_ent *in = wfp__env_instance_add(e, (uint64_t)h, res);
-    if (!in) {
-      rc = WFP_ENOMEM;
-      goto out;
-    }
-    const cJSON *pr;
-    cJSON_ArrayForEach(pr, props) {
-      const cJSON *pn = cJSON_GetArrayItem(pr, 0), *pt = cJSON_GetArrayItem(pr, 1),
-                  *pv = cJSON_GetArrayItem(pr, 2);
-      char *c = NULL;
-      if (!cJSON_IsArray(pr) || cJSON_GetArraySize(pr) != 3 || !cJSON_IsString(pn) ||
-          !cJSON_IsNumber(pt) || pt->valuedouble < WFP_TY_I64 ||
-          pt->valuedouble > WFP_TY_JSON || !cJSON_IsString(pv) ||
-          wfp__json_of_type(pv->valuestring, strlen(pv->valuestring),
-                            (uint8_t)pt->valuedouble, &c))
-        goto out;
-      int r = wfp__env_prop_add(in, pn->valuestring, (uint8_t)pt->valuedouble, c);
-      free(c);
-      if (r) {
-        rc = r;
-        goto out;
-      }
-    }
-  }
-  if (inv->state.oom || inv->s0.oom || inv->s1.oom || inv->s2.oom) {
-    rc = WFP_ENOMEM;
-    goto out;
-  }
-  /* the database file the invocation ran on, unless the host chose one */
-  const cJSON *dbp = cJSON_GetObjectItemCaseSensitive(j, "db");
-  if (dbp && !cJSON_IsNull(dbp) && !cJSON_IsString(dbp))
-    goto out;
-  if (cJSON_IsString(dbp) && !e->db &&
-      (rc = wfp_env_open_db(e, dbp->valuestring, err, errlen)) != 0)
-    goto out_keep_err;
-  rc = WFP_OK;
-out:
-  if (rc == WFP_ECORRUPT)
-    corrupt(err, errlen, why);
-out_keep_err:
-  cJSON_Delete(j);
-  if (rc) {
-    wfp_invocation_free(inv);
-    return rc;
-  }
-  *out = inv;
-  return WFP_OK;
 }

@@ -54,6 +54,10 @@ static void help(void) {
          "                     before a resume), leaving the checkpoint, and\n"
          "                     exit with status 4\n"
          "  --resume FILE      continue the invocation checkpointed in FILE\n"
+         "  --checkpoint-key FILE\n"
+         "                     sign --checkpoint files with the key in FILE\n"
+         "                     (HMAC-SHA-256) and resume only files signed with\n"
+         "                     it\n"
          "Other:\n"
          "  --help             print this help and exit\n"
          "  --version          print the version and exit\n\n"
@@ -369,7 +373,7 @@ static int write_checkpoint(wfp_invocation *inv, const char *path) {
 
 int main(int argc, char **argv) {
   const char *so = NULL, *input = NULL, *fn = NULL, *ckpt = NULL, *resume = NULL;
-  const char *new_spec = NULL, *db = NULL;
+  const char *new_spec = NULL, *db = NULL, *key_file = NULL;
   uint64_t max_steps = 0, stop_after = 0, max_fuel = 0, fuel_slice = 0;
   bool trace = false, want_report = false;
   kv *ctx = calloc((size_t)argc + 1, sizeof *ctx);
@@ -416,7 +420,8 @@ int main(int argc, char **argv) {
     }
     static const char *const valued[] = {"--ctx", "--input", "--fn", "--arg",
                                          "--new", "--max-steps", "--max-fuel", "--fuel-slice", "--checkpoint",
-                                         "--stop-after", "--resume", "--db", NULL};
+                                         "--stop-after", "--resume", "--db",
+                                         "--checkpoint-key", NULL};
     const char *name = NULL;
     for (const char *const *q = valued; *q; q++) {
       size_t n = strlen(*q);
@@ -467,6 +472,8 @@ int main(int argc, char **argv) {
       db = v;
     } else if (strcmp(name, "--resume") == 0) {
       resume = v;
+    } else if (strcmp(name, "--checkpoint-key") == 0) {
+      key_file = v;
     } else if (strcmp(name, "--max-steps") == 0) {
       if (!parse_u64(v, &max_steps) || max_steps == 0) {
         code = usage_error("--max-steps wants a positive integer, not '%s'", v);
@@ -497,15 +504,21 @@ int main(int argc, char **argv) {
     code = usage_error("%s", "--stop-after needs --checkpoint FILE to leave the invocation in");
     goto out;
   }
+  if (key_file && !ckpt && !resume) {
+    code = usage_error("%s", "--checkpoint-key signs --checkpoint files and checks --resume files: give one of them");
+    goto out;
+  }
   if (resume && (input || fn || nargs || nctx || new_spec)) {
     code = usage_error("%s", "--resume continues a checkpointed invocation: drop --input, --fn, --arg, --ctx and --new");
     goto out;
   }
 
   char err[1024];
-  int rc = wfp_module_load(so, &m, err, sizeof err);
+  wfp_host_diag hd;
+  int rc = wfp_module_load(so, &m, &hd);
   if (rc) {
-    fprintf(stderr, "wfp-host: error: %s\n", rc == WFP_ENOMEM ? "out of memory" : err);
+    fprintf(stderr, "wfp-host: error: %s: %s%s%s\n", so, hd.d.path, hd.d.path[0] ? ": " : "",
+            hd.d.msg);
     code = 3;
     goto out;
   }
@@ -514,6 +527,26 @@ int main(int argc, char **argv) {
     fprintf(stderr, "wfp-host: error: out of memory\n");
     code = 3;
     goto out;
+  }
+  if (key_file) {
+    char *key = NULL;
+    size_t klen = 0;
+    if (wfp__read_file(key_file, &key, &klen)) {
+      fprintf(stderr, "wfp-host: error: cannot read the checkpoint key %s: %s\n", key_file,
+              strerror(errno));
+      code = 3;
+      goto out;
+    }
+    rc = wfp_env_set_checkpoint_key(env, key, klen);
+    free(key);
+    if (rc) {
+      fprintf(stderr,
+              "wfp-host: error: the checkpoint key %s has %zu bytes; it needs at least 16 "
+              "(32 random bytes are right)\n",
+              key_file, klen);
+      code = 3;
+      goto out;
+    }
   }
   if (db && (rc = wfp_env_open_db(env, db, err, sizeof err)) != 0) {
     fprintf(stderr, "wfp-host: error: %s\n", rc == WFP_ENOMEM ? "out of memory" : err);
@@ -528,17 +561,12 @@ int main(int argc, char **argv) {
       code = 3;
       goto out;
     }
-    rc = wfp_invocation_restore(m, env, data, len, &inv, err, sizeof err);
+    rc = wfp_invocation_restore(m, env, data, len, &inv, &hd);
     free(data);
-    if (rc == WFP_ECORRUPT) {
-      fprintf(stderr, "wfp-host: trap: %s: %s\n", resume, err);
-      code = 1;
-      goto out;
-    }
     if (rc) {
-      fprintf(stderr, "wfp-host: error: %s: %s\n", resume,
-              rc == WFP_EFOREIGN || rc == WFP_EIO ? err : wfp_strerror(rc));
-      code = 3;
+      fprintf(stderr, "wfp-host: %s: %s: %s%s%s\n", rc == WFP_ECORRUPT ? "trap" : "error",
+              resume, hd.d.path, hd.d.path[0] ? ": " : "", hd.d.msg);
+      code = rc == WFP_ECORRUPT ? 1 : 3;
       goto out;
     }
   } else {
@@ -573,10 +601,15 @@ int main(int argc, char **argv) {
   }
   if (trace)
     wfp_invocation_set_trace(inv, trace_line, NULL);
-  /* a resumed invocation keeps its fuel limits unless given new ones */
-  if (!resume || max_fuel || fuel_slice)
-    wfp_invocation_set_fuel(inv, max_fuel, fuel_slice);
-  wfp_invocation_set_max_steps(inv, max_steps);
+  /* a resumed invocation keeps the limits of its checkpoint; each one given
+  ** again here replaces that one */
+  uint64_t kept_fuel, kept_slice;
+  wfp_invocation_fuel_limits(inv, &kept_fuel, &kept_slice);
+  wfp_invocation_set_fuel(inv, max_fuel ? max_fuel : kept_fuel,
+                          fuel_slice ? fuel_slice : kept_slice);
+  if (max_steps)
+    wfp_invocation_set_max_steps(inv, max_steps);
+  max_steps = wfp_invocation_max_steps(inv);
 
   int status;
   for (;;) {

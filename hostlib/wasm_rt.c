@@ -4,7 +4,9 @@
 ** modules compiled with explicit bounds checks and call-depth counting
 ** (WASM_RT_MEMCHECK_SIGNAL_HANDLER=0): no signal handler, no guard-page
 ** reservations, no signal-mask system call per step. A trap longjmps to the
-** innermost wfp__rt_protect() of the calling thread.
+** innermost wfp__rt_protect() of the calling thread. A module built with
+** other options or another wasm-rt.h has another WFP_RT_LAYOUT (abi.h),
+** and the loader refuses it.
 */
 #include <pthread.h>
 #include <setjmp.h>
@@ -66,10 +68,46 @@ static void trap_oom(void) {
   wasm_rt_trap(WASM_RT_TRAP_EXHAUSTION);
 }
 
+uint64_t wfp__rt_layout(void) { return WFP_RT_LAYOUT; }
+
+/* ---- the runtime's own allocations: counted, and failed on request ----
+** Memories, tables and the type registry are what an instantiate
+** allocates; tests fail them one by one to prove that a trap there leaks
+** nothing, and read the count of live memories and tables back. */
+
+static long fail_countdown = -1;
+static long live_blocks;
+
+void wfp__rt_fail_alloc(long n) {
+  __atomic_store_n(&fail_countdown, n, __ATOMIC_RELAXED);
+}
+
+long wfp__rt_live_blocks(void) { return __atomic_load_n(&live_blocks, __ATOMIC_RELAXED); }
+
+static bool injected_failure(void) {
+  long n = __atomic_load_n(&fail_countdown, __ATOMIC_RELAXED);
+  if (n < 0)
+    return false;
+  __atomic_store_n(&fail_countdown, n - 1, __ATOMIC_RELAXED);
+  return n == 0;
+}
+
+static void *rt_calloc(size_t n, size_t size) {
+  return injected_failure() ? NULL : calloc(n, size);
+}
+
+static void *rt_realloc(void *p, size_t n) {
+  return injected_failure() ? NULL : realloc(p, n);
+}
+
+/* The runtime needs no set-up: its state is static. wasm2c's generated
+** code asserts that wasm_rt_init ran; the loader calls it. */
 static bool initialized;
 
-RT_EXPORT void wasm_rt_init(void) { initialized = true; }
-RT_EXPORT bool wasm_rt_is_initialized(void) { return initialized; }
+RT_EXPORT void wasm_rt_init(void) { __atomic_store_n(&initialized, true, __ATOMIC_RELAXED); }
+RT_EXPORT bool wasm_rt_is_initialized(void) {
+  return __atomic_load_n(&initialized, __ATOMIC_RELAXED);
+}
 RT_EXPORT void wasm_rt_free(void) {}
 
 /* ---- function types: a process-wide registry, under a lock ---- */
@@ -85,43 +123,48 @@ static uint32_t ntypes, types_cap;
 
 RT_EXPORT uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results,
                                               ...) {
-  wasm_rt_type_t tmp[64];
-  uint32_t n = params + results;
-  if (n > 64)
+  /* any number of types: a function of many parameters is a valid program */
+  uint64_t n = (uint64_t)params + results;
+  wasm_rt_type_t small[16];
+  wasm_rt_type_t *tmp = small;
+  if (n > 16 && (n > SIZE_MAX / sizeof *tmp ||
+                 !(tmp = rt_realloc(NULL, (size_t)n * sizeof *tmp))))
     trap_oom();
   va_list ap;
   va_start(ap, results);
-  for (uint32_t i = 0; i < n; i++)
+  for (uint64_t i = 0; i < n; i++)
     tmp[i] = (wasm_rt_type_t)va_arg(ap, int);
   va_end(ap);
   pthread_mutex_lock(&types_lock);
-  for (uint32_t i = 0; i < ntypes; i++)
+  uint32_t id = 0;
+  for (uint32_t i = 0; i < ntypes && !id; i++)
     if (types[i].np == params && types[i].nr == results &&
-        memcmp(types[i].t, tmp, n * sizeof *tmp) == 0) {
-      pthread_mutex_unlock(&types_lock);
-      return i + 1;
-    }
-  if (ntypes == types_cap) {
+        memcmp(types[i].t, tmp, (size_t)n * sizeof *tmp) == 0)
+      id = i + 1;
+  if (!id && ntypes == types_cap) {
     uint32_t cap = types_cap ? types_cap * 2 : 16;
-    ftype *nt = realloc(types, cap * sizeof *nt);
-    if (!nt) {
-      pthread_mutex_unlock(&types_lock);
-      trap_oom();
+    ftype *nt = rt_realloc(types, cap * sizeof *nt);
+    if (nt) {
+      types = nt;
+      types_cap = cap;
     }
-    types = nt;
-    types_cap = cap;
   }
-  wasm_rt_type_t *copy = malloc((n ? n : 1) * sizeof *copy);
-  if (!copy) {
-    pthread_mutex_unlock(&types_lock);
-    trap_oom();
+  if (!id && ntypes < types_cap) {
+    wasm_rt_type_t *copy = rt_realloc(NULL, (size_t)(n ? n : 1) * sizeof *copy);
+    if (copy) {
+      memcpy(copy, tmp, (size_t)n * sizeof *tmp);
+      types[ntypes].np = params;
+      types[ntypes].nr = results;
+      types[ntypes].t = copy;
+      id = ++ntypes;
+    }
   }
-  memcpy(copy, tmp, n * sizeof *tmp);
-  types[ntypes].np = params;
-  types[ntypes].nr = results;
-  types[ntypes].t = copy;
-  uint32_t id = ++ntypes;
   pthread_mutex_unlock(&types_lock);
+  /* nothing is held when it traps: the lock is free, the list consistent */
+  if (tmp != small)
+    free(tmp);
+  if (!id)
+    trap_oom();
   return id;
 }
 
@@ -154,12 +197,14 @@ RT_EXPORT void wasm_rt_allocate_memory(wasm_rt_memory_t *m, uint32_t initial,
                                        uint32_t max) {
   memset(m, 0, sizeof *m);
   m->max_pages = max;
-  if (initial > 65536u || (max && initial > max))
+  /* 4 GiB does not fit m->size: at most 65,535 pages, as grow allows */
+  if (initial > 65535u || (max && initial > max))
     trap_oom();
   size_t bytes = (size_t)initial * PAGE;
-  m->data = calloc(bytes ? bytes : 1, 1);
+  m->data = rt_calloc(bytes ? bytes : 1, 1);
   if (!m->data)
     trap_oom();
+  __atomic_add_fetch(&live_blocks, 1, __ATOMIC_RELAXED);
   m->pages = initial;
   m->size = (uint32_t)bytes;
 }
@@ -172,7 +217,7 @@ RT_EXPORT uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *m, uint32_t delta) {
   if (np > m->max_pages || np > 65535u) /* 4 GiB does not fit m->size */
     return (uint32_t)-1;
   size_t bytes = (size_t)np * PAGE;
-  uint8_t *d = realloc(m->data, bytes);
+  uint8_t *d = rt_realloc(m->data, bytes);
   if (!d)
     return (uint32_t)-1;
   memset(d + (size_t)old * PAGE, 0, (size_t)delta * PAGE);
@@ -183,6 +228,8 @@ RT_EXPORT uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *m, uint32_t delta) {
 }
 
 RT_EXPORT void wasm_rt_free_memory(wasm_rt_memory_t *m) {
+  if (m->data)
+    __atomic_sub_fetch(&live_blocks, 1, __ATOMIC_RELAXED);
   free(m->data);
   m->data = NULL;
   m->size = 0;
@@ -196,11 +243,14 @@ RT_EXPORT void wasm_rt_free_memory(wasm_rt_memory_t *m) {
                                                  uint32_t n, uint32_t max) {   \
     t->size = n;                                                               \
     t->max_size = max;                                                         \
-    t->data = calloc(n ? n : 1, sizeof(elem));                                 \
+    t->data = rt_calloc(n ? n : 1, sizeof(elem));                              \
     if (!t->data)                                                              \
       trap_oom();                                                              \
+    __atomic_add_fetch(&live_blocks, 1, __ATOMIC_RELAXED);                     \
   }                                                                            \
   RT_EXPORT void wasm_rt_free_##kind##_table(wasm_rt_##kind##_table_t *t) {    \
+    if (t->data)                                                               \
+      __atomic_sub_fetch(&live_blocks, 1, __ATOMIC_RELAXED);                   \
     free(t->data);                                                             \
     t->data = NULL;                                                            \
     t->size = 0;                                                               \
@@ -213,7 +263,7 @@ RT_EXPORT void wasm_rt_free_memory(wasm_rt_memory_t *m) {
       return (uint32_t)-1;                                                     \
     if (delta == 0)                                                            \
       return old;                                                              \
-    elem *d = realloc(t->data, (size_t)n * sizeof(elem));                      \
+    elem *d = rt_realloc(t->data, (size_t)n * sizeof(elem));                   \
     if (!d)                                                                    \
       return (uint32_t)-1;                                                     \
     for (uint64_t i = old; i < n; i++)                                         \

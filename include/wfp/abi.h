@@ -6,8 +6,9 @@
 **
 ** Evolution: the descriptor starts with abi_version and struct_size; fields
 ** are only ever appended. A host refuses a module whose abi_version differs
-** from WFP_ABI_VERSION, and reads an appended field only when struct_size
-** says the module has it.
+** from WFP_ABI_VERSION or whose struct_size is below the first ABI-1
+** descriptor's (WFP_MODULE_DESC_V1_SIZE), and reads an appended field only
+** when struct_size says the module has it (WFP_DESC_HAS).
 */
 #ifndef WFP_ABI_H
 #define WFP_ABI_H
@@ -134,7 +135,72 @@ typedef struct wfp_module_desc {
   ** last step used. */
   void (*set_fuel)(void *inst, int64_t budget);
   int64_t (*fuel_used)(void *inst);
+
+  /* ---- appended fields: a host reads each only when WFP_DESC_HAS says
+  ** the module has it (modules built before it was appended do not) ---- */
+
+  /* WFP_RT_LAYOUT as the module was compiled: a host refuses a module
+  ** whose runtime layout differs from its own. */
+  uint64_t rt_layout;
+  /* Creating an instance in three steps that a trap leaves cleanly (the
+  ** first-ABI-1 instantiate above does all three at once, and a trap in it
+  ** loses the instance):
+  **   init_module    registers the module's function types with the
+  **                  runtime; may trap (out of memory), and may be run
+  **                  again after a trap; one thread at a time
+  **   alloc_instance a zeroed instance, or NULL when out of memory; never
+  **                  traps
+  **   init_instance  fills it (memories, tables, data); may trap (out of
+  **                  memory), and free_instance then frees what it
+  **                  allocated so far */
+  void (*init_module)(void);
+  void *(*alloc_instance)(void);
+  void (*init_instance)(void *inst);
 } wfp_module_desc;
+
+/* The size of the first ABI-1 descriptor (up to fuel_used). A host accepts
+** any struct_size from this up, and reads the fields appended since only
+** when struct_size covers them. */
+#define WFP_MODULE_DESC_V1_SIZE                                                \
+  (offsetof(wfp_module_desc, fuel_used) + sizeof(int64_t(*)(void *)))
+
+/* Whether descriptor d has the appended field f. */
+#define WFP_DESC_HAS(d, f)                                                     \
+  ((d)->struct_size >= offsetof(wfp_module_desc, f) + sizeof((d)->f))
+
+/*
+** The wasm2c runtime layout that a module and its host must share, as one
+** number: the runtime's types that both sides read or write (memories,
+** tables, function references), and the build options that change what
+** generated code expects of the runtime (bounds checks in the code or by
+** guard pages and a signal handler, call-depth counting, trap codes). The
+** module computes it at compile time into its descriptor, the host from its
+** own wasm-rt.h and options, both with this macro, so a module built with
+** other WASM_RT_* options or another wasm-rt.h is refused at load instead of
+** misbehaving at run time. It is not part of WFP_ABI_VERSION: it follows
+** wasm2c and its options, not wfp. Expanding it needs <wasm-rt.h>.
+*/
+#define WFP__RT_MIX(h, v) ((((uint64_t)(h)) ^ (uint64_t)(v)) * 0x100000001b3ull)
+#define WFP_RT_LAYOUT                                                          \
+  WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(    \
+  WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(    \
+  WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(    \
+  WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(                            \
+    0xcbf29ce484222325ull, 1 /* the version of this list */),                 \
+    sizeof(void *)),                                                           \
+    sizeof(wasm_rt_memory_t)), offsetof(wasm_rt_memory_t, data)),              \
+    offsetof(wasm_rt_memory_t, pages)), offsetof(wasm_rt_memory_t, max_pages)),\
+    offsetof(wasm_rt_memory_t, size)),                                         \
+    sizeof(wasm_rt_funcref_t)), offsetof(wasm_rt_funcref_t, func_type)),       \
+    offsetof(wasm_rt_funcref_t, func)),                                        \
+    offsetof(wasm_rt_funcref_t, module_instance)),                             \
+    sizeof(wasm_rt_funcref_table_t)), offsetof(wasm_rt_funcref_table_t, data)),\
+    offsetof(wasm_rt_funcref_table_t, max_size)),                              \
+    offsetof(wasm_rt_funcref_table_t, size)),                                  \
+    sizeof(wasm_rt_externref_table_t)), sizeof(wasm_rt_externref_t)),          \
+    WASM_RT_MEMCHECK_SIGNAL_HANDLER), WASM_RT_USE_STACK_DEPTH_COUNT),          \
+    WASM_RT_TRAP_EXHAUSTION), WASM_RT_TRAP_UNCAUGHT_EXCEPTION),                \
+    sizeof(wasm_rt_trap_t))
 
 typedef const wfp_module_desc *(*wfp_module_desc_fn)(void);
 

@@ -21,23 +21,44 @@ extern "C" {
 /* How a step, or an invocation, ended. Pending is a status, not an error. */
 typedef enum wfp_status { WFP_DONE = 0, WFP_PENDING = 1, WFP_TRAP = 2 } wfp_status;
 
+/*
+** The diagnostic of a function that fails before any object exists to own
+** one (loading a module, restoring a checkpoint): a wfp_diag and the room
+** for its strings. Caller-allocated; the function fills d, whose path and
+** msg point into this struct (valid while it lives and is not reused; a
+** copy of the struct still points into the original) and whose file is
+** borrowed from the caller's argument, or NULL. Format it with
+** wfp_diag_format(&x.d, ...).
+*/
+typedef struct wfp_host_diag {
+  wfp_diag d;
+  char place[128];
+  char text[640];
+} wfp_host_diag;
+
 /* ---- modules ---- */
 
 /* A loaded .so. Opaque; wfp_module_load / wfp_module_free. */
 typedef struct wfp_module wfp_module;
 
 /*
-** Loads the module at path. On failure writes one line into err (when
-** errlen > 0) and returns
+** Loads the module at path. The file is checked before it is mapped (an
+** ELF shared object of this machine whose headers, segments and sections
+** lie within the file: a truncated file is refused, not a crash), then
+** its descriptor: ABI version, size, and the wasm2c runtime layout it was
+** compiled for (WFP_RT_LAYOUT in abi.h). Returns 0, or with diag (may be
+** NULL) filled: file the path, path the place in the file ("ELF header",
+** "program header 2", "descriptor", or ""), msg what is wrong:
 **   WFP_EIO         the file cannot be read
-**   WFP_ENOTMODULE  it is not a shared object, or has no wfp descriptor
-**   WFP_EABI        it was built for another ABI version
-**   WFP_ENOMEM
+**   WFP_ENOTMODULE  it is not an ELF shared object of this machine, is
+**                   truncated, or has no (complete) wfp descriptor
+**   WFP_EABI        it was built for another ABI version, or for another
+**                   wasm2c runtime layout (other WASM_RT_* options)
+**   WFP_ENOMEM, WFP_EINVAL
 ** Two modules (of the same or of different programs) can be loaded side by
 ** side. *out is freed with wfp_module_free, after every invocation on it.
 */
-WFP_API int wfp_module_load(const char *path, wfp_module **out, char *err,
-                            size_t errlen);
+WFP_API int wfp_module_load(const char *path, wfp_module **out, wfp_host_diag *diag);
 WFP_API void wfp_module_free(wfp_module *m);
 
 /* The descriptor (borrowed; lives as long as the module). */
@@ -149,17 +170,28 @@ WFP_API int wfp_invocation_set_fuel(wfp_invocation *inv, uint64_t max_total,
 /* Fuel used so far (a restored invocation counts what it used before). */
 WFP_API uint64_t wfp_invocation_fuel_used(const wfp_invocation *inv);
 
+/* The fuel limits in force (wfp_invocation_set_fuel, or a restored
+** checkpoint's): max_total and per_step as set, 0 meaning none and the
+** default. Either pointer may be NULL. */
+WFP_API void wfp_invocation_fuel_limits(const wfp_invocation *inv, uint64_t *max_total,
+                                        uint64_t *per_step);
+
 /*
 ** Steps and performs until the invocation ends, or until it took
-** max_steps steps (0: no limit), which ends it with a trap. Returns
-** WFP_DONE or WFP_TRAP, or a negative WFP_E*.
+** max_steps steps, which ends it with a trap. max_steps 0 keeps the
+** invocation's own limit (wfp_invocation_set_max_steps, or a restored
+** checkpoint's; none for a new invocation); any other value replaces it.
+** Returns WFP_DONE or WFP_TRAP, or a negative WFP_E*.
 */
 WFP_API int wfp_invocation_run(wfp_invocation *inv, uint64_t max_steps);
-/* The step limit of the invocations a db_query with each starts (each row
-** runs as its own invocation, inside wfp_invocation_perform, with this
-** limit and this invocation's fuel limits; 0: none). wfp_invocation_run
-** sets it to its own limit. 0 or WFP_EINVAL. */
+/* The step limit: wfp_invocation_run ends the invocation with a trap once
+** it took this many steps (counting those before a restore; 0: none); the
+** invocations a db_query with each starts (each row runs as its own
+** invocation, inside wfp_invocation_perform) get it too, with this
+** invocation's fuel limits. A checkpoint carries it. 0 or WFP_EINVAL. */
 WFP_API int wfp_invocation_set_max_steps(wfp_invocation *inv, uint64_t max_steps);
+/* The step limit in force (0: none). */
+WFP_API uint64_t wfp_invocation_max_steps(const wfp_invocation *inv);
 
 /* The output JSON after WFP_DONE, the message after WFP_TRAP; else NULL.
 ** Borrowed, valid until the invocation is freed. */
@@ -184,22 +216,51 @@ WFP_API void wfp_invocation_set_trace(wfp_invocation *inv, wfp_trace_fn fn,
 /*
 ** Checkpoints. wfp_invocation_checkpoint writes a pending invocation, its
 ** pending effect and its environment (context, messages, resource
-** instances, steps, fuel used and the fuel limits) as bytes
-** that wfp_invocation_restore turns back into the same invocation, in this
-** process or another. *out is freed with wfp_free. 0, WFP_EINVAL (nothing
-** pending), WFP_ENOMEM.
-**
-** wfp_invocation_restore replaces the context, messages and instances of e
-** with the checkpoint's. Returns 0, or with one line in err:
-**   WFP_ECORRUPT  truncated, tampered with, or not a checkpoint
-**   WFP_EFOREIGN  written for another program (err names both hashes)
-**   WFP_ENOMEM
+** instances, steps, fuel used, and every limit: steps, fuel, fuel per
+** step) as bytes that wfp_invocation_restore turns back into the same
+** invocation, in this process or another (format: docs/state.md). With a
+** checkpoint key set on the environment (wfp_env_set_checkpoint_key) the
+** bytes carry an HMAC-SHA-256 under it; else a SHA-256 checksum, which
+** catches damage but not a forger. *out is freed with wfp_free. 0,
+** WFP_EINVAL (nothing pending), WFP_ENOMEM.
 */
 WFP_API int wfp_invocation_checkpoint(const wfp_invocation *inv, char **out,
                                       size_t *len);
+
+/*
+** Rebuilds the invocation a checkpoint holds, on module m, in environment
+** e. Every field is checked first: the checksum, or with a key set on e the
+** MAC (a checkpoint without one is refused, and a signed one needs the
+** key); then the program hash, and each field against the module: the
+** state bytes' header and checksum, the function the input names, the
+** pending effect and its operands, resource instances and their
+** properties, message payloads (JSON nested at most WFP_JSON_MAX_DEPTH
+** deep), counters and limits in range. Only when all hold does the
+** restore replace the context, messages and instances of e, all at once:
+** a refused checkpoint leaves e as it was. The database file a checkpoint
+** names is opened, when e has none, only if it exists (never created).
+** Returns 0 and *out (free with wfp_invocation_free), or with diag (may be
+** NULL) filled: path the JSON path of the faulty field ("$.effect.s1",
+** "header"), msg what is wrong, file NULL:
+**   WFP_ECORRUPT  truncated, tampered with, not a checkpoint, a field that
+**                 does not fit the module, or a MAC that does not verify
+**   WFP_EFOREIGN  written for another program (msg names both hashes)
+**   WFP_EIO       the database file it names cannot be opened
+**   WFP_ENOMEM, WFP_EINVAL
+*/
 WFP_API int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data,
-                                   size_t len, wfp_invocation **out, char *err,
-                                   size_t errlen);
+                                   size_t len, wfp_invocation **out,
+                                   wfp_host_diag *diag);
+
+/*
+** The key of the environment's checkpoints: with one set,
+** wfp_invocation_checkpoint signs what it writes (HMAC-SHA-256) and
+** wfp_invocation_restore accepts only checkpoints whose MAC verifies under
+** it, for checkpoints kept where others can write. key (copied) is at
+** least 16 bytes (32 random bytes are right for HMAC-SHA-256); NULL
+** clears it. 0, WFP_EINVAL (too short), WFP_ENOMEM.
+*/
+WFP_API int wfp_env_set_checkpoint_key(wfp_env *e, const void *key, size_t len);
 
 #ifdef __cplusplus
 }

@@ -48,6 +48,51 @@ static void sha256_nist_vectors(void **state) {
   assert_string_equal(hex, "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
 }
 
+/* RFC 4231 test cases 1 to 4, 6 and 7: short, long and hashed keys, a
+** message longer than a block. (Case 5 is a truncated MAC: not used.) */
+static void hmac_sha256_rfc4231_vectors(void **state) {
+  (void)state;
+  static const struct {
+    const char *key;
+    size_t klen;
+    const char *msg;
+    size_t mlen;
+    const char *mac;
+  } v[] = {
+      {"\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b\x0b", 20,
+       "Hi There", 8, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"},
+      {"Jefe", 4, "what do ya want for nothing?", 28,
+       "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+      {NULL, 20, NULL, 50, "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe"},
+      {"\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19",
+       25, NULL, 50, "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b"},
+      {NULL, 131, "Test Using Larger Than Block-Size Key - Hash Key First", 54,
+       "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"},
+      {NULL, 131,
+       "This is a test using a larger than block-size key and a larger than "
+       "block-size data. The key needs to be hashed before being used by the "
+       "HMAC algorithm.",
+       152, "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"},
+  };
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+    uint8_t key[131], msg[152], mac[32];
+    char hex[65];
+    /* the cases without text: key 0xaa..., message 0xdd... or 0xcd... */
+    memset(key, 0xaa, sizeof key);
+    if (v[i].key)
+      memcpy(key, v[i].key, v[i].klen);
+    memset(msg, i == 3 ? 0xcd : 0xdd, sizeof msg);
+    if (v[i].msg)
+      memcpy(msg, v[i].msg, v[i].mlen);
+    wfp__hmac_sha256(key, v[i].klen, msg, v[i].mlen, mac);
+    wfp__hex(mac, 32, hex);
+    assert_string_equal(hex, v[i].mac);
+  }
+  assert_true(wfp__equal_ct("abc", "abc", 3));
+  assert_false(wfp__equal_ct("abc", "abd", 3));
+  assert_false(wfp__equal_ct("xbc", "abc", 3));
+}
+
 /* One million 'a' fed in odd-sized chunks, so that updates straddle block
 ** boundaries in every possible way (the buffering path is what breaks). */
 static void sha256_million_a_chunked(void **state) {
@@ -515,6 +560,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(sha256_nist_vectors),
       cmocka_unit_test(sha256_million_a_chunked),
+      cmocka_unit_test(hmac_sha256_rfc4231_vectors),
       cmocka_unit_test(sha256_padding_boundaries),
       cmocka_unit_test(hex_lowercase),
       cmocka_unit_test(base64_rfc4648_vectors),

@@ -42,11 +42,13 @@ int main(int argc, char **argv) {
   wfp_aot_free(c);
 
   /* run: load the module, set the context, step until done */
-  char err[512];
+  wfp_host_diag hd;
   wfp_module *m = NULL;
-  if (wfp_module_load(so, &m, err, sizeof err)) {
-    fprintf(stderr, "%s\n", err);
-    return 3;
+  if (wfp_module_load(so, &m, &hd)) {
+    char line[1024];
+    wfp_diag_format(&hd.d, line, sizeof line); /* file, place, message */
+    fprintf(stderr, "%s\n", line);
+    return wfp_exit_code(hd.d.code);
   }
   wfp_env *env = wfp_env_new();
   wfp_invocation *inv = NULL;

@@ -93,4 +93,90 @@ run 3 "$WFP_HOST" "$SO/simple.so" --resume "$ck" &&
 echo '{"hello":1}' >"$WORK/bad"
 run 1 "$WFP_HOST" "$SO/accumulator.so" --resume "$WORK/bad" && err_has "invalid checkpoint"
 run 3 "$WFP_HOST" "$SO/accumulator.so" --resume "$WORK/missing"
+
+# forge FILE OUT PYTHON-EXPR: OUT is FILE's body changed by the expression
+# (on b, a dict) and signed anew with a plain checksum, as anyone who can
+# write the file can
+forge() {
+    python3 - "$1" "$2" "$3" <<'PY'
+import hashlib, json, sys
+data = open(sys.argv[1], "rb").read()
+b = json.loads(data[data.index(b"\n") + 1:])
+exec(sys.argv[3])
+body = (json.dumps(b, separators=(",", ":")) + "\n").encode()
+open(sys.argv[2], "wb").write(b"WFPC1 " + hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
+PY
+}
+
+# a forged checkpoint is checked field by field: refused with the field's
+# JSON path, never run on trust
+# an empty state is a first step: the transfer would start over and be
+# made twice (it used to: balance 50, not 75)
+rm -f "$ck"
+run 4 "$WFP_HOST" "$SO/bank-account.so" --new Account:balance=100,transactions=3 --fn transferTo \
+    --arg amount=25 --checkpoint "$ck" --stop-after 5
+forge "$ck" "$WORK/bad" 'b["state"] = ""'
+run 1 "$WFP_HOST" "$SO/bank-account.so" --resume "$WORK/bad" --report &&
+    first_err_line_has "wfp-host: trap: $WORK/bad: \$.state: invalid checkpoint: empty"
+rm -f "$ck"
+run 4 "$WFP_HOST" "$SO/accumulator.so" --ctx a=1 --ctx b=2 --ctx c=3 --checkpoint "$ck" --stop-after 2
+forge "$ck" "$WORK/bad" 'b["effect"]["kind"] = 0.5'
+run 1 "$WFP_HOST" "$SO/accumulator.so" --resume "$WORK/bad" && err_has '$.effect.kind: invalid checkpoint'
+forge "$ck" "$WORK/bad" 'b["messages"] = [["t", "{not json"]]'
+run 1 "$WFP_HOST" "$SO/accumulator.so" --resume "$WORK/bad" && err_has '$.messages[0]: invalid checkpoint'
+# a database the checkpoint names is opened only if it exists: a file is
+# never created where a checkpoint says (exit 3: the environment)
+rm -f "$WORK/made-up.db"
+forge "$ck" "$WORK/bad" "b['db'] = '$WORK/made-up.db'"
+run 3 "$WFP_HOST" "$SO/accumulator.so" --resume "$WORK/bad" && err_has '$.db: cannot open the database'
+[ -e "$WORK/made-up.db" ] && fail "restoring a checkpoint created the database it names"
+# unchanged but re-signed, it is still fine
+forge "$ck" "$WORK/bad" 'pass'
+run 0 "$WFP_HOST" "$SO/accumulator.so" --resume "$WORK/bad" --report
+
+# every limit travels in the checkpoint: a runaway stopped and resumed
+# still ends at its step limit (it used to run for ever)
+rm -f "$ck"
+run 4 "$WFP_HOST" "$SO/spin_forever.so" --max-steps 20 --fuel-slice 100 --checkpoint "$ck" --stop-after 5
+run 1 timeout 60 "$WFP_HOST" "$SO/spin_forever.so" --resume "$ck" --report &&
+    err_has "trap: step limit reached (20 steps)"
+grep -q '"steps":20,"fuel":2000,' "$WORK/out" || fail "resumed runaway: $(cat "$WORK/out")"
+# a limit given again replaces the checkpoint's, and only that one
+run 1 timeout 60 "$WFP_HOST" "$SO/spin_forever.so" --resume "$ck" --max-steps 9 &&
+    err_has "step limit reached (9 steps)"
+rm -f "$ck"
+run 4 "$WFP_HOST" "$SO/spin_forever.so" --max-fuel 1000 --fuel-slice 100 --checkpoint "$ck" --stop-after 3
+run 1 timeout 60 "$WFP_HOST" "$SO/spin_forever.so" --resume "$ck" --fuel-slice 30 &&
+    err_has "trap: fuel limit reached (1000 units)"
+run 1 timeout 60 "$WFP_HOST" "$SO/spin_forever.so" --resume "$ck" --max-fuel 500 &&
+    err_has "trap: fuel limit reached (500 units)"
+
+# signed checkpoints: --checkpoint-key signs what --checkpoint writes, and
+# --resume takes only a checkpoint whose MAC verifies under the key
+printf '%s' "0123456789abcdef0123456789abcdef" >"$WORK/key"
+printf '%s' "another key, 32 bytes long too.." >"$WORK/key2"
+rm -f "$ck"
+run 0 "$WFP_HOST" "$SO/accumulator.so" --ctx a=1 --ctx b=2 --ctx c=3 --report
+cp "$WORK/out" "$WORK/straight"
+run 4 "$WFP_HOST" "$SO/accumulator.so" --ctx a=1 --ctx b=2 --ctx c=3 --checkpoint "$ck" \
+    --checkpoint-key "$WORK/key" --stop-after 2
+[ "$(head -c 18 "$ck")" = "WFPC1 hmac-sha256 " ] || fail "--checkpoint-key wrote no MAC"
+run 4 "$WFP_HOST" "$SO/accumulator.so" --resume "$ck" --checkpoint "$ck" --checkpoint-key "$WORK/key" \
+    --stop-after 3
+run 0 "$WFP_HOST" "$SO/accumulator.so" --resume "$ck" --checkpoint-key "$WORK/key" --report &&
+    { cmp -s "$WORK/out" "$WORK/straight" || fail "a signed checkpoint resumed differently"; }
+run 1 "$WFP_HOST" "$SO/accumulator.so" --resume "$ck" --checkpoint-key "$WORK/key2" &&
+    err_has "invalid checkpoint: MAC mismatch"
+run 1 "$WFP_HOST" "$SO/accumulator.so" --resume "$ck" && err_has "resume it with its key"
+# tampered with and re-signed with a plain checksum: refused with the key
+forge "$ck" "$WORK/bad" 'b["ctx"][0][1] = "1000"'
+run 1 "$WFP_HOST" "$SO/accumulator.so" --resume "$WORK/bad" --checkpoint-key "$WORK/key" &&
+    err_has "invalid checkpoint: it carries no MAC"
+# the key file
+run 3 "$WFP_HOST" "$SO/accumulator.so" --resume "$ck" --checkpoint-key "$WORK/nokey" &&
+    err_has "cannot read the checkpoint key"
+printf 'short' >"$WORK/short"
+run 3 "$WFP_HOST" "$SO/accumulator.so" --resume "$ck" --checkpoint-key "$WORK/short" &&
+    err_has "at least 16"
+run 2 "$WFP_HOST" "$SO/accumulator.so" --checkpoint-key "$WORK/key"
 finish

@@ -3,7 +3,9 @@
 ** calls wasm_rt_trap with the code its input names, as wasm2c's generated
 ** code does on an out-of-bounds access, a division by zero, unreachable
 ** code or call-stack exhaustion; after an "unreachable" trap it reports a
-** fatal message as the guest runtime would.
+** fatal message as the guest runtime would. Built three ways: as a module
+** of the first ABI-1 descriptor (the default), of today's with room for
+** later fields (WFP_TRAP_FULL), or cut short of the first (WFP_TRAP_SHORT).
 */
 #include <stdlib.h>
 #include <string.h>
@@ -66,10 +68,37 @@ static int64_t fuel_used(void *p) {
 
 static const wfp_abi_func funcs[] = {{"main", "0000000000000000", 0, 0, NULL, NULL,
                                       WFP_TY_STR, NULL, NULL}};
+
+#if defined(WFP_TRAP_FULL)
+/* Today's descriptor with every appended field, inside a larger struct as
+** a later ABI-1 module would have it (fields appended after today's): the
+** host reads what it knows. */
+static void init_module(void) {}
+static void *inst_alloc(void) { return calloc(1, sizeof(inst)); }
+static void inst_init(void *p) { (void)p; }
+static const struct {
+  wfp_module_desc d;
+  void *later[8];
+} desc_ext = {{WFP_ABI_VERSION, sizeof desc_ext, "test", "7472617073000000", "{}", 2,
+               "main", 1, funcs, 0, NULL, inst_new, inst_free, run_step, post_return,
+               fatal_message, memory_bytes, set_fuel, fuel_used, WFP_RT_LAYOUT,
+               init_module, inst_alloc, inst_init},
+              {NULL}};
+#define DESC (&desc_ext.d)
+#else
+/* The first ABI-1 descriptor (up to fuel_used): a module built before any
+** field was appended. WFP_TRAP_SHORT cuts it shorter than that. */
+#ifdef WFP_TRAP_SHORT
+#define SIZE (WFP_MODULE_DESC_V1_SIZE - sizeof(void *))
+#else
+#define SIZE WFP_MODULE_DESC_V1_SIZE
+#endif
 static const wfp_module_desc desc = {
-    WFP_ABI_VERSION, sizeof(wfp_module_desc), "test", "7472617073000000", "{}", 2,
+    WFP_ABI_VERSION, SIZE, "test", "7472617073000000", "{}", 2,
     "main", 1, funcs, 0, NULL, inst_new, inst_free, run_step, post_return,
-    fatal_message, memory_bytes, set_fuel, fuel_used};
+    fatal_message, memory_bytes, set_fuel, fuel_used, 0, NULL, NULL, NULL};
+#define DESC (&desc)
+#endif
 
 __attribute__((visibility("default"))) const wfp_module_desc *wfp_module_descriptor(void);
-const wfp_module_desc *wfp_module_descriptor(void) { return &desc; }
+const wfp_module_desc *wfp_module_descriptor(void) { return DESC; }

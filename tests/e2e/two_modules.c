@@ -45,11 +45,13 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: two_modules simple.so traps.so\n");
     return 2;
   }
-  char err[512], out[512];
+  char out[512];
+  wfp_host_diag hd;
   wfp_module *a = NULL, *b = NULL;
-  if (wfp_module_load(argv[1], &a, err, sizeof err) ||
-      wfp_module_load(argv[2], &b, err, sizeof err)) {
-    fprintf(stderr, "load: %s\n", err);
+  if (wfp_module_load(argv[1], &a, &hd) || wfp_module_load(argv[2], &b, &hd)) {
+    char line[1024];
+    wfp_diag_format(&hd.d, line, sizeof line);
+    fprintf(stderr, "load: %s\n", line);
     return 2;
   }
   CHECK(strcmp(wfp_module_hash(a), wfp_module_hash(b)) != 0, "two programs, one hash");

@@ -1,0 +1,284 @@
+/*
+** test_module.c: the loader and the runtime on real compiled modules: the
+** file check before dlopen (every truncation of a module), instances made
+** while the runtime's allocations fail one by one (no trap leaves a lock
+** held or anything allocated), function types of many parameters.
+** Usage: test_module SO_DIR (the e2e modules: simple.so, closures.so).
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <link.h>
+
+#define WASM_RT_MEMCHECK_SIGNAL_HANDLER 0
+#define WASM_RT_USE_STACK_DEPTH_COUNT 1
+#include <wasm-rt.h>
+
+#include "host_int.h"
+
+static const char *so_dir;
+
+static char *so_path(const char *name) {
+  static char p[4096];
+  snprintf(p, sizeof p, "%s/%s", so_dir, name);
+  return p;
+}
+
+/* Runs {} with ctx n=41 on m; returns the status, the message in *msg. */
+static int run_simple(wfp_module *m, char *msg, size_t n) {
+  wfp_env *e = wfp_env_new();
+  wfp_invocation *inv = NULL;
+  assert_non_null(e);
+  assert_int_equal(wfp_env_ctx_set(e, "n", 41), 0);
+  assert_int_equal(wfp_invocation_new(m, e, "{}", 2, &inv), 0);
+  int st = wfp_invocation_run(inv, 100);
+  const char *s = st == WFP_DONE ? wfp_invocation_output(inv) : wfp_invocation_trap_message(inv);
+  snprintf(msg, n, "%s", s ? s : "");
+  wfp_invocation_free(inv);
+  wfp_env_free(e);
+  return st;
+}
+
+/* Steps a new invocation of m's main once, the n-th next runtime
+** allocation failing (-1: none); the instance is dropped afterwards, so
+** that the next step makes a new one. Returns the status. */
+static int step_failing(wfp_module *m, long n, char *msg, size_t len) {
+  wfp_env *e = wfp_env_new();
+  wfp_invocation *inv = NULL;
+  assert_int_equal(wfp_invocation_new(m, e, "{\"fn\":\"main\"}", 13, &inv), 0);
+  wfp__rt_fail_alloc(n);
+  int st = wfp_invocation_step(inv);
+  wfp__rt_fail_alloc(-1);
+  const char *t = wfp_invocation_trap_message(inv);
+  snprintf(msg, len, "%s", t ? t : "");
+  wfp_invocation_free(inv);
+  wfp_env_free(e);
+  wfp__module_discard(m);
+  return st;
+}
+
+/* An out-of-memory trap while the module registers its types (the first
+** instance of a module in a process) or while an instance is filled
+** (memory, then table): each gives a clean trap, frees what was made, and
+** the next instance is made as if nothing had happened. Before, the first
+** jumped out of pthread_once (undefined; glibc's unwinding happens to
+** reset it), and the second lost the instance and the memory already
+** allocated. Runs first: the process has registered no type yet. */
+static void instantiate_under_failing_allocations(void **state) {
+  (void)state;
+  static const struct {
+    const char *name;
+    int fills; /* allocations filling an instance: memory, tables */
+  } mods[] = {{"simple.so", 1}, {"closures.so", 2}};
+  for (int k = 0; k < 2; k++) {
+    wfp_module *m = NULL;
+    wfp_host_diag hd;
+    char msg[256];
+    assert_int_equal(wfp_module_load(so_path(mods[k].name), &m, &hd), 0);
+    long base = wfp__rt_live_blocks();
+    /* registering the module's types: its first allocation fails */
+    assert_int_equal(step_failing(m, 0, msg, sizeof msg), WFP_TRAP);
+    assert_string_equal(msg, "out of memory creating an instance");
+    assert_int_equal(wfp__rt_live_blocks(), base);
+    assert_int_equal(step_failing(m, -1, msg, sizeof msg), WFP_PENDING);
+    assert_int_equal(wfp__rt_live_blocks(), base);
+    /* filling an instance: each of its allocations fails in turn */
+    int failures = 0;
+    for (long n = 0;; n++) {
+      int st = step_failing(m, n, msg, sizeof msg);
+      if (st != WFP_TRAP || strcmp(msg, "out of memory creating an instance") != 0)
+        break;
+      if (wfp__rt_live_blocks() != base)
+        fail_msg("%s: allocation %ld failed and %ld blocks were left", mods[k].name, n,
+                 wfp__rt_live_blocks() - base);
+      failures++;
+    }
+    assert_int_equal(failures, mods[k].fills);
+    if (k == 0) {
+      assert_int_equal(run_simple(m, msg, sizeof msg), WFP_DONE);
+      assert_string_equal(msg, "{\"result\":42}");
+    }
+    wfp_module_free(m);
+    assert_int_equal(wfp__rt_live_blocks(), base);
+  }
+}
+
+/* A function type of many parameters registers (70 failed as "out of
+** memory creating an instance"), once: the same type is the same id. */
+typedef struct reg {
+  uint32_t a, b, c;
+} reg;
+
+#define I64X10 WASM_RT_I64, WASM_RT_I64, WASM_RT_I64, WASM_RT_I64, WASM_RT_I64, \
+               WASM_RT_I64, WASM_RT_I64, WASM_RT_I64, WASM_RT_I64, WASM_RT_I64
+
+static void do_register(void *arg) {
+  reg *r = arg;
+  r->a = wasm_rt_register_func_type(70, 1, I64X10, I64X10, I64X10, I64X10, I64X10, I64X10,
+                                    I64X10, WASM_RT_I64);
+  r->b = wasm_rt_register_func_type(70, 1, I64X10, I64X10, I64X10, I64X10, I64X10, I64X10,
+                                    I64X10, WASM_RT_I64);
+  r->c = wasm_rt_register_func_type(69, 2, I64X10, I64X10, I64X10, I64X10, I64X10, I64X10,
+                                    I64X10, WASM_RT_I64);
+}
+
+static void many_parameters_register(void **state) {
+  (void)state;
+  reg r = {0, 0, 0};
+  bool oom = false;
+  assert_int_equal(wfp__rt_protect(do_register, &r, &oom), 0);
+  assert_false(oom);
+  assert_true(r.a != 0 && r.a == r.b && r.c != 0 && r.c != r.a);
+}
+
+/* ---- the file check ---- */
+
+typedef struct mem {
+  const uint8_t *p;
+  size_t n;
+} mem;
+
+static bool mem_read(void *ud, uint64_t off, void *buf, size_t n) {
+  mem *m = ud;
+  if (off > m->n || n > m->n - off)
+    return false;
+  memcpy(buf, m->p + off, n);
+  return true;
+}
+
+/* Every proper prefix of a real module is refused, naming a place; the
+** whole module passes. (A prefix is what a copy cut short leaves, and what
+** made dlopen fault with SIGBUS.) */
+static void every_truncation_is_refused(void **state) {
+  (void)state;
+  char *data = NULL;
+  size_t len = 0;
+  assert_int_equal(wfp__read_file(so_path("simple.so"), &data, &len), 0);
+  char place[64];
+  const char *why = NULL;
+  mem whole = {(const uint8_t *)data, len};
+  assert_int_equal(wfp__elf_check(mem_read, &whole, len, place, sizeof place, &why), 0);
+  for (size_t n = 0; n < len; n++) {
+    mem cut = {(const uint8_t *)data, n};
+    why = NULL;
+    int rc = wfp__elf_check(mem_read, &cut, n, place, sizeof place, &why);
+    if (rc != WFP_ENOTMODULE)
+      fail_msg("a module cut at %zu of %zu bytes passed the check", n, len);
+    assert_non_null(why);
+    assert_true(place[0] != 0);
+  }
+  free(data);
+}
+
+/* The same through wfp_module_load on real files, the loader's messages
+** included: no fault, exit-3 codes, the place and the fault named. */
+static void truncated_files_are_refused(void **state) {
+  (void)state;
+  char *data = NULL;
+  size_t len = 0;
+  assert_int_equal(wfp__read_file(so_path("simple.so"), &data, &len), 0);
+  char tmp[] = "/tmp/wfp-test-module-XXXXXX";
+  int fd = mkstemp(tmp);
+  assert_true(fd >= 0);
+  close(fd);
+  size_t cuts[] = {0, 3, 64, 1000, 20000, len / 2, len - 1};
+  for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+    assert_int_equal(wfp__write_file_atomic(tmp, data, cuts[i], 0644), 0);
+    wfp_module *m = NULL;
+    wfp_host_diag hd;
+    int rc = wfp_module_load(tmp, &m, &hd);
+    assert_int_equal(rc, WFP_ENOTMODULE);
+    assert_null(m);
+    assert_int_equal(hd.d.code, WFP_ENOTMODULE);
+    assert_string_equal(hd.d.file, tmp);
+    assert_non_null(strstr(hd.d.msg, "not a wfp module"));
+    char line[1024];
+    wfp_diag_format(&hd.d, line, sizeof line);
+    assert_non_null(strstr(line, tmp));
+    if (cuts[i] == 20000) {
+      assert_non_null(strstr(hd.d.path, "program header"));
+      assert_non_null(strstr(hd.d.msg, "past the end of the file"));
+    }
+  }
+  assert_int_equal(wfp__write_file_atomic(tmp, data, len, 0755), 0);
+  wfp_module *m = NULL;
+  assert_int_equal(wfp_module_load(tmp, &m, NULL), 0);
+  char msg[128];
+  assert_int_equal(run_simple(m, msg, sizeof msg), WFP_DONE);
+  wfp_module_free(m);
+  unlink(tmp);
+  free(data);
+}
+
+/* Hand-made ELF headers: each fault named, never read past the buffer. */
+static void malformed_headers_are_refused(void **state) {
+  (void)state;
+  char *data = NULL;
+  size_t len = 0;
+  assert_int_equal(wfp__read_file(so_path("simple.so"), &data, &len), 0);
+  char place[64];
+  const char *why;
+  ElfW(Ehdr) *eh = (ElfW(Ehdr) *)data;
+  mem whole = {(const uint8_t *)data, len};
+  static const struct {
+    size_t off, size;
+    uint64_t value;
+    const char *why;
+  } cases[] = {
+      {offsetof(ElfW(Ehdr), e_type), 2, ET_EXEC, "not a shared object"},
+      {offsetof(ElfW(Ehdr), e_machine), 2, 0x1234, "another kind of machine"},
+      {offsetof(ElfW(Ehdr), e_phentsize), 2, 7, "malformed program headers"},
+      {offsetof(ElfW(Ehdr), e_phoff), sizeof(eh->e_phoff), UINT64_MAX - 8,
+       "program headers lie past the end"},
+      {offsetof(ElfW(Ehdr), e_shoff), sizeof(eh->e_shoff), UINT64_MAX - 100,
+       "section headers lie past the end"},
+      {offsetof(ElfW(Ehdr), e_shnum), 2, 65000, "section headers lie past the end"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *copy = malloc(len);
+    memcpy(copy, data, len);
+    memcpy(copy + cases[i].off, &cases[i].value, cases[i].size);
+    mem c = {(const uint8_t *)copy, len};
+    why = "";
+    assert_int_equal(wfp__elf_check(mem_read, &c, len, place, sizeof place, &why),
+                     WFP_ENOTMODULE);
+    if (!strstr(why, cases[i].why))
+      fail_msg("case %zu: '%s', wanted '%s'", i, why, cases[i].why);
+    free(copy);
+  }
+  /* a segment's offset pushed past the end */
+  ElfW(Phdr) *ph = (ElfW(Phdr) *)(data + eh->e_phoff);
+  for (unsigned i = 0; i < eh->e_phnum; i++)
+    if (ph[i].p_type == PT_LOAD && ph[i].p_filesz) {
+      ph[i].p_offset = UINT64_MAX - 4;
+      break;
+    }
+  why = "";
+  assert_int_equal(wfp__elf_check(mem_read, &whole, len, place, sizeof place, &why),
+                   WFP_ENOTMODULE);
+  assert_non_null(strstr(why, "segment reaches past the end"));
+  free(data);
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: test_module SO_DIR\n");
+    return 2;
+  }
+  so_dir = argv[1];
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(instantiate_under_failing_allocations),
+      cmocka_unit_test(many_parameters_register),
+      cmocka_unit_test(every_truncation_is_refused),
+      cmocka_unit_test(truncated_files_are_refused),
+      cmocka_unit_test(malformed_headers_are_refused),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
