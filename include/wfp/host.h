@@ -79,6 +79,22 @@ WFP_API const char *wfp_env_message_payload(const wfp_env *e, size_t i);
 WFP_API int wfp_env_open_db(wfp_env *e, const char *path, char *err, size_t errlen);
 
 /*
+** Limits of the effects a host performs (docs/cli.md, "Effects"):
+**   WFP_DB_QUERY_FUEL_MAX  the fuel one db_query may use: a unit per 1,000
+**                          SQLite virtual-machine instructions, counted in
+**                          the invocation's fuel; a query stops sooner when
+**                          the invocation's own limit is reached
+**   WFP_DB_RESULT_MAX      the bytes of a query's answer (its rows as JSON,
+**                          or the results of a fan-out), and the longest
+**                          string or blob the database holds
+**   WFP_SLEEP_MAX_MS       the longest sleep_ms a host performs (a day)
+** Past one of them the effect fails and the invocation traps, naming it.
+*/
+#define WFP_DB_QUERY_FUEL_MAX 10000
+#define WFP_DB_RESULT_MAX (16 * 1024 * 1024)
+#define WFP_SLEEP_MAX_MS 86400000
+
+/*
 ** Resource instances: objects of a resource of a module, whose properties
 ** methods read and write (self_get, self_set). An invocation runs on the
 ** instance its input names ({"self": handle}).
