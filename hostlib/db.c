@@ -231,7 +231,7 @@ static int authorize(void *ud, int action, const char *a1, const char *a2,
     if (listed(pragma_named, a1) || (listed(pragma_read, a1) && !a2))
       return SQLITE_OK;
     return deny(g, listed(pragma_read, a1)
-                       ? "PRAGMA %s is read-only for a program"
+                       ? "PRAGMA %s is not allowed: a program may read it, not set it"
                        : "PRAGMA %s is not allowed (docs/cli.md lists the pragmas a "
                          "program may read)", a1);
   case SQLITE_TRANSACTION:
@@ -465,7 +465,7 @@ static int add_column(wfp__buf *b, sqlite3_stmt *st, int c, char *err, size_t er
 ** when it refused, the fuel when the progress handler stopped it. */
 static int query_error(wfp_env *e, const guard *g, int rc, char *err, size_t errlen) {
   if (g->why[0]) {
-    snprintf(err, errlen, "not allowed: %s", g->why);
+    snprintf(err, errlen, "%s", g->why);
     return WFP_EINVAL;
   }
   if (rc == SQLITE_INTERRUPT && g->used > g->fuel) {
