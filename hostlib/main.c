@@ -282,6 +282,9 @@ int main(int argc, char **argv) {
     goto out;
   }
 
+  /* what a killed run left of its checkpoint writes goes */
+  if (ckpt)
+    wfp__remove_stale_temps(ckpt);
   char err[1024];
   int rc = wfp_module_load(so, &m, err, sizeof err);
   if (rc) {
