@@ -95,15 +95,17 @@ void wfp__env_close_db(wfp_env *e);
 /* ---- strict JSON (json.c): RFC 8259 as the guest reads it, at most
 ** WFP_JSON_MAX_DEPTH arrays and objects deep ---- */
 
-#define WFP__XSTR(x) #x
-#define WFP__STR(x) WFP__XSTR(x)
-
-/* 0 when s[0..n) is one JSON value (white space around it allowed), else
-** WFP_ESYNTAX with the byte offset of the fault and what it is (static). */
-int wfp__json_check(const char *s, size_t n, size_t *at, const char **why);
+/* 0 when s[0..n) is one JSON value (white space around it allowed) with
+** at most max_depth arrays and objects nested, else WFP_ESYNTAX with the
+** byte offset of the fault and what it is (static text; too deep is
+** wfp__json_too_deep itself). */
+int wfp__json_check(const char *s, size_t n, unsigned max_depth, size_t *at,
+                    const char **why);
+extern const char wfp__json_too_deep[];
 /* The index after the white space at s[i]. */
 size_t wfp__json_ws(const char *s, size_t i, size_t n);
-/* On checked text: the index after the value at s[i], or 0. */
+/* On checked text (WFP_JSON_MAX_DEPTH deep at most): the index after the
+** value at s[i], or 0. */
 size_t wfp__json_skip(const char *s, size_t i, size_t n);
 /* The string literal at s[i]: appends its decoded bytes (U+0000 included)
 ** to out (when not NULL); the index after it, or 0 when malformed. */

@@ -81,14 +81,15 @@ static void begin(wfp_input *in) {
   in->path.oom = false;
 }
 
-/* Appends user text to a message: at most 64 bytes of it, bytes that are
-** not UTF-8 as '?', so that the message stays valid text. */
+/* Appends user text to a message: at most 64 bytes of it, control
+** characters and bytes that are not UTF-8 as '?', so that the message
+** stays one line of valid text. */
 static void quote(wfp__buf *b, const char *s, size_t n) {
   size_t i = 0;
   while (i < n && i < 64) {
     unsigned char c = (unsigned char)s[i];
     size_t k = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-    if (k > n - i || !wfp__utf8_valid(s + i, k)) {
+    if (c < 0x20 || c == 0x7f || k > n - i || !wfp__utf8_valid(s + i, k)) {
       wfp__buf_addc(b, '?');
       i++;
       continue;
@@ -149,13 +150,23 @@ static void path_to(wfp_input *in, const char *top, const char *name, size_t n) 
   }
 }
 
-/* Refuses text that is not strict JSON, naming where it is not. */
-static int check_json(wfp_input *in, const char *what, const char *s, size_t n) {
+/* Refuses text that is not strict JSON, naming where it is not. The value
+** goes inside around levels of arrays and objects (the input around an
+** argument, the answer to self_get around a property): with them, it may
+** nest WFP_JSON_MAX_DEPTH levels, as the guest reads it. */
+static int check_json(wfp_input *in, const char *what, const char *s, size_t n,
+                      unsigned around, const char *around_what) {
   size_t at = 0;
   const char *why = "";
-  if (wfp__json_check(s, n, &at, &why) == WFP_OK)
+  if (wfp__json_check(s, n, WFP_JSON_MAX_DEPTH - around, &at, &why) == WFP_OK)
     return WFP_OK;
-  char pos[48];
+  char pos[160];
+  if (why == wfp__json_too_deep) {
+    snprintf(pos, sizeof pos, "%s%s%smore than %d levels (WFP_JSON_MAX_DEPTH), at byte %zu",
+             around ? "with " : "", around ? around_what : "", around ? ", " : "",
+             WFP_JSON_MAX_DEPTH, at);
+    return refuse(in, WFP_EUSAGE, "%s: '%q' nests too deep: %s", what, s, n, pos);
+  }
   snprintf(pos, sizeof pos, ", at byte %zu", at);
   return refuse(in, WFP_EUSAGE, "%s: '%q' is not JSON (%s%s)", what, s, n, why, pos);
 }
@@ -176,7 +187,7 @@ int wfp_input_set_json(wfp_input *in, const char *json, size_t len) {
   if (!in || (!json && len))
     return WFP_EINVAL;
   begin(in);
-  int rc = check_json(in, "the input must be a JSON object", json ? json : "", len);
+  int rc = check_json(in, "the input", json ? json : "", len, 0, "");
   if (rc)
     return rc;
   size_t i = wfp__json_ws(json, 0, len);
@@ -211,7 +222,7 @@ int wfp_input_set_args(wfp_input *in, const char *json, size_t len) {
     return WFP_EINVAL;
   begin(in);
   path_to(in, "args", NULL, 0);
-  int rc = check_json(in, "the arguments", json ? json : "", len);
+  int rc = check_json(in, "the arguments", json ? json : "", len, 1, "the input around them");
   if (rc)
     return rc;
   size_t i = wfp__json_ws(json, 0, len);
@@ -312,7 +323,7 @@ int wfp_input_set_self(wfp_input *in, uint64_t handle) {
 /* text converted to type ty as JSON, appended to out; what names the
 ** value ("argument 'n'") in a refusal */
 static int convert(wfp_input *in, uint8_t ty, const char *what, const char *text, size_t n,
-                   wfp__buf *out) {
+                   unsigned around, const char *around_what, wfp__buf *out) {
   if (ty == WFP_TY_I64) {
     int64_t v;
     if (!wfp__parse_i64(text, n, &v))
@@ -324,7 +335,7 @@ static int convert(wfp_input *in, uint8_t ty, const char *what, const char *text
       return refuse(in, WFP_EUSAGE, "%s: '%q' is not valid UTF-8 text", what, text, n);
     wfp__buf_add_jstr(out, text, n);
   } else if (ty == WFP_TY_JSON || ty == WFP_TY_FN) {
-    int rc = check_json(in, what, text, n);
+    int rc = check_json(in, what, text, n, around, around_what);
     if (rc)
       return rc;
     size_t s = wfp__json_ws(text, 0, n), e = n;
@@ -476,7 +487,7 @@ static int build_args(wfp_input *in, const char *base, size_t blen, const wfp_ab
     wfp__buf_add_jstr(&b->args, a->name, a->nlen);
     wfp__buf_addc(&b->args, ':');
     int rc = convert(in, f->param_types[k], naming(&b->name, "argument", a->name, a->nlen),
-                     a->text, a->tlen, &b->args);
+                     a->text, a->tlen, 2, "the input around it", &b->args);
     if (rc)
       return rc;
   }
@@ -510,7 +521,7 @@ static int build_instance(wfp_input *in, const wfp_abi_resource **rout, built *b
     b->props.len = 0;
     b->props.oom = false;
     int rc = convert(in, r->prop_types[k], naming(&b->name, "property", p->name, p->nlen),
-                     p->text, p->tlen, &b->props);
+                     p->text, p->tlen, 1, "the answer to self_get around it", &b->props);
     if (rc)
       return rc;
     if (!(b->prop_json[i] = dupn(b->props.data, b->props.len)))
@@ -603,7 +614,12 @@ static int finish(wfp_input *in, wfp_env *e, built *b, wfp__buf *out) {
       return rc == WFP_ENOMEM ? oom(in) : refuse(in, rc, "the instance: %s", wfp_strerror(rc));
   }
   assemble(in, base, blen, b, self, out);
-  return out->oom ? oom(in) : WFP_OK;
+  if (out->oom)
+    return oom(in);
+  /* what went in was checked piece by piece; the whole is what the guest
+  ** reads */
+  path_to(in, NULL, NULL, 0);
+  return check_json(in, "the input", out->data, out->len, 0, "");
 }
 
 int wfp_input_finish(wfp_input *in, wfp_env *e, char **out, size_t *len) {

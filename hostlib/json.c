@@ -11,9 +11,12 @@
 typedef struct rd {
   const unsigned char *s;
   size_t n;
+  unsigned max;    /* arrays and objects it may nest */
   size_t at;       /* where the fault is */
   const char *why; /* what it is, NULL while none */
 } rd;
+
+const char wfp__json_too_deep[] = "nested too deep";
 
 static size_t fault(rd *r, size_t at, const char *why) {
   r->at = at;
@@ -179,8 +182,8 @@ static size_t value(rd *r, size_t i, unsigned depth) {
   if (c == '"')
     return string(r, i, NULL);
   if (c == '{' || c == '[') {
-    if (depth >= WFP_JSON_MAX_DEPTH)
-      return fault(r, i, "nested deeper than " WFP__STR(WFP_JSON_MAX_DEPTH) " levels (WFP_JSON_MAX_DEPTH)");
+    if (depth >= r->max)
+      return fault(r, i, wfp__json_too_deep);
     unsigned char close = c == '{' ? '}' : ']';
     i = wfp__json_ws((const char *)s, i + 1, n);
     if (i < n && s[i] == close)
@@ -219,8 +222,9 @@ static size_t value(rd *r, size_t i, unsigned depth) {
   return number(r, i);
 }
 
-int wfp__json_check(const char *s, size_t n, size_t *at, const char **why) {
-  rd r = {(const unsigned char *)(s ? s : ""), s ? n : 0, 0, NULL};
+int wfp__json_check(const char *s, size_t n, unsigned max_depth, size_t *at,
+                    const char **why) {
+  rd r = {(const unsigned char *)(s ? s : ""), s ? n : 0, max_depth, 0, NULL};
   size_t i = wfp__json_ws((const char *)r.s, 0, r.n);
   size_t e = value(&r, i, 0);
   if (e) {
@@ -238,12 +242,12 @@ int wfp__json_check(const char *s, size_t n, size_t *at, const char **why) {
 }
 
 size_t wfp__json_skip(const char *s, size_t i, size_t n) {
-  rd r = {(const unsigned char *)s, n, 0, NULL};
+  rd r = {(const unsigned char *)s, n, WFP_JSON_MAX_DEPTH, 0, NULL};
   return value(&r, i, 0);
 }
 
 size_t wfp__json_string(const char *s, size_t i, size_t n, wfp__buf *out) {
-  rd r = {(const unsigned char *)s, n, 0, NULL};
+  rd r = {(const unsigned char *)s, n, 0, 0, NULL};
   if (i >= n || s[i] != '"')
     return 0;
   return string(&r, i, out);
