@@ -83,6 +83,9 @@ run 1 timeout 60 "$WFP_HOST" "$h" --fn runaway --max-fuel 500 --report &&
 # an endless result set ends at the limit of an answer, not of memory
 run 1 timeout 60 "$WFP_HOST" "$h" --fn endless &&
     err_has "trap: db_query: the result is larger than 16777216 bytes, the most one query may return"
+# and so do the results of a fan-out (200 rows, 100 kB each)
+run 1 timeout 60 "$WFP_HOST" "$h" --fn bigFan &&
+    err_has "trap: db_query each: the results are larger than 16777216 bytes, the most one query may return"
 # a str parameter is bound whole, U+0000 included
 run 0 "$WFP_HOST" "$h" --input '{"fn":"echo","args":{"s":"a\u0000b"}}' &&
     out_is '[{"s":"a\u0000b","h":"610062"}]'
