@@ -4,12 +4,16 @@
 */
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -513,8 +517,34 @@ int wfp__write_file_atomic(const char *path, const void *data, size_t len,
   return write_atomic_at(path, data, len, mode);
 }
 
+/* The signals that end a process by default and that a user or a system
+** sends to stop it: held while a temporary file exists, so that they end
+** the process only once it is renamed or removed. */
+static void hold_signals(sigset_t *old) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGQUIT);
+  sigaddset(&set, SIGXFSZ); /* a write past the file size limit fails instead */
+  pthread_sigmask(SIG_BLOCK, &set, old);
+}
+
+static int write_atomic_held(const char *path, const void *data, size_t len, int mode);
+
 static int write_atomic_at(const char *path, const void *data, size_t len,
                            int mode) {
+  sigset_t old;
+  hold_signals(&old);
+  int rc = write_atomic_held(path, data, len, mode);
+  int e = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  errno = e;
+  return rc;
+}
+
+static int write_atomic_held(const char *path, const void *data, size_t len, int mode) {
   size_t plen = strlen(path);
   char *tmp = malloc(plen + 32);
   if (!tmp) {
@@ -527,6 +557,8 @@ static int write_atomic_at(const char *path, const void *data, size_t len,
     free(tmp);
     return WFP_EIO;
   }
+  /* locked while it is being written: wfp__remove_stale_temps leaves it */
+  flock(fd, LOCK_EX);
   const char *p = data;
   size_t left = len;
   while (left) {
@@ -559,4 +591,46 @@ fail : {
   errno = e;
   return WFP_EIO;
 }
+}
+
+/* Is name base + ".tmp." + the six letters or digits of mkstemp? */
+static bool temp_of(const char *name, const char *base, size_t bl) {
+  if (strncmp(name, base, bl) != 0 || strncmp(name + bl, ".tmp.", 5) != 0 ||
+      strlen(name + bl + 5) != 6)
+    return false;
+  for (const char *p = name + bl + 5; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+      return false;
+  return true;
+}
+
+int wfp__remove_stale_temps(const char *path) {
+  /* a symbolic link's file is written next to the file it names */
+  char *real = realpath(path, NULL);
+  const char *p = real ? real : path;
+  const char *slash = strrchr(p, '/');
+  char *dir = slash ? (slash == p ? strdup("/") : strndup(p, (size_t)(slash - p))) : strdup(".");
+  const char *base = slash ? slash + 1 : p;
+  DIR *d = dir ? opendir(dir) : NULL;
+  int removed = d ? 0 : -1;
+  struct dirent *ent;
+  while (d && (ent = readdir(d)) != NULL) {
+    if (!temp_of(ent->d_name, base, strlen(base)))
+      continue;
+    int fd = openat(dirfd(d), ent->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+      continue;
+    /* a regular file that no writer holds, and still the one named so */
+    struct stat a, b;
+    if (fstat(fd, &a) == 0 && S_ISREG(a.st_mode) && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+        fstatat(dirfd(d), ent->d_name, &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_ino == b.st_ino &&
+        a.st_dev == b.st_dev && unlinkat(dirfd(d), ent->d_name, 0) == 0)
+      removed++;
+    close(fd);
+  }
+  if (d)
+    closedir(d);
+  free(dir);
+  free(real);
+  return removed;
 }

@@ -104,9 +104,18 @@ void wfp__hex(const uint8_t *p, size_t n, char *out);
 /* ---- files ---- */
 /* Reads a whole file (NUL-terminated; caller frees). 0, or WFP_EIO with errno set. */
 int wfp__read_file(const char *path, char **data, size_t *len);
-/* Writes data to path atomically: a temporary file in the same directory,
-** fsync, rename. A reader never sees a half-written file, and on failure
-** nothing is left behind. 0 or WFP_EIO (errno set). */
+/* Writes data to path atomically: a temporary file in the same directory
+** (path.tmp. and six random characters), fsync, rename. A reader never
+** sees a half-written file, and on failure nothing is left behind.
+** SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGXFSZ are held (blocked in the
+** calling thread) while the temporary file exists, so that they leave none
+** either; only SIGKILL or a crash can, which wfp__remove_stale_temps
+** cleans. 0 or WFP_EIO (errno set). */
 int wfp__write_file_atomic(const char *path, const void *data, size_t len, int mode);
+/* Removes the temporary files that writes of path left when their process
+** was killed: path.tmp.?????? files that no live writer holds (a writer
+** locks its file with flock). Returns how many, or -1 when the directory
+** cannot be read. */
+int wfp__remove_stale_temps(const char *path);
 
 #endif /* WFP_COMMON_UTIL_H */

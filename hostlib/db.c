@@ -1,19 +1,21 @@
 /*
 ** db.c: the db_query effect on SQLite. The guest sends the SQL text and its
 ** parameters as a JSON array; the host binds them (i64 exactly: they are
-** read from the text, not through a double), runs the one statement and
-** answers with the rows as JSON objects, column name to value.
+** read from the text, not through a double; strings with their length),
+** runs the one statement under an authorizer (the program's own database,
+** nothing else) and a fuel budget, and answers with the rows as JSON
+** objects, column name to value, up to WFP_DB_RESULT_MAX bytes.
 */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <dlfcn.h>
 #include <pthread.h>
 
-#include <cjson/cJSON.h>
 #include <sqlite3.h>
 
 #include "host_int.h"
@@ -41,11 +43,15 @@
   X(column_name) \
   X(column_text) \
   X(column_type) \
+  X(db_config) \
   X(errmsg) \
   X(errstr) \
   X(finalize) \
+  X(limit) \
   X(open_v2) \
   X(prepare_v2) \
+  X(progress_handler) \
+  X(set_authorizer) \
   X(step)
 
 static struct {
@@ -111,6 +117,15 @@ int wfp__env_open_db(wfp_env *e, const char *path, bool create, char *err, size_
   /* another process may hold the database a moment (several hosts on one
   ** file): wait for it rather than fail the query at once */
   S.busy_timeout(db, 5000);
+  /* defensive: no writable schema, no raw page writes; a schema (views,
+  ** triggers) from the file calls no function with side effects. An older
+  ** library without these options still has the authorizer. */
+  S.db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
+  S.db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
+  S.db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, (int *)NULL);
+  /* no single string or blob larger than a result may be: it bounds the
+  ** memory one value takes */
+  S.limit(db, SQLITE_LIMIT_LENGTH, WFP_DB_RESULT_MAX);
   /* a file's path travels in checkpoints, so that a resumed invocation
   ** queries the same database; an in-memory one cannot travel */
   char *keep = NULL;
@@ -131,6 +146,129 @@ void wfp__env_close_db(wfp_env *e) {
   e->db = NULL;
   free(e->db_path);
   e->db_path = NULL;
+}
+
+/* ---- what a program may do: the authorizer ----
+** A program works on its own database: it reads and writes tables, views,
+** indexes and triggers, and nothing else. Refused: ATTACH and DETACH (and
+** VACUUM INTO, which attaches its target file), transactions (each
+** db_query is a transaction of its own: one cannot span a suspension,
+** which may resume in another process), load_extension(), virtual tables
+** but full-text search and r-trees, and every PRAGMA but reads of the
+** harmless ones below. docs/cli.md lists the same. */
+
+typedef struct guard {
+  bool running;        /* the statement runs: what SQLite prepares now is its own */
+  char why[200];       /* the first refusal, "" while none */
+  uint64_t fuel, used; /* fuel units the query may use, and has used */
+} guard;
+
+/* pragmas a program may run, with a name argument or none */
+static const char *const pragma_named[] = {
+    "foreign_key_check", "foreign_key_list", "index_info", "index_list",
+    "index_xinfo", "integrity_check", "quick_check", "table_info",
+    "table_list", "table_xinfo", NULL};
+/* pragmas a program may read, never set */
+static const char *const pragma_read[] = {
+    "application_id", "auto_vacuum", "collation_list", "compile_options",
+    "data_version", "encoding", "foreign_keys", "freelist_count",
+    "function_list", "journal_mode", "max_page_count", "module_list",
+    "page_count", "page_size", "pragma_list", "recursive_triggers",
+    "schema_version", "user_version", NULL};
+static const char *const vtab_modules[] = {"fts3", "fts4", "fts5", "rtree",
+                                           "rtree_i32", "geopoly", NULL};
+static const char *const functions_denied[] = {"load_extension", "fts3_tokenizer", NULL};
+
+static bool listed(const char *const *list, const char *name) {
+  for (; name && *list; list++)
+    if (strcasecmp(*list, name) == 0)
+      return true;
+  return false;
+}
+
+static int deny(guard *g, const char *fmt, const char *a) {
+  if (!g->why[0])
+    snprintf(g->why, sizeof g->why, fmt, a ? a : "");
+  return SQLITE_DENY;
+}
+
+static int authorize(void *ud, int action, const char *a1, const char *a2,
+                     const char *db, const char *trigger) {
+  guard *g = ud;
+  (void)db;
+  (void)trigger;
+  switch (action) {
+  case SQLITE_SELECT:
+  case SQLITE_READ:
+  case SQLITE_INSERT:
+  case SQLITE_UPDATE:
+  case SQLITE_DELETE:
+  case SQLITE_RECURSIVE:
+  case SQLITE_CREATE_TABLE:
+  case SQLITE_CREATE_INDEX:
+  case SQLITE_CREATE_VIEW:
+  case SQLITE_CREATE_TRIGGER:
+  case SQLITE_CREATE_TEMP_TABLE:
+  case SQLITE_CREATE_TEMP_INDEX:
+  case SQLITE_CREATE_TEMP_VIEW:
+  case SQLITE_CREATE_TEMP_TRIGGER:
+  case SQLITE_DROP_TABLE:
+  case SQLITE_DROP_INDEX:
+  case SQLITE_DROP_VIEW:
+  case SQLITE_DROP_TRIGGER:
+  case SQLITE_DROP_TEMP_TABLE:
+  case SQLITE_DROP_TEMP_INDEX:
+  case SQLITE_DROP_TEMP_VIEW:
+  case SQLITE_DROP_TEMP_TRIGGER:
+  case SQLITE_ALTER_TABLE:
+  case SQLITE_REINDEX:
+  case SQLITE_ANALYZE:
+    return SQLITE_OK;
+  case SQLITE_FUNCTION:
+    return listed(functions_denied, a2) ? deny(g, "%s() is not allowed", a2) : SQLITE_OK;
+  case SQLITE_CREATE_VTABLE:
+  case SQLITE_DROP_VTABLE:
+    return listed(vtab_modules, a2)
+               ? SQLITE_OK
+               : deny(g, "virtual tables of module '%s' are not allowed (fts3, fts4, "
+                         "fts5, rtree and geopoly are)", a2);
+  case SQLITE_PRAGMA:
+    if (listed(pragma_named, a1) || (listed(pragma_read, a1) && !a2))
+      return SQLITE_OK;
+    return deny(g, listed(pragma_read, a1)
+                       ? "PRAGMA %s is not allowed: a program may read it, not set it"
+                       : "PRAGMA %s is not allowed (docs/cli.md lists the pragmas a "
+                         "program may read)", a1);
+  case SQLITE_TRANSACTION:
+  case SQLITE_SAVEPOINT:
+    /* VACUUM runs its own transaction */
+    if (g->running)
+      return SQLITE_OK;
+    return deny(g, "%s is not allowed: each db_query is a transaction of its own",
+                action == SQLITE_SAVEPOINT ? "SAVEPOINT" : a1);
+  case SQLITE_ATTACH:
+    /* VACUUM copies the database through a scratch one it attaches with
+    ** an empty name; VACUUM INTO attaches the file it writes */
+    if (g->running && a1 && !a1[0])
+      return SQLITE_OK;
+    return deny(g, "%s is not allowed: a program works on its own database only",
+                g->running ? "VACUUM INTO" : "ATTACH");
+  case SQLITE_DETACH:
+    if (g->running)
+      return SQLITE_OK;
+    return deny(g, "%s is not allowed: a program works on its own database only",
+                "DETACH");
+  default:
+    return deny(g, "this statement is not allowed%s", "");
+  }
+}
+
+/* every 1,000 virtual-machine instructions: one unit of fuel */
+#define FUEL_INSTRUCTIONS 1000
+
+static int progress(void *ud) {
+  guard *g = ud;
+  return ++g->used > g->fuel;
 }
 
 /* ---- the parameters: a JSON array, element by element ---- */
@@ -184,14 +322,21 @@ static int bind_one(sqlite3_stmt *st, int idx, const char *v, size_t n, char *er
   } else if (n == 5 && memcmp(v, "false", 5) == 0) {
     rc = S.bind_int64(st, idx, 0);
   } else if (v[0] == '"') {
-    cJSON *j = cJSON_ParseWithLength(v, n);
-    if (!cJSON_IsString(j)) {
-      cJSON_Delete(j);
+    /* bound with its length: a U+0000 inside is part of the text */
+    wfp__buf t;
+    wfp__buf_init(&t);
+    if (wfp__json_string(v, 0, n, &t) != n) {
+      wfp__buf_free(&t);
       snprintf(err, errlen, "parameter %d is not a valid JSON string", idx);
       return WFP_EINVAL;
     }
-    rc = S.bind_text(st, idx, j->valuestring, -1, SQLITE_TRANSIENT);
-    cJSON_Delete(j);
+    if (t.oom || t.len > 0x7fffffff) {
+      wfp__buf_free(&t);
+      snprintf(err, errlen, "parameter %d: %s", idx, t.oom ? "out of memory" : "too long");
+      return t.oom ? WFP_ENOMEM : WFP_EINVAL;
+    }
+    rc = S.bind_text(st, idx, t.data ? t.data : "", (int)t.len, SQLITE_TRANSIENT);
+    wfp__buf_free(&t);
   } else if (v[0] == '{' || v[0] == '[') {
     /* a json object or array binds as its text */
     rc = S.bind_text(st, idx, v, (int)n, SQLITE_TRANSIENT);
@@ -321,26 +466,41 @@ static int add_column(wfp__buf *b, sqlite3_stmt *st, int c, char *err, size_t er
   return WFP_OK;
 }
 
-int wfp__db_query(wfp_env *e, const char *sql, size_t sql_len, const char *params,
-                  size_t params_len, wfp__buf *rows, wfp__buf *offs, size_t *nrows,
-                  char *err, size_t errlen) {
-  *nrows = 0;
-  if (!e->db) {
-    int rc = wfp_env_open_db(e, NULL, err, errlen);
-    if (rc)
-      return rc;
+/* The SQLite error of a failed prepare or step: the authorizer's words
+** when it refused, the fuel when the progress handler stopped it. */
+static int query_error(wfp_env *e, const guard *g, int rc, char *err, size_t errlen) {
+  if (g->why[0]) {
+    snprintf(err, errlen, "%s", g->why);
+    return WFP_EINVAL;
   }
+  if (rc == SQLITE_INTERRUPT && g->used > g->fuel) {
+    snprintf(err, errlen,
+             "the query ran out of fuel: it may use %llu units (one per %d SQLite "
+             "instructions)",
+             (unsigned long long)g->fuel, FUEL_INSTRUCTIONS);
+    return WFP_ELIMIT;
+  }
+  snprintf(err, errlen, "%s", S.errmsg(e->db));
+  return rc == SQLITE_NOMEM ? WFP_ENOMEM : WFP_EINVAL;
+}
+
+static int run(wfp_env *e, guard *g, const char *sql, size_t sql_len, const char *params,
+               size_t params_len, wfp__buf *rows, wfp__buf *offs, size_t *nrows,
+               char *err, size_t errlen) {
   if (sql_len > 0x7fffffff) {
     snprintf(err, errlen, "the SQL text is too long");
+    return WFP_EINVAL;
+  }
+  /* SQLite would stop reading at a NUL and silently skip what follows */
+  if (memchr(sql, 0, sql_len)) {
+    snprintf(err, errlen, "the SQL text contains a NUL character");
     return WFP_EINVAL;
   }
   sqlite3_stmt *st = NULL;
   const char *tail = NULL;
   int rc = S.prepare_v2(e->db, sql, (int)sql_len, &st, &tail);
-  if (rc != SQLITE_OK) {
-    snprintf(err, errlen, "%s", S.errmsg(e->db));
-    return rc == SQLITE_NOMEM ? WFP_ENOMEM : WFP_EINVAL;
-  }
+  if (rc != SQLITE_OK)
+    return query_error(e, g, rc, err, errlen);
   if (!st) {
     snprintf(err, errlen, "the SQL text holds no statement");
     return WFP_EINVAL;
@@ -349,15 +509,19 @@ int wfp__db_query(wfp_env *e, const char *sql, size_t sql_len, const char *param
   if (tail && tail < sql + sql_len) {
     sqlite3_stmt *more = NULL;
     const char *t2 = NULL;
+    guard quiet = *g; /* a refusal of the next statement is not the answer */
+    S.set_authorizer(e->db, authorize, &quiet);
     int r2 = S.prepare_v2(e->db, tail, (int)(sql + sql_len - tail), &more, &t2);
+    S.set_authorizer(e->db, authorize, g);
     S.finalize(more);
-    if (r2 != SQLITE_OK || more) {
+    if (more || r2 != SQLITE_OK) {
       S.finalize(st);
       snprintf(err, errlen, "the SQL text holds more than one statement");
       return WFP_EINVAL;
     }
   }
   int r = bind_all(st, params ? params : "", params ? params_len : 0, err, errlen);
+  g->running = true;
   rows->len = 0;
   rows->oom = false;
   wfp__buf_addc(rows, '[');
@@ -378,6 +542,13 @@ int wfp__db_query(wfp_env *e, const char *sql, size_t sql_len, const char *param
       wfp__buf_add_jstr(rows, name, strlen(name));
       wfp__buf_addc(rows, ':');
       r = add_column(rows, st, c, err, errlen);
+      /* an endless result set ends here, not in the host's memory */
+      if (!r && rows->len > WFP_DB_RESULT_MAX) {
+        snprintf(err, errlen,
+                 "the result is larger than %d bytes, the most one query may return",
+                 WFP_DB_RESULT_MAX);
+        r = WFP_ELIMIT;
+      }
     }
     wfp__buf_addc(rows, '}');
     if (offs) {
@@ -390,14 +561,36 @@ int wfp__db_query(wfp_env *e, const char *sql, size_t sql_len, const char *param
     if (rows->oom)
       r = WFP_ENOMEM;
   }
-  if (!r && rc != SQLITE_DONE) {
-    snprintf(err, errlen, "%s", S.errmsg(e->db));
-    r = rc == SQLITE_NOMEM ? WFP_ENOMEM : WFP_EINVAL;
-  }
+  if (!r && rc != SQLITE_DONE)
+    r = query_error(e, g, rc, err, errlen);
   S.finalize(st);
   wfp__buf_addc(rows, ']');
   if (!r && rows->oom)
     r = WFP_ENOMEM;
+  return r;
+}
+
+int wfp__db_query(wfp_env *e, const char *sql, size_t sql_len, const char *params,
+                  size_t params_len, uint64_t fuel, uint64_t *used, wfp__buf *rows,
+                  wfp__buf *offs, size_t *nrows, char *err, size_t errlen) {
+  *nrows = 0;
+  *used = 0;
+  if (!e->db) {
+    int rc = wfp_env_open_db(e, NULL, err, errlen);
+    if (rc)
+      return rc;
+  }
+  /* the guard lives for this query: the connection holds no pointer to it
+  ** afterwards */
+  guard g;
+  memset(&g, 0, sizeof g);
+  g.fuel = fuel;
+  S.set_authorizer(e->db, authorize, &g);
+  S.progress_handler(e->db, FUEL_INSTRUCTIONS, progress, &g);
+  int r = run(e, &g, sql, sql_len, params, params_len, rows, offs, nrows, err, errlen);
+  S.progress_handler(e->db, 0, NULL, NULL);
+  S.set_authorizer(e->db, NULL, NULL);
+  *used = g.used;
   if (r == WFP_ENOMEM)
     snprintf(err, errlen, "out of memory");
   return r;

@@ -132,6 +132,12 @@ int wfp_env_ctx_set(wfp_env *e, const char *key, int64_t v) {
   return wfp__env_ctx_setn(e, key, strlen(key), v);
 }
 
+int wfp_env_ctx_setn(wfp_env *e, const char *key, size_t len, int64_t v) {
+  if (!e || (!key && len) || !wfp__utf8_valid(key ? key : "", len))
+    return WFP_EINVAL;
+  return wfp__env_ctx_setn(e, key ? key : "", len, v);
+}
+
 int wfp__env_ctx_getn(const wfp_env *e, const char *key, size_t n, int64_t *v) {
   long i = find(e, key, n, NULL);
   if (i < 0)

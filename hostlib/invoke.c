@@ -462,6 +462,11 @@ static int fan_out(wfp_invocation *inv, const wfp__buf *rows, const wfp__buf *of
   wfp__buf_adds(&out, "]}");
   if (!rc && out.oom)
     rc = WFP_ENOMEM;
+  if (!rc && !failed && out.len > WFP_DB_RESULT_MAX) {
+    resume_error(inv, "db_query each: the results are larger than %d bytes, the most "
+                 "one query may return", WFP_DB_RESULT_MAX);
+    failed = true;
+  }
   if (!rc && !failed) {
     set_bytes(&inv->resume, out.data, out.len);
     inv->resume_some = true;
@@ -479,9 +484,18 @@ static int db_query(wfp_invocation *inv) {
   wfp__buf_init(&offs);
   char err[512] = "";
   size_t nrows = 0;
+  /* SQL work is fuel: a query may use its budget, or what the invocation's
+  ** limit leaves (then the next step traps on that limit) */
+  uint64_t fuel = WFP_DB_QUERY_FUEL_MAX, used = 0;
+  if (inv->fuel_max) {
+    uint64_t left = inv->fuel_used < inv->fuel_max ? inv->fuel_max - inv->fuel_used : 0;
+    if (left < fuel)
+      fuel = left;
+  }
   int rc = wfp__db_query(inv->e, inv->s0.data ? inv->s0.data : "", inv->s0.len,
-                         inv->s1.data, inv->s1.len, &rows, inv->has_s2 ? &offs : NULL,
-                         &nrows, err, sizeof err);
+                         inv->s1.data, inv->s1.len, fuel, &used, &rows,
+                         inv->has_s2 ? &offs : NULL, &nrows, err, sizeof err);
+  inv->fuel_used += used < fuel ? used : fuel;
   if (rc == WFP_ENOMEM) {
     /* out of memory is the host's failure, not the program's */
   } else if (rc) {
@@ -547,6 +561,13 @@ int wfp_invocation_perform(wfp_invocation *inv) {
     resume_none(inv);
     break;
   case WFP_EFFECT_SLEEP_MS:
+    /* a sleep longer than a day is a fault, not a wait (a checkpoint may
+    ** name any duration) */
+    if (inv->ival > WFP_SLEEP_MAX_MS) {
+      resume_error(inv, "sleep_ms: %lld ms is longer than the longest sleep, %d ms "
+                   "(a day)", (long long)inv->ival, WFP_SLEEP_MAX_MS);
+      break;
+    }
     sleep_ms(inv->ival);
     resume_none(inv);
     break;

@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
 #include "util.h"
 #include "wfp/host.h"
 
@@ -36,8 +34,9 @@ static void help(void) {
          "Running:\n"
          "  --max-steps N      end the invocation with a trap after N steps\n"
          "  --max-fuel N       end it with a trap after N units of fuel (one per\n"
-         "                     loop iteration and per call; a step yields after\n"
-         "                     1,000,000 at most, so others may run)\n"
+         "                     loop iteration, per call and per 1,000 SQLite\n"
+         "                     instructions; a step yields after 1,000,000 at\n"
+         "                     most, so others may run)\n"
          "  --fuel-slice N     the most fuel one step may use before it yields\n"
          "                     (default 1,000,000)\n"
          "  --db PATH          the SQLite database db_query runs on (created\n"
@@ -49,7 +48,9 @@ static void help(void) {
          "                     the properties of the instance it ran on\n"
          "Suspending and resuming:\n"
          "  --checkpoint FILE  after every pending step, write the whole\n"
-         "                     pending invocation to FILE (atomically)\n"
+         "                     pending invocation to FILE (atomically; a\n"
+         "                     database write may repeat after a kill:\n"
+         "                     docs/cli.md)\n"
          "  --stop-after N     stop when N steps have run (counting steps\n"
          "                     before a resume), leaving the checkpoint, and\n"
          "                     exit with status 4\n"
@@ -103,254 +104,36 @@ static void trace_line(void *ud, const char *line) {
   fprintf(stderr, "%s\n", line);
 }
 
-/* The report: one JSON object on stdout. */
-static void report(wfp_invocation *inv, wfp_env *env, int status) {
-  wfp__buf b;
-  wfp__buf_init(&b);
-  wfp__buf_adds(&b, "{\"status\":");
-  wfp__buf_adds(&b, status == WFP_DONE ? "\"done\"" : "\"trap\"");
-  wfp__buf_adds(&b, ",\"output\":");
-  const char *out = wfp_invocation_output(inv);
-  wfp__buf_adds(&b, out ? out : "null");
-  wfp__buf_adds(&b, ",\"trap\":");
-  const char *t = wfp_invocation_trap_message(inv);
-  if (t)
-    wfp__buf_add_jstr(&b, t, strlen(t));
-  else
-    wfp__buf_adds(&b, "null");
-  wfp__buf_printf(&b, ",\"steps\":%llu,\"fuel\":%llu,\"ctx\":{",
-                  (unsigned long long)wfp_invocation_steps(inv),
-                  (unsigned long long)wfp_invocation_fuel_used(inv));
-  for (size_t i = 0; i < wfp_env_ctx_count(env); i++) {
-    if (i)
-      wfp__buf_addc(&b, ',');
-    const char *k = wfp_env_ctx_key(env, i);
-    wfp__buf_add_jstr(&b, k, strlen(k));
-    wfp__buf_addc(&b, ':');
-    wfp__buf_add_i64(&b, wfp_env_ctx_value(env, i));
-  }
-  wfp__buf_adds(&b, "},\"messages\":[");
-  for (size_t i = 0; i < wfp_env_message_count(env); i++) {
-    if (i)
-      wfp__buf_addc(&b, ',');
-    const char *topic = wfp_env_message_topic(env, i);
-    wfp__buf_adds(&b, "{\"topic\":");
-    wfp__buf_add_jstr(&b, topic, strlen(topic));
-    wfp__buf_adds(&b, ",\"payload\":");
-    wfp__buf_adds(&b, wfp_env_message_payload(env, i));
-    wfp__buf_addc(&b, '}');
-  }
-  wfp__buf_adds(&b, "],\"properties\":");
-  uint64_t self = wfp_invocation_self(inv);
-  if (self && wfp_env_instance_resource(env, self)) {
-    wfp__buf_addc(&b, '{');
-    for (size_t i = 0; i < wfp_env_instance_prop_count(env, self); i++) {
-      if (i)
-        wfp__buf_addc(&b, ',');
-      const char *n = wfp_env_instance_prop_name(env, self, i);
-      wfp__buf_add_jstr(&b, n, strlen(n));
-      wfp__buf_addc(&b, ':');
-      wfp__buf_adds(&b, wfp_env_instance_prop_value(env, self, i));
-    }
-    wfp__buf_addc(&b, '}');
-  } else {
-    wfp__buf_adds(&b, "null");
-  }
-  wfp__buf_adds(&b, "}\n");
-  fwrite(b.data, 1, b.len, stdout);
-  wfp__buf_free(&b);
-}
-
-/* VALUE of NAME=VALUE as JSON text of type ty (malloc), or NULL with a
-** usage error printed. An i64 takes a decimal integer, a str the text as
-** is, a json JSON text. */
-static char *typed_value(const char *what, const char *name, const char *v, uint8_t ty) {
-  char msg[512];
-  if (ty == WFP_TY_I64) {
-    int64_t x;
-    if (wfp__parse_i64(v, strlen(v), &x))
-      return strdup(v);
-    snprintf(msg, sizeof msg, "%s %s: '%s' is not an i64 (a decimal integer)", what, name, v);
-  } else if (ty == WFP_TY_STR) {
-    wfp__buf b;
-    wfp__buf_init(&b);
-    wfp__buf_add_jstr(&b, v, strlen(v));
-    return b.oom ? NULL : wfp__buf_take(&b, NULL);
-  } else if (ty == WFP_TY_JSON) {
-    cJSON *t = cJSON_Parse(v);
-    cJSON_Delete(t);
-    if (t)
-      return strdup(v);
-    snprintf(msg, sizeof msg, "%s %s: '%s' is not JSON", what, name, v);
-  } else if (ty == WFP_TY_FN) {
-    /* a function value in its JSON form, as an invocation outputs it */
-    cJSON *t = cJSON_Parse(v);
-    bool ok = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(t, "fn")) &&
-              cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(t, "args"));
-    cJSON_Delete(t);
-    if (ok)
-      return strdup(v);
-    snprintf(msg, sizeof msg,
-             "%s %s: '%s' is not a function value ({\"fn\": \"<id>\", \"args\": [captured values]})",
-             what, name, v);
-  } else {
-    snprintf(msg, sizeof msg, "%s %s: a value of this type cannot be given", what, name);
-  }
-  usage_error("%s", msg);
-  return NULL;
-}
-
-/* --new RESOURCE[:PROP=VALUE,...]: creates the instance. Returns an exit
-** code (0 fine) and its handle. */
-static int new_instance(const wfp_module *m, wfp_env *env, const char *spec,
-                        uint64_t *handle) {
-  const char *colon = strchr(spec, ':');
-  char res[256];
-  snprintf(res, sizeof res, "%.*s", (int)(colon ? (size_t)(colon - spec) : strlen(spec)), spec);
-  const wfp_module_desc *d = wfp_module_descriptor_of(m);
-  const wfp_abi_resource *r = NULL;
-  for (uint32_t i = 0; i < d->nresources; i++)
-    if (strcmp(d->resources[i].name, res) == 0)
-      r = &d->resources[i];
-  if (!r)
-    return usage_error("--new: this module has no resource '%s'", res);
-  if (wfp_env_instance_new(env, m, res, handle)) {
+/* The input from --input, --fn, --arg and --new (which creates the
+** instance in env). Returns an exit code (0 fine) and the text in *out
+** (free with wfp_free). */
+static int build_input(const wfp_module *m, wfp_env *env, const char *input, const char *fn,
+                       const kv *args, int nargs, const char *new_spec, char **out) {
+  *out = NULL;
+  wfp_input *b = wfp_input_new(m);
+  if (!b) {
     fprintf(stderr, "wfp-host: error: out of memory\n");
     return 3;
   }
-  const char *p = colon ? colon + 1 : NULL;
-  while (p && *p) {
-    const char *end = strchr(p, ',');
-    size_t len = end ? (size_t)(end - p) : strlen(p);
-    char item[1024];
-    snprintf(item, sizeof item, "%.*s", (int)len, p);
-    char *eq = strchr(item, '=');
-    if (!eq || eq == item)
-      return usage_error("--new wants RESOURCE:PROP=VALUE,..., not '%s'", spec);
-    *eq = 0;
-    int k = -1;
-    for (uint32_t q = 0; q < r->nprops; q++)
-      if (strcmp(r->prop_names[q], item) == 0)
-        k = (int)q;
-    if (k < 0) {
-      char msg[1536];
-      snprintf(msg, sizeof msg, "--new: resource '%s' has no property '%s'", res, item);
-      return usage_error("%s", msg);
-    }
-    char *json = typed_value("--new", item, eq + 1, r->prop_types[k]);
-    if (!json)
-      return 2;
-    int rc = wfp_env_instance_set(env, *handle, item, json);
-    free(json);
-    if (rc) {
-      fprintf(stderr, "wfp-host: error: %s\n", wfp_strerror(rc));
-      return 3;
-    }
-    p = end ? end + 1 : NULL;
+  int rc = input ? wfp_input_set_json(b, input, strlen(input)) : 0;
+  if (!rc && fn)
+    rc = wfp_input_set_fn(b, fn);
+  for (int i = 0; !rc && i < nargs; i++)
+    rc = wfp_input_add_arg(b, args[i].key, args[i].keylen, args[i].val, strlen(args[i].val));
+  if (!rc && new_spec)
+    rc = wfp_input_set_new(b, new_spec, strlen(new_spec));
+  if (!rc)
+    rc = wfp_input_finish(b, env, out, NULL);
+  int code = 0;
+  if (rc == WFP_ENOMEM) {
+    fprintf(stderr, "wfp-host: error: out of memory\n");
+    code = 3;
+  } else if (rc) {
+    const wfp_diag *d = wfp_input_diag(b);
+    code = usage_error("%s", d ? d->msg : wfp_strerror(rc));
   }
-  return 0;
-}
-
-/* Builds the input text from --input, --fn, --arg and --new (self).
-** Returns an exit code (0 fine) and the text in *out (malloc). */
-static int build_input(const wfp_module *m, const char *input, const char *fn,
-                       kv *args, int nargs, uint64_t self, const char *self_res,
-                       char **out) {
-  *out = NULL;
-  if (input && !fn && nargs == 0 && !self) {
-    cJSON *j = cJSON_Parse(input);
-    bool ok = cJSON_IsObject(j);
-    cJSON_Delete(j);
-    if (!ok)
-      return usage_error("--input must be a JSON object, not '%s'", input);
-    *out = strdup(input);
-    return *out ? 0 : 3;
-  }
-  cJSON *j = input ? cJSON_Parse(input) : cJSON_CreateObject();
-  if (!cJSON_IsObject(j)) {
-    cJSON_Delete(j);
-    return usage_error("--input must be a JSON object, not '%s'", input);
-  }
-  if (fn) {
-    cJSON_DeleteItemFromObjectCaseSensitive(j, "fn");
-    cJSON_AddItemToObject(j, "fn", cJSON_CreateString(fn));
-  }
-  const cJSON *fv = cJSON_GetObjectItemCaseSensitive(j, "fn");
-  const char *fname = cJSON_IsString(fv) ? fv->valuestring : wfp_module_entry(m);
-  if (nargs) {
-    int fi = fname ? wfp_module_find(m, fname) : -1;
-    if (fi < 0) {
-      char name[256];
-      snprintf(name, sizeof name, "%s", fname ? fname : "");
-      cJSON_Delete(j);
-      if (!fname)
-        return usage_error("%s", "--arg needs --fn: this module has no entry function");
-      return usage_error("no function '%s' in this module", name);
-    }
-    const wfp_abi_func *f = &wfp_module_descriptor_of(m)->funcs[fi];
-    cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "args");
-    if (!a) {
-      a = cJSON_CreateObject();
-      cJSON_AddItemToObject(j, "args", a);
-    } else if (!cJSON_IsObject(a)) {
-      cJSON_Delete(j);
-      return usage_error("%s", "--arg cannot add to an \"args\" array given with --input");
-    }
-    for (int i = 0; i < nargs; i++) {
-      int k = -1;
-      for (uint32_t p = 0; p < f->nparams; p++)
-        if (strlen(f->param_names[p]) == args[i].keylen &&
-            strncmp(f->param_names[p], args[i].key, args[i].keylen) == 0)
-          k = (int)p;
-      char name[256];
-      snprintf(name, sizeof name, "%.*s", (int)args[i].keylen, args[i].key);
-      if (k < 0) {
-        char msg[512];
-        snprintf(msg, sizeof msg, "function '%s' has no parameter '%s'", f->name, name);
-        cJSON_Delete(j);
-        return usage_error("%s", msg);
-      }
-      char *json = typed_value("--arg", name, args[i].val, f->param_types[k]);
-      if (!json) {
-        cJSON_Delete(j);
-        return 2;
-      }
-      cJSON *node = cJSON_CreateRaw(json);
-      free(json);
-      cJSON_DeleteItemFromObjectCaseSensitive(a, name);
-      cJSON_AddItemToObject(a, name, node);
-    }
-  } else if (fname && wfp_module_find(m, fname) < 0) {
-    char name[256];
-    snprintf(name, sizeof name, "%s", fname); /* fname may live in j */
-    cJSON_Delete(j);
-    return usage_error("no function '%s' in this module", name);
-  }
-  if (self) {
-    cJSON_DeleteItemFromObjectCaseSensitive(j, "self");
-    cJSON_AddItemToObject(j, "self", cJSON_CreateNumber((double)self));
-  }
-  /* a method runs on an instance of its resource */
-  int fi = fname ? wfp_module_find(m, fname) : -1;
-  if (fi >= 0) {
-    const wfp_abi_func *f = &wfp_module_descriptor_of(m)->funcs[fi];
-    char msg[512];
-    msg[0] = 0;
-    if (f->resource && !self && !cJSON_GetObjectItemCaseSensitive(j, "self"))
-      snprintf(msg, sizeof msg,
-               "'%s' is a method of '%s': give the instance it runs on (--new %s)",
-               f->name, f->resource, f->resource);
-    else if (self && (!f->resource || strcmp(f->resource, self_res) != 0))
-      snprintf(msg, sizeof msg, "--new %s: '%s' is not a method of '%s'", self_res,
-               f->name, self_res);
-    if (msg[0]) {
-      cJSON_Delete(j);
-      return usage_error("%s", msg);
-    }
-  }
-  *out = cJSON_PrintUnformatted(j);
-  cJSON_Delete(j);
-  return *out ? 0 : 3;
+  wfp_input_free(b);
+  return code;
 }
 
 static int write_checkpoint(wfp_invocation *inv, const char *path) {
@@ -513,6 +296,9 @@ int main(int argc, char **argv) {
     goto out;
   }
 
+  /* what a killed run left of its checkpoint writes goes */
+  if (ckpt)
+    wfp__remove_stale_temps(ckpt);
   char err[1024];
   wfp_host_diag hd;
   int rc = wfp_module_load(so, &m, &hd);
@@ -571,25 +357,20 @@ int main(int argc, char **argv) {
     }
   } else {
     for (int i = 0; i < nctx; i++) {
-      char key[512];
-      snprintf(key, sizeof key, "%.*s", (int)ctx[i].keylen, ctx[i].key);
       int64_t x = 0;
       wfp__parse_i64(ctx[i].val, strlen(ctx[i].val), &x);
-      if (wfp_env_ctx_set(env, key, x)) {
+      rc = wfp_env_ctx_setn(env, ctx[i].key, ctx[i].keylen, x);
+      if (rc == WFP_EINVAL) {
+        code = usage_error("%s", "--ctx: a key that is not valid UTF-8");
+        goto out;
+      }
+      if (rc) {
         fprintf(stderr, "wfp-host: error: out of memory\n");
         code = 3;
         goto out;
       }
     }
-    uint64_t self = 0;
-    char self_res[256] = "";
-    if (new_spec) {
-      code = new_instance(m, env, new_spec, &self);
-      if (code)
-        goto out;
-      snprintf(self_res, sizeof self_res, "%s", wfp_env_instance_resource(env, self));
-    }
-    code = build_input(m, input, fn, args, nargs, self, self_res, &in);
+    code = build_input(m, env, input, fn, args, nargs, new_spec, &in);
     if (code)
       goto out;
     rc = wfp_invocation_new(m, env, in, strlen(in), &inv);
@@ -643,7 +424,16 @@ int main(int argc, char **argv) {
     }
   }
   if (want_report) {
-    report(inv, env, status);
+    char *r = NULL;
+    size_t rlen = 0;
+    if ((rc = wfp_invocation_report(inv, env, &r, &rlen)) != 0) {
+      fprintf(stderr, "wfp-host: error: %s\n", wfp_strerror(rc));
+      code = 3;
+      goto out;
+    }
+    fwrite(r, 1, rlen, stdout);
+    fputc('\n', stdout);
+    wfp_free(r);
   } else if (status == WFP_DONE) {
     printf("%s\n", wfp_invocation_output(inv));
   }
@@ -655,7 +445,7 @@ out:
   wfp_invocation_free(inv);
   wfp_env_free(env);
   wfp_module_free(m);
-  free(in);
+  wfp_free(in);
   free(ctx);
   free(args);
   return code;

@@ -80,6 +80,9 @@ WFP_API wfp_env *wfp_env_new(void);
 WFP_API void wfp_env_free(wfp_env *e);
 /* Sets a context key (the key is copied). 0 or WFP_ENOMEM. */
 WFP_API int wfp_env_ctx_set(wfp_env *e, const char *key, int64_t v);
+/* The same for a key of len bytes (copied whole; no NUL needed). 0,
+** WFP_EINVAL (the key is not valid UTF-8), WFP_ENOMEM. */
+WFP_API int wfp_env_ctx_setn(wfp_env *e, const char *key, size_t len, int64_t v);
 /* 0 and *v when the key is set, WFP_EINVAL when it is not. */
 WFP_API int wfp_env_ctx_get(const wfp_env *e, const char *key, int64_t *v);
 /* The context in the order keys were first set (borrowed strings). */
@@ -98,6 +101,22 @@ WFP_API const char *wfp_env_message_payload(const wfp_env *e, size_t i);
 ** first open in the process. 0, or an error with a message in err (errlen
 ** bytes, may be 0): WFP_EIO when SQLite or the file cannot be opened. */
 WFP_API int wfp_env_open_db(wfp_env *e, const char *path, char *err, size_t errlen);
+
+/*
+** Limits of the effects a host performs (docs/cli.md, "Effects"):
+**   WFP_DB_QUERY_FUEL_MAX  the fuel one db_query may use: a unit per 1,000
+**                          SQLite virtual-machine instructions, counted in
+**                          the invocation's fuel; a query stops sooner when
+**                          the invocation's own limit is reached
+**   WFP_DB_RESULT_MAX      the bytes of a query's answer (its rows as JSON,
+**                          or the results of a fan-out), and the longest
+**                          string or blob the database holds
+**   WFP_SLEEP_MAX_MS       the longest sleep_ms a host performs (a day)
+** Past one of them the effect fails and the invocation traps, naming it.
+*/
+#define WFP_DB_QUERY_FUEL_MAX 10000
+#define WFP_DB_RESULT_MAX (16 * 1024 * 1024)
+#define WFP_SLEEP_MAX_MS 86400000
 
 /*
 ** Resource instances: objects of a resource of a module, whose properties
@@ -129,6 +148,74 @@ WFP_API const char *wfp_env_instance_prop_name(const wfp_env *e, uint64_t handle
                                                size_t i);
 WFP_API const char *wfp_env_instance_prop_value(const wfp_env *e, uint64_t handle,
                                                 size_t i);
+
+/* ---- inputs: what an invocation runs (CONTRACT section 3) ---- */
+
+/*
+** An invocation's input under construction, {"fn": ..., "args": ...,
+** "self": ...}, checked against a module: the command line's --input,
+** --fn, --arg and --new build it, and so can a batch line or a request to
+** a service. Opaque; wfp_input_new / wfp_input_free.
+**
+** Setters copy what they are given and check its form only; the checks
+** against the module, the conversions and the creation of an instance
+** happen in wfp_input_finish. A call that fails returns its code and keeps
+** a diagnostic (wfp_input_diag) until the next call on the builder:
+**   WFP_EUSAGE  refused: not strict JSON (RFC 8259: UTF-8, one value, no
+**               trailing text, numbers without leading zeros), nested more
+**               than WFP_JSON_MAX_DEPTH deep, a value that does not convert
+**               to its parameter's or property's type, a function,
+**               parameter, resource or property the module does not have,
+**               a method without its instance
+**   WFP_EINVAL  misuse (NULL where a value is needed)
+**   WFP_ENOMEM
+*/
+typedef struct wfp_input wfp_input;
+
+/* A builder of inputs for module m (borrowed: m must outlive it). NULL
+** when out of memory or m is NULL. */
+WFP_API wfp_input *wfp_input_new(const wfp_module *m);
+/* Frees the builder and its diagnostic. NULL is a no-op. */
+WFP_API void wfp_input_free(wfp_input *in);
+
+/* The whole input, JSON text of an object (len bytes, copied). The other
+** setters replace its "fn", "args" and "self"; alone, it is the input as
+** given, for the program to read. */
+WFP_API int wfp_input_set_json(wfp_input *in, const char *json, size_t len);
+/* "fn": a function's name or stable id (NUL-terminated, copied). */
+WFP_API int wfp_input_set_fn(wfp_input *in, const char *fn);
+/* "args": JSON text of an object of parameter names to values, or of an
+** array of values in parameter order (len bytes, copied). */
+WFP_API int wfp_input_set_args(wfp_input *in, const char *json, size_t len);
+/* args.NAME from text (both copied; lengths in bytes, no NUL needed),
+** converted to the parameter's type when the input is finished: i64 a
+** decimal integer, str the text itself (valid UTF-8), json JSON text, fn a
+** function value as an output shows it ({"fn": ID, "args": [...]}). Adds
+** to an "args" object; a later NAME replaces an earlier one. */
+WFP_API int wfp_input_add_arg(wfp_input *in, const char *name, size_t name_len,
+                              const char *text, size_t text_len);
+/* An instance to create and run on: spec is "RESOURCE[:PROP=VALUE,...]"
+** (len bytes, copied), values converted like wfp_input_add_arg's (a value
+** cannot hold ','), other properties at their zero values. Sets "self". */
+WFP_API int wfp_input_set_new(wfp_input *in, const char *spec, size_t len);
+/* "self": the handle of an instance that exists in the environment. */
+WFP_API int wfp_input_set_self(wfp_input *in, uint64_t handle);
+
+/*
+** Checks and writes the input. The function (set, the input's "fn", or the
+** module's entry) must exist; added arguments must be its parameters and
+** convert; a method needs an instance, and an instance a method of its
+** resource. Then the instance of wfp_input_set_new is created in e (e may
+** be NULL when there is none). *out gets the input, NUL-terminated JSON
+** text to free with wfp_free, *len (may be NULL) its length. Returns 0,
+** WFP_EUSAGE, WFP_EINVAL or WFP_ENOMEM, with the diagnostic.
+*/
+WFP_API int wfp_input_finish(wfp_input *in, wfp_env *e, char **out, size_t *len);
+
+/* The diagnostic of the last failed call, or NULL after a success:
+** file "input", path the JSON path of the fault in the input ("$.args.n",
+** or ""), msg one line. Borrowed: valid until the next call on in. */
+WFP_API const wfp_diag *wfp_input_diag(const wfp_input *in);
 
 /* ---- invocations ---- */
 
@@ -201,6 +288,17 @@ WFP_API const char *wfp_invocation_trap_message(const wfp_invocation *inv);
 WFP_API uint64_t wfp_invocation_self(const wfp_invocation *inv);
 /* Steps taken so far (a restored invocation counts those before it). */
 WFP_API uint64_t wfp_invocation_steps(const wfp_invocation *inv);
+/*
+** The report of an invocation (wfp-host --report): one JSON object,
+** {"status", "output", "trap", "steps", "fuel", "ctx", "messages",
+** "properties"}, with status "done", "trap" or "pending", the context and
+** messages of e (the invocation's environment), and the properties of the
+** instance it runs on (null when none). *out is NUL-terminated text
+** without a newline, freed with wfp_free; *len (may be NULL) its length.
+** 0, WFP_EINVAL, WFP_ENOMEM.
+*/
+WFP_API int wfp_invocation_report(const wfp_invocation *inv, const wfp_env *e,
+                                  char **out, size_t *len);
 /* The pending effect as one JSON object ({"effect": "ctx-get-i64", "key":
 ** "n"}), or NULL when none is pending. Borrowed, valid until the next call. */
 WFP_API const char *wfp_invocation_pending_json(wfp_invocation *inv);

@@ -80,7 +80,7 @@ run 0 "$WFP_HOST" "$so" --fn adder --arg k=40 &&
     f=$(python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["result"]))' <"$WORK/out") &&
     run 0 "$WFP_HOST" "$so" --fn apply --arg "f=$f" --arg x=2 && out_is '{"result":42}'
 run 2 "$WFP_HOST" "$so" --fn apply --arg 'f=1' --arg x=1 &&
-    err_has "--arg f: '1' is not a function value"
+    err_has "argument 'f': '1' is not a function value"
 run 1 "$WFP_HOST" "$so" --input '{"fn":"apply","args":{"f":1,"x":1}}' &&
     err_has "argument 'f' must be a function value"
 run 1 "$WFP_HOST" "$so" --fn apply --arg "f={\"fn\":\"$add\",\"args\":[]}" --arg x=1 &&

@@ -3,7 +3,9 @@
 # bound parameters (i64 exactly, text, real, null), every column type in
 # the rows, the fan-out (each: a lambda with captures or a named function,
 # once per row as its own invocation, nested fan-outs included), faults
-# as traps, --db files shared between processes and carried by checkpoints.
+# as traps, --db files shared between processes and carried by checkpoints,
+# the authorizer (a program's own database and nothing else: no file of
+# the host is attached or written), fuel and result limits, text with U+0000.
 . "$(dirname "$0")/lib.sh"
 
 so=$SO/db.so
@@ -56,6 +58,37 @@ run 3 env WFP_SQLITE=/nonexistent/libsqlite3.so.0 "$WFP_HOST" "$so" --fn setup -
     err_has "cannot load SQLite"
 run 0 env WFP_SQLITE=/nonexistent/libsqlite3.so.0 "$WFP_HOST" "$SO/simple.so" --ctx n=1 &&
     out_is '{"result":2}'
+
+# a program works on its own database: nothing attached, no file written,
+# no setting changed; each refusal is a trap naming it
+h=$SO/hostcli.so
+in_work() { (cd "$WORK" && "$@"); } # the program's file names are relative
+rm -f "$WORK/attached.db" "$WORK/copy.db" "$WORK/own.db"
+run 1 in_work "$WFP_HOST" "$h" --fn attach &&
+    err_has "trap: db_query: ATTACH is not allowed: a program works on its own database only"
+run 1 in_work "$WFP_HOST" "$h" --fn vacuumInto && err_has "trap: db_query: VACUUM INTO is not allowed"
+run 1 in_work "$WFP_HOST" "$h" --fn vacuumInto --db "$WORK/own.db" && err_has "VACUUM INTO is not allowed"
+[ ! -e "$WORK/attached.db" ] || fail "ATTACH created $WORK/attached.db"
+[ ! -e "$WORK/copy.db" ] || fail "VACUUM INTO wrote $WORK/copy.db"
+run 1 "$WFP_HOST" "$h" --fn setVersion &&
+    err_has "db_query: PRAGMA user_version is not allowed: a program may read it, not set it"
+
+# SQL runs on fuel: a runaway query ends, under the budget of a query or
+# what --max-fuel leaves, and its work shows in the fuel used
+run 1 timeout 60 "$WFP_HOST" "$h" --fn runaway &&
+    err_has "trap: db_query: the query ran out of fuel: it may use 10000 units (one per 1000 SQLite instructions)"
+run 1 timeout 60 "$WFP_HOST" "$h" --fn runaway --max-fuel 500 --report &&
+    err_has "trap: fuel limit reached (500 units)" &&
+    grep -qF '"fuel":500,' "$WORK/out" || fail "the query's fuel is not counted: $(cat "$WORK/out")"
+# an endless result set ends at the limit of an answer, not of memory
+run 1 timeout 60 "$WFP_HOST" "$h" --fn endless &&
+    err_has "trap: db_query: the result is larger than 16777216 bytes, the most one query may return"
+# and so do the results of a fan-out (200 rows, 100 kB each)
+run 1 timeout 60 "$WFP_HOST" "$h" --fn bigFan &&
+    err_has "trap: db_query each: the results are larger than 16777216 bytes, the most one query may return"
+# a str parameter is bound whole, U+0000 included
+run 0 "$WFP_HOST" "$h" --input '{"fn":"echo","args":{"s":"a\u0000b"}}' &&
+    out_is '[{"s":"a\u0000b","h":"610062"}]'
 
 # a checkpoint names its database file: resumed in another process, from
 # another directory, the query runs on the same file

@@ -40,7 +40,7 @@ run 0 "$WFP_HOST" "$m" --new Machine:state=idle,errors=0 --fn pause --report &&
     out_is '{"status":"done","output":{"ok":0,"state":"idle","errors":1},"trap":null,"steps":5,"fuel":0,"ctx":{},"messages":[{"topic":"errors","payload":{"method":"pause","state":"idle","errors":1,"message":"cannot pause while idle"}}],"properties":{"state":"idle","errors":1}}'
 run 0 "$WFP_HOST" "$m" --new 'Machine:state=paused,errors=3' --fn getState && out_is '{"state":"paused","errors":3}'
 # a method without its instance, or on another resource's: usage errors
-run 2 "$WFP_HOST" "$c" --fn increment && err_has "give the instance it runs on (--new Counter)"
+run 2 "$WFP_HOST" "$c" --fn increment && err_has "give the instance it runs on (\"self\", or --new Counter)"
 run 2 "$WFP_HOST" "$a" --new Account --fn nope && err_has "no function 'nope'"
 run 2 "$WFP_HOST" "$c" --new Account --fn increment && err_has "no resource 'Account'"
 run 2 "$WFP_HOST" "$c" --new Counter:valu=1 --fn increment && err_has "has no property 'valu'"
