@@ -57,6 +57,7 @@ typedef struct tok {
   size_t off, end;
   int line, col;
   int nl;        /* line breaks between the previous token and this one */
+  int depth;     /* brackets open around it ((, [, {, ${) */
   const char *s; /* names, strings (decoded), numbers (as written) */
   size_t n;
 } tok;
@@ -101,6 +102,7 @@ typedef struct Ps {
   bool panic, stop, oom;
   int nest;
   bool nlsig; /* a line break ends the expression here */
+  int bdepth; /* brackets open after the current token */
   /* comments */
   comment *cm;
   size_t ncm, cmcap, cnext;
@@ -391,8 +393,20 @@ static void add_comment(Ps *p, size_t off, int line, int nl) {
   c->text = adup(p, p->s + off, end - off);
 }
 
+static void lex(Ps *p);
+
 static void next(Ps *p) {
   p->prev = p->cur;
+  lex(p);
+  int k = p->cur.k;
+  if (k == T_RP || k == T_RB || k == T_RK)
+    p->bdepth -= p->bdepth > 0;
+  p->cur.depth = p->bdepth;
+  if (k == T_LP || k == T_LB || k == T_LK)
+    p->bdepth++;
+}
+
+static void lex(Ps *p) {
   tok *t = &p->cur;
   int nl = 0;
   for (;;) {
@@ -692,10 +706,12 @@ static void note_add_lead(Ps *p, pnote *n, const char *text) {
 typedef struct start {
   size_t c0, c1; /* comments [c0, c1) lead the item */
   bool blank;
+  int d0;        /* the depth of brackets of its first token */
+  size_t off;    /* and where that token is */
 } start;
 
 static start item_start(Ps *p) {
-  start s = {p->cnext, p->cnext, false};
+  start s = {p->cnext, p->cnext, false, p->cur.depth, p->cur.off};
   while (p->cnext < p->ncm && p->cm[p->cnext].off < p->cur.off)
     p->cnext++;
   s.c1 = p->cnext;
@@ -785,31 +801,27 @@ static bool name_tok(Ps *p, tok *out, const char *what) {
   return false;
 }
 
-/* Skips what remains of a faulty item, to the start of the next one. */
-static void sync(Ps *p, bool top) {
-  int depth = 0;
-  bool first = true;
+/* Skips what remains of a faulty item, to the start of the next one: a
+** line break or ';' at the depth of brackets where the item began (d0), or
+** the bracket that closes that level. start is where the item began. */
+static void sync(Ps *p, bool top, int d0, size_t from) {
   while (p->cur.k != T_EOF && !p->stop) {
-    if (depth == 0 && !first) {
+    bool moved = p->cur.off != from;
+    if (p->cur.depth < d0)
+      break;
+    if (p->cur.depth == d0 && moved) {
       if (top) {
         if (p->cur.nl && (p->cur.k == K_FN || p->cur.k == T_AT ||
                           is_ctx(p, "resource") || is_ctx(p, "entry")))
           break;
-      } else if (p->cur.k == T_RB || p->cur.nl) {
+      } else if (p->cur.nl) {
+        break;
+      }
+      if (p->cur.k == T_SEMI) {
+        next(p);
         break;
       }
     }
-    if (depth == 0 && !top && p->cur.k == T_RB)
-      break;
-    if (depth == 0 && p->cur.k == T_SEMI) {
-      next(p);
-      break;
-    }
-    first = false;
-    if (p->cur.k == T_LB || p->cur.k == T_LP || p->cur.k == T_LK)
-      depth++;
-    else if ((p->cur.k == T_RB || p->cur.k == T_RP || p->cur.k == T_RK) && depth > 0)
-      depth--;
     next(p);
   }
   p->panic = false;
@@ -1043,6 +1055,7 @@ static X parse_template_string(Ps *p) {
     if (r == 1)
       break;
     /* ${ expression } */
+    p->bdepth++;
     bool saved = p->nlsig;
     p->nlsig = false;
     next(p);
@@ -1196,7 +1209,32 @@ static cJSON *parse_tpl_struct(Ps *p) {
   return v;
 }
 
-/* One value of a template: literal JSON structure, or an expression. */
+typedef struct binop { int k; int prec; const char *op; } binop;
+static const binop binops[] = {
+    {T_OROR, 1, "or"},  {T_ANDAND, 2, "and"}, {T_EQ, 3, "eq"},   {T_NE, 3, "ne"},
+    {T_LT, 3, "lt"},    {T_LE, 3, "le"},      {T_GT, 3, "gt"},   {T_GE, 3, "ge"},
+    {T_PIPE, 4, "bor"}, {T_CARET, 5, "bxor"}, {T_AMP, 6, "band"}, {T_SHL, 7, "shl"},
+    {T_SHR, 7, "shr"},  {T_PLUS, 8, "add"},   {T_MINUS, 8, "sub"}, {T_STAR, 9, "mul"},
+    {T_SLASH, 9, "div"}, {T_PCT, 9, "rem"},   {0, 0, NULL}};
+
+static const binop *binop_of(int k) {
+  for (int i = 0; binops[i].op; i++)
+    if (binops[i].k == k)
+      return &binops[i];
+  return NULL;
+}
+
+static X parse_postfix(Ps *p, X x);
+static X parse_bin_from(Ps *p, int minprec, X left);
+
+/* Would the token after a literal continue an expression? */
+static bool continues(Ps *p) {
+  return binop_of(p->cur.k) || p->cur.k == T_DOTCALL;
+}
+
+/* One value of a template: literal JSON structure, or an expression. A
+** literal number or string alone is structure (any JSON number, beyond the
+** i64 range too); in parentheses, or with an operator, an expression. */
 static cJSON *parse_tpl_value(Ps *p) {
   tok t = p->cur;
   cJSON *v = NULL;
@@ -1206,21 +1244,41 @@ static cJSON *parse_tpl_value(Ps *p) {
     v = parse_tpl_struct(p);
   } else if (t.k == K_TRUE || t.k == K_FALSE || t.k == K_NULL || t.k == T_NUM) {
     v = parse_json_value(p);
-  } else {
-    X e = parse_expr(p);
-    if (e.j && e.lit && !e.paren) {
-      /* one literal token: literal structure, not an expression */
-      cJSON *lv = cJSON_GetObjectItemCaseSensitive(e.j, "value");
-      const char *op = cJSON_GetObjectItemCaseSensitive(e.j, "op")->valuestring;
-      if (strcmp(op, "lit_str") == 0)
-        v = jstr(p, lv->valuestring);
-      else
-        v = jraw(p, e.raw);
+  } else if (t.k == T_INT || t.k == T_STR ||
+             (t.k == T_MINUS && (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9'))) {
+    /* a literal token (a '-' right before digits belongs to it) */
+    const char *raw = t.s;
+    if (t.k == T_MINUS) {
+      next(p);
+      raw = wfp__arena_printf(&p->t->arena, "-%s", p->cur.s ? p->cur.s : "");
+      if (p->cur.k == T_NUM) {
+        v = jraw(p, raw);
+        mark_tok(p, v, &t);
+        next(p);
+        leave(p);
+        return v;
+      }
+    }
+    tok lt = p->cur;
+    next(p);
+    if (!continues(p)) {
+      v = lt.k == T_STR ? jstr(p, lt.s) : jraw(p, raw);
       mark_tok(p, v, &t);
-      cJSON_Delete(e.j);
     } else {
+      X left;
+      if (lt.k == T_STR) {
+        cJSON *o = op_node(p, "lit_str", &t);
+        put(p, o, "value", jstr(p, lt.s));
+        left = xof(o);
+      } else {
+        left = xof(lit_i64(p, raw, &t));
+      }
+      X e = parse_bin_from(p, 1, parse_postfix(p, left));
       v = e.j;
     }
+  } else {
+    X e = parse_expr(p);
+    v = e.j;
   }
   leave(p);
   return v;
@@ -1411,21 +1469,6 @@ static X parse_unary(Ps *p) {
   }
   leave(p);
   return r;
-}
-
-typedef struct binop { int k; int prec; const char *op; } binop;
-static const binop binops[] = {
-    {T_OROR, 1, "or"},  {T_ANDAND, 2, "and"}, {T_EQ, 3, "eq"},   {T_NE, 3, "ne"},
-    {T_LT, 3, "lt"},    {T_LE, 3, "le"},      {T_GT, 3, "gt"},   {T_GE, 3, "ge"},
-    {T_PIPE, 4, "bor"}, {T_CARET, 5, "bxor"}, {T_AMP, 6, "band"}, {T_SHL, 7, "shl"},
-    {T_SHR, 7, "shr"},  {T_PLUS, 8, "add"},   {T_MINUS, 8, "sub"}, {T_STAR, 9, "mul"},
-    {T_SLASH, 9, "div"}, {T_PCT, 9, "rem"},   {0, 0, NULL}};
-
-static const binop *binop_of(int k) {
-  for (int i = 0; binops[i].op; i++)
-    if (binops[i].k == k)
-      return &binops[i];
-  return NULL;
 }
 
 static X parse_bin_from(Ps *p, int minprec, X left) {
@@ -1886,7 +1929,7 @@ static cJSON *parse_block_in(Ps *p, fctx *fc) {
       }
       free_attrs(&at);
       if (p->panic)
-        sync(p, false);
+        sync(p, false, st.d0, st.off);
       continue;
     }
     cJSON *s = parse_stmt(p, top ? &use : &inner, &decl);
@@ -1896,7 +1939,7 @@ static cJSON *parse_block_in(Ps *p, fctx *fc) {
       memset(&at, 0, sizeof at);
       parse_function(p, &st, &at, NULL, fc->name, true);
       if (p->panic)
-        sync(p, false);
+        sync(p, false, st.d0, st.off);
       continue;
     }
     if (s && stmt_end(p)) {
@@ -1904,7 +1947,7 @@ static cJSON *parse_block_in(Ps *p, fctx *fc) {
       item_end(p, &st, s);
     } else {
       cJSON_Delete(s);
-      sync(p, false);
+      sync(p, false, st.d0, st.off);
     }
   }
   block_end(p, a, 1);
@@ -2045,25 +2088,25 @@ static void parse_resource(Ps *p, const start *st) {
       attrs at;
       if (!parse_attrs(p, &at)) {
         free_attrs(&at);
-        sync(p, false);
+        sync(p, false, ms.d0, ms.off);
         continue;
       }
       if (!expect(p, K_FN, "'fn' after the attributes")) {
         free_attrs(&at);
-        sync(p, false);
+        sync(p, false, ms.d0, ms.off);
         continue;
       }
       tok mn;
       if (!name_tok(p, &mn, "the method's name")) {
         free_attrs(&at);
-        sync(p, false);
+        sync(p, false, ms.d0, ms.off);
         continue;
       }
       push(p, inline_methods, name_item(p, &mn));
       parse_function(p, &ms, &at, n.s, NULL, false);
       free_attrs(&at);
       if (p->panic)
-        sync(p, false);
+        sync(p, false, ms.d0, ms.off);
       continue;
     }
     if (is_ctx(p, "methods") && !explicit_list) {
@@ -2082,7 +2125,7 @@ static void parse_resource(Ps *p, const start *st) {
         if (!p->panic)
           stmt_end(p);
         if (p->panic)
-          sync(p, false);
+          sync(p, false, ms.d0, ms.off);
         continue;
       }
       /* a property named methods */
@@ -2104,13 +2147,13 @@ static void parse_resource(Ps *p, const start *st) {
         item_end(p, &ms, po);
       } else {
         cJSON_Delete(po);
-        sync(p, false);
+        sync(p, false, ms.d0, ms.off);
       }
       continue;
     }
     tok pn;
     if (!name_tok(p, &pn, "a property (name: type), a method (fn) or the methods list")) {
-      sync(p, false);
+      sync(p, false, ms.d0, ms.off);
       continue;
     }
     cJSON *po = chk(p, cJSON_CreateObject());
@@ -2134,7 +2177,7 @@ static void parse_resource(Ps *p, const start *st) {
       item_end(p, &ms, po);
     } else {
       cJSON_Delete(po);
-      sync(p, false);
+      sync(p, false, ms.d0, ms.off);
     }
   }
   block_end(p, r, 1);
@@ -2181,13 +2224,13 @@ static cJSON *parse_program(Ps *p) {
         }
       }
       if (p->panic)
-        sync(p, true);
+        sync(p, true, 0, st.off);
       continue;
     }
     if (is_ctx(p, "resource")) {
       parse_resource(p, &st);
       if (p->panic)
-        sync(p, true);
+        sync(p, true, 0, st.off);
       continue;
     }
     if (p->cur.k == K_FN || p->cur.k == T_AT) {
@@ -2199,11 +2242,11 @@ static cJSON *parse_program(Ps *p) {
       }
       free_attrs(&at);
       if (p->panic)
-        sync(p, true);
+        sync(p, true, 0, st.off);
       continue;
     }
     expected(p, "'fn', 'resource' or 'entry' at the top level");
-    sync(p, true);
+    sync(p, true, 0, st.off);
   }
   block_end(p, prog, 2);
   if (entry)
