@@ -81,7 +81,7 @@ typedef struct pnote {
   const char **lead;
   int nlead, cap;
   const char *trail;
-  bool blank;
+  bool blank, gap;
 } pnote;
 
 /* what an expression parse gives besides its JSON */
@@ -706,17 +706,19 @@ static void note_add_lead(Ps *p, pnote *n, const char *text) {
 typedef struct start {
   size_t c0, c1; /* comments [c0, c1) lead the item */
   bool blank;
+  bool gap;      /* a blank line between those comments and the item */
   int d0;        /* the depth of brackets of its first token */
   size_t off;    /* and where that token is */
 } start;
 
 static start item_start(Ps *p) {
-  start s = {p->cnext, p->cnext, false, p->cur.depth, p->cur.off};
+  start s = {p->cnext, p->cnext, false, false, p->cur.depth, p->cur.off};
   while (p->cnext < p->ncm && p->cm[p->cnext].off < p->cur.off)
     p->cnext++;
   s.c1 = p->cnext;
   int nl = s.c0 < s.c1 ? p->cm[s.c0].nl : p->cur.nl;
   s.blank = nl >= 2;
+  s.gap = s.c0 < s.c1 && p->cur.nl >= 2;
   return s;
 }
 
@@ -740,6 +742,7 @@ static void item_end(Ps *p, const start *s, const cJSON *j) {
   if (!n)
     return;
   n->blank = s->blank;
+  n->gap = s->gap;
   for (size_t k = s->c0; k < s->c1; k++)
     note_add_lead(p, n, p->cm[k].text);
   for (size_t k = inner0; k < p->cnext - (trail ? 1 : 0); k++)
@@ -2428,7 +2431,7 @@ int wfp__text_parse(wfp_text *t, const char *src, size_t len) {
         const char *path = pn->kind == 0 ? paths[k]
                            : pn->kind == 1 ? wfp__arena_printf(&t->arena, "%s#end", paths[k])
                                            : "#eof";
-        nv[nn] = (wfp__note){path, pn->lead, pn->nlead, pn->trail, pn->blank};
+        nv[nn] = (wfp__note){path, pn->lead, pn->nlead, pn->trail, pn->blank, pn->gap};
         nn++;
       }
       qsort(nv, nn, sizeof *nv, note_cmp);

@@ -167,6 +167,20 @@ static void leading(Pr *p, const wfp__note *n, bool first) {
     out(p, n->lead[i]);
     nl(p);
   }
+  if (n->gap && n->nlead)
+    nl(p);
+}
+
+/* the comments before a top-level item */
+static void top_leading(Pr *p, const wfp__note *n) {
+  if (!n)
+    return;
+  for (int k = 0; k < n->nlead; k++) {
+    out(p, n->lead[k]);
+    nl(p);
+  }
+  if (n->gap && n->nlead)
+    nl(p);
 }
 
 static void trailing(Pr *p, const wfp__note *n) {
@@ -735,11 +749,7 @@ static void function(Pr *p, Prog *g, int i, bool in_block) {
   const cJSON *f = g->f[i];
   const char *path = g->fpath[i];
   const wfp__note *n = note(p, path);
-  if (n)
-    for (int k = 0; k < n->nlead; k++) {
-      out(p, n->lead[k]);
-      nl(p);
-    }
+  top_leading(p, n);
   attrs(p, f);
   out(p, "fn ");
   const char *res = gs(f, "resource");
@@ -784,11 +794,7 @@ static void resource(Pr *p, Prog *g, int k, int t0) {
   const cJSON *r = g->r[k];
   const char *path = wfp__arena_printf(p->a, "$.resources[%d]", k);
   const wfp__note *n = note(p, path);
-  if (n)
-    for (int i = 0; i < n->nlead; i++) {
-      out(p, n->lead[i]);
-      nl(p);
-    }
+  top_leading(p, n);
   out(p, "resource ");
   name(p, gs(r, "name"));
   outc(p, ' ');
@@ -976,11 +982,7 @@ bool wfp__text_print(const cJSON *prog, const wfp__notes *notes, wfp__buf *b) {
   const char *entry = gs(prog, "entry");
   if (entry) {
     const wfp__note *n = note(p, "$.entry");
-    if (n)
-      for (int k = 0; k < n->nlead; k++) {
-        out(p, n->lead[k]);
-        nl(p);
-      }
+    top_leading(p, n);
     out(p, "entry ");
     fname(p, entry);
     trailing(p, n);

@@ -22,6 +22,7 @@ typedef struct wfp__note {
   int nlead;
   const char *trail; /* a comment after the node on its last line */
   bool blank;        /* a blank line before the node (and its comments) */
+  bool gap;          /* a blank line between the comments and the node */
 } wfp__note;
 
 typedef struct wfp__notes {
