@@ -58,6 +58,7 @@ typedef struct tok {
   int line, col;
   int nl;        /* line breaks between the previous token and this one */
   int depth;     /* brackets open around it ((, [, {, ${) */
+  int nlc;       /* line breaks between the last comment (or token) and it */
   const char *s; /* names, strings (decoded), numbers (as written) */
   size_t n;
 } tok;
@@ -100,6 +101,7 @@ typedef struct Ps {
   size_t lstart;
   tok cur, prev;
   bool panic, stop, oom;
+  bool eof_err; /* a string or comment ran to the end of the file */
   int nest;
   bool nlsig; /* a line break ends the expression here */
   int bdepth; /* brackets open after the current token */
@@ -178,7 +180,7 @@ static const char *tok_desc(Ps *p, const tok *t, char *buf, size_t n) {
 
 static void perr(Ps *p, const tok *t, const char *fmt, ...) WFP__PRINTF(3, 4);
 static void perr(Ps *p, const tok *t, const char *fmt, ...) {
-  if (p->panic || t->k == T_ERR) {
+  if (p->panic || t->k == T_ERR || (t->k == T_EOF && p->eof_err)) {
     p->panic = true;
     return;
   }
@@ -258,7 +260,7 @@ static size_t utf8_len(const char *s, size_t n, size_t i) {
 ** string, up to "${"), decoding escapes into b. Returns 1 at the closing
 ** quote (consumed), 2 at "${" (consumed), 0 on an error (reported).
 */
-static int scan_chars(Ps *p, wfp__buf *b, char q, bool tpl, size_t open) {
+static int scan_chars(Ps *p, wfp__buf *b, char q, bool tpl, size_t open, int oline, int ocol) {
   while (p->i < p->n) {
     size_t at = p->i;
     unsigned char c = (unsigned char)p->s[at];
@@ -355,7 +357,10 @@ static int scan_chars(Ps *p, wfp__buf *b, char q, bool tpl, size_t open) {
       return 0;
     }
   }
-  lex_err(p, open, tpl ? "this template string is not closed" : "this string is not closed");
+  if (!p->panic)
+    diag_at(p, oline, ocol, "%s", tpl ? "this template string is not closed" : "this string is not closed");
+  p->panic = true;
+  p->eof_err = true;
   return 0;
 }
 
@@ -408,12 +413,13 @@ static void next(Ps *p) {
 
 static void lex(Ps *p) {
   tok *t = &p->cur;
-  int nl = 0;
+  int nl = 0, total = 0;
   for (;;) {
     while (p->i < p->n) {
       char c = p->s[p->i];
       if (c == '\n') {
         nl++;
+        total++;
         p->line++;
         p->lstart = ++p->i;
       } else if (c == ' ' || c == '\t' || c == '\r') {
@@ -453,6 +459,7 @@ static void lex(Ps *p) {
         p->line = line;
         p->lstart = ls;
         lex_err(p, off, "this comment is not closed (*/ is missing)");
+        p->eof_err = true;
         p->line = l;
         p->lstart = s2;
         p->i = p->n;
@@ -467,7 +474,8 @@ static void lex(Ps *p) {
     }
     break;
   }
-  t->nl = nl;
+  t->nl = total;
+  t->nlc = nl;
   t->off = p->i;
   t->line = p->line;
   t->col = col_of(p, p->i);
@@ -556,7 +564,7 @@ static void lex(Ps *p) {
     size_t open = p->i++;
     wfp__buf b;
     wfp__buf_init(&b);
-    int r = scan_chars(p, &b, (char)c, false, open);
+    int r = scan_chars(p, &b, (char)c, false, open, p->line, col_of(p, open));
     t->end = p->i;
     if (r != 1) {
       wfp__buf_free(&b);
@@ -718,7 +726,7 @@ static start item_start(Ps *p) {
   s.c1 = p->cnext;
   int nl = s.c0 < s.c1 ? p->cm[s.c0].nl : p->cur.nl;
   s.blank = nl >= 2;
-  s.gap = s.c0 < s.c1 && p->cur.nl >= 2;
+  s.gap = s.c0 < s.c1 && p->cur.nlc >= 2;
   return s;
 }
 
@@ -812,7 +820,8 @@ static void sync(Ps *p, bool top, int d0, size_t from) {
     bool moved = p->cur.off != from;
     if (p->cur.depth < d0)
       break;
-    if (p->cur.depth == d0 && moved) {
+    bool closer = p->cur.k == T_RP || p->cur.k == T_RB || p->cur.k == T_RK;
+    if (p->cur.depth == d0 && moved && !closer) {
       if (top) {
         if (p->cur.nl && (p->cur.k == K_FN || p->cur.k == T_AT ||
                           is_ctx(p, "resource") || is_ctx(p, "entry")))
@@ -1041,7 +1050,7 @@ static X parse_template_string(Ps *p) {
     wfp__buf b;
     wfp__buf_init(&b);
     int line = p->line, col = col_of(p, p->i);
-    int r = scan_chars(p, &b, '`', true, open.off);
+    int r = scan_chars(p, &b, '`', true, open.off, open.line, open.col);
     if (r == 0) {
       wfp__buf_free(&b);
       cJSON_Delete(o);
@@ -1682,6 +1691,9 @@ static cJSON *parse_if(Ps *p, fctx *fc) {
     cJSON_Delete(o);
     return NULL;
   }
+  fctx sub = *fc;
+  sub.top = false;
+  fc = &sub;
   put(p, o, "then", parse_block_in(p, fc));
   if (!p->panic && p->cur.k == K_ELSE && !p->cur.nl) {
     next(p);
@@ -1703,8 +1715,6 @@ static cJSON *parse_if(Ps *p, fctx *fc) {
     } else {
       expected(p, "'{' or 'if' after 'else'");
     }
-  } else if (!p->panic && p->cur.k == K_ELSE) {
-    perr(p, &p->cur, "'else' goes on the line of the '}' that closes the 'if' block");
   }
   if (p->panic) {
     cJSON_Delete(o);
@@ -1750,7 +1760,9 @@ static cJSON *parse_stmt(Ps *p, fctx *fc, bool *decl) {
       cJSON_Delete(o);
       return NULL;
     }
-    put(p, o, "body", parse_block_in(p, fc));
+    fctx sub = *fc;
+    sub.top = false;
+    put(p, o, "body", parse_block_in(p, &sub));
     if (p->panic) {
       cJSON_Delete(o);
       return NULL;
@@ -1787,7 +1799,10 @@ static cJSON *parse_stmt(Ps *p, fctx *fc, bool *decl) {
     return o;
   }
   case K_ELSE:
-    perr(p, &t, "'else' without 'if'");
+    if (p->prev.k == T_RB)
+      perr(p, &t, "'else' goes on the line of the '}' that closes the 'if' block");
+    else
+      perr(p, &t, "'else' without 'if'");
     return NULL;
   case K_FN: {
     next(p);

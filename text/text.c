@@ -200,6 +200,51 @@ int wfp_text_locate(const wfp_text *t, const char *path, int *line, int *col) {
   return 1;
 }
 
+/* The message with the JSON paths it names ("first at $.functions[0]")
+** written as text positions ("first at line 1"). */
+static const char *map_message(wfp_text *t, const char *msg) {
+  if (!strstr(msg, "$.") && !strstr(msg, "$["))
+    return msg;
+  wfp__buf b;
+  wfp__buf_init(&b);
+  for (const char *c = msg; *c;) {
+    if (c[0] == '$' && (c[1] == '.' || c[1] == '[')) {
+      const char *e = c + 1;
+      int br = 0;
+      bool q = false;
+      for (; *e; e++) {
+        if (q) {
+          if (*e == '\\' && e[1])
+            e++;
+          else if (*e == '"')
+            q = false;
+        } else if (*e == '"') {
+          q = true;
+        } else if (*e == '[') {
+          br++;
+        } else if (*e == ']') {
+          br--;
+        } else if (br == 0 && !(*e == '.' || *e == '_' || *e == '$' ||
+                                (*e >= 'a' && *e <= 'z') || (*e >= 'A' && *e <= 'Z') ||
+                                (*e >= '0' && *e <= '9'))) {
+          break;
+        }
+      }
+      char *path = wfp__arena_strndup(&t->arena, c, (size_t)(e - c));
+      int line, col;
+      if (path && wfp_text_locate(t, path, &line, &col)) {
+        wfp__buf_printf(&b, "line %d", line);
+        c = e;
+        continue;
+      }
+    }
+    wfp__buf_addc(&b, *c++);
+  }
+  const char *r = b.oom ? msg : wfp__arena_strndup(&t->arena, b.data ? b.data : "", b.len);
+  wfp__buf_free(&b);
+  return r ? r : msg;
+}
+
 void wfp_text_map_diag(const wfp_text *t, const wfp_diag *in, wfp_diag *out) {
   *out = *in;
   int line, col;
@@ -207,6 +252,8 @@ void wfp_text_map_diag(const wfp_text *t, const wfp_diag *in, wfp_diag *out) {
     out->line = line;
     out->col = col;
     out->file = t->file;
+    /* the arena is the handle's own cache: mapping does not change the parse */
+    out->msg = map_message((wfp_text *)t, in->msg ? in->msg : "");
   }
 }
 
