@@ -13,9 +13,10 @@
 #include "text_int.h"
 
 /* The deepest nesting of blocks and expressions the parser follows (the C
-** stack bounds it); the IR's own bound on JSON depth is checked after. */
+** stack bounds it), and the depth of JSON the IR reader takes (ir/parse.c):
+** a text program is refused with its position before its IR would be. */
 #define MAX_NEST 200
-#define IR_MAX_DEPTH 256
+#define IR_MAX_DEPTH 1000
 
 /* ---- tokens ---- */
 
