@@ -4,6 +4,7 @@
 ** (wfp-run.mjs), with wfp's value semantics (wfp-runtime.js) in the module.
 ** It does not run anything; it prints what the checked program says.
 */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,10 +16,21 @@
 extern const unsigned char wfp__runtime_js[];
 extern const size_t wfp__runtime_js_len;
 
+/* A variable in scope: its wfp name and the JavaScript name it has. A
+** let that shadows a visible variable gets a name of its own, since
+** JavaScript's let is in scope (dead) from the start of its block. */
+typedef struct jvar {
+  const char *name;
+  char *js; /* NULL: the same name (mangled if reserved); else malloc */
+} jvar;
+
 typedef struct Js {
   wfp_program *p;
   wfp__buf *b;
   int indent;
+  jvar *vars;
+  int nvars, cap;
+  int renames; /* in this function */
 } Js;
 
 static const char *const js_reserved[] = {
@@ -47,15 +59,80 @@ static void nl(Js *j) {
     out(j, "  ");
 }
 
-/* a variable as a JavaScript name: wfp names are JavaScript identifiers,
-** but some are JavaScript's words (or this module's) */
-static void var(Js *j, const char *s) {
+/* a name as a JavaScript name: wfp names are JavaScript identifiers, but
+** some are JavaScript's words (or this module's) */
+static void jsname(Js *j, const char *s) {
   out(j, s);
   for (int i = 0; js_reserved[i]; i++)
     if (strcmp(s, js_reserved[i]) == 0) {
       out(j, "$$");
       return;
     }
+}
+
+static void var(Js *j, const char *s) {
+  for (int i = j->nvars - 1; i >= 0; i--)
+    if (j->vars[i].name && strcmp(j->vars[i].name, s) == 0) {
+      jsname(j, j->vars[i].js ? j->vars[i].js : s);
+      return;
+    }
+  jsname(j, s);
+}
+
+/* declares s in the innermost scope; the JavaScript name is written */
+static void declare(Js *j, const char *s) {
+  bool shadows = false;
+  for (int i = 0; i < j->nvars; i++)
+    if (j->vars[i].name && strcmp(j->vars[i].name, s) == 0)
+      shadows = true;
+  if (j->nvars == j->cap) {
+    int cap = j->cap ? j->cap * 2 : 32;
+    jvar *v = realloc(j->vars, sizeof *v * (size_t)cap);
+    if (!v) {
+      j->b->oom = true;
+      return;
+    }
+    j->vars = v;
+    j->cap = cap;
+  }
+  jvar *v = &j->vars[j->nvars++];
+  v->name = s;
+  v->js = NULL;
+  if (shadows) {
+    size_t n = strlen(s) + 24;
+    v->js = malloc(n);
+    if (!v->js) {
+      j->b->oom = true;
+      v->name = NULL;
+      return;
+    }
+    snprintf(v->js, n, "%s$s%d", s, ++j->renames);
+  }
+  jsname(j, v->js ? v->js : s);
+}
+
+/* a block's scope: a marker (name NULL) on the stack */
+static void scope_open(Js *j) {
+  if (j->nvars == j->cap) {
+    int cap = j->cap ? j->cap * 2 : 32;
+    jvar *v = realloc(j->vars, sizeof *v * (size_t)cap);
+    if (!v) {
+      j->b->oom = true;
+      return;
+    }
+    j->vars = v;
+    j->cap = cap;
+  }
+  j->vars[j->nvars++] = (jvar){NULL, NULL};
+}
+
+static void scope_close(Js *j) {
+  while (j->nvars > 0) {
+    jvar *v = &j->vars[--j->nvars];
+    if (!v->name && !v->js)
+      break;
+    free(v->js);
+  }
 }
 
 static void jstr(Js *j, const char *s) { wfp__buf_add_jstr(j->b, s, strlen(s)); }
@@ -326,9 +403,22 @@ static void expr(Js *j, const cJSON *e) {
 
 static void stmt(Js *j, const cJSON *s) {
   nl(j);
-  if (is(s, "let") || is(s, "set")) {
-    if (is(s, "let"))
-      out(j, "let ");
+  if (is(s, "let")) {
+    /* the value first: it sees the variables before this one */
+    wfp__buf val, *saved = j->b;
+    wfp__buf_init(&val);
+    j->b = &val;
+    expr(j, get(s, "expr"));
+    j->b = saved;
+    out(j, "let ");
+    declare(j, gs(s, "name"));
+    out(j, " = ");
+    wfp__buf_add(j->b, val.data ? val.data : "", val.len);
+    if (val.oom)
+      j->b->oom = true;
+    wfp__buf_free(&val);
+    out(j, ";");
+  } else if (is(s, "set")) {
     var(j, gs(s, "name"));
     out(j, " = ");
     expr(j, get(s, "expr"));
@@ -387,8 +477,10 @@ static void stmt(Js *j, const cJSON *s) {
 static void block(Js *j, const cJSON *body) {
   out(j, "{");
   j->indent++;
+  scope_open(j);
   for (const cJSON *c = body ? body->child : NULL; c; c = c->next)
     stmt(j, c);
+  scope_close(j);
   j->indent--;
   nl(j);
   out(j, "}");
@@ -411,7 +503,7 @@ int wfp_program_to_js(const wfp_program *cp, const char *source, char **outp, si
   wfp_program *p = (wfp_program *)cp;
   wfp__buf b;
   wfp__buf_init(&b);
-  Js js = {p, &b, 0};
+  Js js = {p, &b, 0, NULL, 0, 0, 0};
   Js *j = &js;
   out(j, "// ");
   out(j, source ? source : "a wfp program");
@@ -422,11 +514,12 @@ int wfp_program_to_js(const wfp_program *cp, const char *source, char **outp, si
          "// included, is a generator of F that yields each effect it performs\n"
          "// ({ effect: \"ctx_get_i64\", key: \"n\" }) and is resumed with its result.\n"
          "// Run it with the host module: node wfp-run.mjs THIS.mjs [wfp-host options]\n\n"
-         "const F = {};\n");
+         "const F = Object.create(null);\n");
   for (int i = 0; i < p->nfuncs; i++) {
     const wfp_func *f = p->funcs[i];
     cJSON *fj = wfp__func_to_json(p, f, true);
     if (!fj) {
+      free(j->vars);
       wfp__buf_free(&b);
       return WFP_ENOMEM;
     }
@@ -449,13 +542,16 @@ int wfp_program_to_js(const wfp_program *cp, const char *source, char **outp, si
     out(j, f->name);
     out(j, " = function* (");
     int k = 0;
+    j->renames = 0;
+    scope_open(j);
     for (const cJSON *c = get(fj, "params")->child; c; c = c->next, k++) {
       if (k)
         out(j, ", ");
-      var(j, gs(c, "name"));
+      declare(j, gs(c, "name"));
     }
     out(j, ") ");
     block(j, get(fj, "body"));
+    scope_close(j);
     out(j, ";\n");
     cJSON_Delete(fj);
   }
@@ -514,6 +610,7 @@ int wfp_program_to_js(const wfp_program *cp, const char *source, char **outp, si
     out(j, "] },\n");
   }
   out(j, "  ],\n  runtime: wfp,\n};\n");
+  free(j->vars);
   if (b.oom) {
     wfp__buf_free(&b);
     return WFP_ENOMEM;

@@ -17,6 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 EX = os.path.join(ROOT, 'examples')
 CLOSURES = os.path.join(ROOT, 'tests', 'e2e', 'programs', 'closures.json')
+VALUES = os.path.join(HERE, 'js', 'values.wfp')
 ACCT = ['--new', 'Account:balance=100,transactions=0']
 CCTX = ['--ctx', 'n=4', '--ctx', 'base=1', '--ctx', 'k=7', '--ctx', 'm=3']
 
@@ -39,7 +40,14 @@ CASES = [
     ('program.orders.wfp', ['--ctx', 'fee=50']),
 ] + [(CLOSURES, CCTX + ['--fn', f] + extra) for f, extra in [
     ('main', []), ('compose', []), ('strs', ['--arg', 'who=ann']), ('useAdder', []),
-    ('scaled', []), ('loop', []), ('curry', []), ('deep', ['--arg', 'n=200'])]]
+    ('scaled', []), ('loop', []), ('curry', []), ('deep', ['--arg', 'n=200'])]] + [
+    (VALUES, ['--ctx', 'm=-1', '--ctx', 'k=5', '--fn', f] + extra) for f, extra in [
+        ('arith', []), ('divzero', ['--arg', 'n=0']), ('divzero', ['--arg', 'n=3']), ('overflow', []),
+        ('strings', []), ('getfault', ['--arg', 'which=1']), ('getfault', ['--arg', 'which=2']),
+        ('getfault', ['--arg', 'which=3']), ('getfault', ['--arg', 'which=4']), ('shadow', []),
+        ('logic', ['--arg', 'a=0', '--arg', 'b=0']), ('logic', ['--arg', 'a=2', '--arg', 'b=9']),
+        ('logic', ['--arg', 'a=0', '--arg', 'b=3']), ('closure', [])]] + [
+    (VALUES, ['--input', '{"fn": "echo", "args": {}, "x": [1.50, "\u00e9", 12345678901234567890]}'])]
 
 
 def run(args, env=None):
