@@ -58,8 +58,10 @@ WFP_API int wfp_text_locate(const wfp_text *t, const char *path, int *line,
 /*
 ** Copies a diagnostic of the checker (or of wfp_aot) on this text's IR into
 ** *out with its line and column set from its JSON path, so that
-** wfp_diag_format writes "FILE:LINE:COL: error: MSG". Strings stay
-** borrowed from in. A diagnostic without a path is copied unchanged.
+** wfp_diag_format writes "FILE:LINE:COL: error: MSG", and the JSON paths
+** the message names ("first at $.functions[0]") become lines ("first at
+** line 1"). Strings are borrowed from in and from t (valid until
+** wfp_text_free). A diagnostic without a path is copied unchanged.
 */
 WFP_API void wfp_text_map_diag(const wfp_text *t, const wfp_diag *in,
                                wfp_diag *out);
