@@ -3,18 +3,24 @@
 ** the aot library (wfp/aot.h); every decision lives there. Exit codes: 0
 ** compiled, 1 program refused, 2 usage, 3 environment or toolchain.
 */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "wfp/aot.h"
+#include "wfp/text.h"
 
-static const char usage_line[] = "usage: wfp-aot [options] program.json";
+static const char usage_line[] =
+    "usage: wfp-aot [options] program.json|program.wfp\n"
+    "       wfp-aot --fmt program.wfp";
 
 static void help(void) {
   printf("%s\n\n"
-         "Compiles a wfp program (IR version 1, JSON) to a native module that\n"
-         "wfp-host runs: check, assign IDs, lift, Binaryen, wasm2c, cc.\n\n"
+         "Compiles a wfp program (IR version 1, JSON; or wfp text, a file whose\n"
+         "name ends in .wfp) to a native module that wfp-host runs: check,\n"
+         "assign IDs, lift, Binaryen, wasm2c, cc.\n\n"
          "Options:\n"
          "  -o PATH          write the module to PATH (default: func.so)\n"
          "  --entry NAME     the function an input without \"fn\" runs\n"
@@ -26,6 +32,11 @@ static void help(void) {
          "  --emit-wasm FILE write the optimized core WebAssembly module\n"
          "  --emit-c DIR     write the wasm2c output and the descriptor glue\n"
          "  --emit-wit FILE  write the WIT world the module implements\n"
+         "  --emit-text FILE write the program in wfp text syntax (.wfp)\n"
+         "  --emit-js FILE   write the lifted program as a JavaScript module that\n"
+         "                   wfp-run.mjs runs in Node\n"
+         "  --fmt FILE.wfp   rewrite a text program in canonical layout (comments\n"
+         "                   kept) and build nothing\n"
          "  --check          check the program and write only the --emit-*\n"
          "                   files asked for; build no module\n"
          "  --time           print the time of each stage on stderr\n"
@@ -38,6 +49,52 @@ static void help(void) {
          "Exit status: 0 compiled, 1 program refused, 2 usage error,\n"
          "3 environment or toolchain error.\n",
          usage_line);
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+  size_t n = strlen(s), m = strlen(suffix);
+  return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Prints diagnostics, at text positions when t is the program's text. */
+typedef const wfp_diag *(*diag_at_fn)(const void *src, size_t i);
+static const wfp_diag *aot_diag(const void *src, size_t i) { return wfp_aot_diag(src, i); }
+static const wfp_diag *prog_diag(const void *src, size_t i) { return wfp_program_diag(src, i); }
+static const wfp_diag *text_diag(const void *src, size_t i) { return wfp_text_diag(src, i); }
+
+static void print_diags(const void *src, diag_at_fn at, size_t n, size_t dropped,
+                        const wfp_text *t) {
+  char line[2048];
+  for (size_t k = 0; k < n; k++) {
+    wfp_diag d = *at(src, k);
+    if (t)
+      wfp_text_map_diag(t, at(src, k), &d);
+    wfp_diag_format(&d, line, sizeof line);
+    fprintf(stderr, "%s\n", line);
+  }
+  if (dropped)
+    fprintf(stderr, "wfp-aot: %zu more error%s not shown\n", dropped, dropped == 1 ? "" : "s");
+  else if (n >= 20)
+    fprintf(stderr, "wfp-aot: stopped after %zu errors\n", n);
+}
+
+/* wfp-aot --fmt FILE */
+static int format_file(const char *path) {
+  wfp_text *t = wfp_text_new(0);
+  if (!t) {
+    fprintf(stderr, "wfp-aot: error: out of memory\n");
+    return 3;
+  }
+  int changed = 0;
+  int rc = wfp_text_format_file(t, path, &changed);
+  if (rc == WFP_EIO && wfp_text_diag_count(t) == 0)
+    fprintf(stderr, "%s: error: cannot write the formatted program: %s\n", path, strerror(errno));
+  else if (rc)
+    print_diags(t, text_diag, wfp_text_diag_count(t), wfp_text_diag_dropped(t), NULL);
+  if (rc == WFP_ESYNTAX)
+    fprintf(stderr, "wfp-aot: nothing written\n");
+  wfp_text_free(t);
+  return wfp_exit_code(rc);
 }
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -70,7 +127,7 @@ int main(int argc, char **argv) {
   memset(&o, 0, sizeof o);
   o.size = sizeof o;
   o.opt_level = -1;
-  const char *input = NULL;
+  const char *input = NULL, *emit_text = NULL, *emit_js = NULL, *fmt = NULL;
   int check = 0, timing = 0, options_done = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -108,6 +165,12 @@ int main(int argc, char **argv) {
       o.emit_c = v;
     } else if ((v = opt_value(argc, argv, &i, "--emit-wit", &missing))) {
       o.emit_wit = v;
+    } else if ((v = opt_value(argc, argv, &i, "--emit-text", &missing))) {
+      emit_text = v;
+    } else if ((v = opt_value(argc, argv, &i, "--emit-js", &missing))) {
+      emit_js = v;
+    } else if ((v = opt_value(argc, argv, &i, "--fmt", &missing))) {
+      fmt = v;
     } else if (strcmp(a, "--check") == 0) {
       check = 1;
     } else if (strcmp(a, "--time") == 0) {
@@ -120,6 +183,13 @@ int main(int argc, char **argv) {
     if (missing)
       return usage_error("option '%s' needs a value", a);
   }
+  if (fmt) {
+    if (input || argc != 3 - (strchr(argv[1], '=') != NULL))
+      return usage_error("%s", "--fmt takes one file and no other option or program");
+    if (!*fmt)
+      return usage_error("%s", "--fmt needs a file name");
+    return format_file(fmt);
+  }
   if (!input)
     return usage_error("%s", "no program given");
   if (check && o.output)
@@ -130,29 +200,69 @@ int main(int argc, char **argv) {
     o.output = "func.so";
   if ((o.output && !*o.output) || (o.emit_ir && !*o.emit_ir) ||
       (o.emit_wasm && !*o.emit_wasm) || (o.emit_c && !*o.emit_c) ||
-      (o.emit_wit && !*o.emit_wit))
+      (o.emit_wit && !*o.emit_wit) || (emit_text && !*emit_text) ||
+      (emit_js && !*emit_js))
     return usage_error("%s", "an output path is empty");
+
+  /* a text program: its IR, and the text positions of the IR's paths */
+  wfp_text *t = NULL;
+  const char *ir = NULL;
+  size_t irlen = 0;
+  if (ends_with(input, ".wfp")) {
+    t = wfp_text_new(0);
+    if (!t) {
+      fprintf(stderr, "wfp-aot: error: out of memory\n");
+      return 3;
+    }
+    int rc = wfp_text_parse_file(t, input);
+    if (rc) {
+      print_diags(t, text_diag, wfp_text_diag_count(t), wfp_text_diag_dropped(t), NULL);
+      fprintf(stderr, "wfp-aot: nothing written\n");
+      wfp_text_free(t);
+      return wfp_exit_code(rc);
+    }
+    ir = wfp_text_ir(t, &irlen);
+  }
+
+  /* the front end once more, for the outputs the aot library does not make */
+  wfp_program *prog = NULL;
+  if (emit_text || emit_js) {
+    wfp_ir_opts io = {sizeof io, o.entry, 0};
+    prog = wfp_program_new(&io);
+    int rc = !prog ? WFP_ENOMEM
+             : t   ? wfp_program_load_mem(prog, input, ir, irlen)
+                   : wfp_program_load_file(prog, input);
+    if (rc) {
+      if (prog)
+        print_diags(prog, prog_diag, wfp_program_diag_count(prog),
+                    wfp_program_diag_dropped(prog), t);
+      else
+        fprintf(stderr, "wfp-aot: error: out of memory\n");
+      fprintf(stderr, "wfp-aot: nothing written\n");
+      wfp_program_free(prog);
+      wfp_text_free(t);
+      return wfp_exit_code(rc);
+    }
+  }
 
   wfp_aot *c = wfp_aot_new(&o);
   if (!c) {
     fprintf(stderr, "wfp-aot: error: out of memory\n");
+    wfp_program_free(prog);
+    wfp_text_free(t);
     return 3;
   }
-  int rc = wfp_aot_compile_file(c, input);
+  int rc = t ? wfp_aot_compile_mem(c, input, ir, irlen) : wfp_aot_compile_file(c, input);
   if (rc) {
-    char line[2048];
-    for (size_t k = 0; k < wfp_aot_diag_count(c); k++) {
-      const wfp_diag *d = wfp_aot_diag(c, k);
-      wfp_diag_format(d, line, sizeof line);
-      fprintf(stderr, "%s\n", line);
-    }
-    size_t more = wfp_aot_diag_dropped(c);
-    if (more)
-      fprintf(stderr, "wfp-aot: %zu more error%s not shown\n", more,
-              more == 1 ? "" : "s");
-    else if (wfp_aot_diag_count(c) >= 20)
-      fprintf(stderr, "wfp-aot: stopped after %zu errors\n", wfp_aot_diag_count(c));
+    print_diags(c, aot_diag, wfp_aot_diag_count(c), wfp_aot_diag_dropped(c), t);
     fprintf(stderr, "wfp-aot: nothing written\n");
+  } else {
+    if (emit_text && (rc = wfp_program_write_text(prog, emit_text)))
+      fprintf(stderr, "wfp-aot: error: cannot write %s: %s\n", emit_text,
+              rc == WFP_EIO ? strerror(errno) : wfp_strerror(rc));
+    if (!rc && emit_js && (rc = wfp_program_write_js(prog, input, emit_js)))
+      fprintf(stderr, "wfp-aot: error: cannot write %s: %s\n", emit_js,
+              rc == WFP_EIO ? strerror(errno) : wfp_strerror(rc));
   }
   if (timing) {
     static const char *const names[] = {"front end", "codegen", "wasm2c", "cc"};
@@ -161,5 +271,7 @@ int main(int argc, char **argv) {
               wfp_aot_stage_seconds(c, (wfp_aot_stage)s) * 1e3);
   }
   wfp_aot_free(c);
+  wfp_program_free(prog);
+  wfp_text_free(t);
   return wfp_exit_code(rc);
 }

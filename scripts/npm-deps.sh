@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Node tools the tests use (jco, the Bytecode Alliance's
-# Component Model toolchain) into DIR, outside the repository tree.
+# Component Model toolchain; sql.js, SQLite in WebAssembly, for the
+# JavaScript host of wfp-aot --emit-js) into DIR, outside the repository tree.
 #
 #   scripts/npm-deps.sh DIR
 #
@@ -10,10 +11,11 @@
 set -eu
 
 JCO_VERSION=1.35.0
+SQLJS_VERSION=1.17.0
 
 usage() {
     echo "usage: $0 DIR" >&2
-    echo "  installs @bytecodealliance/jco@$JCO_VERSION into DIR/node_modules" >&2
+    echo "  installs @bytecodealliance/jco@$JCO_VERSION and sql.js@$SQLJS_VERSION into DIR/node_modules" >&2
 }
 
 if [ "$#" -ne 1 ] || [ -z "$1" ]; then
@@ -34,19 +36,25 @@ if ! command -v node >/dev/null 2>&1; then
     exit 3
 fi
 
-pkg_json=$dir/node_modules/@bytecodealliance/jco/package.json
-if [ -f "$pkg_json" ]; then
-    have=$(node -e 'process.stdout.write(String(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).version))' "$pkg_json" 2>/dev/null || true)
-    if [ "$have" = "$JCO_VERSION" ]; then
-        echo "jco $JCO_VERSION already installed in $dir"
-        exit 0
-    fi
+# the version of package $1 installed in DIR, or nothing
+have() {
+    pkg_json=$dir/node_modules/$1/package.json
+    [ -f "$pkg_json" ] || return 0
+    node -e 'process.stdout.write(String(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).version))' "$pkg_json" 2>/dev/null || true
+}
+
+want=""
+[ "$(have @bytecodealliance/jco)" = "$JCO_VERSION" ] || want="$want @bytecodealliance/jco@$JCO_VERSION"
+[ "$(have sql.js)" = "$SQLJS_VERSION" ] || want="$want sql.js@$SQLJS_VERSION"
+if [ -z "$want" ]; then
+    echo "jco $JCO_VERSION and sql.js $SQLJS_VERSION already installed in $dir"
+    exit 0
 fi
 
 mkdir -p "$dir"
-if ! npm install --prefix "$dir" --no-audit --no-fund \
-        "@bytecodealliance/jco@$JCO_VERSION"; then
-    echo "$0: error: npm install of @bytecodealliance/jco@$JCO_VERSION into $dir failed" >&2
+# shellcheck disable=SC2086
+if ! npm install --prefix "$dir" --no-audit --no-fund $want; then
+    echo "$0: error: npm install of$want into $dir failed" >&2
     exit 3
 fi
-echo "jco $JCO_VERSION installed in $dir"
+echo "installed$want in $dir"

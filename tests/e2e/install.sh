@@ -7,7 +7,7 @@ prefix=$WORK/prefix
 rm -rf "$prefix"
 run 0 cmake --install "$BUILD" --prefix "$prefix" || finish
 for f in include/wfp/wfp.h include/wfp/ir.h include/wfp/codegen.h include/wfp/aot.h \
-    include/wfp/host.h include/wfp/abi.h bin/wfp-aot bin/wfp-host share/wfp/function.wit; do
+    include/wfp/host.h include/wfp/abi.h include/wfp/text.h share/wfp/wfp-run.mjs bin/wfp-aot bin/wfp-host share/wfp/function.wit; do
     [ -e "$prefix/$f" ] || fail "not installed: $f"
 done
 pc=$(find "$prefix" -name wfp.pc | head -1)

@@ -1,0 +1,2 @@
+" wfp text programs (docs/language.md)
+autocmd BufRead,BufNewFile *.wfp setfiletype wfp
