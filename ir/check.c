@@ -344,7 +344,9 @@ static void need_value(C *c, wfp_expr *e, const char *ctx) {
     wfp__diag(c->k->p, WFP_EPROGRAM, e->path, "'%s' gives no value (%s needs one)",
               wfp__expr_op_name(e->op), ctx);
     e->type = T(c, WFP_T_ERROR);
-  } else if (t->kind == WFP_T_VAR) {
+  } else if (t->kind == WFP_T_VAR || (e->op == WFP_OP_CALL && e->target)) {
+    /* a call: whether its function returns on every path is known once
+    ** every body is checked (run_defers), whatever the order they are in */
     add_defer(c, D_VALUE, e, e->type, ctx, NULL);
   }
 }
