@@ -209,6 +209,8 @@ typedef struct K {
   int nwork, work_cap;
   int *by_target;
   bool resolving;
+  wfp_func **chain; /* capture_env_lookup, provide: functions on the way */
+  int nchain, chain_cap;
 } K;
 
 typedef struct C {
@@ -353,10 +355,10 @@ static void need_value(C *c, wfp_expr *e, const char *ctx) {
 
 /* ---- names ---- */
 
+/* The variable a capture copies in the end (a capture of a capture of
+** ...), kept in each capture: chains are as long as nesting is deep. */
 static wfp_var *origin(wfp_var *v) {
-  while (v && v->is_capture && v->outer)
-    v = v->outer;
-  return v;
+  return v && v->is_capture && v->root ? v->root : v;
 }
 
 static wfp_var *find_in_scope(C *c, const char *name) {
@@ -388,6 +390,7 @@ static wfp_var *new_capture(K *k, wfp_func *f, wfp_var *outer) {
   c->owner = f;
   c->is_capture = true;
   c->outer = outer;
+  c->root = origin(outer);
   c->path = f->path;
   if (f->ncaps == x->caps_cap) {
     int cap = x->caps_cap ? x->caps_cap * 2 : 4;
@@ -414,28 +417,42 @@ static wfp_var *find_cap(K *k, wfp_func *f, const char *name) {
   return wfp__map_get(&fx_of(k, f)->caps, name);
 }
 
-/* A variable of f's function level: a param, a top-level let, a capture. */
-static wfp_var *fn_level_lookup(K *k, wfp_func *f, const char *name);
-
-/* What a named nested function f can capture under name: its parent's
-** function-level variables, or what the parent can capture in turn. */
-static wfp_var *capture_env_lookup(K *k, wfp_func *f, const char *name) {
-  if (!f->parent || f->is_lambda)
-    return NULL;
-  wfp_var *u = fn_level_lookup(k, f->parent, name);
-  if (!u)
-    return NULL;
-  return new_capture(k, f, u);
+/* The functions a value passes through on its way down to a nested
+** function, collected in k->chain (a loop, not recursion: nesting may be
+** as deep as the program is long). False when memory ran out. */
+static bool chain_push(K *k, wfp_func *f) {
+  if (!push(k, (void **)&k->chain, &k->nchain, &k->chain_cap, sizeof(wfp_func *)))
+    return false;
+  k->chain[k->nchain++] = f;
+  return true;
 }
 
-static wfp_var *fn_level_lookup(K *k, wfp_func *f, const char *name) {
-  wfp_var *v = wfp__map_get(&fx_of(k, f)->level, name);
-  if (v)
-    return v;
-  v = find_cap(k, f, name);
-  if (v)
-    return v;
-  return capture_env_lookup(k, f, name);
+/* Gives the functions of k->chain[from..] (innermost first) captures of v,
+** outermost first; the innermost one's, or NULL. */
+static wfp_var *capture_down(K *k, int from, wfp_var *v) {
+  for (int i = k->nchain - 1; i >= from && v; i--)
+    v = new_capture(k, k->chain[i], v);
+  k->nchain = from;
+  return v;
+}
+
+/* What a named nested function f can capture under name: a function-level
+** variable (param, top-level let, capture) of its parent, or what the
+** parent can capture in turn, and so on up. */
+static wfp_var *capture_env_lookup(K *k, wfp_func *f, const char *name) {
+  int from = k->nchain;
+  wfp_var *v = NULL;
+  for (wfp_func *g = f; g->parent && !g->is_lambda; g = g->parent) {
+    if (!chain_push(k, g))
+      break;
+    fnx *x = fx_of(k, g->parent);
+    v = wfp__map_get(&x->level, name);
+    if (!v)
+      v = wfp__map_get(&x->caps, name);
+    if (v)
+      break;
+  }
+  return capture_down(k, from, v);
 }
 
 static wfp_var *lookup(C *c, const char *name) {
@@ -1087,38 +1104,42 @@ static void check_func_body(K *k, wfp_func *f, C *outer) {
 static wfp_var *provide(K *k, wfp_func *g, bool at_site, int block, int seq,
                         wfp_var *u, bool *changed, bool *late) {
   wfp_var *ou = origin(u);
-  /* g's own variable: params hold for the whole function; a let only where
-  ** it is visible (at a site), or, at function level, a top-level let */
-  if (ou->owner == g) {
-    if (ou->is_param)
-      return ou;
-    if (at_site && visible_at(k, ou, block, seq))
-      return ou;
-    if (!at_site && wfp__map_get(&fx_of(k, g)->level, ou->name) == ou)
-      return ou;
-    *late = true;
-    return NULL;
+  int from = k->nchain;
+  wfp_var *v = NULL;
+  /* up from g to the function that has the value: each one on the way
+  ** captures it from the one above (a loop: nesting may be deep) */
+  for (wfp_func *cur = g;;) {
+    /* its own variable: params hold for the whole function; a let only
+    ** where it is visible (at a site), or, at function level, a top-level
+    ** let */
+    if (ou->owner == cur) {
+      if (ou->is_param || (at_site && visible_at(k, ou, block, seq)) ||
+          (!at_site && wfp__map_get(&fx_of(k, cur)->level, ou->name) == ou))
+        v = ou;
+      else
+        *late = true;
+      break;
+    }
+    v = wfp__map_get(&fx_of(k, cur)->cap_of, ou);
+    if (v || !cur->parent || !chain_push(k, cur))
+      break;
+    /* a lambda captures at its site, a named function at its parent's
+    ** function level */
+    if (cur->is_lambda) {
+      int ls = fx_of(k, cur)->lambda_site;
+      if (ls < 0)
+        break;
+      at_site = true;
+      block = k->sites[ls].block;
+      seq = k->sites[ls].seq;
+    } else {
+      at_site = false;
+    }
+    cur = cur->parent;
   }
-  wfp_var *have = wfp__map_get(&fx_of(k, g)->cap_of, ou);
-  if (have)
-    return have;
-  /* g must capture it from its enclosing function */
-  if (!g->parent)
-    return NULL;
-  wfp_var *pv;
-  if (g->is_lambda) {
-    int ls = fx_of(k, g)->lambda_site;
-    if (ls < 0)
-      return NULL;
-    site *s = &k->sites[ls];
-    pv = provide(k, g->parent, true, s->block, s->seq, u, changed, late);
-  } else {
-    pv = provide(k, g->parent, false, 0, 0, u, changed, late);
-  }
-  if (!pv)
-    return NULL;
-  *changed = true;
-  return new_capture(k, g, pv);
+  if (v && k->nchain > from)
+    *changed = true;
+  return capture_down(k, from, v);
 }
 
 /* Puts the sites that target f on the work list (f has a new capture). */
@@ -1584,6 +1605,7 @@ int wfp__ir_check(wfp_program *p) {
   free(k->bparent);
   free(k->work);
   free(k->by_target);
+  free(k->chain);
   free(k->defers);
   free(k->sites);
   if (p->oom)

@@ -196,6 +196,7 @@ struct wfp_var {
   bool is_param;
   bool is_capture;  /* a lifted leading parameter */
   wfp_var *outer;   /* is_capture: the variable it copies */
+  wfp_var *root;    /* is_capture: the variable at the end of that chain */
   const char *path; /* where it was declared */
   bool referenced_by_nested; /* read by a nested function or lambda */
   /* the checker's: the block that declares it and its rank among the
