@@ -668,12 +668,9 @@ static int count_items(const cJSON *v) {
   return n;
 }
 
-/*
-** The checks of a JSON object or array of data, before its members: its
-** depth (depth containers enclose it; one rule for compiler, guest and
-** host, WFP_JSON_MAX_DEPTH) and, for an object, duplicate keys, each
-** reported. False when a fault was reported or memory ran out.
-*/
+/* An array or object of JSON data that depth containers enclose is within
+** the one depth rule of compiler, guest and host (WFP_JSON_MAX_DEPTH)?
+** Reported when not. */
 static bool depth_ok(P *ps, const pframe *at, int depth) {
   if (depth + 1 <= WFP_JSON_MAX_DEPTH)
     return true;
@@ -684,6 +681,9 @@ static bool depth_ok(P *ps, const pframe *at, int depth) {
   return false;
 }
 
+/* The checks of a JSON object or array of data, before its members: its
+** depth and, for an object, duplicate keys, each reported. False when a
+** fault was reported or memory ran out. */
 static bool container_ok(P *ps, const cJSON *v, const pframe *at, int depth) {
   wfp_program *p = ps->p;
   if (!depth_ok(ps, at, depth))
