@@ -271,7 +271,6 @@ struct wfp_program {
   ** stage goes on safely; a type it could not make is oom_type (ERROR). */
   bool oom;
   wfp_type oom_type;
-  struct cJSON *doc; /* the parsed input (template keys point into it) */
   char hash[17];
   char *ir_text; /* canonical lifted IR, compact (malloc) */
   size_t ir_len;

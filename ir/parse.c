@@ -850,8 +850,12 @@ static int tpl_walk(P *ps, const cJSON *v, const pframe *at, int depth,
     i = 0;
     for (const cJSON *c = v->child; c; c = c->next, i++) {
       if (obj) {
-        t->keys[i] = c->string;
         t->keylens[i] = strlen(c->string);
+        t->keys[i] = wfp__ir_strndup(p, c->string, t->keylens[i]);
+        if (!t->keys[i]) {
+          free(kids);
+          return -1;
+        }
       }
       t->items[i] = kids[i];
       if (kids[i])
@@ -1767,6 +1771,8 @@ static void parse_resource(P *ps, const cJSON *j, const char *path) {
   p->resources[p->nresources++] = r;
 }
 
+static int parse_program(P *ps, const cJSON *root);
+
 int wfp__ir_parse(wfp_program *p, const char *text, size_t len) {
   /* a UTF-8 byte order mark is not JSON, but editors write one */
   if (len >= 3 && (unsigned char)text[0] == 0xEF &&
@@ -1789,27 +1795,30 @@ int wfp__ir_parse(wfp_program *p, const char *text, size_t len) {
     free(offs);
     return WFP_ENOMEM;
   }
-  /* kept until the program is freed: template keys point into it */
-  p->doc = root;
   rc = build_numtab(&ps, root, offs, ntok);
   free(offs);
-  if (rc) {
-    free(ps.nums);
-    return rc;
-  }
-  if (!cJSON_IsObject(root)) {
-    free(ps.nums);
+  if (!rc)
+    rc = parse_program(&ps, root);
+  /* the AST holds copies of what it needs: the tree goes now, before the
+  ** later stages build their own */
+  cJSON_Delete(root);
+  free(ps.nums);
+  return rc;
+}
+
+static int parse_program(P *ps, const cJSON *root) {
+  wfp_program *p = ps->p;
+  if (!cJSON_IsObject(root))
     return wfp__diag(p, WFP_EPROGRAM, "$",
                      "a program is a JSON object, not %s", jtype(root));
-  }
   static const char *const keys[] = {"version", "functions", "resources",
                                      "entry", NULL};
-  check_keys(&ps, root, "$", keys, "the program");
+  check_keys(ps, root, "$", keys, "the program");
   const cJSON *ver = get(root, "version");
   if (!ver)
     wfp__diag(p, WFP_EPROGRAM, "$", "missing field 'version' (this is IR version 1)");
-  else if (!cJSON_IsNumber(ver) || !num_text(&ps, ver) ||
-           num_text(&ps, ver)->n != 1 || num_text(&ps, ver)->s[0] != '1')
+  else if (!cJSON_IsNumber(ver) || !num_text(ps, ver) ||
+           num_text(ps, ver)->n != 1 || num_text(ps, ver)->s[0] != '1')
     wfp__diag(p, WFP_EPROGRAM, "$.version",
               "unsupported IR version (this is IR version 1: write \"version\": 1)");
   const cJSON *entry = get(root, "entry");
@@ -1826,26 +1835,23 @@ int wfp__ir_parse(wfp_program *p, const char *text, size_t len) {
       }
     }
   }
-  const cJSON *res = arr_field(&ps, root, "$", "resources", "the program", false);
+  const cJSON *res = arr_field(ps, root, "$", "resources", "the program", false);
   if (res) {
     int n = cJSON_GetArraySize(res);
     p->resources = calloc((size_t)n + 1, sizeof *p->resources);
-    if (!p->resources) {
-      free(ps.nums);
+    if (!p->resources)
       return WFP_ENOMEM;
-    }
-    wfp__map_init(&ps.resources, false);
+    wfp__map_init(&ps->resources, false);
     int i = 0;
     for (const cJSON *c = res->child; c; c = c->next, i++)
-      parse_resource(&ps, c, ipath(&ps, "$.resources", i));
-    wfp__map_free(&ps.resources);
+      parse_resource(ps, c, ipath(ps, "$.resources", i));
+    wfp__map_free(&ps->resources);
   }
-  const cJSON *fns = arr_field(&ps, root, "$", "functions", "the program", true);
+  const cJSON *fns = arr_field(ps, root, "$", "functions", "the program", true);
   if (fns) {
     int i = 0;
     for (const cJSON *c = fns->child; c; c = c->next, i++)
-      parse_function(&ps, c, ipath(&ps, "$.functions", i));
+      parse_function(ps, c, ipath(ps, "$.functions", i));
   }
-  free(ps.nums);
   return p->ndiags ? WFP_EPROGRAM : WFP_OK;
 }

@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
 #include "ir_ast.h"
 
 #define DEFAULT_MAX_DIAGS 20
@@ -45,7 +43,6 @@ wfp_program *wfp_program_new(const wfp_ir_opts *opts) {
 void wfp_program_free(wfp_program *p) {
   if (!p)
     return;
-  cJSON_Delete(p->doc);
   free(p->funcs);
   free(p->resources);
   free(p->diags);
