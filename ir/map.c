@@ -1,7 +1,6 @@
 /*
-** map.c: the hash maps of the front end: names (and pointers) to the nodes
-** they denote, so that lookups stay constant-time on programs of a million
-** elements. Open addressing, linear probing, no deletion; keys are borrowed.
+** map.c: the front end's hash maps, names (or pointers) to nodes, so lookups
+** stay constant-time on programs of a million elements. No deletion.
 */
 #include <stdlib.h>
 #include <string.h>
