@@ -69,6 +69,7 @@ typedef struct cg {
   const char **rt_names;
   const char **rt_int;
   int nrt;
+  uint32_t ret_kinds; /* data: each function's result type (call_ref_check) */
 } cg;
 
 /* the callee of a resume point that is not a call (the layout table's
@@ -1039,6 +1040,52 @@ static BinaryenExpressionRef lower_closure(fb *F, const wfp_expr *e) {
   return r;
 }
 
+/*
+** Before a call_ref calls, the runtime checks the function value against
+** the signature this call was compiled for (rt_call_ref_check): a value
+** from an input, or one whose types the program left to their defaults
+** (docs/ir.md, "Types"), may have another, which is a trap with a message
+** then, never a call of the wrong type. The arguments are evaluated first.
+*/
+static void call_ref_check(fb *F, const wfp_expr *e, BinaryenExpressionRef clo,
+                           BinaryenExpressionRef *v) {
+  cg *g = F->g;
+  BinaryenModuleRef m = g->m;
+  for (int i = 1; i <= e->nargs; i++)
+    if (!trivial(v[i])) {
+      int l = new_local(F, wasm_type(e->args[i - 1]->type), vkind(e->args[i - 1]->type));
+      emit(F, BinaryenLocalSet(m, (BinaryenIndex)l, v[i]));
+      v[i] = lget(F, l);
+    }
+  /* each function's result type, once per module */
+  if (!g->ret_kinds) {
+    uint32_t *rk = calloc((size_t)g->nf + 1, sizeof *rk);
+    if (!rk) {
+      cg_fail(g, WFP_ENOMEM, "", "out of memory");
+      return;
+    }
+    for (int i = 0; i < g->nf; i++)
+      rk[i] = (uint32_t)vkind(g->p->funcs[i]->ret);
+    g->ret_kinds = add_data(g, rk, (uint32_t)g->nf * 4, 4);
+    free(rk);
+  }
+  /* this call's signature: n, the argument types, the result type */
+  uint32_t *sig = calloc((size_t)e->nargs + 2, sizeof *sig);
+  if (!sig) {
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    return;
+  }
+  sig[0] = (uint32_t)e->nargs;
+  for (int i = 0; i < e->nargs; i++)
+    sig[1 + i] = (uint32_t)vkind(e->args[i]->type);
+  sig[1 + e->nargs] = (uint32_t)vkind(e->type);
+  uint32_t addr = add_data(g, sig, (uint32_t)(e->nargs + 2) * 4, 4);
+  free(sig);
+  BinaryenExpressionRef a[3] = {BinaryenExpressionCopy(clo, m), c32(g, (int32_t)addr),
+                                c32(g, (int32_t)g->ret_kinds)};
+  checked(F, call(g, "rt_call_ref_check", a, 3, NONE), NONE, 0);
+}
+
 /* call_ref: an indirect call of the closure's wrapper (the table slot is
 ** the function's index), which unpacks the captures. A fn value may run
 ** anything, so the site is a resume point: on resume it calls the function
@@ -1074,6 +1121,7 @@ static BinaryenExpressionRef lower_call_ref(fb *F, const wfp_expr *e) {
     pt[i] = i == 0 ? I32 : wasm_type(e->args[i - 1]->type);
     zeros[i] = zero_of(g, pt[i]);
   }
+  call_ref_check(F, e, clo, v);
   BinaryenType params = BinaryenTypeCreate(pt, (BinaryenIndex)n);
   BinaryenType rt_ = wasm_type(e->type);
   BinaryenExpressionRef target = BinaryenLoad(m, 4, false, 0, 4, I32, clo);

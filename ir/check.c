@@ -1,8 +1,10 @@
 /*
 ** check.c: the semantic rules of IR v1: names and their scopes, function
 ** visibility and arity, captures of nested functions and lambdas, resources
-** and methods, break/continue placement, and types (inferred by unification).
-** It annotates the AST in place; lifting (lift.c) then reads the captures.
+** and methods, break/continue placement, and types (inferred by unification,
+** with documented defaults for what nothing determines). It annotates the
+** AST in place; lifting (lift.c) then reads the captures. Every lookup is
+** through a map, so the time stays near-linear in the program's size.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +15,25 @@
 
 wfp_type *wfp__type_new(wfp_program *p, wfp_tkind k) {
   wfp_type *t = wfp__arena_alloc(&p->arena, sizeof *t);
-  if (t)
-    t->kind = k;
+  if (!t) {
+    p->oom = true;
+    return &p->oom_type;
+  }
+  t->kind = k;
+  if (k == WFP_T_VAR) {
+    /* remembered for the defaults (run_defers) */
+    if (p->ntvars == p->tvars_cap) {
+      size_t cap = p->tvars_cap ? p->tvars_cap * 2 : 64;
+      wfp_type **nv = realloc(p->tvars, cap * sizeof *nv);
+      if (!nv) {
+        p->oom = true;
+        return t;
+      }
+      p->tvars = nv;
+      p->tvars_cap = cap;
+    }
+    p->tvars[p->ntvars++] = t;
+  }
   return t;
 }
 
@@ -22,6 +41,18 @@ wfp_type *wfp__type_find(wfp_type *t) {
   while (t && t->kind == WFP_T_VAR && t->link)
     t = t->link;
   return t;
+}
+
+/* As wfp__type_find, shortening the chain it walked (unification makes
+** chains of variables; this keeps them short). */
+static wfp_type *rep(wfp_type *t) {
+  wfp_type *r = wfp__type_find(t);
+  while (t && t != r && t->kind == WFP_T_VAR) {
+    wfp_type *n = t->link;
+    t->link = r;
+    t = n;
+  }
+  return r;
 }
 
 void wfp__type_str(wfp_type *t, wfp__buf *out) {
@@ -40,6 +71,11 @@ void wfp__type_str(wfp_type *t, wfp__buf *out) {
   case WFP_T_VOID: wfp__buf_adds(out, "no value"); break;
   case WFP_T_ERROR: wfp__buf_adds(out, "(error)"); break;
   case WFP_T_FN:
+    if (t->want_fn) {
+      /* a fn value nothing calls: its signature is open */
+      wfp__buf_adds(out, "fn");
+      break;
+    }
     wfp__buf_adds(out, "fn(");
     for (int i = 0; i < t->nparams; i++) {
       if (i)
@@ -53,7 +89,7 @@ void wfp__type_str(wfp_type *t, wfp__buf *out) {
 }
 
 static bool occurs(wfp_type *v, wfp_type *t) {
-  t = wfp__type_find(t);
+  t = rep(t);
   if (t == v)
     return true;
   if (t && t->kind == WFP_T_FN) {
@@ -66,8 +102,8 @@ static bool occurs(wfp_type *v, wfp_type *t) {
 }
 
 static bool unify(wfp_type *a, wfp_type *b) {
-  a = wfp__type_find(a);
-  b = wfp__type_find(b);
+  a = rep(a);
+  b = rep(b);
   if (!a || !b || a == b)
     return true;
   if (a->kind == WFP_T_ERROR || b->kind == WFP_T_ERROR)
@@ -105,11 +141,14 @@ static bool unify(wfp_type *a, wfp_type *b) {
 
 /* ---- checker state ---- */
 
-typedef struct scope {
+/* A variable in scope: the innermost of its name first (shadow: the one it
+** hides), and the declarations of a function in reverse order (prev). */
+typedef struct sentry {
   wfp_var *var;
   int block;
-  struct scope *next;
-} scope;
+  struct sentry *shadow;
+  struct sentry *prev;
+} sentry;
 
 typedef enum {
   D_VALUE,     /* must give a value */
@@ -129,21 +168,30 @@ typedef struct defer {
   wfp_func *in; /* the function the expression is in */
 } defer;
 
-/* A reference to a named nested function (call or fn) or a lambda. */
+/* A reference to a named nested function (call or fn) or a lambda. The
+** variables visible there: those of its function declared before it
+** (seq) in its block or the blocks around it. */
 typedef struct site {
-  wfp_func *in;   /* the function containing the site */
-  scope *snap;    /* variables visible there (NULL: none yet) */
+  wfp_func *in; /* the function containing the site */
+  int block, seq;
   wfp_func *target;
   wfp_expr *e;
   bool reported;
+  int done;    /* captures of the target provided so far */
+  bool queued; /* in the work list of resolve_sites */
 } site;
 
-/* Per function: its top-level lets (params come from f->params). */
-typedef struct fnlevel {
-  wfp_func *fn;
-  wfp_var **vars;
-  int n, cap;
-} fnlevel;
+/* Per function (by f->index): what the checker knows of it. */
+typedef struct fnx {
+  wfp__map level;  /* params and top-level lets, by name */
+  wfp__map caps;   /* captures by name (the first of each name) */
+  wfp__map cap_of; /* captures by the variable they copy at the origin */
+  int caps_cap;
+  int lambda_site; /* a lambda: the index of its site; else -1 */
+  int first_site, nsites; /* the sites that target it (resolve_sites) */
+  /* the nesting tree: depth, and pre/post order for ancestor tests */
+  int depth, enter, leave;
+} fnx;
 
 typedef struct K {
   wfp_program *p;
@@ -151,44 +199,64 @@ typedef struct K {
   int ndefers, defers_cap;
   site *sites;
   int nsites, sites_cap;
-  int next_block;
-  fnlevel *levels; /* one per function, in p->funcs order */
-  int nlevels;
+  fnx *fx;            /* one per function, by index */
+  wfp__map by_name;   /* named (not lambda) functions, the first of a name */
+  wfp__map by_id;     /* the same by id */
+  int *bparent;       /* each block's enclosing block (0: none) */
+  int nblocks, bcap;
+  /* resolve_sites: sites to process again, and site order by target */
+  int *work;
+  int nwork, work_cap;
+  int *by_target;
+  bool resolving;
+  wfp_func **chain; /* capture_env_lookup, provide: functions on the way */
+  int nchain, chain_cap;
 } K;
 
 typedef struct C {
   K *k;
   wfp_func *fn;
-  scope *sc;
-  int block;      /* id of the innermost block */
-  int root_block; /* id of the function body block */
+  wfp__map scope;  /* name -> innermost sentry */
+  sentry *decls;   /* every declaration in scope, newest first */
+  int seq;         /* declarations so far */
+  int block;       /* id of the innermost block */
+  int root_block;  /* id of the function body block */
   int loops;
   struct C *outer; /* lambdas: the enclosing context, at the lambda's site */
 } C;
 
-static fnlevel *level_of(K *k, wfp_func *f) {
-  for (int i = 0; i < k->nlevels; i++)
-    if (k->levels[i].fn == f)
-      return &k->levels[i];
-  return NULL;
-}
+static fnx *fx_of(K *k, const wfp_func *f) { return &k->fx[f->index]; }
 
-static bool push(void **v, int *n, int *cap, size_t sz) {
+static bool push(K *k, void **v, int *n, int *cap, size_t sz) {
   if (*n < *cap)
     return true;
   int nc = *cap ? *cap * 2 : 16;
   void *nv = realloc(*v, sz * (size_t)nc);
-  if (!nv)
+  if (!nv) {
+    k->p->oom = true;
     return false;
+  }
   *v = nv;
   *cap = nc;
   return true;
 }
 
+static void map_put(K *k, wfp__map *m, const void *key, void *val, bool replace) {
+  if (wfp__map_put(m, key, val, replace, NULL))
+    k->p->oom = true;
+}
+
+static int new_block(K *k, int parent) {
+  if (!push(k, (void **)&k->bparent, &k->nblocks, &k->bcap, sizeof(int)))
+    return 0;
+  k->bparent[k->nblocks] = parent;
+  return k->nblocks++;
+}
+
 static void add_defer(C *c, dkind kind, wfp_expr *e, wfp_type *t,
                       const char *what, wfp_func *target) {
   K *k = c->k;
-  if (!push((void **)&k->defers, &k->ndefers, &k->defers_cap, sizeof(defer)))
+  if (!push(k, (void **)&k->defers, &k->ndefers, &k->defers_cap, sizeof(defer)))
     return;
   defer *d = &k->defers[k->ndefers++];
   d->kind = kind;
@@ -201,20 +269,24 @@ static void add_defer(C *c, dkind kind, wfp_expr *e, wfp_type *t,
 
 static void add_site(C *c, wfp_func *target, wfp_expr *e) {
   K *k = c->k;
-  if (!push((void **)&k->sites, &k->nsites, &k->sites_cap, sizeof(site)))
+  if (!push(k, (void **)&k->sites, &k->nsites, &k->sites_cap, sizeof(site)))
     return;
-  site *s = &k->sites[k->nsites++];
+  site *s = &k->sites[k->nsites];
+  memset(s, 0, sizeof *s);
   s->in = c->fn;
-  s->snap = c->sc;
+  s->block = c->block;
+  s->seq = c->seq;
   s->target = target;
   s->e = e;
-  s->reported = false;
+  if (e->op == WFP_OP_LAMBDA)
+    fx_of(k, target)->lambda_site = k->nsites;
+  k->nsites++;
 }
 
 static bool add_local(wfp_program *p, wfp_func *f, wfp_var *v) {
   if (f->nlocals == f->locals_cap) {
     int cap = f->locals_cap ? f->locals_cap * 2 : 8;
-    wfp_var **nv = wfp__arena_alloc(&p->arena, sizeof *nv * (size_t)cap);
+    wfp_var **nv = wfp__ir_alloc(p, sizeof *nv * (size_t)cap);
     if (!nv)
       return false;
     if (f->nlocals)
@@ -231,10 +303,13 @@ static const char *tstr(K *k, wfp_type *t) {
   wfp__buf b;
   wfp__buf_init(&b);
   wfp__type_str(t, &b);
-  const char *r = wfp__arena_strndup(&k->p->arena, b.data ? b.data : "?",
-                                     b.data ? b.len : 1);
+  const char *r = NULL;
+  if (b.oom)
+    k->p->oom = true;
+  else
+    r = wfp__ir_strndup(k->p, b.data ? b.data : "?", b.data ? b.len : 1);
   wfp__buf_free(&b);
-  return r;
+  return r ? r : "?";
 }
 
 static bool is_err(wfp_type *t) {
@@ -271,35 +346,43 @@ static void need_value(C *c, wfp_expr *e, const char *ctx) {
     wfp__diag(c->k->p, WFP_EPROGRAM, e->path, "'%s' gives no value (%s needs one)",
               wfp__expr_op_name(e->op), ctx);
     e->type = T(c, WFP_T_ERROR);
-  } else if (t->kind == WFP_T_VAR) {
+  } else if (t->kind == WFP_T_VAR || (e->op == WFP_OP_CALL && e->target)) {
+    /* a call: whether its function returns on every path is known once
+    ** every body is checked (run_defers), whatever the order they are in */
     add_defer(c, D_VALUE, e, e->type, ctx, NULL);
   }
 }
 
 /* ---- names ---- */
 
+/* The variable a capture copies in the end (a capture of a capture of
+** ...), kept in each capture: chains are as long as nesting is deep. */
 static wfp_var *origin(wfp_var *v) {
-  while (v && v->is_capture && v->outer)
-    v = v->outer;
-  return v;
+  return v && v->is_capture && v->root ? v->root : v;
 }
 
-static wfp_var *find_in_scope(scope *s, const char *name) {
-  for (; s; s = s->next)
-    if (strcmp(s->var->name, name) == 0)
-      return s->var;
-  return NULL;
+static wfp_var *find_in_scope(C *c, const char *name) {
+  sentry *s = wfp__map_get(&c->scope, name);
+  return s ? s->var : NULL;
 }
 
-static bool in_snapshot(scope *s, wfp_var *v) {
-  for (; s; s = s->next)
-    if (s->var == v)
+/* Is v (a variable of the site's function) visible at the site (block,
+** seq)? It is when it was declared before, in that block or one around it. */
+static bool visible_at(K *k, const wfp_var *v, int block, int seq) {
+  if (v->scope_seq >= seq)
+    return false;
+  for (int b = block; b; b = k->bparent[b])
+    if (b == v->scope_block)
       return true;
   return false;
 }
 
-static wfp_var *new_capture(wfp_program *p, wfp_func *f, wfp_var *outer) {
-  wfp_var *c = wfp__arena_alloc(&p->arena, sizeof *c);
+static void queue_sites_of(K *k, const wfp_func *f);
+
+static wfp_var *new_capture(K *k, wfp_func *f, wfp_var *outer) {
+  wfp_program *p = k->p;
+  fnx *x = fx_of(k, f);
+  wfp_var *c = wfp__ir_alloc(p, sizeof *c);
   if (!c)
     return NULL;
   c->name = outer->name;
@@ -307,95 +390,105 @@ static wfp_var *new_capture(wfp_program *p, wfp_func *f, wfp_var *outer) {
   c->owner = f;
   c->is_capture = true;
   c->outer = outer;
+  c->root = origin(outer);
   c->path = f->path;
-  wfp_var **nv = wfp__arena_alloc(&p->arena, sizeof *nv * (size_t)(f->ncaps + 1));
-  if (!nv)
-    return NULL;
-  if (f->ncaps)
-    memcpy(nv, f->caps, sizeof *nv * (size_t)f->ncaps);
-  nv[f->ncaps++] = c;
-  f->caps = nv;
+  if (f->ncaps == x->caps_cap) {
+    int cap = x->caps_cap ? x->caps_cap * 2 : 4;
+    wfp_var **nv = wfp__ir_alloc(p, sizeof *nv * (size_t)cap);
+    if (!nv)
+      return NULL;
+    if (f->ncaps)
+      memcpy(nv, f->caps, sizeof *nv * (size_t)f->ncaps);
+    f->caps = nv;
+    x->caps_cap = cap;
+  }
+  f->caps[f->ncaps++] = c;
+  map_put(k, &x->caps, c->name, c, false);
+  map_put(k, &x->cap_of, origin(c), c, false);
   outer->referenced_by_nested = true;
   add_local(p, f, c);
+  /* the sites that call f must now pass this value too */
+  if (k->resolving)
+    queue_sites_of(k, f);
   return c;
 }
 
-static wfp_var *find_cap(wfp_func *f, const char *name) {
-  for (int i = 0; i < f->ncaps; i++)
-    if (strcmp(f->caps[i]->name, name) == 0)
-      return f->caps[i];
-  return NULL;
+static wfp_var *find_cap(K *k, wfp_func *f, const char *name) {
+  return wfp__map_get(&fx_of(k, f)->caps, name);
 }
 
-/* A variable of f's function level: a param, a top-level let, a capture. */
-static wfp_var *fn_level_lookup(K *k, wfp_func *f, const char *name);
+/* The functions a value passes through on its way down to a nested
+** function, collected in k->chain (a loop, not recursion: nesting may be
+** as deep as the program is long). False when memory ran out. */
+static bool chain_push(K *k, wfp_func *f) {
+  if (!push(k, (void **)&k->chain, &k->nchain, &k->chain_cap, sizeof(wfp_func *)))
+    return false;
+  k->chain[k->nchain++] = f;
+  return true;
+}
 
-/* What a named nested function f can capture under name: its parent's
-** function-level variables, or what the parent can capture in turn. */
+/* Gives the functions of k->chain[from..] (innermost first) captures of v,
+** outermost first; the innermost one's, or NULL. */
+static wfp_var *capture_down(K *k, int from, wfp_var *v) {
+  for (int i = k->nchain - 1; i >= from && v; i--)
+    v = new_capture(k, k->chain[i], v);
+  k->nchain = from;
+  return v;
+}
+
+/* What a named nested function f can capture under name: a function-level
+** variable (param, top-level let, capture) of its parent, or what the
+** parent can capture in turn, and so on up. */
 static wfp_var *capture_env_lookup(K *k, wfp_func *f, const char *name) {
-  if (!f->parent || f->is_lambda)
-    return NULL;
-  wfp_var *u = fn_level_lookup(k, f->parent, name);
-  if (!u)
-    return NULL;
-  return new_capture(k->p, f, u);
-}
-
-static wfp_var *fn_level_lookup(K *k, wfp_func *f, const char *name) {
-  for (int i = 0; i < f->nparams; i++)
-    if (strcmp(f->params[i]->name, name) == 0)
-      return f->params[i];
-  fnlevel *l = level_of(k, f);
-  if (l)
-    for (int i = 0; i < l->n; i++)
-      if (strcmp(l->vars[i]->name, name) == 0)
-        return l->vars[i];
-  wfp_var *c = find_cap(f, name);
-  if (c)
-    return c;
-  return capture_env_lookup(k, f, name);
+  int from = k->nchain;
+  wfp_var *v = NULL;
+  for (wfp_func *g = f; g->parent && !g->is_lambda; g = g->parent) {
+    if (!chain_push(k, g))
+      break;
+    fnx *x = fx_of(k, g->parent);
+    v = wfp__map_get(&x->level, name);
+    if (!v)
+      v = wfp__map_get(&x->caps, name);
+    if (v)
+      break;
+  }
+  return capture_down(k, from, v);
 }
 
 static wfp_var *lookup(C *c, const char *name) {
-  wfp_var *v = find_in_scope(c->sc, name);
+  wfp_var *v = find_in_scope(c, name);
   if (v)
     return v;
-  v = find_cap(c->fn, name);
+  v = find_cap(c->k, c->fn, name);
   if (v)
     return v;
   if (c->fn->is_lambda && c->outer) {
     wfp_var *u = lookup(c->outer, name);
-    return u ? new_capture(c->k->p, c->fn, u) : NULL;
+    return u ? new_capture(c->k, c->fn, u) : NULL;
   }
   return capture_env_lookup(c->k, c->fn, name);
 }
 
-static wfp_func *find_func(wfp_program *p, const char *name, bool *by_id) {
+static wfp_func *find_func(K *k, const char *name, bool *by_id) {
   *by_id = false;
-  for (int i = 0; i < p->nfuncs; i++) {
-    wfp_func *f = p->funcs[i];
-    if (!f->is_lambda && f->name && strcmp(f->name, name) == 0)
-      return f;
-  }
-  for (int i = 0; i < p->nfuncs; i++) {
-    wfp_func *f = p->funcs[i];
-    if (f->id[0] && strcmp(f->id, name) == 0 && !f->is_lambda) {
-      *by_id = true;
-      return f;
-    }
-  }
-  return NULL;
+  wfp_func *f = wfp__map_get(&k->by_name, name);
+  if (f)
+    return f;
+  f = wfp__map_get(&k->by_id, name);
+  *by_id = f != NULL;
+  return f;
+}
+
+/* Is a an ancestor of g in the nesting tree, or g itself? */
+static bool encloses(K *k, const wfp_func *a, const wfp_func *g) {
+  const fnx *x = fx_of(k, a), *y = fx_of(k, g);
+  return x->enter <= y->enter && y->leave <= x->leave;
 }
 
 /* Is f (a named function) visible from g? Top-level functions are visible
 ** everywhere, a nested one inside its parent and the parent's descendants. */
-static bool visible_from(wfp_func *f, wfp_func *g) {
-  if (!f->parent)
-    return true;
-  for (wfp_func *a = g; a; a = a->parent)
-    if (a == f->parent)
-      return true;
-  return false;
+static bool visible_from(K *k, wfp_func *f, wfp_func *g) {
+  return !f->parent || encloses(k, f->parent, g);
 }
 
 /* The method rule: a method is called from a method of its resource only. */
@@ -413,14 +506,16 @@ static void check_func_body(K *k, wfp_func *f, C *outer);
 
 static wfp_type *fn_type_of(C *c, wfp_func *f, int skip) {
   wfp_type *t = T(c, WFP_T_FN);
-  if (!t)
-    return NULL;
+  if (t->kind != WFP_T_FN)
+    return t; /* out of memory */
   int n = f->nparams - skip;
   if (n < 0)
     n = 0;
+  t->params = wfp__ir_alloc(c->k->p, sizeof *t->params * (size_t)(n + 1));
+  if (!t->params)
+    return &c->k->p->oom_type;
   t->nparams = n;
-  t->params = wfp__arena_alloc(&c->k->p->arena, sizeof *t->params * (size_t)(n + 1));
-  for (int i = 0; i < n && t->params; i++)
+  for (int i = 0; i < n; i++)
     t->params[i] = f->params[i + skip]->type;
   t->ret = f->ret;
   return t;
@@ -443,7 +538,7 @@ static void check_call_args(C *c, wfp_expr *e, wfp_func *f, const char *fname) {
   }
   for (int i = 0; i < e->nargs; i++) {
     check_expr(c, e->args[i]);
-    char *ctx = wfp__arena_printf(&c->k->p->arena, "argument '%s' of '%s'",
+    char *ctx = wfp__ir_printf(c->k->p, "argument '%s' of '%s'",
                                   f->params[i]->name, fname);
     need_value(c, e->args[i], ctx ? ctx : "an argument");
     expect(c, e->args[i], f->params[i]->type, ctx ? ctx : "an argument");
@@ -460,7 +555,7 @@ static void check_printable(C *c, wfp_expr *e, const char *ctx) {
 }
 
 static void check_fn_target(C *c, wfp_expr *e, wfp_func *f) {
-  if (!visible_from(f, c->fn)) {
+  if (!visible_from(c->k, f, c->fn)) {
     wfp__diag(c->k->p, WFP_EPROGRAM, e->path,
               "function '%s' is nested in '%s' and not visible here", f->name,
               f->parent ? f->parent->name : "?");
@@ -529,7 +624,7 @@ static void check_expr(C *c, wfp_expr *e) {
   case WFP_OP_REM: case WFP_OP_BAND: case WFP_OP_BOR: case WFP_OP_BXOR:
   case WFP_OP_SHL: case WFP_OP_SHR: case WFP_OP_LT: case WFP_OP_LE:
   case WFP_OP_GT: case WFP_OP_GE: case WFP_OP_AND: case WFP_OP_OR: {
-    const char *ctx = wfp__arena_printf(&p->arena, "'%s'", wfp__expr_op_name(e->op));
+    const char *ctx = wfp__ir_printf(p, "'%s'", wfp__expr_op_name(e->op));
     check_expr(c, e->a);
     check_expr(c, e->b);
     need_value(c, e->a, ctx);
@@ -541,7 +636,7 @@ static void check_expr(C *c, wfp_expr *e) {
   }
   case WFP_OP_NEG:
   case WFP_OP_NOT: {
-    const char *ctx = wfp__arena_printf(&p->arena, "'%s'", wfp__expr_op_name(e->op));
+    const char *ctx = wfp__ir_printf(p, "'%s'", wfp__expr_op_name(e->op));
     check_expr(c, e->a);
     need_value(c, e->a, ctx);
     expect(c, e->a, T(c, WFP_T_I64), ctx);
@@ -550,7 +645,7 @@ static void check_expr(C *c, wfp_expr *e) {
   }
   case WFP_OP_EQ:
   case WFP_OP_NE: {
-    const char *ctx = wfp__arena_printf(&p->arena, "'%s'", wfp__expr_op_name(e->op));
+    const char *ctx = wfp__ir_printf(p, "'%s'", wfp__expr_op_name(e->op));
     check_expr(c, e->a);
     check_expr(c, e->b);
     need_value(c, e->a, ctx);
@@ -589,7 +684,7 @@ static void check_expr(C *c, wfp_expr *e) {
   case WFP_OP_GET_I64:
   case WFP_OP_GET_STR:
   case WFP_OP_GET_JSON: {
-    const char *ctx = wfp__arena_printf(&p->arena, "'%s' from", wfp__expr_op_name(e->op));
+    const char *ctx = wfp__ir_printf(p, "'%s' from", wfp__expr_op_name(e->op));
     check_expr(c, e->a);
     need_value(c, e->a, ctx);
     expect(c, e->a, T(c, WFP_T_JSON), ctx);
@@ -599,7 +694,7 @@ static void check_expr(C *c, wfp_expr *e) {
   }
   case WFP_OP_CALL: {
     bool by_id;
-    wfp_func *f = find_func(p, e->str, &by_id);
+    wfp_func *f = find_func(c->k, e->str, &by_id);
     if (!f) {
       wfp__diag(p, WFP_EPROGRAM, e->path, "unknown function '%s'", e->str);
       for (int i = 0; i < e->nargs; i++)
@@ -615,7 +710,7 @@ static void check_expr(C *c, wfp_expr *e) {
   }
   case WFP_OP_FN: {
     bool by_id;
-    wfp_func *f = find_func(p, e->str, &by_id);
+    wfp_func *f = find_func(c->k, e->str, &by_id);
     if (!f) {
       wfp__diag(p, WFP_EPROGRAM, e->path, "unknown function '%s'", e->str);
       e->type = T(c, WFP_T_ERROR);
@@ -660,10 +755,13 @@ static void check_expr(C *c, wfp_expr *e) {
     check_expr(c, e->a);
     need_value(c, e->a, "'call_ref'");
     wfp_type *ft = T(c, WFP_T_FN);
-    if (!ft)
+    if (ft->kind == WFP_T_FN)
+      ft->params = wfp__ir_alloc(p, sizeof *ft->params * (size_t)(e->nargs + 1));
+    if (ft->kind != WFP_T_FN || !ft->params) {
+      e->type = &p->oom_type;
       return;
+    }
     ft->nparams = e->nargs;
-    ft->params = wfp__arena_alloc(&p->arena, sizeof *ft->params * (size_t)(e->nargs + 1));
     for (int i = 0; i < e->nargs; i++) {
       check_expr(c, e->args[i]);
       need_value(c, e->args[i], "an argument of 'call_ref'");
@@ -765,7 +863,7 @@ static void check_expr(C *c, wfp_expr *e) {
     }
     wfp_type *pt = T(c, r->prop_types[k]);
     if (e->op == WFP_OP_SELF_SET) {
-      const char *ctx = wfp__arena_printf(&p->arena, "property '%s'", e->str);
+      const char *ctx = wfp__ir_printf(p, "property '%s'", e->str);
       expect(c, e->a, pt, ctx);
       e->type = T(c, WFP_T_VOID);
     } else {
@@ -818,30 +916,39 @@ static bool block_completes(const wfp_block *b) {
   return true;
 }
 
-static void declare(C *c, wfp_stmt *s) {
-  wfp_program *p = c->k->p;
-  wfp_var *v = s->var;
-  /* one name per block (params share the body's block) */
-  for (scope *q = c->sc; q && q->block == c->block; q = q->next)
-    if (strcmp(q->var->name, v->name) == 0) {
-      wfp__diag(p, WFP_EPROGRAM, s->path,
-                "duplicate variable '%s' in this block (declared at %s)",
-                v->name, q->var->path);
-      return;
-    }
-  scope *n = wfp__arena_alloc(&p->arena, sizeof *n);
+/* Puts v in scope in the current block; false when the block has one of
+** that name already (reported by the caller). */
+static bool scope_add(C *c, wfp_var *v) {
+  K *k = c->k;
+  sentry *top = wfp__map_get(&c->scope, v->name);
+  if (top && top->block == c->block)
+    return false;
+  sentry *n = wfp__ir_alloc(k->p, sizeof *n);
   if (!n)
-    return;
+    return true;
   v->owner = c->fn;
-  add_local(p, c->fn, v);
+  v->scope_block = c->block;
+  v->scope_seq = c->seq++;
+  add_local(k->p, c->fn, v);
   n->var = v;
   n->block = c->block;
-  n->next = c->sc;
-  c->sc = n;
-  if (c->block == c->root_block) {
-    fnlevel *l = level_of(c->k, c->fn);
-    if (l && push((void **)&l->vars, &l->n, &l->cap, sizeof(wfp_var *)))
-      l->vars[l->n++] = v;
+  n->shadow = top;
+  n->prev = c->decls;
+  c->decls = n;
+  map_put(k, &c->scope, v->name, n, true);
+  if (c->block == c->root_block)
+    map_put(k, &fx_of(k, c->fn)->level, v->name, v, false);
+  return true;
+}
+
+static void declare(C *c, wfp_stmt *s) {
+  wfp_var *v = s->var;
+  /* one name per block (params share the body's block) */
+  if (!scope_add(c, v)) {
+    sentry *q = wfp__map_get(&c->scope, v->name);
+    wfp__diag(c->k->p, WFP_EPROGRAM, s->path,
+              "duplicate variable '%s' in this block (declared at %s)",
+              v->name, q->var->path);
   }
 }
 
@@ -873,7 +980,7 @@ static void check_stmt(C *c, wfp_stmt *s) {
       break;
     }
     s->var = v;
-    const char *ctx = wfp__arena_printf(&p->arena, "'set' of '%s'", v->name);
+    const char *ctx = wfp__ir_printf(p, "'set' of '%s'", v->name);
     expect(c, s->e, v->type, ctx);
     break;
   }
@@ -940,13 +1047,17 @@ static void check_stmt(C *c, wfp_stmt *s) {
 }
 
 static void check_block(C *c, wfp_block *b, bool new_scope) {
-  scope *saved = c->sc;
   int saved_block = c->block;
   if (new_scope)
-    c->block = ++c->k->next_block;
+    c->block = new_block(c->k, saved_block);
   for (int i = 0; i < b->n; i++)
     check_stmt(c, b->v[i]);
-  c->sc = saved;
+  /* the block's variables go out of scope */
+  while (c->decls && c->decls->block == c->block) {
+    sentry *e = c->decls;
+    map_put(c->k, &c->scope, e->var->name, e->shadow, true);
+    c->decls = e->prev;
+  }
   c->block = saved_block;
 }
 
@@ -970,134 +1081,163 @@ static void check_func_body(K *k, wfp_func *f, C *outer) {
   c.k = k;
   c.fn = f;
   c.outer = outer;
-  c.block = c.root_block = ++k->next_block;
+  wfp__map_init(&c.scope, false);
+  c.block = c.root_block = new_block(k, 0);
   for (int i = 0; i < f->nparams; i++) {
     wfp_var *v = f->params[i];
-    bool dup = false;
-    for (int j = 0; j < i; j++)
-      if (strcmp(f->params[j]->name, v->name) == 0)
-        dup = true;
-    if (dup) {
+    if (!scope_add(&c, v))
       wfp__diag(p, WFP_EPROGRAM, v->path, "duplicate parameter '%s'", v->name);
-      continue;
-    }
-    scope *n = wfp__arena_alloc(&p->arena, sizeof *n);
-    if (!n)
-      return;
-    v->owner = f;
-    add_local(p, f, v);
-    n->var = v;
-    n->block = c.block;
-    n->next = c.sc;
-    c.sc = n;
   }
   check_block(&c, &f->body, false);
   if (block_completes(&f->body))
     f->may_end_void = true;
+  wfp__map_free(&c.scope);
 }
 
 /* ---- captures at reference sites (after every body is checked) ---- */
 
 /* The variable of g that holds u's value, where u is a variable of one of
 ** g's enclosing functions (or of g itself). at_site: the value is needed at
-** a point of g where exactly the variables of snap are visible; otherwise at
-** g's function level (its params, top-level lets, captures). Adds the
-** captures this needs; sets *changed when it does. */
-static wfp_var *provide(K *k, wfp_func *g, bool at_site, scope *snap,
+** a point of g (block, seq: see site); otherwise at g's function level (its
+** params, top-level lets, captures). Adds the captures this needs; sets
+** *changed when it does, *late when u is g's own but declared too late. */
+static wfp_var *provide(K *k, wfp_func *g, bool at_site, int block, int seq,
                         wfp_var *u, bool *changed, bool *late) {
   wfp_var *ou = origin(u);
-  /* g's own variable: params and captures hold for the whole function; a
-  ** let only where it is visible (snap), or, at function level, when it is
-  ** a top-level let */
-  for (int i = 0; i < g->nlocals; i++) {
-    wfp_var *v = g->locals[i];
-    if (v != ou && !(v->is_capture && origin(v) == ou))
-      continue;
-    if (v->is_param || v->is_capture)
-      return v;
-    if (at_site && in_snapshot(snap, v))
-      return v;
-    if (!at_site) {
-      fnlevel *l = level_of(k, g);
-      for (int q = 0; l && q < l->n; q++)
-        if (l->vars[q] == v)
-          return v;
+  int from = k->nchain;
+  wfp_var *v = NULL;
+  /* up from g to the function that has the value: each one on the way
+  ** captures it from the one above (a loop: nesting may be deep) */
+  for (wfp_func *cur = g;;) {
+    /* its own variable: params hold for the whole function; a let only
+    ** where it is visible (at a site), or, at function level, a top-level
+    ** let */
+    if (ou->owner == cur) {
+      if (ou->is_param || (at_site && visible_at(k, ou, block, seq)) ||
+          (!at_site && wfp__map_get(&fx_of(k, cur)->level, ou->name) == ou))
+        v = ou;
+      else
+        *late = true;
+      break;
     }
-    *late = true;
-    return NULL;
+    v = wfp__map_get(&fx_of(k, cur)->cap_of, ou);
+    if (v || !cur->parent || !chain_push(k, cur))
+      break;
+    /* a lambda captures at its site, a named function at its parent's
+    ** function level */
+    if (cur->is_lambda) {
+      int ls = fx_of(k, cur)->lambda_site;
+      if (ls < 0)
+        break;
+      at_site = true;
+      block = k->sites[ls].block;
+      seq = k->sites[ls].seq;
+    } else {
+      at_site = false;
+    }
+    cur = cur->parent;
   }
-  /* g must capture it from its enclosing function */
-  if (!g->parent)
-    return NULL;
-  wfp_var *pv;
-  if (g->is_lambda) {
-    site *ls = NULL;
-    for (int i = 0; i < k->nsites; i++)
-      if (k->sites[i].target == g && k->sites[i].e->op == WFP_OP_LAMBDA)
-        ls = &k->sites[i];
-    if (!ls)
-      return NULL;
-    pv = provide(k, g->parent, true, ls->snap, u, changed, late);
-  } else {
-    pv = provide(k, g->parent, false, NULL, u, changed, late);
-  }
-  if (!pv)
-    return NULL;
-  *changed = true;
-  return new_capture(k->p, g, pv);
+  if (v && k->nchain > from)
+    *changed = true;
+  return capture_down(k, from, v);
 }
 
+/* Puts the sites that target f on the work list (f has a new capture). */
+static void queue_sites_of(K *k, const wfp_func *f) {
+  const fnx *x = fx_of(k, f);
+  for (int i = 0; i < x->nsites; i++) {
+    int s = k->by_target[x->first_site + i];
+    if (k->sites[s].queued)
+      continue;
+    if (!push(k, (void **)&k->work, &k->nwork, &k->work_cap, sizeof(int)))
+      return;
+    k->sites[s].queued = true;
+    k->work[k->nwork++] = s;
+  }
+}
+
+/*
+** Every site of a nested function passes the values of its captures, which
+** the site's function may have to capture in turn (and so its own sites):
+** a work list of sites, each taking the captures its target gained since
+** it was last done, until nothing changes.
+*/
 static void resolve_sites(K *k) {
   wfp_program *p = k->p;
-  bool changed = true;
-  int rounds = 0;
-  while (changed && rounds++ < 10000) {
-    changed = false;
-    for (int i = 0; i < k->nsites; i++) {
-      site *s = &k->sites[i];
-      wfp_func *f = s->target;
-      if (s->e->op == WFP_OP_LAMBDA || s->reported)
-        continue;
-      /* explicit captures (lifted IR read back) bind the leading params */
-      if (s->e->nbound)
-        continue;
-      for (int j = 0; j < f->ncaps; j++) {
-        bool late = false;
-        wfp_var *v = provide(k, s->in, true, s->snap, f->caps[j]->outer, &changed, &late);
-        if (!v) {
-          s->reported = true;
-          wfp_var *o = origin(f->caps[j]);
-          if (late)
-            wfp__diag(p, WFP_EPROGRAM, s->e->path,
-                      "'%s' reads '%s', which is not declared yet here "
-                      "(nested functions capture variables by value when "
-                      "they are called)",
-                      f->name, o->name);
-          else
-            wfp__diag(p, WFP_EPROGRAM, s->e->path,
-                      "'%s' reads '%s' of '%s', which is not available here",
-                      f->name, o->name, o->owner && o->owner->name ? o->owner->name : "?");
+  /* the sites of each function, grouped (counting sort by target) */
+  k->by_target = malloc(sizeof *k->by_target * ((size_t)k->nsites + 1));
+  if (!k->by_target) {
+    p->oom = true;
+    return;
+  }
+  for (int i = 0; i < k->nsites; i++)
+    fx_of(k, k->sites[i].target)->nsites++;
+  int at = 0;
+  for (int i = 0; i < p->nfuncs; i++) {
+    k->fx[i].first_site = at;
+    at += k->fx[i].nsites;
+    k->fx[i].nsites = 0;
+  }
+  for (int i = 0; i < k->nsites; i++) {
+    fnx *x = fx_of(k, k->sites[i].target);
+    k->by_target[x->first_site + x->nsites++] = i;
+  }
+  k->resolving = true;
+  for (int i = k->nsites - 1; i >= 0; i--) {
+    if (!push(k, (void **)&k->work, &k->nwork, &k->work_cap, sizeof(int)))
+      break;
+    k->sites[i].queued = true;
+    k->work[k->nwork++] = i;
+  }
+  while (k->nwork > 0 && !p->oom) {
+    site *s = &k->sites[k->work[--k->nwork]];
+    s->queued = false;
+    wfp_func *f = s->target;
+    /* lambdas capture at their own site (check_expr); explicit captures
+    ** (lifted IR read back) bind the leading params */
+    if (s->e->op == WFP_OP_LAMBDA || s->reported || s->e->nbound)
+      continue;
+    for (; s->done < f->ncaps; s->done++) {
+      bool late = false, changed = false;
+      wfp_var *v = provide(k, s->in, true, s->block, s->seq, f->caps[s->done]->outer,
+                           &changed, &late);
+      if (!v) {
+        s->reported = true;
+        if (p->oom)
           break;
-        }
+        wfp_var *o = origin(f->caps[s->done]);
+        if (late)
+          wfp__diag(p, WFP_EPROGRAM, s->e->path,
+                    "'%s' reads '%s', which is not declared yet here "
+                    "(nested functions capture variables by value when "
+                    "they are called)",
+                    f->name, o->name);
+        else
+          wfp__diag(p, WFP_EPROGRAM, s->e->path,
+                    "'%s' reads '%s' of '%s', which is not available here",
+                    f->name, o->name, o->owner && o->owner->name ? o->owner->name : "?");
+        break;
       }
     }
   }
+  k->resolving = false;
   /* record the values each site passes */
-  for (int i = 0; i < k->nsites; i++) {
+  for (int i = 0; i < k->nsites && !p->oom; i++) {
     site *s = &k->sites[i];
     wfp_func *f = s->target;
     if (s->reported || s->e->nbound)
       continue;
-    s->e->ncapargs = f->ncaps;
-    s->e->capargs = wfp__arena_alloc(&p->arena, sizeof *s->e->capargs * (size_t)(f->ncaps + 1));
+    s->e->capargs = wfp__ir_alloc(p, sizeof *s->e->capargs * (size_t)(f->ncaps + 1));
     if (!s->e->capargs)
       return;
+    s->e->ncapargs = f->ncaps;
     for (int j = 0; j < f->ncaps; j++) {
       if (s->e->op == WFP_OP_LAMBDA) {
         s->e->capargs[j] = f->caps[j]->outer;
       } else {
         bool ch = false, late = false;
-        s->e->capargs[j] = provide(k, s->in, true, s->snap, f->caps[j]->outer, &ch, &late);
+        s->e->capargs[j] = provide(k, s->in, true, s->block, s->seq,
+                                   f->caps[j]->outer, &ch, &late);
       }
     }
   }
@@ -1111,14 +1251,10 @@ static void check_names(K *k) {
     wfp_func *f = p->funcs[i];
     if (f->is_lambda || !f->name)
       continue;
-    for (int j = 0; j < i; j++) {
-      wfp_func *g = p->funcs[j];
-      if (!g->is_lambda && g->name && strcmp(g->name, f->name) == 0) {
-        wfp__diag(p, WFP_EPROGRAM, wfp__arena_printf(&p->arena, "%s.name", f->path),
-                  "duplicate function name '%s' (first at %s)", f->name, g->path);
-        break;
-      }
-    }
+    wfp_func *g = wfp__map_get(&k->by_name, f->name);
+    if (g && g != f)
+      wfp__diag(p, WFP_EPROGRAM, wfp__ir_text(p, "%s.name", f->path),
+                "duplicate function name '%s' (first at %s)", f->name, g->path);
   }
   /* parents */
   for (int i = 0; i < p->nfuncs; i++) {
@@ -1126,8 +1262,8 @@ static void check_names(K *k) {
     if (f->is_lambda || !f->parent_name)
       continue;
     bool by_id;
-    wfp_func *par = find_func(p, f->parent_name, &by_id);
-    const char *pp = wfp__arena_printf(&p->arena, "%s.parent", f->path);
+    wfp_func *par = find_func(k, f->parent_name, &by_id);
+    const char *pp = wfp__ir_text(p, "%s.parent", f->path);
     if (!par || by_id) {
       wfp__diag(p, WFP_EPROGRAM, pp, "unknown parent function '%s'",
                 f->parent_name);
@@ -1142,40 +1278,117 @@ static void check_names(K *k) {
     }
     f->parent = par;
   }
-  /* cycles among parents */
+  /* cycles among parents: walk up from each function not yet seen; a walk
+  ** that meets itself found a cycle, reported at its first function in the
+  ** program's order, whose parent is dropped (that breaks the cycle) */
+  int *state = calloc((size_t)p->nfuncs + 1, sizeof *state); /* 0 new, 1 walk, 2 done */
+  bool *cut = calloc((size_t)p->nfuncs + 1, sizeof *cut);
+  if (!state || !cut) {
+    free(state);
+    free(cut);
+    p->oom = true;
+    return;
+  }
+  for (int i = 0; i < p->nfuncs; i++) {
+    wfp_func *a = p->funcs[i];
+    while (a && state[a->index] == 0) {
+      state[a->index] = 1;
+      a = a->parent;
+    }
+    if (a && state[a->index] == 1) {
+      /* a is on this walk: the cycle is a, a->parent, ... back to a */
+      wfp_func *first = a;
+      for (wfp_func *b = a->parent; b != a; b = b->parent)
+        if (b->index < first->index)
+          first = b;
+      cut[first->index] = true;
+    }
+    for (wfp_func *b = p->funcs[i]; b && state[b->index] == 1; b = b->parent)
+      state[b->index] = 2;
+  }
   for (int i = 0; i < p->nfuncs; i++) {
     wfp_func *f = p->funcs[i];
-    if (f->is_lambda || !f->parent)
+    if (!cut[i])
       continue;
-    wfp_func *a = f->parent;
-    int steps = 0;
-    while (a && a != f && steps++ <= p->nfuncs)
-      a = a->is_lambda ? a->parent : a->parent;
-    if (a == f) {
-      wfp__diag(p, WFP_EPROGRAM,
-                wfp__arena_printf(&p->arena, "%s.parent", f->path),
-                "nesting cycle: '%s' is nested in itself through its parents",
-                f->name);
-      f->parent = NULL;
-      f->parsed_ok = false;
+    wfp__diag(p, WFP_EPROGRAM, wfp__ir_text(p, "%s.parent", f->path),
+              "nesting cycle: '%s' is nested in itself through its parents",
+              f->name);
+    f->parent = NULL;
+    f->parsed_ok = false;
+  }
+  free(state);
+  free(cut);
+}
+
+/* The nesting tree (parents, lambdas included; no cycles left): each
+** function's depth, and its pre/post order number for ancestor tests. */
+static void nesting_tree(K *k) {
+  wfp_program *p = k->p;
+  int n = p->nfuncs;
+  int *first = malloc(sizeof *first * ((size_t)n + 1));
+  int *next = malloc(sizeof *next * ((size_t)n + 1));
+  int *stack = malloc(sizeof *stack * ((size_t)n + 1));
+  if (!first || !next || !stack) {
+    p->oom = true;
+    goto out;
+  }
+  for (int i = 0; i < n; i++)
+    first[i] = -1;
+  /* children lists, in reverse so that they come out in program order */
+  for (int i = n - 1; i >= 0; i--) {
+    wfp_func *f = p->funcs[i];
+    next[i] = -1;
+    if (f->parent) {
+      next[i] = first[f->parent->index];
+      first[f->parent->index] = i;
     }
   }
+  int clock = 0;
+  for (int r = 0; r < n; r++) {
+    if (p->funcs[r]->parent)
+      continue;
+    /* iterative depth-first walk: the stack holds the path from r */
+    int sp = 0;
+    stack[sp++] = r;
+    k->fx[r].depth = 0;
+    k->fx[r].enter = clock++;
+    while (sp > 0) {
+      int top = stack[sp - 1];
+      int c = first[top];
+      if (c >= 0) {
+        first[top] = next[c]; /* consumed */
+        k->fx[c].depth = k->fx[top].depth + 1;
+        k->fx[c].enter = clock++;
+        stack[sp++] = c;
+      } else {
+        k->fx[top].leave = clock++;
+        sp--;
+      }
+    }
+  }
+  for (int i = 0; i < n; i++)
+    p->funcs[i]->depth = k->fx[i].depth;
+out:
+  free(first);
+  free(next);
+  free(stack);
 }
 
 static void check_resources(K *k) {
   wfp_program *p = k->p;
+  wfp__map res;
+  wfp__map_init(&res, false);
+  for (int j = 0; j < p->nresources; j++)
+    map_put(k, &res, p->resources[j]->name, p->resources[j], false);
   for (int i = 0; i < p->nfuncs; i++) {
     wfp_func *f = p->funcs[i];
     if (!f->resource || f->is_lambda)
       continue;
     wfp_resource *placeholder = f->resource;
-    wfp_resource *r = NULL;
-    for (int j = 0; j < p->nresources; j++)
-      if (strcmp(p->resources[j]->name, placeholder->name) == 0)
-        r = p->resources[j];
+    wfp_resource *r = placeholder->name ? wfp__map_get(&res, placeholder->name) : NULL;
     if (!r) {
       wfp__diag(p, WFP_EPROGRAM, placeholder->path, "unknown resource '%s'",
-                placeholder->name);
+                placeholder->name ? placeholder->name : "?");
       f->resource = NULL;
       continue;
     }
@@ -1194,14 +1407,11 @@ static void check_resources(K *k) {
                 "method '%s' cannot be nested in another function",
                 f->name ? f->name : "?");
   }
+  wfp__map_free(&res);
   for (int j = 0; j < p->nresources; j++) {
     wfp_resource *r = p->resources[j];
     for (int m = 0; m < r->nmethods; m++) {
-      wfp_func *f = NULL;
-      for (int i = 0; i < p->nfuncs; i++)
-        if (!p->funcs[i]->is_lambda && p->funcs[i]->name &&
-            strcmp(p->funcs[i]->name, r->methods[m]) == 0)
-          f = p->funcs[i];
+      wfp_func *f = wfp__map_get(&k->by_name, r->methods[m]);
       if (!f)
         wfp__diag(p, WFP_EPROGRAM, r->method_paths[m],
                   "resource '%s' lists method '%s', but there is no function "
@@ -1216,21 +1426,48 @@ static void check_resources(K *k) {
   }
 }
 
+/*
+** The types nothing determines get their defaults (docs/ir.md, "Types"):
+** a value that only 'len' constrains is a str; any other value an i64; a fn
+** value that nothing calls keeps an open signature. Run-time checks catch
+** a value of another type where a default was assumed (a call_ref whose
+** function's signature differs traps).
+*/
+static void default_types(K *k) {
+  wfp_program *p = k->p;
+  for (int i = 0; i < k->ndefers; i++) {
+    defer *d = &k->defers[i];
+    wfp_type *t = d->kind == D_LEN && d->t ? rep(d->t) : NULL;
+    if (t && t->kind == WFP_T_VAR && !t->want_fn)
+      unify(t, wfp__type_new(p, WFP_T_STR));
+  }
+  wfp_type *i64 = wfp__type_new(p, WFP_T_I64);
+  wfp_type *open_fn = wfp__type_new(p, WFP_T_FN);
+  if (open_fn->kind == WFP_T_FN) {
+    open_fn->want_fn = true; /* printed "fn": nothing fixes its signature */
+    open_fn->ret = i64;
+  }
+  /* p->tvars grows no more: every type below exists already */
+  for (size_t i = 0; i < p->ntvars; i++) {
+    wfp_type *t = rep(p->tvars[i]);
+    if (t->kind == WFP_T_VAR)
+      t->link = t->want_fn ? open_fn : i64;
+  }
+}
+
 static void run_defers(K *k) {
   wfp_program *p = k->p;
-  /* an unknown type is almost always a consequence of another fault: say
-  ** it only when there is no other */
-  bool others = p->ndiags > 0 || p->dropped > 0;
   /* functions without a value return give no value */
   for (int i = 0; i < p->nfuncs; i++) {
     wfp_func *f = p->funcs[i];
-    wfp_type *r = wfp__type_find(f->ret);
+    wfp_type *r = rep(f->ret);
     if (r->kind == WFP_T_VAR && !has_value_return(&f->body))
       unify(r, wfp__type_new(p, WFP_T_VOID));
   }
+  default_types(k);
   for (int i = 0; i < k->ndefers; i++) {
     defer *d = &k->defers[i];
-    wfp_type *t = d->t ? wfp__type_find(d->t) : NULL;
+    wfp_type *t = d->t ? rep(d->t) : NULL;
     if (t && t->kind == WFP_T_ERROR)
       continue;
     /* a call of a function with faults of its own: nothing more to say */
@@ -1248,12 +1485,6 @@ static void run_defers(K *k) {
         else
           wfp__diag(p, WFP_EPROGRAM, d->e->path, "this gives no value (%s needs one)",
                     d->what);
-      } else if (t->kind == WFP_T_VAR && !t->want_fn && !others) {
-        wfp__diag(p, WFP_EPROGRAM, d->e->path,
-                  "cannot infer the type of this '%s' (%s)",
-                  wfp__expr_op_name(d->e->op), d->what);
-        if (d->in)
-          d->in->reported_types = true;
       }
       if (d->e->op == WFP_OP_CALL && d->e->target && d->e->target->may_end_void &&
           t->kind != WFP_T_VOID)
@@ -1262,27 +1493,26 @@ static void run_defers(K *k) {
                   d->e->target->name, d->what);
       break;
     case D_EQ:
-      if (t->kind != WFP_T_I64 && t->kind != WFP_T_STR && t->kind != WFP_T_VAR)
+      if (t->kind != WFP_T_I64 && t->kind != WFP_T_STR)
         wfp__diag(p, WFP_EPROGRAM, d->e->path,
                   "type mismatch: %s compares i64 or str values, got %s",
                   d->what, tstr(k, t));
       break;
     case D_PRINTABLE:
-      if (t->kind == WFP_T_FN || (t->kind == WFP_T_VAR && t->want_fn))
+      if (t->kind == WFP_T_FN)
         wfp__diag(p, WFP_EPROGRAM, d->e->path,
                   "type mismatch: %s must be i64, str or json, not a function",
                   d->what);
       break;
     case D_LEN:
-      if (t->kind != WFP_T_STR && t->kind != WFP_T_JSON && t->kind != WFP_T_VAR &&
-          t->kind != WFP_T_VOID)
+      if (t->kind != WFP_T_STR && t->kind != WFP_T_JSON && t->kind != WFP_T_VOID)
         wfp__diag(p, WFP_EPROGRAM, d->e->path,
                   "type mismatch: 'len' needs str or json, got %s", tstr(k, t));
       break;
     case D_FNVALUE:
     case D_EACH: {
       wfp_func *f = d->target;
-      wfp_type *r = wfp__type_find(f->ret);
+      wfp_type *r = rep(f->ret);
       if (r->kind != WFP_T_VOID && f->may_end_void)
         wfp__diag(p, WFP_EPROGRAM, d->e->path,
                   "%s does not return a value on every path (a function used "
@@ -1295,17 +1525,6 @@ static void run_defers(K *k) {
     }
     }
   }
-  /* return types still unknown: value returns that only return themselves
-  ** (not worth a second message when an expression of f was reported) */
-  for (int i = 0; i < p->nfuncs; i++) {
-    wfp_func *f = p->funcs[i];
-    wfp_type *r = wfp__type_find(f->ret);
-    if (r->kind == WFP_T_VAR && !r->want_fn && f->parsed_ok && !f->reported_types && !others)
-      wfp__diag(p, WFP_EPROGRAM, f->path,
-                "cannot infer the return type of %s%s%s",
-                f->is_lambda ? "this lambda" : "'", f->is_lambda ? "" : f->name,
-                f->is_lambda ? "" : "'");
-  }
 }
 
 int wfp__ir_check(wfp_program *p) {
@@ -1313,59 +1532,61 @@ int wfp__ir_check(wfp_program *p) {
   memset(&kk, 0, sizeof kk);
   K *k = &kk;
   k->p = p;
-  k->levels = calloc((size_t)p->nfuncs + 1, sizeof *k->levels);
-  if (!k->levels)
+  wfp__map_init(&k->by_name, false);
+  wfp__map_init(&k->by_id, false);
+  k->fx = calloc((size_t)p->nfuncs + 1, sizeof *k->fx);
+  if (!k->fx) {
+    p->oom = true;
     return WFP_ENOMEM;
-  k->nlevels = p->nfuncs;
+  }
+  new_block(k, 0); /* block 0: none */
   for (int i = 0; i < p->nfuncs; i++) {
     wfp_func *f = p->funcs[i];
-    k->levels[i].fn = f;
+    fnx *x = &k->fx[i];
+    /* the index of the lifted program, which has this order already */
+    f->index = i;
+    wfp__map_init(&x->level, false);
+    wfp__map_init(&x->caps, false);
+    wfp__map_init(&x->cap_of, true);
+    x->lambda_site = -1;
     f->ret = wfp__type_new(p, WFP_T_VAR);
-    if (!f->ret) {
-      free(k->levels);
-      return WFP_ENOMEM;
-    }
+    if (!f->is_lambda && f->name)
+      map_put(k, &k->by_name, f->name, f, false);
+    if (!f->is_lambda && f->id[0])
+      map_put(k, &k->by_id, f->id, f, false);
   }
   check_names(k);
   check_resources(k);
-  /* depth: parents are checked before the functions nested in them */
-  int maxd = 0;
-  for (int i = 0; i < p->nfuncs; i++) {
-    wfp_func *f = p->funcs[i];
-    if (f->is_lambda)
-      continue;
-    int d = 0;
-    for (wfp_func *a = f->parent; a && d <= p->nfuncs; a = a->parent)
-      d++;
-    f->depth = d;
-    if (d > maxd)
-      maxd = d;
+  nesting_tree(k);
+  /* parents are checked before the functions nested in them (lambdas are
+  ** checked inside the function that holds them): by depth */
+  int *order = malloc(sizeof *order * ((size_t)p->nfuncs + 1));
+  int *count = calloc((size_t)p->nfuncs + 2, sizeof *count);
+  if (order && count && !p->oom) {
+    for (int i = 0; i < p->nfuncs; i++)
+      if (!p->funcs[i]->is_lambda)
+        count[p->funcs[i]->depth + 1]++;
+    for (int d = 1; d <= p->nfuncs; d++)
+      count[d] += count[d - 1];
+    int n = 0;
+    for (int i = 0; i < p->nfuncs; i++)
+      if (!p->funcs[i]->is_lambda) {
+        order[count[p->funcs[i]->depth]++] = i;
+        n++;
+      }
+    for (int i = 0; i < n && !p->oom; i++)
+      check_func_body(k, p->funcs[order[i]], NULL);
+  } else {
+    p->oom = true;
   }
-  for (int d = 0; d <= maxd; d++)
-    for (int i = 0; i < p->nfuncs; i++) {
-      wfp_func *f = p->funcs[i];
-      if (!f->is_lambda && f->depth == d)
-        check_func_body(k, f, NULL);
-    }
-  /* lambdas' depth: one below their enclosing function */
-  for (int i = 0; i < p->nfuncs; i++) {
-    wfp_func *f = p->funcs[i];
-    if (f->is_lambda) {
-      int d = 0;
-      for (wfp_func *a = f->parent; a && d <= p->nfuncs; a = a->parent)
-        d++;
-      f->depth = d;
-    }
-  }
-  resolve_sites(k);
-  run_defers(k);
+  free(order);
+  free(count);
+  if (!p->oom)
+    resolve_sites(k);
+  if (!p->oom)
+    run_defers(k);
   /* the entry */
-  p->entry = NULL;
-  for (int i = 0; i < p->nfuncs; i++) {
-    wfp_func *f = p->funcs[i];
-    if (!f->is_lambda && f->name && strcmp(f->name, p->entry_name) == 0)
-      p->entry = f;
-  }
+  p->entry = wfp__map_get(&k->by_name, p->entry_name);
   if (p->entry && p->entry->parent)
     wfp__diag(p, WFP_EPROGRAM, p->entry->path,
               "the entry function '%s' cannot be nested in another function",
@@ -1373,10 +1594,21 @@ int wfp__ir_check(wfp_program *p) {
   else if (!p->entry && p->entry_explicit)
     wfp__diag(p, WFP_EPROGRAM, "$.functions",
               "entry function '%s' not found", p->entry_name);
-  for (int i = 0; i < k->nlevels; i++)
-    free(k->levels[i].vars);
-  free(k->levels);
+  for (int i = 0; i < p->nfuncs; i++) {
+    wfp__map_free(&k->fx[i].level);
+    wfp__map_free(&k->fx[i].caps);
+    wfp__map_free(&k->fx[i].cap_of);
+  }
+  free(k->fx);
+  wfp__map_free(&k->by_name);
+  wfp__map_free(&k->by_id);
+  free(k->bparent);
+  free(k->work);
+  free(k->by_target);
+  free(k->chain);
   free(k->defers);
   free(k->sites);
+  if (p->oom)
+    return WFP_ENOMEM;
   return p->ndiags ? WFP_EPROGRAM : WFP_OK;
 }

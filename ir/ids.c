@@ -37,40 +37,54 @@ int wfp__ir_assign_ids(wfp_program *p) {
       if (rc)
         return rc;
     }
+  /* duplicates, found through maps: ids, then names against given ids */
   int rc = WFP_OK;
-  for (int i = 0; i < p->nfuncs; i++)
-    for (int j = 0; j < i; j++) {
-      wfp_func *f = p->funcs[i], *g = p->funcs[j];
-      if (strcmp(f->id, g->id) != 0)
-        continue;
-      const char *gn = g->is_lambda ? "a lambda" : g->name;
-      if (f->id_given)
-        wfp__diag(p, WFP_EPROGRAM,
-                  wfp__arena_printf(&p->arena, "%s.id", f->path),
-                  "duplicate id '%s' (also the id of %s%s%s)", f->id,
-                  g->is_lambda ? "" : "'", gn, g->is_lambda ? "" : "'");
-      else
-        wfp__diag(p, WFP_EPROGRAM, f->path,
-                  "the id assigned to this function, '%s', is already taken "
-                  "by %s%s%s",
-                  f->id, g->is_lambda ? "" : "'", gn, g->is_lambda ? "" : "'");
-      rc = WFP_EPROGRAM;
-      break;
+  wfp__map ids, names;
+  wfp__map_init(&ids, false);
+  wfp__map_init(&names, false);
+  for (int i = 0; i < p->nfuncs; i++) {
+    wfp_func *f = p->funcs[i];
+    void *old = NULL;
+    if (wfp__map_put(&ids, f->id, f, false, &old)) {
+      rc = WFP_ENOMEM;
+      goto out;
     }
+    wfp_func *g = old;
+    if (!g)
+      continue;
+    const char *gn = g->is_lambda ? "a lambda" : g->name;
+    if (f->id_given)
+      wfp__diag(p, WFP_EPROGRAM, wfp__ir_text(p, "%s.id", f->path),
+                "duplicate id '%s' (also the id of %s%s%s)", f->id,
+                g->is_lambda ? "" : "'", gn, g->is_lambda ? "" : "'");
+    else
+      wfp__diag(p, WFP_EPROGRAM, f->path,
+                "the id assigned to this function, '%s', is already taken "
+                "by %s%s%s",
+                f->id, g->is_lambda ? "" : "'", gn, g->is_lambda ? "" : "'");
+    rc = WFP_EPROGRAM;
+  }
   /* an id that is also another function's name would make calls ambiguous */
+  for (int i = 0; i < p->nfuncs; i++) {
+    wfp_func *g = p->funcs[i];
+    if (!g->is_lambda && g->name && wfp__map_put(&names, g->name, g, false, NULL)) {
+      rc = WFP_ENOMEM;
+      goto out;
+    }
+  }
   for (int i = 0; i < p->nfuncs; i++) {
     wfp_func *f = p->funcs[i];
     if (!f->id_given)
       continue;
-    for (int j = 0; j < p->nfuncs; j++) {
-      wfp_func *g = p->funcs[j];
-      if (g != f && !g->is_lambda && g->name && strcmp(g->name, f->id) == 0) {
-        wfp__diag(p, WFP_EPROGRAM,
-                  wfp__arena_printf(&p->arena, "%s.id", f->path),
-                  "id '%s' is also the name of function '%s'", f->id, g->name);
-        rc = WFP_EPROGRAM;
-      }
+    wfp_func *g = wfp__map_get(&names, f->id);
+    if (g && g != f) {
+      wfp__diag(p, WFP_EPROGRAM, wfp__ir_text(p, "%s.id", f->path),
+                "id '%s' is also the name of function '%s'", f->id, g->name);
+      rc = WFP_EPROGRAM;
     }
   }
+out:
+  wfp__map_free(&ids);
+  wfp__map_free(&names);
   return rc;
 }

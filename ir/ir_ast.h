@@ -158,7 +158,6 @@ struct wfp_expr {
   int64_t ival;
   const char *str;
   size_t slen;
-  struct cJSON *json; /* lit_json: the value, numbers as written */
   /* operands: a, b for binary and unary ops; a = payload / value / ms /
   ** from / the fn expression of call_ref */
   wfp_expr *a, *b;
@@ -197,8 +196,12 @@ struct wfp_var {
   bool is_param;
   bool is_capture;  /* a lifted leading parameter */
   wfp_var *outer;   /* is_capture: the variable it copies */
+  wfp_var *root;    /* is_capture: the variable at the end of that chain */
   const char *path; /* where it was declared */
   bool referenced_by_nested; /* read by a nested function or lambda */
+  /* the checker's: the block that declares it and its rank among the
+  ** declarations of its function (what a reference site can see) */
+  int scope_block, scope_seq;
 };
 
 struct wfp_resource {
@@ -261,11 +264,46 @@ struct wfp_program {
   wfp_resource **resources;
   int nresources;
   wfp_func *entry; /* NULL when the program has no function of that name */
-  struct cJSON *doc; /* the parsed input; owns lit_json values */
+  /* every type variable made, for the defaults of what nothing determines */
+  wfp_type **tvars;
+  size_t ntvars, tvars_cap;
+  /* an allocation failed: the stage ends with WFP_ENOMEM. Until then the
+  ** stage goes on safely; a type it could not make is oom_type (ERROR). */
+  bool oom;
+  wfp_type oom_type;
   char hash[17];
   char *ir_text; /* canonical lifted IR, compact (malloc) */
   size_t ir_len;
 };
+
+/* ---- allocation: arena memory of the program, failures recorded ---- */
+
+/* As wfp__arena_alloc / _strndup / _strdup / _printf on p->arena; on
+** failure they set p->oom and return NULL. */
+void *wfp__ir_alloc(wfp_program *p, size_t n);
+char *wfp__ir_strndup(wfp_program *p, const char *s, size_t n);
+char *wfp__ir_strdup(wfp_program *p, const char *s);
+char *wfp__ir_printf(wfp_program *p, const char *fmt, ...) WFP__PRINTF(2, 3);
+/* A JSON path or message text: as wfp__ir_printf, but "" when out of
+** memory, for text that only diagnostics read. */
+const char *wfp__ir_text(wfp_program *p, const char *fmt, ...) WFP__PRINTF(2, 3);
+
+/* ---- hash maps (map.c): string or pointer keys, borrowed ---- */
+
+typedef struct wfp__map {
+  struct wfp__map_slot *slots;
+  size_t cap, n;
+  bool ptr_keys;
+} wfp__map;
+
+void wfp__map_init(wfp__map *m, bool ptr_keys);
+void wfp__map_free(wfp__map *m);
+/* The value of key, or NULL. */
+void *wfp__map_get(const wfp__map *m, const void *key);
+/* Sets key to val; when key is there already, *old (if not NULL) gets its
+** value, which is replaced only when replace is true. 0 or WFP_ENOMEM. */
+int wfp__map_put(wfp__map *m, const void *key, void *val, bool replace,
+                 void **old);
 
 /* ---- internal entry points of the front end stages ---- */
 
@@ -277,6 +315,7 @@ int wfp__diag_at(wfp_program *p, int code, int line, int col, const char *fmt,
 /* True when the diagnostic bound is reached (stages stop early then). */
 bool wfp__diag_full(const wfp_program *p);
 
+/* A new type; never NULL (out of memory: p->oom_type, an ERROR). */
 wfp_type *wfp__type_new(wfp_program *p, wfp_tkind k);
 /* Writes a type as text: "i64", "fn(i64, str) -> json". */
 void wfp__type_str(wfp_type *t, wfp__buf *out);

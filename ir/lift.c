@@ -4,27 +4,64 @@
 ** lambdas, gives captured parameters names that clash with nothing, and
 ** fixes the order of the lifted program. Nesting stays as metadata.
 */
+#include <stdint.h>
 #include <string.h>
 
 #include "ir_ast.h"
 
-static bool func_name_taken(wfp_program *p, const char *name) {
-  for (int i = 0; i < p->nfuncs; i++)
-    if (p->funcs[i]->name && strcmp(p->funcs[i]->name, name) == 0)
-      return true;
-  return false;
+/* Counts of names in a map (the count is the value, as an integer). */
+static size_t count_of(const wfp__map *m, const char *name) {
+  return (size_t)(uintptr_t)wfp__map_get(m, name);
 }
 
-static bool local_name_taken(wfp_func *f, const wfp_var *self, const char *name) {
-  for (int i = 0; i < f->nlocals; i++)
-    if (f->locals[i] != self && strcmp(f->locals[i]->name, name) == 0)
-      return true;
-  return false;
+static int count_add(wfp__map *m, const char *name, int d) {
+  size_t n = count_of(m, name) + (size_t)d;
+  return wfp__map_put(m, name, (void *)(uintptr_t)n, true, NULL);
+}
+
+/* Renames the captured parameters of f that a variable of f's own shadows:
+** name$1 (or $2, ...), a name no other variable of f has. */
+static int rename_captures(wfp_program *p, wfp_func *f) {
+  wfp__map names;
+  wfp__map_init(&names, false);
+  int rc = WFP_OK;
+  for (int i = 0; i < f->nlocals && !rc; i++)
+    rc = count_add(&names, f->locals[i]->name, 1);
+  for (int c = 0; c < f->ncaps && !rc; c++) {
+    wfp_var *v = f->caps[c];
+    /* v itself is one of the locals with its name */
+    if (count_of(&names, v->name) <= 1)
+      continue;
+    const char *base = v->name;
+    for (int k = 1;; k++) {
+      char *n = wfp__ir_printf(p, "%s$%d", base, k);
+      if (!n) {
+        rc = WFP_ENOMEM;
+        break;
+      }
+      if (count_of(&names, n) == 0) {
+        rc = count_add(&names, base, -1);
+        if (!rc)
+          rc = count_add(&names, n, 1);
+        v->name = n;
+        break;
+      }
+    }
+  }
+  wfp__map_free(&names);
+  return rc;
 }
 
 int wfp__ir_lift(wfp_program *p) {
+  /* the names taken, lambdas' included as they get theirs */
+  wfp__map taken;
+  wfp__map_init(&taken, false);
+  int rc = WFP_OK;
+  for (int i = 0; i < p->nfuncs && !rc; i++)
+    if (p->funcs[i]->name)
+      rc = wfp__map_put(&taken, p->funcs[i]->name, p->funcs[i], false, NULL);
   /* lambdas: "<enclosing named function>$lambda<rank>" */
-  for (int i = 0; i < p->nfuncs; i++) {
+  for (int i = 0; i < p->nfuncs && !rc; i++) {
     wfp_func *f = p->funcs[i];
     if (!f->is_lambda)
       continue;
@@ -33,38 +70,29 @@ int wfp__ir_lift(wfp_program *p) {
       a = a->parent;
     const char *base = a && a->name ? a->name : "lambda";
     char *name = NULL;
-    for (int k = 0; k < 1000000; k++) {
-      name = k ? wfp__arena_printf(&p->arena, "%s$lambda%d$%d", base,
-                                   f->lambda_ordinal, k)
-               : wfp__arena_printf(&p->arena, "%s$lambda%d", base,
-                                   f->lambda_ordinal);
-      if (!name)
-        return WFP_ENOMEM;
-      if (!func_name_taken(p, name))
+    for (int k = 0;; k++) {
+      name = k ? wfp__ir_printf(p, "%s$lambda%d$%d", base, f->lambda_ordinal, k)
+               : wfp__ir_printf(p, "%s$lambda%d", base, f->lambda_ordinal);
+      if (!name) {
+        rc = WFP_ENOMEM;
+        break;
+      }
+      if (!wfp__map_get(&taken, name))
         break;
     }
-    f->name = name;
-  }
-  /* captured parameters keep their variable's name unless the function has
-  ** a variable of that name of its own (it shadowed the outer one) */
-  for (int i = 0; i < p->nfuncs; i++) {
-    wfp_func *f = p->funcs[i];
-    for (int c = 0; c < f->ncaps; c++) {
-      wfp_var *v = f->caps[c];
-      if (!local_name_taken(f, v, v->name))
-        continue;
-      const char *base = v->name;
-      for (int k = 1;; k++) {
-        char *n = wfp__arena_printf(&p->arena, "%s$%d", base, k);
-        if (!n)
-          return WFP_ENOMEM;
-        if (!local_name_taken(f, v, n)) {
-          v->name = n;
-          break;
-        }
-      }
+    if (!rc) {
+      f->name = name;
+      rc = wfp__map_put(&taken, name, f, false, NULL);
     }
   }
+  wfp__map_free(&taken);
+  /* captured parameters keep their variable's name unless the function has
+  ** a variable of that name of its own (it shadowed the outer one) */
+  for (int i = 0; i < p->nfuncs && !rc; i++)
+    if (p->funcs[i]->ncaps)
+      rc = rename_captures(p, p->funcs[i]);
+  if (rc)
+    return rc;
   /* p->funcs already is the lifted order: each function, then the lambdas
   ** it contains in document order */
   for (int i = 0; i < p->nfuncs; i++)

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "ir_ast.h"
+#include "wfp/abi.h"
 
 /* ---- number tokens: cJSON keeps doubles, we need the digits ---- */
 
@@ -28,6 +29,7 @@ typedef struct P {
   size_t nnums;
   wfp_func *fn; /* function being parsed */
   int lambda_count; /* lambdas so far in the current top-level function */
+  wfp__map resources; /* resource names, for duplicates */
 } P;
 
 static int line_col(const char *text, size_t off, int *col) {
@@ -394,22 +396,40 @@ bool wfp__ident_ok(const char *s) {
   return true;
 }
 
+/* Appends an object key to a path: .key, or ["key"] when it is not a name. */
+static void add_key(wfp__buf *b, const char *key) {
+  if (wfp__ident_ok(key)) {
+    wfp__buf_addc(b, '.');
+    wfp__buf_adds(b, key);
+  } else {
+    wfp__buf_addc(b, '[');
+    wfp__buf_add_jstr(b, key, strlen(key));
+    wfp__buf_addc(b, ']');
+  }
+}
+
+/* Paths are made for diagnostics and kept by the AST; out of memory they
+** are "" (the load fails as out of memory anyway). */
+static const char *buf_text(P *ps, wfp__buf *b) {
+  const char *r = "";
+  if (b->oom)
+    ps->p->oom = true;
+  else if (b->data)
+    r = wfp__ir_strndup(ps->p, b->data, b->len);
+  wfp__buf_free(b);
+  return r ? r : "";
+}
+
 static const char *kpath(P *ps, const char *base, const char *key) {
-  if (wfp__ident_ok(key))
-    return wfp__arena_printf(&ps->p->arena, "%s.%s", base, key);
   wfp__buf b;
   wfp__buf_init(&b);
   wfp__buf_adds(&b, base);
-  wfp__buf_addc(&b, '[');
-  wfp__buf_add_jstr(&b, key, strlen(key));
-  wfp__buf_addc(&b, ']');
-  const char *r = wfp__arena_strndup(&ps->p->arena, b.data ? b.data : "", b.len);
-  wfp__buf_free(&b);
-  return r;
+  add_key(&b, key);
+  return buf_text(ps, &b);
 }
 
 static const char *ipath(P *ps, const char *base, int i) {
-  return wfp__arena_printf(&ps->p->arena, "%s[%d]", base, i);
+  return wfp__ir_text(ps->p, "%s[%d]", base, i);
 }
 
 static const char *jtype(const cJSON *j) {
@@ -506,15 +526,21 @@ static const char *suggest(const char *op) {
 /* Refuses keys not in allowed (NULL-terminated) and duplicate keys. */
 static void check_keys(P *ps, const cJSON *obj, const char *path,
                        const char *const *allowed, const char *what) {
+  /* the allowed keys seen so far, one bit each (lists are short) */
+  unsigned long seen = 0;
   for (const cJSON *c = obj->child; c; c = c->next) {
     const char *k = c->string ? c->string : "";
-    bool ok = false;
-    for (const char *const *a = allowed; *a; a++)
-      if (strcmp(*a, k) == 0) {
-        ok = true;
+    int ok = -1;
+    for (int a = 0; allowed[a]; a++)
+      if (strcmp(allowed[a], k) == 0) {
+        ok = a;
         break;
       }
-    if (!ok) {
+    if (ok < 0 && wfp__diag_full(ps->p)) {
+      ps->p->dropped++; /* not worth a path and a suggestion */
+      continue;
+    }
+    if (ok < 0) {
       const char *best = NULL;
       size_t bd = 3;
       for (const char *const *a = allowed; *a; a++) {
@@ -533,12 +559,10 @@ static void check_keys(P *ps, const cJSON *obj, const char *path,
                   "unknown field '%s' in %s", k, what);
       continue;
     }
-    for (const cJSON *d = obj->child; d != c; d = d->next)
-      if (d->string && strcmp(d->string, k) == 0) {
-        wfp__diag(ps->p, WFP_EPROGRAM, kpath(ps, path, k),
-                  "duplicate field '%s' in %s", k, what);
-        break;
-      }
+    if (seen & (1ul << ok))
+      wfp__diag(ps->p, WFP_EPROGRAM, kpath(ps, path, k),
+                "duplicate field '%s' in %s", k, what);
+    seen |= 1ul << ok;
   }
 }
 
@@ -587,7 +611,7 @@ static const char *name_field(P *ps, const cJSON *obj, const char *path,
               s);
     return NULL;
   }
-  return wfp__arena_strdup(&ps->p->arena, s);
+  return wfp__ir_strdup(ps->p, s);
 }
 
 static const cJSON *arr_field(P *ps, const cJSON *obj, const char *path,
@@ -609,62 +633,157 @@ static const cJSON *arr_field(P *ps, const cJSON *obj, const char *path,
 
 /* ---- JSON values (lit_json, templates) ---- */
 
-/* Copies a JSON value into a tree that keeps every number as written (raw
-** text), after checking its strings are UTF-8. NULL on a reported fault. */
-static cJSON *copy_value(P *ps, const cJSON *v, const char *path) {
-  cJSON *r = NULL;
+/* A place in a JSON value, kept on the C stack while the value is walked:
+** its path text is made only when a diagnostic needs it. */
+typedef struct pframe {
+  const struct pframe *up;
+  const char *base; /* the value's own path (the root frame) */
+  const char *key;  /* an object member; NULL: the array element index */
+  int index;
+} pframe;
+
+static void pframe_write(wfp__buf *b, const pframe *f) {
+  if (f->base) {
+    wfp__buf_adds(b, f->base);
+    return;
+  }
+  pframe_write(b, f->up);
+  if (f->key)
+    add_key(b, f->key);
+  else
+    wfp__buf_printf(b, "[%d]", f->index);
+}
+
+static const char *pframe_path(P *ps, const pframe *f) {
+  wfp__buf b;
+  wfp__buf_init(&b);
+  pframe_write(&b, f);
+  return buf_text(ps, &b);
+}
+
+static int count_items(const cJSON *v) {
+  int n = 0;
+  for (const cJSON *c = v->child; c; c = c->next)
+    n++;
+  return n;
+}
+
+/* An array or object of JSON data that depth containers enclose is within
+** the one depth rule of compiler, guest and host (WFP_JSON_MAX_DEPTH)?
+** Reported when not. */
+static bool depth_ok(P *ps, const pframe *at, int depth) {
+  if (depth + 1 <= WFP_JSON_MAX_DEPTH)
+    return true;
+  wfp__diag(ps->p, WFP_EPROGRAM, pframe_path(ps, at),
+            "JSON nests arrays and objects deeper than the limit of %d "
+            "levels (WFP_JSON_MAX_DEPTH)",
+            WFP_JSON_MAX_DEPTH);
+  return false;
+}
+
+/* The checks of a JSON object or array of data, before its members: its
+** depth and, for an object, duplicate keys, each reported. False when a
+** fault was reported or memory ran out. */
+static bool container_ok(P *ps, const cJSON *v, const pframe *at, int depth) {
+  wfp_program *p = ps->p;
+  if (!depth_ok(ps, at, depth))
+    return false;
+  if (!cJSON_IsObject(v))
+    return true;
+  /* few keys: compare them; many: a map, so that a wide object stays linear */
+  int n = count_items(v);
+  wfp__map seen;
+  wfp__map_init(&seen, false);
+  bool ok = true;
+  int i = 0;
+  for (const cJSON *c = v->child; c; c = c->next, i++) {
+    const cJSON *dup = NULL;
+    if (n <= 8) {
+      for (const cJSON *d = v->child; d != c && !dup; d = d->next)
+        if (strcmp(d->string, c->string) == 0)
+          dup = d;
+    } else {
+      void *old = NULL;
+      if (wfp__map_put(&seen, c->string, (void *)c, false, &old)) {
+        p->oom = true;
+        ok = false;
+        break;
+      }
+      dup = old;
+    }
+    if (dup) {
+      ok = false;
+      if (wfp__diag_full(p)) {
+        p->dropped++;
+      } else {
+        pframe f = {at, NULL, c->string, i};
+        wfp__diag(p, WFP_EPROGRAM, pframe_path(ps, &f),
+                  "duplicate key '%s' in a JSON object", c->string);
+      }
+    }
+  }
+  wfp__map_free(&seen);
+  return ok;
+}
+
+/* Writes v as compact JSON text, keys in their order and numbers as
+** written, after checking it (container_ok). False on a reported fault. */
+static bool lit_write(P *ps, wfp__buf *b, const cJSON *v, const pframe *at,
+                      int depth) {
   if (cJSON_IsNumber(v)) {
     const numtok *t = num_text(ps, v);
     if (!t) {
-      wfp__diag(ps->p, WFP_EINTERNAL, path, "internal error: number not found");
-      return NULL;
+      wfp__diag(ps->p, WFP_EINTERNAL, pframe_path(ps, at),
+                "internal error: number not found");
+      return false;
     }
-    char *tmp = wfp__arena_strndup(&ps->p->arena, t->s, t->n);
-    r = tmp ? cJSON_CreateRaw(tmp) : NULL;
+    wfp__buf_add(b, t->s, t->n);
   } else if (cJSON_IsString(v)) {
-    if (!wfp__utf8_valid(v->valuestring, strlen(v->valuestring))) {
-      wfp__diag(ps->p, WFP_EPROGRAM, path, "string is not valid UTF-8");
-      return NULL;
-    }
-    r = cJSON_CreateString(v->valuestring);
-  } else if (cJSON_IsBool(v)) {
-    r = cJSON_CreateBool(cJSON_IsTrue(v));
+    /* the reader checked every string: UTF-8, no U+0000 */
+    wfp__buf_add_jstr(b, v->valuestring, strlen(v->valuestring));
+  } else if (cJSON_IsTrue(v)) {
+    wfp__buf_adds(b, "true");
+  } else if (cJSON_IsFalse(v)) {
+    wfp__buf_adds(b, "false");
   } else if (cJSON_IsNull(v)) {
-    r = cJSON_CreateNull();
-  } else if (cJSON_IsArray(v) || cJSON_IsObject(v)) {
+    wfp__buf_adds(b, "null");
+  } else {
     bool obj = cJSON_IsObject(v);
-    r = obj ? cJSON_CreateObject() : cJSON_CreateArray();
-    if (!r)
-      return NULL;
-    r->type |= WFP_JSON_KEEP_ORDER;
+    if (!container_ok(ps, v, at, depth))
+      return false;
+    wfp__buf_addc(b, obj ? '{' : '[');
     int i = 0;
     for (const cJSON *c = v->child; c; c = c->next, i++) {
-      const char *cp = obj ? kpath(ps, path, c->string) : ipath(ps, path, i);
+      pframe f = {at, NULL, obj ? c->string : NULL, i};
+      if (i)
+        wfp__buf_addc(b, ',');
       if (obj) {
-        if (!wfp__utf8_valid(c->string, strlen(c->string))) {
-          wfp__diag(ps->p, WFP_EPROGRAM, cp, "key is not valid UTF-8");
-          cJSON_Delete(r);
-          return NULL;
-        }
-        for (const cJSON *d = v->child; d != c; d = d->next)
-          if (strcmp(d->string, c->string) == 0) {
-            wfp__diag(ps->p, WFP_EPROGRAM, cp, "duplicate key '%s' in a JSON object",
-                      c->string);
-            cJSON_Delete(r);
-            return NULL;
-          }
+        wfp__buf_add_jstr(b, c->string, strlen(c->string));
+        wfp__buf_addc(b, ':');
       }
-      cJSON *cc = copy_value(ps, c, cp);
-      if (!cc) {
-        cJSON_Delete(r);
-        return NULL;
-      }
-      if (obj)
-        cJSON_AddItemToObject(r, c->string, cc);
-      else
-        cJSON_AddItemToArray(r, cc);
+      if (!lit_write(ps, b, c, &f, depth + 1))
+        return false;
     }
+    wfp__buf_addc(b, obj ? '}' : ']');
   }
+  return true;
+}
+
+/* The compact text of a JSON value of data, in the arena; NULL when a
+** fault was reported or memory ran out. */
+static const char *lit_text(P *ps, const cJSON *v, const pframe *at, int depth,
+                            size_t *len) {
+  wfp__buf b;
+  wfp__buf_init(&b);
+  bool ok = lit_write(ps, &b, v, at, depth);
+  const char *r = NULL;
+  if (b.oom)
+    ps->p->oom = true;
+  else if (ok)
+    r = wfp__ir_strndup(ps->p, b.data ? b.data : "", b.len);
+  if (r && len)
+    *len = b.len;
+  wfp__buf_free(&b);
   return r;
 }
 
@@ -672,72 +791,118 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path);
 static void parse_block(P *ps, const cJSON *arr, const char *path,
                         wfp_block *out);
 
-static bool tpl_has_hole(const cJSON *v) {
-  if (cJSON_IsObject(v) && get(v, "op"))
-    return true;
-  for (const cJSON *c = v->child; c; c = c->next)
-    if ((cJSON_IsObject(c) || cJSON_IsArray(c)) && tpl_has_hole(c))
-      return true;
-  return false;
+/*
+** A json template: objects with an "op" key are expressions (holes), the
+** rest is literal structure. One walk: *out gets the node of a value that
+** holds a hole and stays NULL for literal data, which the caller turns into
+** text only where it meets structure with holes (each literal part is
+** written once, however deep). Returns 1 (holes), 0 (literal data), -1 (a
+** fault reported, or out of memory).
+*/
+static int tpl_walk(P *ps, const cJSON *v, const pframe *at, int depth,
+                    wfp_jtpl **out) {
+  wfp_program *p = ps->p;
+  *out = NULL;
+  if (cJSON_IsObject(v) && get(v, "op")) {
+    wfp_jtpl *t = wfp__ir_alloc(p, sizeof *t);
+    if (!t)
+      return -1;
+    t->kind = WFP_J_HOLE;
+    t->hole = parse_expr(ps, v, pframe_path(ps, at));
+    *out = t;
+    return t->hole ? 1 : -1;
+  }
+  if (!cJSON_IsObject(v) && !cJSON_IsArray(v))
+    return 0;
+  bool obj = cJSON_IsObject(v);
+  if (!depth_ok(ps, at, depth))
+    return -1; /* and not again for each level below */
+  int rc = container_ok(ps, v, at, depth) ? 0 : -1;
+  int n = count_items(v);
+  /* the members' nodes, until it is known whether this one has holes */
+  wfp_jtpl **kids = calloc((size_t)n + 1, sizeof *kids);
+  if (!kids) {
+    p->oom = true;
+    return -1;
+  }
+  int i = 0;
+  for (const cJSON *c = v->child; c; c = c->next, i++) {
+    pframe f = {at, NULL, obj ? c->string : NULL, i};
+    int r = tpl_walk(ps, c, &f, depth + 1, &kids[i]);
+    if (r < 0)
+      rc = -1;
+    else if (r > 0 && rc == 0)
+      rc = 1;
+  }
+  if (rc == 1) {
+    wfp_jtpl *t = wfp__ir_alloc(p, sizeof *t);
+    if (t) {
+      t->kind = obj ? WFP_J_OBJ : WFP_J_ARR;
+      t->n = n;
+      t->items = wfp__ir_alloc(p, sizeof *t->items * (size_t)(n + 1));
+      t->keys = wfp__ir_alloc(p, sizeof *t->keys * (size_t)(n + 1));
+      t->keylens = wfp__ir_alloc(p, sizeof *t->keylens * (size_t)(n + 1));
+    }
+    if (!t || !t->items || !t->keys || !t->keylens) {
+      free(kids);
+      return -1;
+    }
+    i = 0;
+    for (const cJSON *c = v->child; c; c = c->next, i++) {
+      if (obj) {
+        t->keylens[i] = strlen(c->string);
+        t->keys[i] = wfp__ir_strndup(p, c->string, t->keylens[i]);
+        if (!t->keys[i]) {
+          free(kids);
+          return -1;
+        }
+      }
+      t->items[i] = kids[i];
+      if (kids[i])
+        continue;
+      /* literal data among holes */
+      pframe f = {at, NULL, obj ? c->string : NULL, i};
+      wfp_jtpl *l = wfp__ir_alloc(p, sizeof *l);
+      if (!l) {
+        free(kids);
+        return -1;
+      }
+      l->kind = WFP_J_LIT;
+      l->text = lit_text(ps, c, &f, depth + 1, NULL);
+      if (!l->text) {
+        free(kids);
+        return -1;
+      }
+      t->items[i] = l;
+    }
+    *out = t;
+  }
+  free(kids);
+  return rc;
 }
 
+/* The template of a 'json' expression; NULL on a fault (reported) or when
+** memory ran out. */
 static wfp_jtpl *parse_tpl(P *ps, const cJSON *v, const char *path) {
-  wfp_jtpl *t = wfp__arena_alloc(&ps->p->arena, sizeof *t);
+  pframe root = {NULL, path, NULL, 0};
+  wfp_jtpl *t = NULL;
+  int r = tpl_walk(ps, v, &root, 0, &t);
+  if (r < 0)
+    return NULL;
+  if (r > 0)
+    return t;
+  t = wfp__ir_alloc(ps->p, sizeof *t);
   if (!t)
     return NULL;
-  if (cJSON_IsObject(v) && get(v, "op")) {
-    t->kind = WFP_J_HOLE;
-    t->hole = parse_expr(ps, v, path);
-    return t;
-  }
-  if ((cJSON_IsObject(v) || cJSON_IsArray(v)) && tpl_has_hole(v)) {
-    bool obj = cJSON_IsObject(v);
-    t->kind = obj ? WFP_J_OBJ : WFP_J_ARR;
-    t->n = cJSON_GetArraySize(v);
-    t->items = wfp__arena_alloc(&ps->p->arena, sizeof *t->items * (size_t)(t->n + 1));
-    t->keys = wfp__arena_alloc(&ps->p->arena, sizeof *t->keys * (size_t)(t->n + 1));
-    t->keylens = wfp__arena_alloc(&ps->p->arena, sizeof *t->keylens * (size_t)(t->n + 1));
-    if (!t->items || !t->keys || !t->keylens)
-      return NULL;
-    int i = 0;
-    for (const cJSON *c = v->child; c; c = c->next, i++) {
-      const char *cp = obj ? kpath(ps, path, c->string) : ipath(ps, path, i);
-      if (obj) {
-        t->keys[i] = c->string;
-        t->keylens[i] = strlen(c->string);
-        if (!wfp__utf8_valid(c->string, t->keylens[i]))
-          wfp__diag(ps->p, WFP_EPROGRAM, cp, "key is not valid UTF-8");
-        for (const cJSON *d = v->child; d != c; d = d->next)
-          if (strcmp(d->string, c->string) == 0) {
-            wfp__diag(ps->p, WFP_EPROGRAM, cp,
-                      "duplicate key '%s' in a JSON object", c->string);
-            break;
-          }
-      }
-      t->items[i] = parse_tpl(ps, c, cp);
-      if (!t->items[i])
-        return NULL;
-    }
-    return t;
-  }
   t->kind = WFP_J_LIT;
-  cJSON *copy = copy_value(ps, v, path);
-  if (!copy)
-    return t; /* reported; text stays NULL */
-  wfp__buf b;
-  wfp__buf_init(&b);
-  wfp__json_write(&b, copy, false, -1, 0);
-  cJSON_Delete(copy);
-  t->text = wfp__arena_strndup(&ps->p->arena, b.data ? b.data : "null",
-                               b.data ? b.len : 4);
-  wfp__buf_free(&b);
-  return t;
+  t->text = lit_text(ps, v, &root, 0, NULL);
+  return t->text ? t : NULL;
 }
 
 /* ---- expressions ---- */
 
 static wfp_expr *new_expr(P *ps, wfp_expr_op op, const char *path) {
-  wfp_expr *e = wfp__arena_alloc(&ps->p->arena, sizeof *e);
+  wfp_expr *e = wfp__ir_alloc(ps->p, sizeof *e);
   if (e) {
     e->op = op;
     e->path = path;
@@ -773,7 +938,7 @@ static void expr_list(P *ps, const cJSON *obj, const char *path, const char *key
     return;
   const char *ap = kpath(ps, path, key);
   int cnt = cJSON_GetArraySize(a);
-  *out = wfp__arena_alloc(&ps->p->arena, sizeof **out * (size_t)(cnt + 1));
+  *out = wfp__ir_alloc(ps->p, sizeof **out * (size_t)(cnt + 1));
   if (!*out)
     return;
   int i = 0;
@@ -787,14 +952,16 @@ static void parse_params(P *ps, const cJSON *obj, const char *path,
 
 static wfp_func *new_func(P *ps) {
   wfp_program *p = ps->p;
-  wfp_func *f = wfp__arena_alloc(&p->arena, sizeof *f);
+  wfp_func *f = wfp__ir_alloc(p, sizeof *f);
   if (!f)
     return NULL;
   if (p->nfuncs == p->funcs_cap) {
     int cap = p->funcs_cap ? p->funcs_cap * 2 : 16;
     wfp_func **nf = realloc(p->funcs, sizeof *nf * (size_t)cap);
-    if (!nf)
+    if (!nf) {
+      p->oom = true;
       return NULL;
+    }
     p->funcs = nf;
     p->funcs_cap = cap;
   }
@@ -921,7 +1088,7 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
     const char *s = str_field(ps, j, path, "value", what, true, &n);
     if (!s)
       return bad_expr(ps, path);
-    e->str = wfp__arena_strndup(&p->arena, s, n);
+    e->str = wfp__ir_strndup(p, s, n);
     e->slen = n;
     break;
   }
@@ -933,25 +1100,10 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
       wfp__diag(p, WFP_EPROGRAM, path, "missing field 'value' in 'lit_json'");
       return bad_expr(ps, path);
     }
-    e->json = copy_value(ps, v, kpath(ps, path, "value"));
-    if (!e->json)
+    pframe root = {NULL, kpath(ps, path, "value"), NULL, 0};
+    e->str = lit_text(ps, v, &root, 0, &e->slen);
+    if (!e->str)
       return bad_expr(ps, path);
-    /* keep the tree for emitting, and the compact text for codegen */
-    wfp__buf b;
-    wfp__buf_init(&b);
-    wfp__json_write(&b, e->json, false, -1, 0);
-    e->str = wfp__arena_strndup(&p->arena, b.data ? b.data : "", b.len);
-    e->slen = b.len;
-    wfp__buf_free(&b);
-    /* the program owns the copy (freed with the program) */
-    cJSON *holder = cJSON_CreateObject();
-    if (!holder) {
-      cJSON_Delete(e->json);
-      e->json = NULL;
-      return NULL;
-    }
-    cJSON_AddItemToArray(p->doc, holder);
-    cJSON_AddItemToObject(holder, "v", e->json);
     break;
   }
   case WFP_OP_VAR: {
@@ -995,7 +1147,7 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
     }
     e->tpl = parse_tpl(ps, v, kpath(ps, path, "value"));
     if (!e->tpl)
-      return NULL;
+      return bad_expr(ps, path);
     break;
   }
   case WFP_OP_INPUT: {
@@ -1012,7 +1164,7 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
       break;
     const char *ap = kpath(ps, path, "path");
     e->nsegs = cJSON_GetArraySize(a);
-    e->segs = wfp__arena_alloc(&p->arena, sizeof *e->segs * (size_t)(e->nsegs + 1));
+    e->segs = wfp__ir_alloc(p, sizeof *e->segs * (size_t)(e->nsegs + 1));
     if (!e->segs)
       return NULL;
     int i = 0;
@@ -1022,7 +1174,7 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
         s->keylen = strlen(c->valuestring);
         if (!wfp__utf8_valid(c->valuestring, s->keylen))
           wfp__diag(p, WFP_EPROGRAM, ipath(ps, ap, i), "key is not valid UTF-8");
-        s->key = wfp__arena_strndup(&p->arena, c->valuestring, s->keylen);
+        s->key = wfp__ir_strndup(p, c->valuestring, s->keylen);
       } else if (cJSON_IsNumber(c)) {
         const numtok *t = num_text(ps, c);
         int64_t ix;
@@ -1048,7 +1200,7 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
     const char *s = str_field(ps, j, path, "fn", what, true, &n);
     if (!s)
       return bad_expr(ps, path);
-    e->str = wfp__arena_strndup(&p->arena, s, n);
+    e->str = wfp__ir_strndup(p, s, n);
     e->slen = n;
     expr_list(ps, j, path, "args", what, false, &e->args, &e->nargs);
     break;
@@ -1066,7 +1218,7 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
     const char *s = str_field(ps, j, path, "name", what, true, &n);
     if (!s)
       return bad_expr(ps, path);
-    e->str = wfp__arena_strndup(&p->arena, s, n);
+    e->str = wfp__ir_strndup(p, s, n);
     e->slen = n;
     if (get(j, "captures"))
       expr_list(ps, j, path, "captures", what, false, &e->bound, &e->nbound);
@@ -1103,7 +1255,7 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
     const char *s = str_field(ps, j, path, "key", what, true, &n);
     if (!s)
       return bad_expr(ps, path);
-    e->str = wfp__arena_strndup(&p->arena, s, n);
+    e->str = wfp__ir_strndup(p, s, n);
     e->slen = n;
     break;
   }
@@ -1114,7 +1266,7 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
     e->a = sub_expr(ps, j, path, "value", what);
     if (!s)
       return bad_expr(ps, path);
-    e->str = wfp__arena_strndup(&p->arena, s, n);
+    e->str = wfp__ir_strndup(p, s, n);
     e->slen = n;
     break;
   }
@@ -1125,7 +1277,7 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
     e->a = sub_expr(ps, j, path, "payload", what);
     if (!s)
       return bad_expr(ps, path);
-    e->str = wfp__arena_strndup(&p->arena, s, n);
+    e->str = wfp__ir_strndup(p, s, n);
     e->slen = n;
     break;
   }
@@ -1145,7 +1297,7 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
       e->each = parse_expr(ps, each, kpath(ps, path, "each"));
     if (!s)
       return bad_expr(ps, path);
-    e->str = wfp__arena_strndup(&p->arena, s, n);
+    e->str = wfp__ir_strndup(p, s, n);
     e->slen = n;
     break;
   }
@@ -1215,7 +1367,7 @@ static wfp_stmt *parse_stmt(P *ps, const cJSON *j, const char *path) {
       wfp__diag(p, WFP_EPROGRAM, kpath(ps, path, "op"), "unknown op '%s'", op);
     return NULL;
   }
-  wfp_stmt *s = wfp__arena_alloc(&p->arena, sizeof *s);
+  wfp_stmt *s = wfp__ir_alloc(p, sizeof *s);
   if (!s)
     return NULL;
   s->op = (wfp_stmt_op)k;
@@ -1231,7 +1383,7 @@ static wfp_stmt *parse_stmt(P *ps, const cJSON *j, const char *path) {
     s->e = sub_expr(ps, j, path, "expr", what);
     if (!name)
       return NULL;
-    s->var = wfp__arena_alloc(&p->arena, sizeof *s->var);
+    s->var = wfp__ir_alloc(p, sizeof *s->var);
     if (!s->var)
       return NULL;
     s->var->name = name;
@@ -1286,7 +1438,7 @@ static wfp_stmt *parse_stmt(P *ps, const cJSON *j, const char *path) {
     const char *m = str_field(ps, j, path, "message", what, true, &n);
     if (!m)
       return NULL;
-    s->msg = wfp__arena_strndup(&p->arena, m, n);
+    s->msg = wfp__ir_strndup(p, m, n);
     s->msglen = n;
     break;
   }
@@ -1299,7 +1451,7 @@ static wfp_stmt *parse_stmt(P *ps, const cJSON *j, const char *path) {
 static void parse_block(P *ps, const cJSON *arr, const char *path,
                         wfp_block *out) {
   int n = cJSON_GetArraySize(arr);
-  out->v = wfp__arena_alloc(&ps->p->arena, sizeof *out->v * (size_t)(n + 1));
+  out->v = wfp__ir_alloc(ps->p, sizeof *out->v * (size_t)(n + 1));
   out->n = 0;
   if (!out->v)
     return;
@@ -1338,7 +1490,7 @@ static void parse_params(P *ps, const cJSON *obj, const char *path,
   }
   const char *ap = kpath(ps, path, "params");
   int n = cJSON_GetArraySize(a);
-  f->params = wfp__arena_alloc(&p->arena, sizeof *f->params * (size_t)(n + 1));
+  f->params = wfp__ir_alloc(p, sizeof *f->params * (size_t)(n + 1));
   if (!f->params)
     return;
   int i = 0;
@@ -1351,7 +1503,7 @@ static void parse_params(P *ps, const cJSON *obj, const char *path,
         wfp__diag(p, WFP_EPROGRAM, pp, "'%s' is not a valid parameter name",
                   c->valuestring);
       } else {
-        name = wfp__arena_strdup(&p->arena, c->valuestring);
+        name = wfp__ir_strdup(p, c->valuestring);
       }
     } else if (cJSON_IsObject(c)) {
       static const char *const keys[] = {"name", "type", NULL};
@@ -1377,7 +1529,7 @@ static void parse_params(P *ps, const cJSON *obj, const char *path,
       f->parsed_ok = false;
       continue;
     }
-    wfp_var *v = wfp__arena_alloc(&p->arena, sizeof *v);
+    wfp_var *v = wfp__ir_alloc(p, sizeof *v);
     if (!v)
       return;
     v->name = name;
@@ -1386,7 +1538,7 @@ static void parse_params(P *ps, const cJSON *obj, const char *path,
     v->path = pp;
     if (k == WFP_T_FN) {
       v->type = wfp__type_new(p, WFP_T_VAR);
-      if (v->type)
+      if (v->type->kind == WFP_T_VAR)
         v->type->want_fn = true;
     } else {
       v->type = wfp__type_new(p, k);
@@ -1445,7 +1597,7 @@ static void parse_function(P *ps, const cJSON *j, const char *path) {
                 "field 'parent' must be null or a function name, not %s",
                 jtype(par));
     else
-      f->parent_name = wfp__arena_strdup(&p->arena, par->valuestring);
+      f->parent_name = wfp__ir_strdup(p, par->valuestring);
   }
   const cJSON *res = get(j, "resource");
   if (res && !cJSON_IsNull(res)) {
@@ -1455,9 +1607,9 @@ static void parse_function(P *ps, const cJSON *j, const char *path) {
                 jtype(res));
     else {
       /* resolved by the checker; stash the name in a placeholder */
-      wfp_resource *r = wfp__arena_alloc(&p->arena, sizeof *r);
+      wfp_resource *r = wfp__ir_alloc(p, sizeof *r);
       if (r) {
-        r->name = wfp__arena_strdup(&p->arena, res->valuestring);
+        r->name = wfp__ir_strdup(p, res->valuestring);
         r->index = -1; /* unresolved */
         r->path = kpath(ps, path, "resource");
       }
@@ -1469,7 +1621,7 @@ static void parse_function(P *ps, const cJSON *j, const char *path) {
     wfp__diag(p, WFP_EPROGRAM, kpath(ps, path, "nested_in"),
               "field 'nested_in' must be a function name, not %s", jtype(nin));
   else if (cJSON_IsString(nin))
-    f->meta_nested_in = wfp__arena_strdup(&p->arena, nin->valuestring);
+    f->meta_nested_in = wfp__ir_strdup(p, nin->valuestring);
   const cJSON *caps = get(j, "captures");
   if (caps) {
     if (!cJSON_IsArray(caps))
@@ -1507,7 +1659,7 @@ static void parse_resource(P *ps, const cJSON *j, const char *path) {
   }
   static const char *const keys[] = {"name", "properties", "methods", NULL};
   check_keys(ps, j, path, keys, "a resource");
-  wfp_resource *r = wfp__arena_alloc(&p->arena, sizeof *r);
+  wfp_resource *r = wfp__ir_alloc(p, sizeof *r);
   if (!r)
     return;
   r->path = path;
@@ -1515,12 +1667,14 @@ static void parse_resource(P *ps, const cJSON *j, const char *path) {
   r->name = name_field(ps, j, path, "name", "a resource");
   if (!r->name)
     r->name = "";
+  wfp__map seen; /* names of properties, then of methods */
+  wfp__map_init(&seen, false);
   const cJSON *props = arr_field(ps, j, path, "properties", "a resource", false);
   if (props) {
     const char *pp = kpath(ps, path, "properties");
     int n = cJSON_GetArraySize(props);
-    r->prop_names = wfp__arena_alloc(&p->arena, sizeof *r->prop_names * (size_t)(n + 1));
-    r->prop_types = wfp__arena_alloc(&p->arena, sizeof *r->prop_types * (size_t)(n + 1));
+    r->prop_names = wfp__ir_alloc(p, sizeof *r->prop_names * (size_t)(n + 1));
+    r->prop_types = wfp__ir_alloc(p, sizeof *r->prop_types * (size_t)(n + 1));
     if (!r->prop_names || !r->prop_types)
       return;
     int i = 0;
@@ -1530,7 +1684,7 @@ static void parse_resource(P *ps, const cJSON *j, const char *path) {
       wfp_tkind k = WFP_T_I64;
       if (cJSON_IsString(c)) {
         if (wfp__ident_ok(c->valuestring))
-          name = wfp__arena_strdup(&p->arena, c->valuestring);
+          name = wfp__ir_strdup(p, c->valuestring);
         else
           wfp__diag(p, WFP_EPROGRAM, ip, "'%s' is not a valid property name",
                     c->valuestring);
@@ -1553,26 +1707,29 @@ static void parse_resource(P *ps, const cJSON *j, const char *path) {
       }
       if (!name)
         continue;
-      for (int q = 0; q < r->nprops; q++)
-        if (strcmp(r->prop_names[q], name) == 0) {
-          wfp__diag(p, WFP_EPROGRAM, ip, "duplicate property '%s' in resource '%s'",
-                    name, r->name);
-          name = NULL;
-          break;
-        }
-      if (!name)
+      void *old = NULL;
+      if (wfp__map_put(&seen, name, (void *)name, false, &old)) {
+        p->oom = true;
+        break;
+      }
+      if (old) {
+        wfp__diag(p, WFP_EPROGRAM, ip, "duplicate property '%s' in resource '%s'",
+                  name, r->name);
         continue;
+      }
       r->prop_names[r->nprops] = name;
       r->prop_types[r->nprops] = k;
       r->nprops++;
     }
   }
+  wfp__map_free(&seen);
+  wfp__map_init(&seen, false);
   const cJSON *meths = arr_field(ps, j, path, "methods", "a resource", false);
   if (meths) {
     const char *mp = kpath(ps, path, "methods");
     int n = cJSON_GetArraySize(meths);
-    r->methods = wfp__arena_alloc(&p->arena, sizeof *r->methods * (size_t)(n + 1));
-    r->method_paths = wfp__arena_alloc(&p->arena, sizeof *r->method_paths * (size_t)(n + 1));
+    r->methods = wfp__ir_alloc(p, sizeof *r->methods * (size_t)(n + 1));
+    r->method_paths = wfp__ir_alloc(p, sizeof *r->method_paths * (size_t)(n + 1));
     if (!r->methods || !r->method_paths)
       return;
     int i = 0;
@@ -1583,28 +1740,38 @@ static void parse_resource(P *ps, const cJSON *j, const char *path) {
                   jtype(c));
         continue;
       }
-      bool dup = false;
-      for (int q = 0; q < r->nmethods; q++)
-        if (strcmp(r->methods[q], c->valuestring) == 0)
-          dup = true;
-      if (dup) {
+      void *old = NULL;
+      if (wfp__map_put(&seen, c->valuestring, (void *)c, false, &old)) {
+        p->oom = true;
+        break;
+      }
+      if (old) {
         wfp__diag(p, WFP_EPROGRAM, ip, "method '%s' is listed twice",
                   c->valuestring);
         continue;
       }
-      r->methods[r->nmethods] = wfp__arena_strdup(&p->arena, c->valuestring);
+      r->methods[r->nmethods] = wfp__ir_strdup(p, c->valuestring);
       r->method_paths[r->nmethods] = ip;
       r->nmethods++;
     }
   }
-  for (int q = 0; q < p->nresources; q++)
-    if (strcmp(p->resources[q]->name, r->name) == 0 && r->name[0]) {
+  wfp__map_free(&seen);
+  if (r->name[0]) {
+    void *old = NULL;
+    if (wfp__map_put(&ps->resources, r->name, r, false, &old)) {
+      p->oom = true;
+      return;
+    }
+    if (old) {
       wfp__diag(p, WFP_EPROGRAM, kpath(ps, path, "name"),
                 "duplicate resource name '%s'", r->name);
       return;
     }
+  }
   p->resources[p->nresources++] = r;
 }
+
+static int parse_program(P *ps, const cJSON *root);
 
 int wfp__ir_parse(wfp_program *p, const char *text, size_t len) {
   /* a UTF-8 byte order mark is not JSON, but editors write one */
@@ -1628,32 +1795,30 @@ int wfp__ir_parse(wfp_program *p, const char *text, size_t len) {
     free(offs);
     return WFP_ENOMEM;
   }
-  /* the document also owns lit_json copies (hung under it, see LIT_JSON) */
-  p->doc = cJSON_CreateArray();
-  if (!p->doc) {
-    cJSON_Delete(root);
-    return WFP_ENOMEM;
-  }
-  cJSON_AddItemToArray(p->doc, root);
   rc = build_numtab(&ps, root, offs, ntok);
   free(offs);
-  if (rc) {
-    free(ps.nums);
-    return rc;
-  }
-  if (!cJSON_IsObject(root)) {
-    free(ps.nums);
+  if (!rc)
+    rc = parse_program(&ps, root);
+  /* the AST holds copies of what it needs: the tree goes now, before the
+  ** later stages build their own */
+  cJSON_Delete(root);
+  free(ps.nums);
+  return rc;
+}
+
+static int parse_program(P *ps, const cJSON *root) {
+  wfp_program *p = ps->p;
+  if (!cJSON_IsObject(root))
     return wfp__diag(p, WFP_EPROGRAM, "$",
                      "a program is a JSON object, not %s", jtype(root));
-  }
   static const char *const keys[] = {"version", "functions", "resources",
                                      "entry", NULL};
-  check_keys(&ps, root, "$", keys, "the program");
+  check_keys(ps, root, "$", keys, "the program");
   const cJSON *ver = get(root, "version");
   if (!ver)
     wfp__diag(p, WFP_EPROGRAM, "$", "missing field 'version' (this is IR version 1)");
-  else if (!cJSON_IsNumber(ver) || !num_text(&ps, ver) ||
-           num_text(&ps, ver)->n != 1 || num_text(&ps, ver)->s[0] != '1')
+  else if (!cJSON_IsNumber(ver) || !num_text(ps, ver) ||
+           num_text(ps, ver)->n != 1 || num_text(ps, ver)->s[0] != '1')
     wfp__diag(p, WFP_EPROGRAM, "$.version",
               "unsupported IR version (this is IR version 1: write \"version\": 1)");
   const cJSON *entry = get(root, "entry");
@@ -1663,28 +1828,30 @@ int wfp__ir_parse(wfp_program *p, const char *text, size_t len) {
                 "field 'entry' must be a function name");
     else if (!p->entry_explicit) {
       /* named in the file: it must exist, as with --entry */
-      p->entry_name = wfp__arena_strdup(&p->arena, entry->valuestring);
-      p->entry_explicit = true;
+      const char *en = wfp__ir_strdup(p, entry->valuestring);
+      if (en) {
+        p->entry_name = en;
+        p->entry_explicit = true;
+      }
     }
   }
-  const cJSON *res = arr_field(&ps, root, "$", "resources", "the program", false);
+  const cJSON *res = arr_field(ps, root, "$", "resources", "the program", false);
   if (res) {
     int n = cJSON_GetArraySize(res);
     p->resources = calloc((size_t)n + 1, sizeof *p->resources);
-    if (!p->resources) {
-      free(ps.nums);
+    if (!p->resources)
       return WFP_ENOMEM;
-    }
+    wfp__map_init(&ps->resources, false);
     int i = 0;
     for (const cJSON *c = res->child; c; c = c->next, i++)
-      parse_resource(&ps, c, ipath(&ps, "$.resources", i));
+      parse_resource(ps, c, ipath(ps, "$.resources", i));
+    wfp__map_free(&ps->resources);
   }
-  const cJSON *fns = arr_field(&ps, root, "$", "functions", "the program", true);
+  const cJSON *fns = arr_field(ps, root, "$", "functions", "the program", true);
   if (fns) {
     int i = 0;
     for (const cJSON *c = fns->child; c; c = c->next, i++)
-      parse_function(&ps, c, ipath(&ps, "$.functions", i));
+      parse_function(ps, c, ipath(ps, "$.functions", i));
   }
-  free(ps.nums);
   return p->ndiags ? WFP_EPROGRAM : WFP_OK;
 }

@@ -1349,6 +1349,70 @@ static const u32 *fn_entry(u32 fn) {
   return t + 1 + 5u * fn;
 }
 
+/*
+** call_ref's check of a function value against the signature the call was
+** compiled for, which may hold a default type (docs/ir.md, "Types"): a
+** value from outside the program (an input) or one whose types nothing in
+** the program fixed may have another. sig: u32 n, the n parameter types,
+** the result type (0: no value); rets: each function's result type. A
+** difference is a trap that names it, before the call.
+*/
+static const char *ty_word(u32 ty) {
+  switch (ty) {
+  case TY_I64: return "i64";
+  case TY_STR: return "str";
+  case TY_JSON: return "json";
+  case TY_FN: return "fn";
+  default: return "no value";
+  }
+}
+
+EXPORT("rt_call_ref_check") void rt_call_ref_check(const u32 *clo, const u32 *sig,
+                                                   const u32 *rets) {
+  u32 f = clo[0], k = clo[1];
+  const u32 *row = fn_entry(f);
+  const u32 *params = (const u32 *)(usize)row[3];
+  u32 n = row[2] - k;
+  sb *b = 0;
+  if (n != sig[0]) {
+    b = rt_sb_new();
+    sb_cs(b, "call_ref: function '");
+    rt_sb_str(b, (const str *)(usize)row[0]);
+    sb_cs(b, "' takes ");
+    rt_sb_i64(b, n);
+    sb_cs(b, " arguments, but this call passes ");
+    rt_sb_i64(b, sig[0]);
+    fail_str(rt_sb_end(b));
+    return;
+  }
+  for (u32 i = 0; i < n; i++) {
+    u32 ty = params[2 * (k + i) + 1];
+    if (ty == sig[1 + i])
+      continue;
+    b = rt_sb_new();
+    sb_cs(b, "call_ref: parameter '");
+    rt_sb_str(b, (const str *)(usize)params[2 * (k + i)]);
+    sb_cs(b, "' of function '");
+    rt_sb_str(b, (const str *)(usize)row[0]);
+    sb_cs(b, "' is ");
+    sb_cs(b, ty_word(ty));
+    sb_cs(b, ", but this call passes ");
+    sb_cs(b, ty_word(sig[1 + i]));
+    fail_str(rt_sb_end(b));
+    return;
+  }
+  if (rets[f] != sig[1 + n]) {
+    b = rt_sb_new();
+    sb_cs(b, "call_ref: function '");
+    rt_sb_str(b, (const str *)(usize)row[0]);
+    sb_cs(b, "' returns ");
+    sb_cs(b, ty_word(rets[f]));
+    sb_cs(b, ", but this call expects ");
+    sb_cs(b, ty_word(sig[1 + n]));
+    fail_str(rt_sb_end(b));
+  }
+}
+
 static s32 find_fn(const u8 *name, u32 n) {
   const u32 *t = (const u32 *)(usize)wfp_gen_funcs();
   u32 nf = t[0];

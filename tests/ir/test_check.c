@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "irt.h"
+#include "ir_ast.h"
 
 #define ok(q) wfp_program_free(LOAD_OK(q))
 #define B0 "$.functions[0].body[0]"
@@ -254,10 +255,78 @@ static void inference_through_recursion(void **state) {
           FUNC("odd", "'n'", IF(BIN("eq", VAR("n"), I64(0)), RET(I64(0))) ","
                               RET(CALL("even", BIN("sub", VAR("n"), I64(1))))) ","
           FUNC("main", "", RET(CALL("even", I64(10))))));
-  /* nothing fixes the type: refused, not guessed */
-  REFUSED(PROG(FUNC("loop", "", RET(CALL("loop", ""))) "," FUNC("main", "", RET(CALL("loop", "")))),
-          NULL, "cannot infer the");
+  /* nothing fixes the type: the default (see defaults_for_what_nothing_fixes) */
+  ok(PROG(FUNC("loop", "", RET(CALL("loop", ""))) "," FUNC("main", "", RET(CALL("loop", "")))));
 #undef FACT
+}
+
+/* The kind of function name's result type in a loaded program. */
+static wfp_tkind ret_kind(const wfp_program *p, const char *name) {
+  for (int i = 0; i < p->nfuncs; i++)
+    if (p->funcs[i]->name && strcmp(p->funcs[i]->name, name) == 0)
+      return wfp__type_find(p->funcs[i]->ret)->kind;
+  fail_msg("no function %s", name);
+  return WFP_T_ERROR;
+}
+
+/* The type of parameter i of function name. */
+static wfp_type *param_type(const wfp_program *p, const char *name, int i) {
+  for (int k = 0; k < p->nfuncs; k++)
+    if (p->funcs[k]->name && strcmp(p->funcs[k]->name, name) == 0)
+      return wfp__type_find(p->funcs[k]->params[i]->type);
+  fail_msg("no function %s", name);
+  return NULL;
+}
+
+/* What nothing in the program determines gets a default, never a refusal
+** (docs/ir.md, "Types"): i64; str for a value only 'len' takes; an open
+** signature for a fn value nothing calls. Run time checks the rest. */
+static void defaults_for_what_nothing_fixes(void **state) {
+  (void)state;
+#define FNP(n) "{'name':'" n "','type':'fn'}"
+  /* main() { return main() }: recursion is allowed, its result is i64 */
+  wfp_program *p = LOAD_OK(MAIN(RET(CALL("main", ""))));
+  assert_int_equal(ret_kind(p, "main"), WFP_T_I64);
+  wfp_program_free(p);
+  /* a fn parameter of a function nothing calls, its call_ref result used */
+  p = LOAD_OK(PROG(FUNC("apply", FNP("f") ",'x'", RET(CALL_REF(VAR("f"), VAR("x"))))));
+  assert_int_equal(ret_kind(p, "apply"), WFP_T_I64);
+  wfp_type *f = param_type(p, "apply", 0);
+  assert_int_equal(f->kind, WFP_T_FN);
+  assert_int_equal(f->nparams, 1);
+  assert_int_equal(wfp__type_find(f->params[0])->kind, WFP_T_I64);
+  assert_int_equal(wfp__type_find(f->ret)->kind, WFP_T_I64);
+  wfp_program_free(p);
+  /* only len takes it: str */
+  p = LOAD_OK(PROG(FUNC("lenOf", FNP("f"), RET(UN("len", CALL_REF(VAR("f"), ""))))));
+  assert_int_equal(wfp__type_find(param_type(p, "lenOf", 0)->ret)->kind, WFP_T_STR);
+  wfp_program_free(p);
+  /* an argument of unknown type: i64 too */
+  p = LOAD_OK(PROG(FUNC("g", FNP("f") "," FNP("h"),
+                        RET(CALL_REF(VAR("f"), CALL_REF(VAR("h"), ""))))));
+  f = param_type(p, "g", 0);
+  assert_int_equal(wfp__type_find(f->params[0])->kind, WFP_T_I64);
+  assert_int_equal(wfp__type_find(param_type(p, "g", 1)->ret)->kind, WFP_T_I64);
+  wfp_program_free(p);
+  /* printed or sent: i64 */
+  ok(PROG(FUNC("show", FNP("f"),
+               RET("{'op':'concat','parts':[" CALL_REF(VAR("f"), "") "]}"))));
+  /* a fn value nothing calls: returned as it is, any signature */
+  p = LOAD_OK(PROG(FUNC("keep", FNP("f"), EXPR(SLEEP) "," RET(VAR("f")))));
+  assert_int_equal(ret_kind(p, "keep"), WFP_T_FN);
+  wfp_program_free(p);
+  /* what is known still decides: a caller fixes the signature */
+  p = LOAD_OK(PROG(FUNC("apply", FNP("f") ",'x'", RET(CALL_REF(VAR("f"), VAR("x")))) ","
+                   FUNC("up", "'s'", RET("{'op':'concat','parts':[" VAR("s") "," STR("!") "]}")) ","
+                   FUNC("main", "", RET(CALL("apply", FNREF("up") "," I64(1))))));
+  assert_int_equal(ret_kind(p, "apply"), WFP_T_STR);
+  wfp_program_free(p);
+  /* a default never hides a fault: fn values are not compared or measured */
+  REFUSED(PROG(FUNC("same", FNP("f") "," FNP("g"), RET(BIN("eq", VAR("f"), VAR("g"))))),
+          "$.functions[0].body[0].expr", "type mismatch: 'eq' compares i64 or str values, got fn");
+  REFUSED(PROG(FUNC("size", FNP("f"), RET(UN("len", VAR("f"))))),
+          "$.functions[0].body[0].expr.a", "type mismatch: 'len' needs str or json, got fn");
+#undef FNP
 }
 
 /* ---- break and continue ---- */
@@ -484,6 +553,7 @@ int main(void) {
       cmocka_unit_test(call_argument_types),
       cmocka_unit_test(fn_types_through_call_ref),
       cmocka_unit_test(inference_through_recursion),
+      cmocka_unit_test(defaults_for_what_nothing_fixes),
       cmocka_unit_test(break_continue_placement),
       cmocka_unit_test(methods_and_self),
       cmocka_unit_test(arity),

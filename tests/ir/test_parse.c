@@ -468,6 +468,75 @@ static void diag_bound_counts_dropped_in_one_body(void **state) {
 
 /* ---- the load API ---- */
 
+/* A program returning JSON whose value (lit_json or a json template) is
+** text: the code between "value": and the closing braces. */
+static int load_value(const char *op, const char *value, wfp_program **out) {
+  size_t n = strlen(value) + 200;
+  char *t = malloc(n);
+  assert_non_null(t);
+  snprintf(t, n,
+           "{\"version\":1,\"functions\":[{\"name\":\"main\",\"body\":["
+           "{\"op\":\"return\",\"expr\":{\"op\":\"%s\",\"value\":%s}}]}]}",
+           op, value);
+  int rc;
+  wfp_program *p = irt_load_raw(t, strlen(t), NULL, &rc);
+  free(t);
+  *out = p;
+  return rc;
+}
+
+/* depth arrays around inner: "[[...inner...]]" (caller frees) */
+static char *nest(int depth, const char *inner) {
+  size_t n = strlen(inner) + 2 * (size_t)depth + 1;
+  char *s = malloc(n);
+  assert_non_null(s);
+  memset(s, '[', (size_t)depth);
+  strcpy(s + depth, inner);
+  memset(s + depth + strlen(inner), ']', (size_t)depth);
+  s[n - 1] = 0;
+  return s;
+}
+
+/* One JSON depth rule (WFP_JSON_MAX_DEPTH, 256 levels of arrays and
+** objects) for lit_json values and the literal structure of templates;
+** a hole is not a level. The file itself may nest 1000 levels. */
+static void json_depth_limit(void **state) {
+  (void)state;
+  static const char *const ops[] = {"lit_json", "json"};
+  for (int k = 0; k < 2; k++) {
+    wfp_program *p;
+    char *v = nest(256, "1");
+    assert_int_equal(load_value(ops[k], v, &p), WFP_OK);
+    /* the value is kept whole */
+    char *ir = irt_ir_text(p);
+    assert_non_null(strstr(ir, v));
+    wfp_free(ir);
+    wfp_program_free(p);
+    free(v);
+    v = nest(257, "1");
+    assert_int_equal(load_value(ops[k], v, &p), WFP_EPROGRAM);
+    const wfp_diag *d = irt_find_diag(p, NULL, "deeper than the limit of 256 levels");
+    assert_non_null(d);
+    /* at the array that is one level too deep */
+    assert_int_equal(strlen(d->path), strlen("$.functions[0].body[0].expr.value") + 3 * 256);
+    wfp_program_free(p);
+    free(v);
+  }
+  /* a hole 256 levels down, and structure with holes too deep */
+  wfp_program *p;
+  char *v = nest(256, "{\"op\":\"lit_i64\",\"value\":1}");
+  assert_int_equal(load_value("json", v, &p), WFP_OK);
+  wfp_program_free(p);
+  free(v);
+  v = nest(257, "{\"op\":\"lit_i64\",\"value\":1}");
+  assert_int_equal(load_value("json", v, &p), WFP_EPROGRAM);
+  assert_non_null(irt_find_diag(p, NULL, "(WFP_JSON_MAX_DEPTH)"));
+  /* said once, not once per level below */
+  assert_int_equal(wfp_program_diag_count(p), 1);
+  wfp_program_free(p);
+  free(v);
+}
+
 static void load_api_misuse(void **state) {
   (void)state;
   char *good = irt_q(MAIN(RET(I64(1))));
@@ -563,6 +632,7 @@ int main(void) {
       cmocka_unit_test(version_not_1),
       cmocka_unit_test(diag_bound_reports_first_faults),
       cmocka_unit_test(diag_bound_counts_dropped_in_one_body),
+      cmocka_unit_test(json_depth_limit),
       cmocka_unit_test(load_api_misuse),
       cmocka_unit_test(load_mem_not_nul_terminated),
       cmocka_unit_test(opts_size_is_respected),
