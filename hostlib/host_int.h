@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "json.h"
 #include "util.h"
 #include "wfp/host.h"
 
@@ -147,34 +148,5 @@ int wfp__db_query(wfp_env *e, const char *sql, size_t sql_len, const char *param
 void wfp__env_close_db(wfp_env *e);
 /* As wfp_env_open_db; create false opens only an existing file. */
 int wfp__env_open_db(wfp_env *e, const char *path, bool create, char *err, size_t errlen);
-
-/* ---- strict JSON (json.c): RFC 8259 as the guest reads it, at most
-** WFP_JSON_MAX_DEPTH arrays and objects deep ---- */
-
-/* 0 when s[0..n) is one JSON value (white space around it allowed) with
-** at most max_depth arrays and objects nested, else WFP_ESYNTAX with the
-** byte offset of the fault and what it is (static text; too deep is
-** wfp__json_too_deep itself). */
-int wfp__json_check(const char *s, size_t n, unsigned max_depth, size_t *at,
-                    const char **why);
-extern const char wfp__json_too_deep[];
-/* The index after the white space at s[i]. */
-size_t wfp__json_ws(const char *s, size_t i, size_t n);
-/* On checked text (WFP_JSON_MAX_DEPTH deep at most): the index after the
-** value at s[i], or 0. */
-size_t wfp__json_skip(const char *s, size_t i, size_t n);
-/* The string literal at s[i]: appends its decoded bytes (U+0000 included)
-** to out (when not NULL); the index after it, or 0 when malformed. */
-size_t wfp__json_string(const char *s, size_t i, size_t n, wfp__buf *out);
-/* One member of a checked object: offsets of its key (the literal, quotes
-** included) and of its value. */
-typedef struct wfp__json_mem {
-  size_t key, key_end, val, val_end;
-} wfp__json_mem;
-/* The member after s[i] (i: the '{' or the ',' or white space before it);
-** returns the index after it and its white space, or 0 at the end. */
-size_t wfp__json_member(const char *s, size_t i, size_t n, wfp__json_mem *m);
-/* Does the member's key decode to key[0..kn)? */
-bool wfp__json_key_is(const char *s, const wfp__json_mem *m, const char *key, size_t kn);
 
 #endif /* WFP_HOST_INT_H */
