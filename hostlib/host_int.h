@@ -15,6 +15,12 @@
 ** wasm_rt_trap_t code of a trap; *oom tells a trap that ran out of memory. */
 int wfp__rt_protect(void (*fn)(void *), void *arg, bool *oom);
 
+/* The memory limit of the steps this thread runs from now on (bytes of
+** linear memory an instance may grow to; 0: none); a grow past it fails,
+** and wfp__rt_memory_capped says so until the next set. */
+void wfp__rt_set_memory_cap(uint64_t bytes);
+bool wfp__rt_memory_capped(void);
+
 /* The host runtime's WFP_RT_LAYOUT (abi.h), which a module must share. */
 uint64_t wfp__rt_layout(void);
 /* Tests: the n-th next allocation of the runtime (memories, tables, the
