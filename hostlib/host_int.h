@@ -4,6 +4,7 @@
 #ifndef WFP_HOST_INT_H
 #define WFP_HOST_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -42,14 +43,22 @@ struct wfp_module {
   void *dl;
   const wfp_module_desc *d;
   char *path;
-  void *inst;  /* one cached instance, reused by every step */
-  bool steps;  /* the descriptor has init_module, alloc_ and init_instance */
-  bool ready;  /* init_module ran to its end */
+  bool steps; /* the descriptor has init_module, alloc_ and init_instance */
+  bool ready; /* init_module ran to its end (atomic: read without a lock) */
+  pthread_mutex_t lock; /* the pool */
+  void **pool;          /* idle instances, ready for any thread's step */
+  size_t npool, pool_cap;
 };
 
-/* The module's instance, created when needed; NULL with *msg on failure. */
-void *wfp__module_instance(wfp_module *m, const char **msg);
-/* Drops the instance after a trap: its Wasm stack pointer is lost. */
+/* An instance for one step on the calling thread: an idle one from the
+** pool, or a new one; NULL with *msg (static) when none can be made. */
+void *wfp__module_take(wfp_module *m, const char **msg);
+/* Gives an instance back after a step that returned (kept idle, or freed
+** when the pool is full or the instance grew large). */
+void wfp__module_give(wfp_module *m, void *inst);
+/* Frees an instance after a trap: its Wasm stack pointer is lost. */
+void wfp__module_drop(wfp_module *m, void *inst);
+/* Frees the idle instances (tests: the next step makes a new one). */
 void wfp__module_discard(wfp_module *m);
 
 typedef struct ctx_ent {

@@ -313,7 +313,7 @@ int wfp_invocation_step(wfp_invocation *inv) {
       budget = inv->fuel_max - inv->fuel_used;
   }
   const char *why = NULL;
-  void *inst = wfp__module_instance(inv->m, &why);
+  void *inst = wfp__module_take(inv->m, &why);
   inv->steps++;
   if (!inst)
     return end_trap(inv, why, strlen(why));
@@ -338,14 +338,15 @@ int wfp_invocation_step(wfp_invocation *inv) {
       snprintf(msg, sizeof msg, "%s", fatal);
     else
       snprintf(msg, sizeof msg, "%s", wasm_rt_strerror((wasm_rt_trap_t)trap));
-    wfp__module_discard(inv->m);
+    wfp__module_drop(inv->m, inst);
     rc = end_trap(inv, msg, strlen(msg));
   } else if (c.rc != 0) {
-    wfp__module_discard(inv->m);
+    wfp__module_drop(inv->m, inst);
     static const char bad[] = "internal error: the module returned a malformed step result";
     rc = end_trap(inv, bad, sizeof bad - 1);
   } else {
     inv->fuel_used += c.used > 0 ? (uint64_t)c.used : 0;
+    wfp__module_give(inv->m, inst);
     rc = c.took;
   }
   if (inv->trace && rc >= 0)
