@@ -21,7 +21,8 @@
 #define SUM_HDR (sizeof MAGIC - 1 + 64 + 1)
 #define MAC_HDR (sizeof MAGIC - 1 + sizeof MAC_TAG - 1 + 64 + 1)
 
-#define BODY_VERSION 2 /* 1: no max_steps; db optional */
+#define BODY_VERSION 3 /* 1: no max_steps; db optional. 2: no row_steps, wake,
+                       ** time_limit, started, max_memory */
 #define BODY_DEPTH 8   /* the body's own nesting: instances[].props[][] */
 #define MAX_HANDLE 9007199254740992.0 /* 2^53: "self" is a JSON number */
 
@@ -64,6 +65,13 @@ int wfp_invocation_checkpoint(const wfp_invocation *inv, char **out, size_t *len
                   (unsigned long long)inv->fuel_used, (unsigned long long)inv->fuel_max,
                   (unsigned long long)inv->fuel_slice);
   wfp__buf_add_base64(&b, inv->state.data, inv->state.len);
+  wfp__buf_printf(&b,
+                  "\",\"row_steps\":\"%llu\",\"wake\":\"%lld\",\"time_limit\":\"%llu\","
+                  "\"started\":\"%lld\",\"max_memory\":\"%llu",
+                  (unsigned long long)inv->row_steps,
+                  (long long)(inv->effect == WFP_EFFECT_SLEEP_MS ? inv->wake_at : 0),
+                  (unsigned long long)inv->time_limit, (long long)inv->started_at,
+                  (unsigned long long)inv->mem_max);
   wfp__buf_printf(&b, "\",\"effect\":{\"kind\":%u,\"s0\":", inv->effect);
   wfp__buf_add_jstr(&b, inv->s0.data ? inv->s0.data : "", inv->s0.len);
   wfp__buf_adds(&b, ",\"s1\":");
@@ -723,11 +731,15 @@ int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t l
   static const char *const keys[] = {"format",     "version", "program",  "input",
                                      "steps",      "fuel",    "fuel_max", "fuel_slice",
                                      "state",      "effect",  "ctx",      "messages",
-                                     "instances",  "db",      "max_steps", NULL};
+                                     "instances",  "db",      "max_steps", "row_steps",
+                                     "wake",       "time_limit", "started", "max_memory",
+                                     NULL};
   enum { FORMAT, VERSION, PROGRAM, INPUT, STEPS, FUEL, FUEL_MAX, FUEL_SLICE, STATE,
-         EFFECT, CTX, MESSAGES, INSTANCES, DB, MAX_STEPS, NKEYS };
+         EFFECT, CTX, MESSAGES, INSTANCES, DB, MAX_STEPS, ROW_STEPS, WAKE, TIME_LIMIT,
+         STARTED, MAX_MEMORY, NKEYS };
   const wfp__jv *g[NKEYS];
   int64_t version, steps, max_steps = 0, fuel, fuel_max, fuel_slice;
+  int64_t row_steps = 0, wake = 0, time_limit = 0, started = 0, max_memory = 0;
   if (!members(&r, top, "$", keys, g))
     goto out;
   if (!need(&r, g[FORMAT], "$.format", WFP__J_STR, "a string") ||
@@ -737,8 +749,13 @@ int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t l
   }
   if (!small_int(&r, g[VERSION], "$.version", 1, BODY_VERSION, &version))
     goto out;
-  /* version 1 had no step limit and an optional db; now both are there */
-  if (version == 1 ? g[MAX_STEPS] != NULL : !g[MAX_STEPS] || !g[DB]) {
+  /* version 1 had no step limit and an optional db; version 3 added the
+  ** rows' steps, the wake time of a sleep, the time and memory limits */
+  bool v3 = g[ROW_STEPS] && g[WAKE] && g[TIME_LIMIT] && g[STARTED] && g[MAX_MEMORY];
+  bool none3 = !g[ROW_STEPS] && !g[WAKE] && !g[TIME_LIMIT] && !g[STARTED] && !g[MAX_MEMORY];
+  if (version == 1   ? g[MAX_STEPS] != NULL || !none3
+      : version == 2 ? !g[MAX_STEPS] || !g[DB] || !none3
+                     : !g[MAX_STEPS] || !g[DB] || !v3) {
     bad(&r, WFP_ECORRUPT, "$", "the members do not fit format version %lld",
         (long long)version);
     goto out;
@@ -758,11 +775,16 @@ int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t l
       (g[MAX_STEPS] && !counter(&r, g[MAX_STEPS], "$.max_steps", 0, &max_steps)) ||
       !counter(&r, g[FUEL], "$.fuel", 0, &fuel) ||
       !counter(&r, g[FUEL_MAX], "$.fuel_max", 0, &fuel_max) ||
-      !counter(&r, g[FUEL_SLICE], "$.fuel_slice", 0, &fuel_slice))
+      !counter(&r, g[FUEL_SLICE], "$.fuel_slice", 0, &fuel_slice) ||
+      (v3 && (!counter(&r, g[ROW_STEPS], "$.row_steps", 0, &row_steps) ||
+              !counter(&r, g[WAKE], "$.wake", 0, &wake) ||
+              !counter(&r, g[TIME_LIMIT], "$.time_limit", 0, &time_limit) ||
+              !counter(&r, g[STARTED], "$.started", 0, &started) ||
+              !counter(&r, g[MAX_MEMORY], "$.max_memory", 0, &max_memory))))
     goto out;
-  /* a pending step was taken within the limits: at most max_steps steps,
-  ** at most fuel_max fuel */
-  if (max_steps && steps > max_steps) {
+  /* a pending step was taken within the limits: at most max_steps steps
+  ** (its rows' counted), at most fuel_max fuel */
+  if (max_steps && (steps > max_steps || row_steps > max_steps - steps)) {
     bad(&r, WFP_ECORRUPT, "$.steps", "more steps than the limit ($.max_steps)");
     goto out;
   }
@@ -794,6 +816,10 @@ int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t l
   effect ef;
   if (!check_effect(&r, g[EFFECT], fn, self, n, &ef))
     goto out;
+  if (wake && ef.kind != WFP_EFFECT_SLEEP_MS) {
+    bad(&r, WFP_ECORRUPT, "$.wake", "a wake time, and the effect is no sleep_ms");
+    goto out;
+  }
   const wfp__jv *in = g[INPUT];
   if ((rc = wfp_invocation_new(m, e, in->s, in->n, &inv)) != 0) {
     if (rc == WFP_ENOMEM)
@@ -827,7 +853,19 @@ int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t l
   inv->fuel_used = (uint64_t)fuel;
   inv->fuel_max = (uint64_t)fuel_max;
   inv->fuel_slice = (uint64_t)fuel_slice;
+  inv->row_steps = (uint64_t)row_steps;
+  inv->wake_at = wake;
+  inv->time_limit = (uint64_t)time_limit;
+  inv->started_at = started;
+  inv->mem_max = (uint64_t)max_memory;
   inv->pending = true;
+  /* its messages so far are the ones of the checkpoint */
+  for (size_t i = 0; i < n->nmsgs; i++)
+    if (wfp__inv_msg_add(inv, n->msgs[i].topic, strlen(n->msgs[i].topic), n->msgs[i].payload,
+                         strlen(n->msgs[i].payload))) {
+      nomem(&r);
+      goto out;
+    }
   /* the database the invocation ran on, unless the host chose one: opened
   ** only if it exists, for a checkpoint names no file to create */
   if (db && db->type == WFP__J_STR && !e->db) {

@@ -438,11 +438,18 @@ static void *instantiate(wfp_module *m, const char **msg) {
 #define POOL_MAX 16
 #define POOL_MEMORY_MAX (16u << 20)
 
-void *wfp__module_take(wfp_module *m, const char **msg) {
-  pthread_mutex_lock(&m->lock);
-  void *inst = m->npool ? m->pool[--m->npool] : NULL;
-  pthread_mutex_unlock(&m->lock);
-  return inst ? inst : instantiate(m, msg);
+void *wfp__module_take(wfp_module *m, uint64_t max_bytes, const char **msg) {
+  for (;;) {
+    pthread_mutex_lock(&m->lock);
+    void *inst = m->npool ? m->pool[--m->npool] : NULL;
+    pthread_mutex_unlock(&m->lock);
+    if (!inst)
+      return instantiate(m, msg);
+    if (!max_bytes || m->d->memory_bytes(inst) <= max_bytes)
+      return inst;
+    /* grown past this step's memory limit by an earlier invocation */
+    m->d->free_instance(inst);
+  }
 }
 
 void wfp__module_give(wfp_module *m, void *inst) {

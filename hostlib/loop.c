@@ -1,0 +1,949 @@
+/*
+** loop.c: the loop: invocations on a libuv loop. A run queue of ready
+** invocations; worker threads that take their steps (or, with one worker,
+** the loop's own thread); each pending effect handed to a handler as a
+** request; the commit hook between the phases; the concurrency cap; one
+** invocation at a time per resource instance. The effects themselves:
+** effects.c.
+**
+** An invocation moves: admitted (cap) -> its instance acquired (actor) ->
+** ready -> running (a step) -> [commit STEP] -> effect (a handler) ->
+** [commit EFFECT] -> ready ... -> [commit END] -> done callback. Everything
+** here runs on the loop's thread but the steps on the workers, which get
+** an invocation through `jobs` and give it back through `finished`, both
+** under `mu`: a running invocation is touched by its worker only.
+*/
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <uv.h>
+
+#include "host_int.h"
+
+#define UV(l) ((uv_loop_t *)(l)->uv)
+
+/* How long the loop's own thread takes steps in a row before it looks at
+** timers and I/O again (nanoseconds; the clock is read every INLINE_CHECK
+** steps, without a system call). */
+#define INLINE_SLICE_NS 5000000u
+#define INLINE_CHECK 32
+
+/* ---- queues: intrusive, one per invocation at a time ---- */
+
+void wfp__q_push(wfp__queue *q, wfp_invocation *inv) {
+  inv->next = NULL;
+  inv->prev = q->tail;
+  if (q->tail)
+    q->tail->next = inv;
+  else
+    q->head = inv;
+  q->tail = inv;
+  q->n++;
+}
+
+void wfp__q_remove(wfp__queue *q, wfp_invocation *inv) {
+  if (inv->prev)
+    inv->prev->next = inv->next;
+  else
+    q->head = inv->next;
+  if (inv->next)
+    inv->next->prev = inv->prev;
+  else
+    q->tail = inv->prev;
+  inv->prev = inv->next = NULL;
+  q->n--;
+}
+
+wfp_invocation *wfp__q_pop(wfp__queue *q) {
+  wfp_invocation *inv = q->head;
+  if (inv)
+    wfp__q_remove(q, inv);
+  return inv;
+}
+
+static void tops_add(wfp_loop *l, wfp_invocation *inv) {
+  inv->tnext = NULL;
+  inv->tprev = l->tops.tail;
+  if (l->tops.tail)
+    l->tops.tail->tnext = inv;
+  else
+    l->tops.head = inv;
+  l->tops.tail = inv;
+  l->tops.n++;
+}
+
+static void tops_remove(wfp_loop *l, wfp_invocation *inv) {
+  if (inv->tprev)
+    inv->tprev->tnext = inv->tnext;
+  else
+    l->tops.head = inv->tnext;
+  if (inv->tnext)
+    inv->tnext->tprev = inv->tprev;
+  else
+    l->tops.tail = inv->tprev;
+  inv->tprev = inv->tnext = NULL;
+  l->tops.n--;
+}
+
+/* ---- requests: slots that live as long as the loop ----
+** A completed request goes to the back of the free list, and a slot is
+** handed out again only when more than REQ_REUSE_MIN others wait before
+** it: a stale second completion finds a free slot (WFP_EINVAL), never
+** freed memory and, but after many completions, never another effect. */
+
+#define REQ_SLAB 64
+#define REQ_REUSE_MIN 64
+
+wfp_effect_req *wfp__req_new(wfp_loop *l, wfp_invocation *inv) {
+  if (l->nfree <= REQ_REUSE_MIN) {
+    wfp_effect_req *slab = calloc(REQ_SLAB, sizeof *slab);
+    wfp_effect_req **ns = slab ? realloc(l->slabs, (l->nslabs + 1) * sizeof *ns) : NULL;
+    if (ns) {
+      l->slabs = ns;
+      l->slabs[l->nslabs++] = slab;
+      for (size_t i = 0; i < REQ_SLAB; i++) {
+        slab[i].loop = l;
+        wfp__req_release(l, &slab[i]);
+      }
+    } else {
+      free(slab);
+      if (!l->nfree)
+        return NULL;
+    }
+  }
+  wfp_effect_req *r = l->free_reqs;
+  l->free_reqs = r->next;
+  if (!l->free_reqs)
+    l->free_tail = NULL;
+  l->nfree--;
+  r->next = NULL;
+  r->inv = inv;
+  r->state = WFP__REQ_WAITING;
+  return r;
+}
+
+void wfp__req_release(wfp_loop *l, wfp_effect_req *req) {
+  req->state = WFP__REQ_FREE;
+  req->inv = NULL;
+  req->next = NULL;
+  if (l->free_tail)
+    l->free_tail->next = req;
+  else
+    l->free_reqs = req;
+  l->free_tail = req;
+  l->nfree++;
+}
+
+/* ---- actors: one invocation at a time per resource instance ---- */
+
+static wfp__actor *actor_slot(wfp_loop *l, uint64_t handle, bool add) {
+  if (add && (l->nactors + 1) * 2 > l->actors_cap) {
+    size_t cap = l->actors_cap ? l->actors_cap * 2 : 16;
+    wfp__actor *na = calloc(cap, sizeof *na);
+    if (!na)
+      return NULL;
+    for (size_t i = 0; i < l->actors_cap; i++) {
+      wfp__actor *a = &l->actors[i];
+      if (!a->handle)
+        continue;
+      size_t k = (size_t)(a->handle * 0x9E3779B97F4A7C15ull) & (cap - 1);
+      while (na[k].handle)
+        k = (k + 1) & (cap - 1);
+      na[k] = *a;
+    }
+    free(l->actors);
+    l->actors = na;
+    l->actors_cap = cap;
+  }
+  if (!l->actors_cap)
+    return NULL;
+  size_t mask = l->actors_cap - 1;
+  for (size_t k = (size_t)(handle * 0x9E3779B97F4A7C15ull) & mask;; k = (k + 1) & mask) {
+    wfp__actor *a = &l->actors[k];
+    if (a->handle == handle)
+      return a;
+    if (!a->handle) {
+      if (!add)
+        return NULL;
+      a->handle = handle;
+      l->nactors++;
+      return a;
+    }
+  }
+}
+
+/* ---- the phases ---- */
+
+static void pump(wfp_loop *l);
+static int start_worker(wfp_loop *l);
+static void on_idle(uv_idle_t *h);
+static void start_idle(wfp_loop *l);
+static void dispatch(wfp_loop *l, wfp_invocation *inv);
+static void commit(wfp_loop *l, wfp_invocation *inv, int phase);
+static void finish(wfp_loop *l, wfp_invocation *inv, int status);
+static void kill_now(wfp_loop *l, wfp_invocation *inv, const char *msg);
+static void drop_req(wfp_loop *l, wfp_invocation *inv);
+
+void wfp__loop_ready(wfp_loop *l, wfp_invocation *inv) {
+  inv->where = WFP__L_READY;
+  wfp__q_push(&l->ready, inv);
+  pump(l);
+}
+
+/* Frees a row the loop is done with. */
+static void free_row(wfp_loop *l, wfp_invocation *row) {
+  l->members--;
+  wfp_invocation_free(row);
+}
+
+/* An invocation someone started leaves the loop with status: its done
+** callback, which may free it or start others. */
+static void leave(wfp_loop *l, wfp_invocation *inv, int status) {
+  if (inv->self) {
+    wfp__actor *a = actor_slot(l, inv->self, false);
+    if (a && a->owner == inv) {
+      a->owner = wfp__q_pop(&a->waiting);
+      if (a->owner)
+        wfp__loop_ready(l, a->owner);
+    }
+  }
+  tops_remove(l, inv);
+  l->members--;
+  inv->loop = NULL;
+  inv->where = WFP__L_NONE;
+  inv->perform_only = false;
+  if (inv->admitted) {
+    inv->admitted = false;
+    l->alive--;
+  }
+  /* the next one waiting for the cap takes this one's place */
+  while (l->admit.head && (!l->concurrency || l->alive < l->concurrency)) {
+    wfp_invocation *w = wfp__q_pop(&l->admit);
+    w->admitted = true;
+    l->alive++;
+    if (!w->started_at)
+      w->started_at = wfp__now_ms();
+    wfp__actor *a = w->self ? actor_slot(l, w->self, true) : NULL;
+    if (a && a->owner) {
+      w->where = WFP__L_ACTOR;
+      wfp__q_push(&a->waiting, w);
+    } else {
+      if (a)
+        a->owner = w;
+      wfp__loop_ready(l, w);
+    }
+  }
+  wfp_done_cb cb = inv->done;
+  void *data = inv->data;
+  inv->done = NULL;
+  if (cb)
+    cb(inv, status, data);
+}
+
+/* The invocation ended: a row reports to its fan-out, the others leave. */
+static void finish(wfp_loop *l, wfp_invocation *inv, int status) {
+  inv->where = WFP__L_NONE;
+  if (inv->fan)
+    wfp__fanout_cancel(l, inv);
+  if (inv->parent) {
+    inv->step_rc = status;
+    wfp__fanout_row_ended(l, inv);
+    return;
+  }
+  leave(l, inv, status);
+}
+
+/* Ends inv: done or trap go through the commit hook first; a host error
+** (negative) ends it at once. */
+static void end(wfp_loop *l, wfp_invocation *inv, int rc) {
+  if (rc < 0) {
+    finish(l, inv, rc);
+    return;
+  }
+  commit(l, inv, WFP_COMMIT_END);
+}
+
+void wfp__loop_fail(wfp_loop *l, wfp_invocation *inv, int rc) {
+  if (inv->req) {
+    wfp__req_release(l, inv->req);
+    inv->req = NULL;
+  }
+  end(l, inv, rc);
+}
+
+/* Whether inv may step now: its top's limits hold (else it ends, or waits
+** for fuel that running steps reserved), and its fuel is reserved. */
+static bool prepare(wfp_loop *l, wfp_invocation *inv) {
+  char msg[96];
+  wfp_invocation *t = WFP__TOP(inv);
+  const char *lim = wfp__limit_reached(inv, msg, sizeof msg);
+  if (lim) {
+    wfp__loop_kill(l, t, lim);
+    return false;
+  }
+  uint64_t budget = wfp__step_budget(inv);
+  if (!budget) {
+    /* the limit's last units are reserved by steps of its other rows */
+    inv->where = WFP__L_FUEL;
+    wfp__q_push(&l->fuel, inv);
+    return false;
+  }
+  inv->budget = budget;
+  t->reserved += budget;
+  inv->where = WFP__L_RUNNING;
+  return true;
+}
+
+/* A step came back (from a worker, or inline). */
+static void after_step(wfp_loop *l, wfp_invocation *inv) {
+  inv->where = WFP__L_NONE;
+  if (inv->killed) {
+    kill_now(l, inv, inv->kill_msg);
+    return;
+  }
+  wfp_invocation *t = WFP__TOP(inv);
+  t->reserved -= inv->budget;
+  inv->budget = 0;
+  if (inv->top) {
+    t->row_steps++;
+    t->fuel_used += (uint64_t)inv->last_used;
+  }
+  while (l->fuel.head) {
+    wfp_invocation *w = wfp__q_pop(&l->fuel);
+    w->where = WFP__L_READY;
+    wfp__q_push(&l->ready, w);
+  }
+  int rc = inv->step_rc;
+  if (rc >= 0 && inv->trace)
+    wfp__trace_step(inv);
+  if (rc == WFP_PENDING)
+    commit(l, inv, WFP_COMMIT_STEP);
+  else
+    end(l, inv, rc);
+}
+
+/* Whether the loop's own thread takes the next step: with one worker
+** always; with more, when one invocation alone is ready and no worker is
+** busy (nothing could run beside it: no thread hop, no system call). */
+static bool inline_next(const wfp_loop *l) {
+  return !l->nthreads || (l->busy == 0 && l->ready.n == 1);
+}
+
+/* Takes the next ready invocations: a pending one to its handler, the
+** others to a free worker, or to the inline stepper (the idle handle: never
+** from inside another invocation's callback). */
+static void pump(wfp_loop *l) {
+  if (!l->ready.head)
+    return;
+  if (inline_next(l)) {
+    start_idle(l);
+    return;
+  }
+  while (l->ready.head && l->busy < l->nthreads) {
+    wfp_invocation *inv = wfp__q_pop(&l->ready);
+    inv->where = WFP__L_NONE;
+    if (inv->pending) {
+      dispatch(l, inv);
+      continue;
+    }
+    if (!prepare(l, inv))
+      continue;
+    if (!l->busy && !l->async_ref) {
+      uv_ref((uv_handle_t *)l->async);
+      l->async_ref = true;
+    }
+    /* a thread when the ones there are all busy, up to the workers */
+    if (l->busy >= l->started && l->started < l->nthreads &&
+        start_worker(l) != WFP_OK && !l->started) {
+      l->busy++;
+      inv->step_rc = WFP_EIO;
+      pthread_mutex_lock(&l->mu);
+      wfp__q_push(&l->finished, inv);
+      pthread_mutex_unlock(&l->mu);
+      uv_async_send((uv_async_t *)l->async);
+      continue;
+    }
+    l->busy++;
+    pthread_mutex_lock(&l->mu);
+    wfp__q_push(&l->jobs, inv);
+    pthread_cond_signal(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+  }
+}
+
+static void start_idle(wfp_loop *l) {
+  if (!l->idle_on) {
+    l->idle_on = true;
+    uv_idle_start((uv_idle_t *)l->idle, on_idle);
+  }
+}
+
+/* Steps a batch of ready invocations on the loop's own thread while that
+** is the way (inline_next), then gives the others to the workers. */
+static void on_idle(uv_idle_t *h) {
+  wfp_loop *l = h->data;
+  uint64_t until = uv_hrtime() + INLINE_SLICE_NS;
+  for (unsigned k = 1; l->ready.head && inline_next(l); k++) {
+    if (k % INLINE_CHECK == 0 && uv_hrtime() > until)
+      break;
+    wfp_invocation *inv = wfp__q_pop(&l->ready);
+    inv->where = WFP__L_NONE;
+    if (inv->pending) {
+      dispatch(l, inv);
+      continue;
+    }
+    if (!prepare(l, inv))
+      continue;
+    inv->step_rc = wfp__step_run(inv, inv->budget);
+    after_step(l, inv);
+  }
+  if (l->nthreads)
+    pump(l);
+  if ((!l->ready.head || !inline_next(l)) && l->idle_on) {
+    l->idle_on = false;
+    uv_idle_stop(h);
+  }
+}
+
+static void *worker(void *arg) {
+  wfp_loop *l = arg;
+  pthread_mutex_lock(&l->mu);
+  for (;;) {
+    while (!l->quit && !l->jobs.head)
+      pthread_cond_wait(&l->cv, &l->mu);
+    wfp_invocation *inv = wfp__q_pop(&l->jobs);
+    if (!inv)
+      break; /* quit, and nothing left */
+    pthread_mutex_unlock(&l->mu);
+    inv->step_rc = wfp__step_run(inv, inv->budget);
+    pthread_mutex_lock(&l->mu);
+    wfp__q_push(&l->finished, inv);
+    pthread_mutex_unlock(&l->mu);
+    uv_async_send((uv_async_t *)l->async);
+    pthread_mutex_lock(&l->mu);
+  }
+  pthread_mutex_unlock(&l->mu);
+  return NULL;
+}
+
+/* Starts one more worker thread. A step may nest calls as deep as on the
+** main thread: it gets the same stack size. */
+static int start_worker(wfp_loop *l) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  struct rlimit rl;
+  size_t stack = 8u << 20;
+  if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+      rl.rlim_cur > stack && rl.rlim_cur < (256u << 20))
+    stack = (size_t)rl.rlim_cur;
+  pthread_attr_setstacksize(&attr, stack);
+  int rc = pthread_create(&l->threads[l->started], &attr, worker, l);
+  pthread_attr_destroy(&attr);
+  if (rc != 0)
+    return WFP_EIO;
+  l->started++;
+  return WFP_OK;
+}
+
+static void on_async(uv_async_t *h) {
+  wfp_loop *l = h->data;
+  pthread_mutex_lock(&l->mu);
+  wfp__queue done = l->finished;
+  memset(&l->finished, 0, sizeof l->finished);
+  pthread_mutex_unlock(&l->mu);
+  wfp_invocation *inv;
+  while ((inv = wfp__q_pop(&done)) != NULL) {
+    l->busy--;
+    after_step(l, inv);
+  }
+  if (!l->busy && l->async_ref) {
+    uv_unref((uv_handle_t *)l->async);
+    l->async_ref = false;
+  }
+  pump(l);
+}
+
+/* ---- the commit hook ---- */
+
+static void committed(wfp_loop *l, wfp_invocation *inv, int phase, int rc);
+
+static void commit_cb(wfp_invocation *inv, int rc) {
+  if (!inv || inv->where != WFP__L_COMMIT || inv->call_done)
+    return; /* answered twice */
+  if (inv->in_call) {
+    inv->call_done = true;
+    inv->call_rc = rc;
+    return;
+  }
+  committed(inv->loop, inv, inv->commit_phase, rc);
+}
+
+static void commit(wfp_loop *l, wfp_invocation *inv, int phase) {
+  if (!l->commit) {
+    committed(l, inv, phase, 0);
+    return;
+  }
+  wfp_commit_record r;
+  memset(&r, 0, sizeof r);
+  r.size = sizeof r;
+  r.phase = phase;
+  r.inv = inv;
+  r.status = phase == WFP_COMMIT_END ? inv->status : WFP_PENDING;
+  r.effect = -1;
+  if (phase != WFP_COMMIT_END) {
+    r.state = (const uint8_t *)inv->state.data;
+    r.state_len = inv->state.len;
+    r.effect = (int)inv->effect;
+    r.key = inv->s0.len ? inv->s0.data : "";
+    r.key_len = inv->s0.len;
+    r.json = inv->s1.len ? inv->s1.data : "";
+    r.json_len = inv->s1.len;
+    r.i64 = inv->ival;
+    r.wake_at = inv->effect == WFP_EFFECT_SLEEP_MS ? inv->wake_at : 0;
+  }
+  if (phase == WFP_COMMIT_EFFECT) {
+    r.has_resume = inv->resume_some;
+    r.resume = inv->resume_some ? inv->resume.data : NULL;
+    r.resume_len = inv->resume_some ? inv->resume.len : 0;
+  }
+  if (phase == WFP_COMMIT_END)
+    r.text = inv->status == WFP_DONE ? inv->output : inv->trap;
+  r.steps = inv->steps;
+  r.fuel = inv->fuel_used;
+  inv->where = WFP__L_COMMIT;
+  inv->commit_phase = phase;
+  inv->in_call = true;
+  inv->call_done = false;
+  l->commit(l->commit_ud, &r, commit_cb);
+  inv->in_call = false;
+  if (inv->call_done)
+    committed(l, inv, phase, inv->call_rc);
+}
+
+static void committed(wfp_loop *l, wfp_invocation *inv, int phase, int rc) {
+  inv->where = WFP__L_NONE;
+  inv->call_done = false;
+  if (inv->killed) {
+    kill_now(l, inv, inv->kill_msg);
+    return;
+  }
+  if (rc < 0) {
+    finish(l, inv, rc);
+    return;
+  }
+  switch (phase) {
+  case WFP_COMMIT_STEP:
+    if (rc == WFP_PENDING && !inv->parent) {
+      leave(l, inv, WFP_PENDING);
+      return;
+    }
+    dispatch(l, inv);
+    return;
+  case WFP_COMMIT_EFFECT:
+    if (inv->outbox) {
+      inv->outbox = false;
+      l->sink(l->sink_ud, inv, inv->s0.len ? inv->s0.data : "", inv->s0.len,
+              inv->s1.len ? inv->s1.data : "", inv->s1.len);
+    }
+    if (inv->perform_only) {
+      leave(l, inv, WFP_PENDING);
+      return;
+    }
+    wfp__loop_ready(l, inv);
+    return;
+  default:
+    finish(l, inv, inv->status);
+    return;
+  }
+}
+
+/* ---- effects: to a handler, and back ---- */
+
+static void dispatch(wfp_loop *l, wfp_invocation *inv) {
+  wfp_effect_req *req = wfp__req_new(l, inv);
+  if (!req) {
+    end(l, inv, WFP_ENOMEM);
+    return;
+  }
+  inv->req = req;
+  inv->where = WFP__L_EFFECT;
+  inv->in_call = true;
+  inv->call_done = false;
+  wfp_effect_fn fn = inv->effect < WFP_EFFECT_COUNT ? l->h.fn[inv->effect] : NULL;
+  int rc = fn ? fn(l->h.ud, req) : wfp__builtin(l, req);
+  inv->in_call = false;
+  if (inv->killed) { /* given up on while its handler ran */
+    drop_req(l, inv);
+    kill_now(l, inv, inv->kill_msg);
+    return;
+  }
+  if (inv->call_done) {
+    wfp__loop_effect_done(l, inv);
+    return;
+  }
+  if (rc < 0 && req->state == WFP__REQ_WAITING && req->inv == inv)
+    wfp__loop_fail(l, inv, rc);
+}
+
+void wfp__loop_effect_done(wfp_loop *l, wfp_invocation *inv) {
+  if (inv->in_call) {
+    inv->call_done = true;
+    return;
+  }
+  inv->call_done = false;
+  if (inv->req) {
+    wfp__req_release(l, inv->req);
+    inv->req = NULL;
+  }
+  inv->pending = false;
+  inv->where = WFP__L_NONE;
+  if (inv->trace)
+    wfp__trace_performed(inv);
+  commit(l, inv, WFP_COMMIT_EFFECT);
+}
+
+/* ---- giving up on an invocation ---- */
+
+/* The request of an invocation the loop gives up on: a timer or a query
+** waiting its turn is the loop's own, and the request is free again; a
+** query running, or a handler's request, is orphaned: its completion finds
+** no invocation and frees it then. */
+static void drop_req(wfp_loop *l, wfp_invocation *inv) {
+  wfp_effect_req *req = inv->req;
+  if (!req)
+    return;
+  inv->req = NULL;
+  if (req->state != WFP__REQ_WAITING || wfp__timers_remove(l, inv) ||
+      wfp__db_lane_remove(l, inv))
+    wfp__req_release(l, req);
+  else
+    req->inv = NULL;
+}
+
+/* inv is loose (in no queue, nobody else has it): end it now. */
+static void kill_now(wfp_loop *l, wfp_invocation *inv, const char *msg) {
+  inv->killed = false;
+  inv->where = WFP__L_NONE;
+  if (inv->fan)
+    wfp__fanout_cancel(l, inv);
+  if (!msg) { /* a row whose fan-out went */
+    free_row(l, inv);
+    return;
+  }
+  char *keep = inv->kill_msg;
+  inv->kill_msg = NULL;
+  int rc = wfp__end_trap(inv, msg, strlen(msg));
+  free(keep);
+  end(l, inv, rc == WFP_TRAP ? WFP_TRAP : rc);
+}
+
+void wfp__loop_kill(wfp_loop *l, wfp_invocation *inv, const char *msg) {
+  if (inv->fan)
+    wfp__fanout_cancel(l, inv);
+  switch (inv->where) {
+  case WFP__L_READY:
+    wfp__q_remove(&l->ready, inv);
+    break;
+  case WFP__L_FUEL:
+    wfp__q_remove(&l->fuel, inv);
+    break;
+  case WFP__L_ADMIT:
+    wfp__q_remove(&l->admit, inv);
+    break;
+  case WFP__L_ACTOR: {
+    wfp__actor *a = actor_slot(l, inv->self, false);
+    if (a)
+      wfp__q_remove(&a->waiting, inv);
+    break;
+  }
+  case WFP__L_EFFECT:
+    if (inv->in_call)
+      goto later; /* its handler runs: once it returned */
+    drop_req(l, inv);
+    break;
+  case WFP__L_RUNNING:
+  case WFP__L_COMMIT:
+  later:
+    /* a worker or the hook has it: it ends when it comes back; a row's
+    ** fuel reservation is its top's again now, as the top may go first */
+    if (inv->top) {
+      inv->top->reserved -= inv->budget;
+      inv->budget = 0;
+      inv->top = NULL;
+      inv->parent = NULL;
+    }
+    inv->killed = true;
+    free(inv->kill_msg);
+    inv->kill_msg = msg ? strdup(msg) : NULL;
+    if (msg && !inv->kill_msg)
+      inv->kill_msg = strdup("out of memory");
+    return;
+  default:
+    break;
+  }
+  kill_now(l, inv, msg);
+}
+
+/* ---- the loop ---- */
+
+static void close_free(uv_handle_t *h) { free(h); }
+
+int wfp_loop_new(const wfp_loop_opts *opts, wfp_env *env, wfp_loop **out) {
+  if (!env || !out || (opts && opts->size < sizeof(wfp_loop_opts)))
+    return WFP_EINVAL;
+  *out = NULL;
+  wfp_loop *l = calloc(1, sizeof *l);
+  if (!l)
+    return WFP_ENOMEM;
+  l->env = env;
+  l->sink = wfp__default_sink;
+  pthread_mutex_init(&l->mu, NULL);
+  pthread_cond_init(&l->cv, NULL);
+  unsigned workers = opts ? opts->workers : 0;
+  if (!workers)
+    workers = uv_available_parallelism();
+  l->workers = workers ? workers : 1;
+  l->nthreads = l->workers > 1 ? l->workers : 0;
+  l->concurrency = opts ? opts->concurrency : 0;
+  int rc = WFP_ENOMEM;
+  if (opts && opts->uv_loop) {
+    l->uv = opts->uv_loop;
+  } else {
+    if (!(l->uv = malloc(sizeof(uv_loop_t))))
+      goto fail;
+    if (uv_loop_init(UV(l)) != 0) {
+      free(l->uv);
+      l->uv = NULL;
+      rc = WFP_EIO;
+      goto fail;
+    }
+    l->own_uv = true;
+  }
+  uv_idle_t *idle = malloc(sizeof *idle);
+  uv_async_t *async = malloc(sizeof *async);
+  if (!idle || !async) {
+    free(idle);
+    free(async);
+    goto fail;
+  }
+  uv_idle_init(UV(l), idle);
+  idle->data = l;
+  l->idle = idle;
+  if (uv_async_init(UV(l), async, on_async) != 0) {
+    free(async);
+    rc = WFP_EIO;
+    goto fail;
+  }
+  async->data = l;
+  uv_unref((uv_handle_t *)async);
+  l->async = async;
+  if ((rc = wfp__effects_init(l)) != 0)
+    goto fail;
+  if (l->nthreads && !(l->threads = calloc(l->nthreads, sizeof *l->threads))) {
+    rc = WFP_ENOMEM;
+    goto fail;
+  }
+  *out = l;
+  return WFP_OK;
+fail:
+  wfp_loop_free(l);
+  return rc;
+}
+
+/* Ends every invocation still in the loop: someone's get WFP_ECANCELED. */
+static void cancel_all(wfp_loop *l) {
+  while (l->tops.head) {
+    wfp_invocation *inv = l->tops.head;
+    if (inv->fan)
+      wfp__fanout_cancel(l, inv);
+    switch (inv->where) {
+    case WFP__L_READY:
+      wfp__q_remove(&l->ready, inv);
+      break;
+    case WFP__L_FUEL:
+      wfp__q_remove(&l->fuel, inv);
+      break;
+    case WFP__L_ADMIT:
+      wfp__q_remove(&l->admit, inv);
+      break;
+    case WFP__L_ACTOR: {
+      wfp__actor *a = actor_slot(l, inv->self, false);
+      if (a)
+        wfp__q_remove(&a->waiting, inv);
+      break;
+    }
+    case WFP__L_EFFECT:
+      drop_req(l, inv);
+      break;
+    default:
+      break;
+    }
+    if (inv->self) {
+      wfp__actor *a = actor_slot(l, inv->self, false);
+      if (a && a->owner == inv)
+        a->owner = NULL;
+    }
+    tops_remove(l, inv);
+    l->members--;
+    inv->loop = NULL;
+    inv->where = WFP__L_NONE;
+    inv->killed = false;
+    if (inv->admitted) {
+      inv->admitted = false;
+      l->alive--;
+    }
+    wfp_done_cb cb = inv->done;
+    inv->done = NULL;
+    if (cb)
+      cb(inv, WFP_ECANCELED, inv->data);
+  }
+}
+
+void wfp_loop_free(wfp_loop *l) {
+  if (!l)
+    return;
+  l->closing = 1;
+  /* the workers finish the step they run and stop */
+  if (l->threads) {
+    pthread_mutex_lock(&l->mu);
+    l->quit = true;
+    pthread_cond_broadcast(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+    for (unsigned i = 0; i < l->started; i++)
+      pthread_join(l->threads[i], NULL);
+    free(l->threads);
+    l->threads = NULL;
+    /* what they gave back is loose: killed rows go now, the others with
+    ** their fan-outs or invocations below */
+    wfp_invocation *inv;
+    while ((inv = wfp__q_pop(&l->finished)) != NULL) {
+      inv->where = WFP__L_NONE;
+      if (inv->killed)
+        free_row(l, inv);
+    }
+  }
+  pthread_mutex_destroy(&l->mu);
+  pthread_cond_destroy(&l->cv);
+  if (l->uv) {
+    cancel_all(l);
+    wfp__effects_close(l);
+    if (l->idle)
+      uv_close((uv_handle_t *)l->idle, close_free);
+    if (l->async)
+      uv_close((uv_handle_t *)l->async, close_free);
+    if (l->own_uv) {
+      uv_run(UV(l), UV_RUN_NOWAIT);
+      uv_loop_close(UV(l));
+      free(l->uv);
+    }
+  }
+  for (size_t i = 0; i < l->nslabs; i++)
+    free(l->slabs[i]);
+  free(l->slabs);
+  free(l->actors);
+  free(l);
+}
+
+int wfp_loop_run(wfp_loop *l, int mode) {
+  if (!l || mode < WFP_RUN_DEFAULT || mode > WFP_RUN_NOWAIT)
+    return WFP_EINVAL;
+  uv_run_mode m = mode == WFP_RUN_ONCE ? UV_RUN_ONCE
+                  : mode == WFP_RUN_NOWAIT ? UV_RUN_NOWAIT
+                                           : UV_RUN_DEFAULT;
+  return uv_run(UV(l), m);
+}
+
+void wfp_loop_stop(wfp_loop *l) {
+  if (l)
+    uv_stop(UV(l));
+}
+
+void *wfp_loop_uv(wfp_loop *l) { return l ? l->uv : NULL; }
+wfp_env *wfp_loop_env(const wfp_loop *l) { return l ? l->env : NULL; }
+unsigned wfp_loop_workers(const wfp_loop *l) { return l ? l->workers : 0; }
+size_t wfp_loop_alive(const wfp_loop *l) { return l ? l->alive + l->admit.n : 0; }
+size_t wfp_loop_waiting(const wfp_loop *l) { return l ? l->admit.n : 0; }
+
+int wfp_loop_set_handlers(wfp_loop *l, const wfp_effect_handlers *h) {
+  if (!l)
+    return WFP_EINVAL;
+  memset(&l->h, 0, sizeof l->h);
+  if (!h)
+    return WFP_OK;
+  if (h->version < 1 || h->size < offsetof(wfp_effect_handlers, fn) + sizeof h->fn)
+    return WFP_EINVAL;
+  l->h.version = WFP_EFFECT_HANDLERS_VERSION;
+  l->h.size = sizeof l->h;
+  l->h.ud = h->ud;
+  memcpy(l->h.fn, h->fn, sizeof l->h.fn);
+  return WFP_OK;
+}
+
+void wfp_loop_set_sink(wfp_loop *l, wfp_message_sink fn, void *ud) {
+  if (!l)
+    return;
+  l->sink = fn ? fn : wfp__default_sink;
+  l->sink_ud = fn ? ud : NULL;
+}
+
+void wfp_loop_set_commit(wfp_loop *l, wfp_commit_fn fn, void *ud) {
+  if (!l)
+    return;
+  l->commit = fn;
+  l->commit_ud = ud;
+}
+
+int wfp_loop_start(wfp_loop *l, wfp_invocation *inv, wfp_done_cb cb, void *data) {
+  if (!l || !inv || inv->loop || inv->e != l->env || inv->status != WFP__RUNNING ||
+      l->closing)
+    return WFP_EINVAL;
+  inv->loop = l;
+  inv->done = cb;
+  inv->data = data;
+  inv->killed = false;
+  inv->parent = inv->top = NULL;
+  tops_add(l, inv);
+  l->members++;
+  if (l->concurrency && l->alive >= l->concurrency) {
+    inv->where = WFP__L_ADMIT;
+    wfp__q_push(&l->admit, inv);
+    return WFP_OK;
+  }
+  inv->admitted = true;
+  l->alive++;
+  if (!inv->started_at)
+    inv->started_at = wfp__now_ms();
+  wfp__actor *a = inv->self ? actor_slot(l, inv->self, true) : NULL;
+  if (inv->self && !a) {
+    tops_remove(l, inv);
+    l->members--;
+    l->alive--;
+    inv->admitted = false;
+    inv->loop = NULL;
+    return WFP_ENOMEM;
+  }
+  if (a && a->owner) {
+    inv->where = WFP__L_ACTOR;
+    wfp__q_push(&a->waiting, inv);
+    return WFP_OK;
+  }
+  if (a)
+    a->owner = inv;
+  /* queued; the loop takes it from its next iteration, so that no
+  ** callback runs inside this call */
+  inv->where = WFP__L_READY;
+  wfp__q_push(&l->ready, inv);
+  start_idle(l);
+  return WFP_OK;
+}
+
+int wfp__loop_start_row(wfp_loop *l, wfp_invocation *row) {
+  row->loop = l;
+  l->members++;
+  wfp__loop_ready(l, row);
+  return WFP_OK;
+}
