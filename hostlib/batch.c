@@ -43,7 +43,7 @@ struct batch {
   const wfp_batch_opts *o;
   FILE *out;
   wfp_loop *loop;
-  wfp_input *in; /* reused for every line */
+
   /* the reader thread and what it read (under mu) */
   int fd;
   pthread_t reader;
@@ -55,7 +55,7 @@ struct batch {
   bool eof, stop;
   int read_errno;
   uv_async_t *async;
-  uv_check_t *check;
+  uv_prepare_t *flush; /* writes out what ended, before the loop waits */
   /* the lines taken: slots by line number, from `first` (the next to
   ** write) on */
   slot **slots;
@@ -166,7 +166,7 @@ static void write_ready(batch *b) {
   b->first += k;
 }
 
-static void on_check(uv_check_t *h) {
+static void on_prepare(uv_prepare_t *h) {
   batch *b = h->data;
   if (b->dirty && !b->write_failed) {
     b->dirty = false;
@@ -230,16 +230,21 @@ static void start_line(batch *b, slot *s, line *ln) {
   const wfp_batch_opts *o = b->o;
   char *text = NULL;
   size_t len = 0;
-  int rc = wfp_input_set_json(b->in, ln->text, ln->len);
+  wfp_input *in = wfp_input_new(b->m);
+  int rc = in ? wfp_input_set_json(in, ln->text, ln->len) : WFP_ENOMEM;
+  if (!rc && o->self)
+    rc = wfp__input_default_self(in, b->env, o->self);
   if (!rc)
-    rc = wfp_input_finish(b->in, b->env, &text, &len);
+    rc = wfp_input_finish(in, b->env, &text, &len);
   if (rc) {
-    const wfp_diag *d = wfp_input_diag(b->in);
+    const wfp_diag *d = wfp_input_diag(in);
     if (rc == WFP_ENOMEM)
       b->rc = WFP_ENOMEM;
     ended(s, NULL, d ? d->msg : wfp_strerror(rc));
+    wfp_input_free(in);
     return;
   }
+  wfp_input_free(in);
   wfp_invocation *inv = NULL;
   rc = wfp_invocation_new(b->m, b->env, text, len, &inv);
   wfp_free(text);
@@ -340,17 +345,16 @@ int wfp_batch_run(wfp_module *m, wfp_env *env, const wfp_batch_opts *o, int in_f
   pthread_mutex_init(&b.mu, NULL);
   pthread_cond_init(&b.cv, NULL);
   int rc = WFP_ENOMEM;
-  bool handles = false; /* async and check are set up */
+  bool handles = false; /* async and flush are set up */
   wfp_loop_opts lo;
   memset(&lo, 0, sizeof lo);
   lo.size = sizeof lo;
   lo.workers = o->workers;
   lo.concurrency = o->concurrency;
   b.ring = calloc(READ_AHEAD, sizeof *b.ring);
-  b.in = wfp_input_new(m);
   b.async = malloc(sizeof *b.async);
-  b.check = malloc(sizeof *b.check);
-  if (!b.ring || !b.in || !b.async || !b.check)
+  b.flush = malloc(sizeof *b.flush);
+  if (!b.ring || !b.async || !b.flush)
     goto out;
   if ((rc = wfp_loop_new(&lo, env, &b.loop)) != 0)
     goto out;
@@ -360,10 +364,10 @@ int wfp_batch_run(wfp_module *m, wfp_env *env, const wfp_batch_opts *o, int in_f
     goto out;
   }
   b.async->data = &b;
-  uv_check_init(uv, b.check);
-  b.check->data = &b;
-  uv_check_start(b.check, on_check);
-  uv_unref((uv_handle_t *)b.check);
+  uv_prepare_init(uv, b.flush);
+  b.flush->data = &b;
+  uv_prepare_start(b.flush, on_prepare);
+  uv_unref((uv_handle_t *)b.flush);
   handles = true;
   if (pthread_create(&b.reader, NULL, reader, &b) != 0) {
     rc = WFP_EIO;
@@ -385,7 +389,7 @@ out:
   if (handles) {
     if (!b.closed)
       uv_close((uv_handle_t *)b.async, NULL);
-    uv_close((uv_handle_t *)b.check, NULL);
+    uv_close((uv_handle_t *)b.flush, NULL);
   }
   if (b.loop) {
     wfp_loop_free(b.loop); /* the invocations left get WFP_ECANCELED */
@@ -400,7 +404,6 @@ out:
   }
   free(b.slots);
   free(b.ring);
-  wfp_input_free(b.in);
   pthread_mutex_destroy(&b.mu);
   pthread_cond_destroy(&b.cv);
   if (stats)
@@ -414,10 +417,10 @@ out:
     errno = b.read_errno;
     rc = b.read_errno == ENOMEM ? WFP_ENOMEM : WFP_EIO;
   }
-  /* async and check are closed above; their memory goes once libuv is
+  /* async and flush are closed above; their memory goes once libuv is
   ** done with them (wfp_loop_free ran the loop's last iteration) */
   free(b.async);
-  free(b.check);
+  free(b.flush);
   if (rc != WFP_OK)
     return rc;
   return b.st.trapped ? WFP_TRAP : WFP_DONE;

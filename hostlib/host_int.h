@@ -183,6 +183,12 @@ struct wfp_invocation {
 /* The invocation whose limits apply to inv (a row: its top). */
 #define WFP__TOP(inv) ((inv)->top ? (inv)->top : (inv))
 
+/* ---- input.c ---- */
+
+/* A batch's instance: an input (set whole, with no "self") whose function
+** is a method of handle's resource runs on handle. */
+int wfp__input_default_self(wfp_input *in, const wfp_env *e, uint64_t handle);
+
 /* ---- invocation.c ---- */
 
 /* The wall clock in milliseconds since the epoch. */

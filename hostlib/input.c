@@ -671,3 +671,24 @@ int wfp_input_new_instance(wfp_input *in, wfp_env *e, uint64_t *handle) {
   free(b.prop_json);
   return rc;
 }
+
+int wfp__input_default_self(wfp_input *in, const wfp_env *e, uint64_t handle) {
+  if (!in->json || in->has_self || in->fn || in->res)
+    return WFP_OK;
+  wfp__json_mem mm;
+  if (member(in->json, in->json_len, "self", &mm))
+    return WFP_OK;
+  const char *res = wfp_env_instance_resource(e, handle);
+  int fi = -1;
+  begin(in);
+  if (!res || resolve_fn(in, in->json, in->json_len, &fi) != WFP_OK) {
+    begin(in); /* not this function's business: finish says what is wrong */
+    return WFP_OK;
+  }
+  const wfp_abi_func *f = &wfp_module_descriptor_of(in->m)->funcs[fi];
+  if (f->resource && strcmp(f->resource, res) == 0) {
+    in->has_self = true;
+    in->self = handle;
+  }
+  return WFP_OK;
+}

@@ -363,8 +363,10 @@ static int run_batch(const opts *o, wfp_module *m, wfp_env *env) {
     fprintf(stderr, "wfp-host: error: cannot read %s: %s\n", o->batch, strerror(errno));
     return 3;
   }
+  uint64_t self = 0;
   if (o->new_spec) {
-    /* one instance for the lines that name it ("self": 1) */
+    /* one instance, shared by the lines: the methods of its resource run
+    ** on it unless a line names another "self" */
     wfp_input *b = wfp_input_new(m);
     uint64_t h = 0;
     int rc = b ? wfp_input_set_new(b, o->new_spec, strlen(o->new_spec)) : WFP_ENOMEM;
@@ -381,6 +383,7 @@ static int run_batch(const opts *o, wfp_module *m, wfp_env *env) {
         close(fd);
       return code;
     }
+    self = h;
   }
   wfp_batch_opts bo;
   memset(&bo, 0, sizeof bo);
@@ -392,6 +395,7 @@ static int run_batch(const opts *o, wfp_module *m, wfp_env *env) {
   bo.fuel_slice = o->fuel_slice;
   bo.max_time_ms = o->max_time;
   bo.max_memory = o->max_memory;
+  bo.self = self;
   int rc = wfp_batch_run(m, env, &bo, fd, stdout, NULL);
   int e = errno;
   if (fd)

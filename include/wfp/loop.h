@@ -295,6 +295,9 @@ typedef struct wfp_batch_opts {
   uint64_t fuel_slice;  /* fuel per step (0: the default), */
   uint64_t max_time_ms; /* wall-clock milliseconds, */
   uint64_t max_memory;  /* bytes of linear memory */
+  uint64_t self;        /* an instance (a handle) that a line without "self"
+                        ** runs on when its function is a method of that
+                        ** instance's resource (wfp-host --new); 0: none */
 } wfp_batch_opts;
 
 /* What a batch did. */
