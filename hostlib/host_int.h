@@ -171,6 +171,7 @@ struct wfp_invocation {
   size_t row;
   wfp__fanout *fan;        /* its fan-out in flight */
   uint64_t budget;         /* fuel reserved for its running step */
+  uint64_t run_cap;        /* the memory limit of its running step */
   uint64_t reserved;       /* a top: fuel its tree's running steps reserved */
   size_t heap_at;          /* its place in the loop's timers + 1, or 0 */
   uint64_t due;            /* the loop time (ms) its timer fires at */
@@ -200,10 +201,11 @@ uint64_t wfp__step_budget(const wfp_invocation *inv);
 ** step, fuel or time limit; fuel only when nothing is reserved), written
 ** to buf; NULL when none is. */
 const char *wfp__limit_reached(const wfp_invocation *inv, char *buf, size_t n);
-/* One step with budget units of fuel on the calling thread: WFP_DONE,
-** WFP_TRAP, WFP_PENDING or a negative WFP_E*. Touches only inv, its
+/* One step with budget units of fuel and a memory limit (0: none) on the
+** calling thread: WFP_DONE, WFP_TRAP, WFP_PENDING or a negative WFP_E*.
+** Touches only inv's own step fields (none the loop writes meanwhile), its
 ** module's pool and the runtime; no trace. */
-int wfp__step_run(wfp_invocation *inv, uint64_t budget);
+int wfp__step_run(wfp_invocation *inv, uint64_t budget, uint64_t mem_cap);
 /* Ends inv with a trap of msg[0..n): WFP_TRAP, or WFP_ENOMEM. */
 int wfp__end_trap(wfp_invocation *inv, const char *msg, size_t n);
 /* The trace lines of a step and of a performed effect, when tracing. */

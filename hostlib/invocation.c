@@ -353,9 +353,7 @@ const char *wfp__limit_reached(const wfp_invocation *inv, char *buf, size_t n) {
   return buf;
 }
 
-int wfp__step_run(wfp_invocation *inv, uint64_t budget) {
-  const wfp_invocation *t = WFP__TOP(inv);
-  uint64_t cap = t->mem_max;
+int wfp__step_run(wfp_invocation *inv, uint64_t budget, uint64_t cap) {
   const char *why = NULL;
   void *inst = wfp__module_take(inv->m, cap, &why);
   inv->steps++;
@@ -434,7 +432,7 @@ int wfp_invocation_step(wfp_invocation *inv) {
   }
   if (lim)
     return wfp__end_trap(inv, lim, strlen(lim));
-  int rc = wfp__step_run(inv, budget);
+  int rc = wfp__step_run(inv, budget, inv->mem_max);
   if (inv->trace && rc >= 0)
     wfp__trace_step(inv);
   return rc;

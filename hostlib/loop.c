@@ -293,6 +293,7 @@ static bool prepare(wfp_loop *l, wfp_invocation *inv) {
     return false;
   }
   inv->budget = budget;
+  inv->run_cap = t->mem_max;
   t->reserved += budget;
   inv->where = WFP__L_RUNNING;
   return true;
@@ -398,7 +399,7 @@ static void on_idle(uv_idle_t *h) {
     }
     if (!prepare(l, inv))
       continue;
-    inv->step_rc = wfp__step_run(inv, inv->budget);
+    inv->step_rc = wfp__step_run(inv, inv->budget, inv->run_cap);
     after_step(l, inv);
   }
   if (l->nthreads)
@@ -419,7 +420,7 @@ static void *worker(void *arg) {
     if (!inv)
       break; /* quit, and nothing left */
     pthread_mutex_unlock(&l->mu);
-    inv->step_rc = wfp__step_run(inv, inv->budget);
+    inv->step_rc = wfp__step_run(inv, inv->budget, inv->run_cap);
     pthread_mutex_lock(&l->mu);
     wfp__q_push(&l->finished, inv);
     pthread_mutex_unlock(&l->mu);
@@ -669,10 +670,11 @@ void wfp__loop_kill(wfp_loop *l, wfp_invocation *inv, const char *msg) {
   case WFP__L_COMMIT:
   later:
     /* a worker or the hook has it: it ends when it comes back; a row's
-    ** fuel reservation is its top's again now, as the top may go first */
+    ** fuel reservation is its top's again now, as the top may go first
+    ** (the worker reads its budget: it stays as it is) */
     if (inv->top) {
-      inv->top->reserved -= inv->budget;
-      inv->budget = 0;
+      if (inv->where == WFP__L_RUNNING)
+        inv->top->reserved -= inv->budget;
       inv->top = NULL;
       inv->parent = NULL;
     }
