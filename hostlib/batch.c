@@ -56,11 +56,10 @@ struct batch {
   int read_errno;
   uv_async_t *async;
   uv_prepare_t *flush; /* writes out what ended, before the loop waits */
-  /* the lines taken: slots by line number, from `first` (the next to
-  ** write) on */
+  /* the lines taken, in order: slots[done..nslots) are not written yet */
   slot **slots;
-  size_t nslots, cap;
-  uint64_t first, next_no;
+  size_t done, nslots, cap;
+  uint64_t next_no;
   size_t alive;
   bool dirty, write_failed, closed, finishing;
   int write_errno;
@@ -146,7 +145,7 @@ static void *reader(void *arg) {
 /* ---- writing, in input order ---- */
 
 static void write_ready(batch *b) {
-  size_t k = 0;
+  size_t k = b->done;
   while (k < b->nslots && b->slots[k]->ended) {
     slot *s = b->slots[k];
     if (s->result && !b->write_failed && fwrite(s->result, 1, s->rlen, b->out) != s->rlen) {
@@ -159,11 +158,7 @@ static void write_ready(batch *b) {
     k++;
     b->dirty = true;
   }
-  if (!k)
-    return;
-  memmove(b->slots, b->slots + k, (b->nslots - k) * sizeof *b->slots);
-  b->nslots -= k;
-  b->first += k;
+  b->done = k;
 }
 
 static void on_prepare(uv_prepare_t *h) {
@@ -300,6 +295,12 @@ static void feed(batch *b) {
       }
       break;
     }
+    if (b->nslots == b->cap && b->done >= b->cap / 2) {
+      /* the written half goes: the array holds what is not written yet */
+      memmove(b->slots, b->slots + b->done, (b->nslots - b->done) * sizeof *b->slots);
+      b->nslots -= b->done;
+      b->done = 0;
+    }
     if (b->nslots == b->cap) {
       size_t cap = b->cap ? b->cap * 2 : 256;
       slot **ns = realloc(b->slots, cap * sizeof *ns);
@@ -341,7 +342,6 @@ int wfp_batch_run(wfp_module *m, wfp_env *env, const wfp_batch_opts *o, int in_f
   b.o = o;
   b.out = out;
   b.fd = in_fd;
-  b.first = 1;
   pthread_mutex_init(&b.mu, NULL);
   pthread_cond_init(&b.cv, NULL);
   int rc = WFP_ENOMEM;
@@ -398,7 +398,7 @@ out:
   fflush(out);
   for (size_t i = 0; i < b.n; i++)
     free(b.ring[(b.head + i) % READ_AHEAD].text);
-  for (size_t i = 0; i < b.nslots; i++) {
+  for (size_t i = b.done; i < b.nslots; i++) {
     free(b.slots[i]->result);
     free(b.slots[i]);
   }

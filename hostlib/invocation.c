@@ -120,6 +120,10 @@ void wfp_invocation_fuel_limits(const wfp_invocation *inv, uint64_t *max_total,
 void wfp__set_bytes(wfp__buf *b, const void *p, size_t n) {
   b->len = 0;
   b->oom = false;
+  /* nothing into a buffer that has nothing: no allocation (a suspended
+  ** invocation keeps only the operands its effect has) */
+  if (!n && !b->data)
+    return;
   if (n >= b->cap && !wfp__buf_reserve(b, n))
     return;
   if (n)

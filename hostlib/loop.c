@@ -32,6 +32,9 @@
 #define INLINE_SLICE_NS 5000000u
 #define INLINE_CHECK 32
 
+/* Steps given to the workers at once, per worker. */
+#define JOBS_PER_WORKER 16
+
 /* ---- queues: intrusive, one per invocation at a time ---- */
 
 void wfp__q_push(wfp__queue *q, wfp_invocation *inv) {
@@ -344,7 +347,10 @@ static void pump(wfp_loop *l) {
     start_idle(l);
     return;
   }
-  while (l->ready.head && l->busy < l->nthreads) {
+  /* several steps per worker in flight, so that a worker goes on to the
+  ** next without waiting for this thread to take the last one back */
+  wfp__queue batch = {NULL, NULL, 0};
+  while (l->ready.head && l->busy < l->nthreads * JOBS_PER_WORKER) {
     wfp_invocation *inv = wfp__q_pop(&l->ready);
     inv->where = WFP__L_NONE;
     if (inv->pending) {
@@ -357,7 +363,7 @@ static void pump(wfp_loop *l) {
       uv_ref((uv_handle_t *)l->async);
       l->async_ref = true;
     }
-    /* a thread when the ones there are all busy, up to the workers */
+    /* a thread when the ones there all have one, up to the workers */
     if (l->busy >= l->started && l->started < l->nthreads &&
         start_worker(l) != WFP_OK && !l->started) {
       l->busy++;
@@ -369,11 +375,24 @@ static void pump(wfp_loop *l) {
       continue;
     }
     l->busy++;
-    pthread_mutex_lock(&l->mu);
-    wfp__q_push(&l->jobs, inv);
-    pthread_cond_signal(&l->cv);
-    pthread_mutex_unlock(&l->mu);
+    wfp__q_push(&batch, inv);
   }
+  if (!batch.head)
+    return;
+  pthread_mutex_lock(&l->mu);
+  if (l->jobs.tail) {
+    l->jobs.tail->next = batch.head;
+    batch.head->prev = l->jobs.tail;
+  } else {
+    l->jobs.head = batch.head;
+  }
+  l->jobs.tail = batch.tail;
+  l->jobs.n += batch.n;
+  if (batch.n > 1)
+    pthread_cond_broadcast(&l->cv);
+  else
+    pthread_cond_signal(&l->cv);
+  pthread_mutex_unlock(&l->mu);
 }
 
 static void start_idle(wfp_loop *l) {
