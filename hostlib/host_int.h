@@ -233,6 +233,7 @@ typedef struct wfp__queue {
   size_t n;
 } wfp__queue;
 
+/* queue.c: the queues; the loop's list of invocations someone started */
 void wfp__q_push(wfp__queue *q, wfp_invocation *inv);
 wfp_invocation *wfp__q_pop(wfp__queue *q);
 void wfp__q_remove(wfp__queue *q, wfp_invocation *inv);
@@ -320,6 +321,17 @@ struct wfp_loop {
   size_t nactors, actors_cap;
   int closing;
 };
+
+void wfp__tops_add(wfp_loop *l, wfp_invocation *inv);
+void wfp__tops_remove(wfp_loop *l, wfp_invocation *inv);
+/* queue.c: the actors. The slot of a handle (added when add), or NULL. */
+wfp__actor *wfp__actor_slot(wfp_loop *l, uint64_t handle, bool add);
+/* inv (with a "self") holds its instance: true; or waits for it (in its
+** queue, where WFP__L_ACTOR): false, or false with *oom. */
+bool wfp__actor_acquire(wfp_loop *l, wfp_invocation *inv, bool *oom);
+/* inv lets its instance go (or stops waiting for it): the next owner, who
+** waited, or NULL. */
+wfp_invocation *wfp__actor_release(wfp_loop *l, wfp_invocation *inv);
 
 /* Puts inv in the run queue (loop.c). */
 void wfp__loop_ready(wfp_loop *l, wfp_invocation *inv);

@@ -35,150 +35,6 @@
 /* Steps given to the workers at once, per worker. */
 #define JOBS_PER_WORKER 16
 
-/* ---- queues: intrusive, one per invocation at a time ---- */
-
-void wfp__q_push(wfp__queue *q, wfp_invocation *inv) {
-  inv->next = NULL;
-  inv->prev = q->tail;
-  if (q->tail)
-    q->tail->next = inv;
-  else
-    q->head = inv;
-  q->tail = inv;
-  q->n++;
-}
-
-void wfp__q_remove(wfp__queue *q, wfp_invocation *inv) {
-  if (inv->prev)
-    inv->prev->next = inv->next;
-  else
-    q->head = inv->next;
-  if (inv->next)
-    inv->next->prev = inv->prev;
-  else
-    q->tail = inv->prev;
-  inv->prev = inv->next = NULL;
-  q->n--;
-}
-
-wfp_invocation *wfp__q_pop(wfp__queue *q) {
-  wfp_invocation *inv = q->head;
-  if (inv)
-    wfp__q_remove(q, inv);
-  return inv;
-}
-
-static void tops_add(wfp_loop *l, wfp_invocation *inv) {
-  inv->tnext = NULL;
-  inv->tprev = l->tops.tail;
-  if (l->tops.tail)
-    l->tops.tail->tnext = inv;
-  else
-    l->tops.head = inv;
-  l->tops.tail = inv;
-  l->tops.n++;
-}
-
-static void tops_remove(wfp_loop *l, wfp_invocation *inv) {
-  if (inv->tprev)
-    inv->tprev->tnext = inv->tnext;
-  else
-    l->tops.head = inv->tnext;
-  if (inv->tnext)
-    inv->tnext->tprev = inv->tprev;
-  else
-    l->tops.tail = inv->tprev;
-  inv->tprev = inv->tnext = NULL;
-  l->tops.n--;
-}
-
-/* ---- requests: slots that live as long as the loop ----
-** A completed request goes to the back of the free list, and a slot is
-** handed out again only when more than REQ_REUSE_MIN others wait before
-** it: a stale second completion finds a free slot (WFP_EINVAL), never
-** freed memory and, but after many completions, never another effect. */
-
-#define REQ_SLAB 64
-#define REQ_REUSE_MIN 64
-
-wfp_effect_req *wfp__req_new(wfp_loop *l, wfp_invocation *inv) {
-  if (l->nfree <= REQ_REUSE_MIN) {
-    wfp_effect_req *slab = calloc(REQ_SLAB, sizeof *slab);
-    wfp_effect_req **ns = slab ? realloc(l->slabs, (l->nslabs + 1) * sizeof *ns) : NULL;
-    if (ns) {
-      l->slabs = ns;
-      l->slabs[l->nslabs++] = slab;
-      for (size_t i = 0; i < REQ_SLAB; i++) {
-        slab[i].loop = l;
-        wfp__req_release(l, &slab[i]);
-      }
-    } else {
-      free(slab);
-      if (!l->nfree)
-        return NULL;
-    }
-  }
-  wfp_effect_req *r = l->free_reqs;
-  l->free_reqs = r->next;
-  if (!l->free_reqs)
-    l->free_tail = NULL;
-  l->nfree--;
-  r->next = NULL;
-  r->inv = inv;
-  r->state = WFP__REQ_WAITING;
-  return r;
-}
-
-void wfp__req_release(wfp_loop *l, wfp_effect_req *req) {
-  req->state = WFP__REQ_FREE;
-  req->inv = NULL;
-  req->next = NULL;
-  if (l->free_tail)
-    l->free_tail->next = req;
-  else
-    l->free_reqs = req;
-  l->free_tail = req;
-  l->nfree++;
-}
-
-/* ---- actors: one invocation at a time per resource instance ---- */
-
-static wfp__actor *actor_slot(wfp_loop *l, uint64_t handle, bool add) {
-  if (add && (l->nactors + 1) * 2 > l->actors_cap) {
-    size_t cap = l->actors_cap ? l->actors_cap * 2 : 16;
-    wfp__actor *na = calloc(cap, sizeof *na);
-    if (!na)
-      return NULL;
-    for (size_t i = 0; i < l->actors_cap; i++) {
-      wfp__actor *a = &l->actors[i];
-      if (!a->handle)
-        continue;
-      size_t k = (size_t)(a->handle * 0x9E3779B97F4A7C15ull) & (cap - 1);
-      while (na[k].handle)
-        k = (k + 1) & (cap - 1);
-      na[k] = *a;
-    }
-    free(l->actors);
-    l->actors = na;
-    l->actors_cap = cap;
-  }
-  if (!l->actors_cap)
-    return NULL;
-  size_t mask = l->actors_cap - 1;
-  for (size_t k = (size_t)(handle * 0x9E3779B97F4A7C15ull) & mask;; k = (k + 1) & mask) {
-    wfp__actor *a = &l->actors[k];
-    if (a->handle == handle)
-      return a;
-    if (!a->handle) {
-      if (!add)
-        return NULL;
-      a->handle = handle;
-      l->nactors++;
-      return a;
-    }
-  }
-}
-
 /* ---- the phases ---- */
 
 static void pump(wfp_loop *l);
@@ -188,6 +44,7 @@ static void start_idle(wfp_loop *l);
 static void dispatch(wfp_loop *l, wfp_invocation *inv);
 static void commit(wfp_loop *l, wfp_invocation *inv, int phase);
 static void finish(wfp_loop *l, wfp_invocation *inv, int status);
+static int admit(wfp_loop *l, wfp_invocation *inv);
 static void kill_now(wfp_loop *l, wfp_invocation *inv, const char *msg);
 static void drop_req(wfp_loop *l, wfp_invocation *inv);
 
@@ -195,6 +52,23 @@ void wfp__loop_ready(wfp_loop *l, wfp_invocation *inv) {
   inv->where = WFP__L_READY;
   wfp__q_push(&l->ready, inv);
   pump(l);
+}
+
+/* inv takes a place under the cap: its start time, its resource instance
+** (or a wait for it), the run queue, which the loop takes from in its next
+** iteration (no callback runs here). 0 or WFP_ENOMEM. */
+static int admit(wfp_loop *l, wfp_invocation *inv) {
+  inv->admitted = true;
+  l->alive++;
+  if (!inv->started_at)
+    inv->started_at = wfp__now_ms();
+  bool oom;
+  if (!wfp__actor_acquire(l, inv, &oom))
+    return oom ? WFP_ENOMEM : WFP_OK;
+  inv->where = WFP__L_READY;
+  wfp__q_push(&l->ready, inv);
+  start_idle(l);
+  return WFP_OK;
 }
 
 /* Frees a row the loop is done with. */
@@ -206,15 +80,10 @@ static void free_row(wfp_loop *l, wfp_invocation *row) {
 /* An invocation someone started leaves the loop with status: its done
 ** callback, which may free it or start others. */
 static void leave(wfp_loop *l, wfp_invocation *inv, int status) {
-  if (inv->self) {
-    wfp__actor *a = actor_slot(l, inv->self, false);
-    if (a && a->owner == inv) {
-      a->owner = wfp__q_pop(&a->waiting);
-      if (a->owner)
-        wfp__loop_ready(l, a->owner);
-    }
-  }
-  tops_remove(l, inv);
+  wfp_invocation *next = wfp__actor_release(l, inv);
+  if (next)
+    wfp__loop_ready(l, next);
+  wfp__tops_remove(l, inv);
   l->members--;
   inv->loop = NULL;
   inv->where = WFP__L_NONE;
@@ -226,19 +95,8 @@ static void leave(wfp_loop *l, wfp_invocation *inv, int status) {
   /* the next one waiting for the cap takes this one's place */
   while (l->admit.head && (!l->concurrency || l->alive < l->concurrency)) {
     wfp_invocation *w = wfp__q_pop(&l->admit);
-    w->admitted = true;
-    l->alive++;
-    if (!w->started_at)
-      w->started_at = wfp__now_ms();
-    wfp__actor *a = w->self ? actor_slot(l, w->self, true) : NULL;
-    if (a && a->owner) {
-      w->where = WFP__L_ACTOR;
-      wfp__q_push(&a->waiting, w);
-    } else {
-      if (a)
-        a->owner = w;
-      wfp__loop_ready(l, w);
-    }
+    if (admit(l, w))
+      finish(l, w, WFP_ENOMEM);
   }
   wfp_done_cb cb = inv->done;
   void *data = inv->data;
@@ -674,12 +532,9 @@ void wfp__loop_kill(wfp_loop *l, wfp_invocation *inv, const char *msg) {
   case WFP__L_ADMIT:
     wfp__q_remove(&l->admit, inv);
     break;
-  case WFP__L_ACTOR: {
-    wfp__actor *a = actor_slot(l, inv->self, false);
-    if (a)
-      wfp__q_remove(&a->waiting, inv);
+  case WFP__L_ACTOR:
+    wfp__actor_release(l, inv);
     break;
-  }
   case WFP__L_EFFECT:
     if (inv->in_call)
       goto later; /* its handler runs: once it returned */
@@ -791,24 +646,19 @@ static void cancel_all(wfp_loop *l) {
     case WFP__L_ADMIT:
       wfp__q_remove(&l->admit, inv);
       break;
-    case WFP__L_ACTOR: {
-      wfp__actor *a = actor_slot(l, inv->self, false);
-      if (a)
-        wfp__q_remove(&a->waiting, inv);
-      break;
-    }
     case WFP__L_EFFECT:
       drop_req(l, inv);
       break;
     default:
       break;
     }
-    if (inv->self) {
-      wfp__actor *a = actor_slot(l, inv->self, false);
-      if (a && a->owner == inv)
-        a->owner = NULL;
+    /* it lets its instance go (the next owner is cancelled in turn) */
+    wfp_invocation *next = wfp__actor_release(l, inv);
+    if (next) {
+      next->where = WFP__L_READY;
+      wfp__q_push(&l->ready, next);
     }
-    tops_remove(l, inv);
+    wfp__tops_remove(l, inv);
     l->members--;
     inv->loop = NULL;
     inv->where = WFP__L_NONE;
@@ -927,38 +777,21 @@ int wfp_loop_start(wfp_loop *l, wfp_invocation *inv, wfp_done_cb cb, void *data)
   inv->data = data;
   inv->killed = false;
   inv->parent = inv->top = NULL;
-  tops_add(l, inv);
+  wfp__tops_add(l, inv);
   l->members++;
   if (l->concurrency && l->alive >= l->concurrency) {
     inv->where = WFP__L_ADMIT;
     wfp__q_push(&l->admit, inv);
     return WFP_OK;
   }
-  inv->admitted = true;
-  l->alive++;
-  if (!inv->started_at)
-    inv->started_at = wfp__now_ms();
-  wfp__actor *a = inv->self ? actor_slot(l, inv->self, true) : NULL;
-  if (inv->self && !a) {
-    tops_remove(l, inv);
+  if (admit(l, inv)) {
+    wfp__tops_remove(l, inv);
     l->members--;
     l->alive--;
     inv->admitted = false;
     inv->loop = NULL;
     return WFP_ENOMEM;
   }
-  if (a && a->owner) {
-    inv->where = WFP__L_ACTOR;
-    wfp__q_push(&a->waiting, inv);
-    return WFP_OK;
-  }
-  if (a)
-    a->owner = inv;
-  /* queued; the loop takes it from its next iteration, so that no
-  ** callback runs inside this call */
-  inv->where = WFP__L_READY;
-  wfp__q_push(&l->ready, inv);
-  start_idle(l);
   return WFP_OK;
 }
 
