@@ -109,10 +109,10 @@ if [ "$MILLION" != 0 ]; then
 fi
 
 # ---- 5. steps per second on one and two worker threads ----
-say "== 5. 64 invocations of work(4000000), fuel slice 100000: workers 1 and 2"
-steps_each=$("$host" "$out/runtime.so" --fn work --arg n=4000000 --fuel-slice 100000 --report |
+say "== 5. 64 invocations of work(20000000), fuel slice 100000: workers 1 and 2"
+steps_each=$("$host" "$out/runtime.so" --fn work --arg n=20000000 --fuel-slice 100000 --report |
 	sed -n 's/.*"steps":\([0-9]*\).*/\1/p')
-python3 -c "import sys; sys.stdout.write('{\"fn\":\"work\",\"args\":[4000000]}\n' * 64)" >"$out/work"
+python3 -c "import sys; sys.stdout.write('{\"fn\":\"work\",\"args\":[20000000]}\n' * 64)" >"$out/work"
 w1=$(timed "$host" --batch "$out/work" "$out/runtime.so" --fuel-slice 100000 --workers 1)
 w2=$(timed "$host" --batch "$out/work" "$out/runtime.so" --fuel-slice 100000 --workers 2)
 sps1=$(awk -v n="$steps_each" -v t="$w1" 'BEGIN { printf "%.0f", 64 * n / (t / 1000) }')

@@ -188,11 +188,14 @@ static void after_step(wfp_loop *l, wfp_invocation *inv) {
     end(l, inv, rc);
 }
 
-/* Whether the loop's own thread takes the next step: with one worker
-** always; with more, when one invocation alone is ready and no worker is
-** busy (nothing could run beside it: no thread hop, no system call). */
+/* Whether the loop's own thread takes the next step. It is one of the
+** workers: with one, it takes every step; with more, it takes those the
+** other threads have no room for, and one invocation ready alone while no
+** other thread is busy (nothing could run beside it: no thread hop, no
+** system call). */
 static bool inline_next(const wfp_loop *l) {
-  return !l->nthreads || (l->busy == 0 && l->ready.n == 1);
+  return !l->nthreads || (l->busy == 0 && l->ready.n == 1) ||
+         l->busy >= l->nthreads * JOBS_PER_WORKER;
 }
 
 /* Takes the next ready invocations: a pending one to its handler, the
@@ -235,6 +238,8 @@ static void pump(wfp_loop *l) {
     l->busy++;
     wfp__q_push(&batch, inv);
   }
+  if (l->ready.head)
+    start_idle(l); /* the loop's own thread takes what is left */
   if (!batch.head)
     return;
   pthread_mutex_lock(&l->mu);
@@ -260,10 +265,12 @@ static void start_idle(wfp_loop *l) {
   }
 }
 
-/* Steps a batch of ready invocations on the loop's own thread while that
-** is the way (inline_next), then gives the others to the workers. */
+/* Feeds the other threads, then steps ready invocations on the loop's own
+** thread for a time slice while that is the way (inline_next). */
 static void on_idle(uv_idle_t *h) {
   wfp_loop *l = h->data;
+  if (l->nthreads)
+    pump(l); /* the other threads first */
   uint64_t until = uv_hrtime() + INLINE_SLICE_NS;
   for (unsigned k = 1; l->ready.head && inline_next(l); k++) {
     if (k % INLINE_CHECK == 0 && uv_hrtime() > until)
@@ -583,7 +590,7 @@ int wfp_loop_new(const wfp_loop_opts *opts, wfp_env *env, wfp_loop **out) {
   if (!workers)
     workers = uv_available_parallelism();
   l->workers = workers ? workers : 1;
-  l->nthreads = l->workers > 1 ? l->workers : 0;
+  l->nthreads = l->workers - 1; /* the loop's own thread is one of them */
   l->concurrency = opts ? opts->concurrency : 0;
   int rc = WFP_ENOMEM;
   if (opts && opts->uv_loop) {

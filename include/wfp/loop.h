@@ -30,8 +30,10 @@ typedef struct wfp_loop wfp_loop;
 /* Options of a loop. Caller-allocated; size first (fields are appended). */
 typedef struct wfp_loop_opts {
   size_t size;          /* sizeof(wfp_loop_opts) */
-  unsigned workers;     /* threads that run steps; 0: one per core; 1: the
-                        ** loop's own thread runs them (no thread is made) */
+  unsigned workers;     /* threads that run steps, the loop's own thread
+                        ** among them (it takes what the others have no
+                        ** room for, and an invocation ready alone); 0: one
+                        ** per core; 1: no other thread is made */
   unsigned concurrency; /* invocations alive at once (started, not ended);
                         ** the rest wait their turn in start order; 0: no
                         ** cap. The rows of a fan-out do not count. */
@@ -75,7 +77,7 @@ WFP_API void wfp_loop_stop(wfp_loop *loop);
 WFP_API void *wfp_loop_uv(wfp_loop *loop);
 /* The environment (borrowed). */
 WFP_API wfp_env *wfp_loop_env(const wfp_loop *loop);
-/* The threads that run steps (1 when the loop's own thread runs them). */
+/* The threads that run steps, the loop's own thread among them. */
 WFP_API unsigned wfp_loop_workers(const wfp_loop *loop);
 /* Invocations started and not ended (rows of fan-outs not counted),
 ** and of those, the ones waiting for their turn (the concurrency cap). */
