@@ -248,8 +248,9 @@ WFP_API void wfp_invocation_free(wfp_invocation *inv);
 ** Runs one step. Returns WFP_DONE, WFP_TRAP, or WFP_PENDING: the step
 ** suspended on an effect, which stays pending (not yet performed) until
 ** wfp_invocation_perform. Negative WFP_E* on misuse (WFP_EINVAL: the
-** invocation ended, or its effect was not performed yet) or when out of
-** memory. A trap in the compiled code is a WFP_TRAP result.
+** invocation ended, its effect was not performed yet, or it is in a loop)
+** or when out of memory. A spent fuel or time limit ends it with a trap
+** before the step. A trap in the compiled code is a WFP_TRAP result.
 */
 WFP_API int wfp_invocation_step(wfp_invocation *inv);
 
