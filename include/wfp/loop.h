@@ -54,6 +54,7 @@ WFP_API int wfp_loop_new(const wfp_loop_opts *opts, wfp_env *env, wfp_loop **out
 ** worker threads are joined. An invocation still alive (the loop was
 ** stopped) gets its done callback with WFP_ECANCELED and stays the
 ** caller's to free; a pending effect request of it is invalid from then on.
+** Complete the requests handlers hold, and answer the commit hook, before.
 ** A borrowed uv_loop_t is left as it was, without the loop's handles (they
 ** are closed: run it once more with UV_RUN_NOWAIT to finish closing them
 ** before closing it). NULL is a no-op.
