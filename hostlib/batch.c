@@ -295,7 +295,7 @@ static void feed(batch *b) {
       }
       break;
     }
-    if (b->nslots == b->cap && b->done >= b->cap / 2) {
+    if (b->cap && b->nslots == b->cap && b->done >= b->cap / 2) {
       /* the written half goes: the array holds what is not written yet */
       memmove(b->slots, b->slots + b->done, (b->nslots - b->done) * sizeof *b->slots);
       b->nslots -= b->done;

@@ -298,7 +298,10 @@ static int db_query(wfp_loop *l, wfp_effect_req *req) {
 
 static void fan_free(wfp__fanout *f) {
   for (size_t r = 0; r < f->n; r++) {
-    free(f->results[r]);
+    if (f->results)
+      free(f->results[r]);
+    if (!f->msgs || !f->nmsgs)
+      continue;
     for (size_t k = 0; f->msgs[r] && k < f->nmsgs[r]; k++) {
       free(f->msgs[r][k].topic);
       free(f->msgs[r][k].payload);

@@ -162,6 +162,7 @@ struct wfp_invocation {
   bool in_call;            /* a handler or the hook runs on its behalf */
   bool call_done;          /* ... and completed or answered meanwhile */
   int call_rc;             /* the hook's answer */
+  int fail_rc;             /* the host failed its effect during its handler */
   bool outbox;             /* its message waits for the commit and the sink */
   bool perform_only;       /* wfp_invocation_perform: out after the effect */
   bool killed;             /* ended by the loop while a thread or the hook had it */

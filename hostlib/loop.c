@@ -133,6 +133,10 @@ void wfp__loop_fail(wfp_loop *l, wfp_invocation *inv, int rc) {
     wfp__req_release(l, inv->req);
     inv->req = NULL;
   }
+  if (inv->in_call) { /* its handler runs: it ends once that returned */
+    inv->fail_rc = rc;
+    return;
+  }
   end(l, inv, rc);
 }
 
@@ -464,6 +468,12 @@ static void dispatch(wfp_loop *l, wfp_invocation *inv) {
   if (inv->killed) { /* given up on while its handler ran */
     drop_req(l, inv);
     kill_now(l, inv, inv->kill_msg);
+    return;
+  }
+  if (inv->fail_rc) { /* the host failed its effect while its handler ran */
+    rc = inv->fail_rc;
+    inv->fail_rc = 0;
+    end(l, inv, rc);
     return;
   }
   if (inv->call_done) {
