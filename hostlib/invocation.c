@@ -561,9 +561,44 @@ static void private_done(wfp_invocation *inv, int status, void *data) {
   r->ended = true;
 }
 
+/* Runs inv on the calling thread, without a loop, as long as each of its
+** effects finishes at once (what a loop with one worker would do, the
+** same way: limits before a step, the trace, the default sink): its end
+** status, or WFP_PENDING when an effect needs a loop (a sleep, a query). */
+static int run_here(wfp_invocation *inv) {
+  char msg[96];
+  if (!inv->started_at)
+    inv->started_at = wfp__now_ms();
+  for (;;) {
+    if (inv->status != WFP__RUNNING)
+      return inv->status;
+    if (inv->pending) {
+      int rc = wfp__perform_now(inv);
+      if (rc <= 0)
+        return rc < 0 ? rc : WFP_PENDING;
+      inv->pending = false;
+      if (inv->trace)
+        wfp__trace_performed(inv);
+    }
+    const char *lim = wfp__limit_reached(inv, msg, sizeof msg);
+    if (lim)
+      return wfp__end_trap(inv, lim, strlen(lim));
+    int rc = wfp__step_run(inv, wfp__step_budget(inv), inv->mem_max);
+    if (rc < 0)
+      return rc;
+    if (inv->trace)
+      wfp__trace_step(inv);
+  }
+}
+
 /* Runs inv in a loop of its own on the calling thread: to its end, or
 ** (perform_only) until its pending effect completed. */
 static int run_private(wfp_invocation *inv, bool perform_only) {
+  if (!perform_only) {
+    int rc = run_here(inv);
+    if (rc != WFP_PENDING)
+      return rc;
+  }
   wfp_loop_opts o;
   memset(&o, 0, sizeof o);
   o.size = sizeof o;

@@ -300,8 +300,9 @@ WFP_API uint64_t wfp_invocation_memory_limit(const wfp_invocation *inv);
 ** max_steps steps, which ends it with a trap. max_steps 0 keeps the
 ** invocation's own limit (wfp_invocation_set_max_steps, or a restored
 ** checkpoint's; none for a new invocation); any other value replaces it.
-** It runs the invocation in a loop of its own with one worker (loop.h):
-** the calling thread. Returns WFP_DONE or WFP_TRAP, or a negative WFP_E*.
+** It runs the invocation on the calling thread: as a loop with one worker
+** would (loop.h), and in one of its own once an effect needs it (a sleep,
+** a query). Returns WFP_DONE or WFP_TRAP, or a negative WFP_E*.
 */
 WFP_API int wfp_invocation_run(wfp_invocation *inv, uint64_t max_steps);
 /* The step limit: wfp_invocation_run, or a loop, ends the invocation with
