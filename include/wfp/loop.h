@@ -272,10 +272,11 @@ typedef struct wfp_commit_record {
 
 /*
 ** The hook's answer, once the record is durable (now, inside the hook, or
-** later from the loop's thread): rc 0 goes on; WFP_PENDING (STEP only)
-** suspends the invocation there, which ends in the loop with status
-** WFP_PENDING before its effect is performed; a negative WFP_E* ends it
-** with that code. Called once per record.
+** later from the loop's thread): rc 0 goes on; WFP_PENDING (STEP, of an
+** invocation someone started: a row goes on) suspends the invocation
+** there, which ends in the loop with status WFP_PENDING before its effect
+** is performed; a negative WFP_E* ends it with that code. Called once per
+** record.
 */
 typedef void (*wfp_commit_cb)(wfp_invocation *inv, int rc);
 typedef void (*wfp_commit_fn)(void *ud, const wfp_commit_record *rec, wfp_commit_cb cb);
