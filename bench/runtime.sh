@@ -115,6 +115,15 @@ steps_each=$("$host" "$out/runtime.so" --fn work --arg n=20000000 --fuel-slice 1
 python3 -c "import sys; sys.stdout.write('{\"fn\":\"work\",\"args\":[20000000]}\n' * 64)" >"$out/work"
 w1=$(timed "$host" --batch "$out/work" "$out/runtime.so" --fuel-slice 100000 --workers 1)
 w2=$(timed "$host" --batch "$out/work" "$out/runtime.so" --fuel-slice 100000 --workers 2)
+# the control: two processes of one worker at once, the parallelism the
+# machine gives (2.00 on two idle cores)
+t0=$(ms)
+"$host" --batch "$out/work" "$out/runtime.so" --fuel-slice 100000 --workers 1 >/dev/null &
+bg=$!
+"$host" --batch "$out/work" "$out/runtime.so" --fuel-slice 100000 --workers 1 >/dev/null
+wait "$bg"
+wc2=$(($(ms) - t0))
+machine=$(awk -v a="$w1" -v b="$wc2" 'BEGIN { printf "%.2f", 2 * a / b }')
 sps1=$(awk -v n="$steps_each" -v t="$w1" 'BEGIN { printf "%.0f", 64 * n / (t / 1000) }')
 sps2=$(awk -v n="$steps_each" -v t="$w2" 'BEGIN { printf "%.0f", 64 * n / (t / 1000) }')
 scale=$(awk -v a="$sps2" -v b="$sps1" 'BEGIN { printf "%.2f", a / b }')
@@ -144,9 +153,11 @@ row "4. memory per sleeping invocation, 1,000,000" "$m1m" "bytes" "< 1024" le 10
 row "5. steps/s, compute, --workers 1" "$sps1" "steps/s" "" - 0
 row "5. steps/s, compute, --workers 2" "$sps2" "steps/s" "" - 0
 row "5. --workers 2 / --workers 1" "$scale" "x" ">= 1.7x" ge 1.7
+row "5. control: 2 processes of 1 worker / 1" "$machine" "x" "" - 0
 echo
 echo "details: $LINES lines in $b1 ms (1 worker), $b2 ms (2 workers); a process: $proc_ms ms;"
 echo "10,000 rows in $rows_ms ms; state bytes of a sleeping nap: $state; peak RSS:"
 echo "$base_kb KiB (1,000 asleep), $k100 KiB (100,000)${m1m:+, $k1m KiB (1,000,000)};"
-echo "work: $steps_each steps each, 64 in $w1 ms (1 worker), $w2 ms (2 workers);"
+echo "work: $steps_each steps each, 64 in $w1 ms (1 worker), $w2 ms (2 workers),"
+echo "twice 64 in two processes of 1 worker at once: $wc2 ms;"
 echo "cores: $(nproc); load average before: $load_before, after: $load_after"
