@@ -26,6 +26,10 @@ extern char **environ;
 /* embedded at build time (aot/CMakeLists.txt) */
 extern const unsigned char wfp__abi_h[];
 extern const size_t wfp__abi_h_len;
+/* wfp's own wasm-rt.h (include/wfp/wasm-rt.h): the module is compiled
+** against it, never against another one the system may have */
+extern const unsigned char wfp__wasm_rt_h[];
+extern const size_t wfp__wasm_rt_h_len;
 extern const unsigned char wfp__function_wit[];
 extern const size_t wfp__function_wit_len;
 
@@ -151,7 +155,7 @@ static int make_tmp(wfp_aot *a) {
 
 static void remove_tmp(wfp_aot *a) {
   static const char *const files[] = {
-      "module.wasm", "module.c", "module.h", "glue.c",  "abi.h",   "func.so",
+      "module.wasm", "module.c", "module.h", "glue.c",  "abi.h",   "wasm-rt.h", "func.so",
       "part_a.c",    "part_b.c", "part_a.o", "part_b.o", "glue.o",  "wasm2c.log",
       "cc.log",      "cc_a.log", "cc_b.log", "cc_glue.log", "ld.log", NULL};
   if (!a->tmp[0])
@@ -780,7 +784,8 @@ static int compile(wfp_aot *a) {
       goto out;
     }
     if ((rc = write_tmp(a, "glue.c", glue, glen)) ||
-        (rc = write_tmp(a, "abi.h", wfp__abi_h, wfp__abi_h_len)))
+        (rc = write_tmp(a, "abi.h", wfp__abi_h, wfp__abi_h_len)) ||
+        (rc = write_tmp(a, "wasm-rt.h", wfp__wasm_rt_h, wfp__wasm_rt_h_len)))
       goto out;
   }
   if (o->output) {
@@ -880,7 +885,8 @@ static int compile(wfp_aot *a) {
     if ((rc = copy_into(a, o->emit_c, "module.c")) ||
         (rc = copy_into(a, o->emit_c, "module.h")) ||
         (rc = copy_into(a, o->emit_c, "glue.c")) ||
-        (rc = copy_into(a, o->emit_c, "abi.h")))
+        (rc = copy_into(a, o->emit_c, "abi.h")) ||
+        (rc = copy_into(a, o->emit_c, "wasm-rt.h")))
       goto out;
   }
   if (o->output && (rc = put(a, o->output, so, solen, 0755, "module")))

@@ -21,7 +21,8 @@
 #define SUM_HDR (sizeof MAGIC - 1 + 64 + 1)
 #define MAC_HDR (sizeof MAGIC - 1 + sizeof MAC_TAG - 1 + 64 + 1)
 
-#define BODY_VERSION 2 /* 1: no max_steps; db optional */
+#define BODY_VERSION 3 /* 1: no max_steps; db optional. 2: no row_steps, wake,
+                       ** time_limit, started, max_memory */
 #define BODY_DEPTH 8   /* the body's own nesting: instances[].props[][] */
 #define MAX_HANDLE 9007199254740992.0 /* 2^53: "self" is a JSON number */
 
@@ -64,6 +65,13 @@ int wfp_invocation_checkpoint(const wfp_invocation *inv, char **out, size_t *len
                   (unsigned long long)inv->fuel_used, (unsigned long long)inv->fuel_max,
                   (unsigned long long)inv->fuel_slice);
   wfp__buf_add_base64(&b, inv->state.data, inv->state.len);
+  wfp__buf_printf(&b,
+                  "\",\"row_steps\":\"%llu\",\"wake\":\"%lld\",\"time_limit\":\"%llu\","
+                  "\"started\":\"%lld\",\"max_memory\":\"%llu",
+                  (unsigned long long)inv->row_steps,
+                  (long long)(inv->effect == WFP_EFFECT_SLEEP_MS ? inv->wake_at : 0),
+                  (unsigned long long)inv->time_limit, (long long)inv->started_at,
+                  (unsigned long long)inv->mem_max);
   wfp__buf_printf(&b, "\",\"effect\":{\"kind\":%u,\"s0\":", inv->effect);
   wfp__buf_add_jstr(&b, inv->s0.data ? inv->s0.data : "", inv->s0.len);
   wfp__buf_adds(&b, ",\"s1\":");
@@ -148,329 +156,17 @@ int wfp_invocation_checkpoint(const wfp_invocation *inv, char **out, size_t *len
   return WFP_OK;
 }
 
-/* ---- a strict JSON reader ----
-** RFC 8259 and nothing more: no comments, trailing commas, lone
-** surrogates, control characters or invalid UTF-8 in strings, and a depth
-** limit. Strings keep their exact bytes and length (U+0000 included),
-** integers their text: nothing goes through a double. With an arena it
-** builds a tree; without one it only validates. */
-
-enum { J_NULL, J_FALSE, J_TRUE, J_NUM, J_STR, J_ARR, J_OBJ };
-
-typedef struct jv jv;
-struct jv {
-  int type;
-  const char *s; /* J_STR: the decoded bytes, NUL-terminated; J_NUM: the text */
-  size_t n;
-  const char *key; /* the member's name, in an object */
-  size_t keylen;
-  jv *first, *next; /* arrays and objects: elements in order */
-  size_t count;
-};
-
-typedef struct jp {
-  const char *p, *end;
-  wfp__arena *a; /* NULL: validate only */
-  int depth, max_depth;
-  bool oom;
-  const char *why;
-} jp;
-
-static void jws(jp *j) {
-  while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
-    j->p++;
-}
-
-static bool jfail(jp *j, const char *why) {
-  if (!j->why)
-    j->why = why;
-  return false;
-}
-
-static int hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-static bool read_u4(jp *j, unsigned *u) {
-  if (j->end - j->p < 4)
-    return jfail(j, "truncated \\u escape");
-  unsigned v = 0;
-  for (int i = 0; i < 4; i++) {
-    int h = hexval(j->p[i]);
-    if (h < 0)
-      return jfail(j, "malformed \\u escape");
-    v = v << 4 | (unsigned)h;
-  }
-  j->p += 4;
-  *u = v;
-  return true;
-}
-
-/* A string at j->p (after its opening quote); its bytes into *s, *n when
-** building. */
-static bool jstring(jp *j, const char **s, size_t *n) {
-  wfp__buf b;
-  wfp__buf_init(&b);
-  bool ok = false;
-  for (;;) {
-    if (j->p >= j->end) {
-      jfail(j, "unterminated string");
-      break;
-    }
-    unsigned char c = (unsigned char)*j->p++;
-    if (c == '"') {
-      ok = true;
-      break;
-    }
-    if (c < 0x20) {
-      jfail(j, "a control character in a string");
-      break;
-    }
-    if (c != '\\') {
-      wfp__buf_addc(&b, (char)c);
-      continue;
-    }
-    if (j->p >= j->end) {
-      jfail(j, "unterminated string");
-      break;
-    }
-    char e = *j->p++;
-    const char *simple = strchr("\"\\/bfnrt", e);
-    if (simple && e) {
-      static const char to[] = "\"\\/\b\f\n\r\t";
-      wfp__buf_addc(&b, to[simple - "\"\\/bfnrt"]);
-      continue;
-    }
-    if (e != 'u') {
-      jfail(j, "an unknown escape in a string");
-      break;
-    }
-    unsigned u, lo;
-    if (!read_u4(j, &u))
-      break;
-    if (u >= 0xDC00 && u <= 0xDFFF) {
-      jfail(j, "a lone low surrogate");
-      break;
-    }
-    if (u >= 0xD800 && u <= 0xDBFF) {
-      if (j->end - j->p < 2 || j->p[0] != '\\' || j->p[1] != 'u') {
-        jfail(j, "a lone high surrogate");
-        break;
-      }
-      j->p += 2;
-      if (!read_u4(j, &lo))
-        break;
-      if (lo < 0xDC00 || lo > 0xDFFF) {
-        jfail(j, "a lone high surrogate");
-        break;
-      }
-      u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
-    }
-    char o[4];
-    size_t k;
-    if (u < 0x80) {
-      o[0] = (char)u;
-      k = 1;
-    } else if (u < 0x800) {
-      o[0] = (char)(0xC0 | u >> 6);
-      o[1] = (char)(0x80 | (u & 0x3F));
-      k = 2;
-    } else if (u < 0x10000) {
-      o[0] = (char)(0xE0 | u >> 12);
-      o[1] = (char)(0x80 | ((u >> 6) & 0x3F));
-      o[2] = (char)(0x80 | (u & 0x3F));
-      k = 3;
-    } else {
-      o[0] = (char)(0xF0 | u >> 18);
-      o[1] = (char)(0x80 | ((u >> 12) & 0x3F));
-      o[2] = (char)(0x80 | ((u >> 6) & 0x3F));
-      o[3] = (char)(0x80 | (u & 0x3F));
-      k = 4;
-    }
-    wfp__buf_add(&b, o, k);
-  }
-  if (ok && b.oom) {
-    j->oom = true;
-    ok = jfail(j, "out of memory");
-  }
-  if (ok && !wfp__utf8_valid(b.data ? b.data : "", b.len))
-    ok = jfail(j, "a string that is not UTF-8");
-  if (ok && j->a) {
-    char *c = wfp__arena_strndup(j->a, b.data ? b.data : "", b.len);
-    if (!c) {
-      j->oom = true;
-      ok = jfail(j, "out of memory");
-    } else {
-      *s = c;
-      *n = b.len;
-    }
-  }
-  wfp__buf_free(&b);
-  return ok;
-}
-
-static bool jdigits(jp *j) {
-  const char *s = j->p;
-  while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
-    j->p++;
-  return j->p > s;
-}
-
-static bool jnumber(jp *j) {
-  if (j->p < j->end && *j->p == '-')
-    j->p++;
-  if (j->p < j->end && *j->p == '0')
-    j->p++;
-  else if (!jdigits(j))
-    return jfail(j, "a malformed number");
-  if (j->p < j->end && *j->p == '.') {
-    j->p++;
-    if (!jdigits(j))
-      return jfail(j, "a malformed number");
-  }
-  if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
-    j->p++;
-    if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
-      j->p++;
-    if (!jdigits(j))
-      return jfail(j, "a malformed number");
-  }
-  return true;
-}
-
-static bool jlit(jp *j, const char *w) {
-  size_t n = strlen(w);
-  if ((size_t)(j->end - j->p) < n || memcmp(j->p, w, n) != 0)
-    return jfail(j, "an unexpected character");
-  j->p += n;
-  return true;
-}
-
-/* One value at j->p; *out (building) gets its node. */
-static bool jvalue(jp *j, jv **out) {
-  jws(j);
-  if (j->p >= j->end)
-    return jfail(j, "unexpected end");
-  jv tmp, *v = &tmp;
-  if (j->a) {
-    v = wfp__arena_alloc(j->a, sizeof *v);
-    if (!v) {
-      j->oom = true;
-      return jfail(j, "out of memory");
-    }
-  }
-  memset(v, 0, sizeof *v);
-  const char *start = j->p;
-  char c = *j->p;
-  bool ok;
-  if (c == '{' || c == '[') {
-    if (++j->depth > j->max_depth)
-      return jfail(j, "nested too deep");
-    j->p++;
-    bool obj = c == '{';
-    v->type = obj ? J_OBJ : J_ARR;
-    jv **tail = &v->first;
-    jws(j);
-    ok = true;
-    if (j->p < j->end && *j->p == (obj ? '}' : ']')) {
-      j->p++;
-    } else {
-      for (;;) {
-        const char *key = NULL;
-        size_t keylen = 0;
-        if (obj) {
-          jws(j);
-          if (j->p >= j->end || *j->p != '"') {
-            ok = jfail(j, "a member name was expected");
-            break;
-          }
-          j->p++;
-          if (!(ok = jstring(j, &key, &keylen)))
-            break;
-          jws(j);
-          if (j->p >= j->end || *j->p != ':') {
-            ok = jfail(j, "':' was expected");
-            break;
-          }
-          j->p++;
-        }
-        jv *kid = NULL;
-        if (!(ok = jvalue(j, &kid)))
-          break;
-        if (j->a) {
-          kid->key = key;
-          kid->keylen = keylen;
-          *tail = kid;
-          tail = &kid->next;
-        }
-        v->count++;
-        jws(j);
-        if (j->p < j->end && *j->p == ',') {
-          j->p++;
-          continue;
-        }
-        if (j->p < j->end && *j->p == (obj ? '}' : ']')) {
-          j->p++;
-          break;
-        }
-        ok = jfail(j, obj ? "',' or '}' was expected" : "',' or ']' was expected");
-        break;
-      }
-    }
-    j->depth--;
-  } else if (c == '"') {
-    j->p++;
-    v->type = J_STR;
-    ok = jstring(j, &v->s, &v->n);
-  } else if (c == '-' || (c >= '0' && c <= '9')) {
-    v->type = J_NUM;
-    ok = jnumber(j);
-    v->s = start;
-    v->n = (size_t)(j->p - start);
-  } else if (c == 't') {
-    v->type = J_TRUE;
-    ok = jlit(j, "true");
-  } else if (c == 'f') {
-    v->type = J_FALSE;
-    ok = jlit(j, "false");
-  } else if (c == 'n') {
-    v->type = J_NULL;
-    ok = jlit(j, "null");
-  } else {
-    ok = jfail(j, "an unexpected character");
-  }
-  if (ok && out)
-    *out = j->a ? v : NULL;
-  return ok;
-}
-
-/* A whole JSON text of n bytes nested at most max_depth deep: 0 and its
-** tree in *out (when a is not NULL), WFP_EINVAL with *why, WFP_ENOMEM. */
-static int jparse(const char *s, size_t n, int max_depth, wfp__arena *a, jv **out,
+/* A whole JSON text of n bytes nested at most max_depth deep (json.h):
+** 0 and its tree in *out (when a is not NULL: else it is only checked),
+** WFP_EINVAL with *why, WFP_ENOMEM. */
+static int jparse(const char *s, size_t n, int max_depth, wfp__arena *a, wfp__jv **out,
                   const char **why, size_t *at) {
-  jp j = {s, s + n, a, 0, max_depth, false, NULL};
-  jv *v = NULL;
-  bool ok = jvalue(&j, &v);
-  if (ok) {
-    jws(&j);
-    if (j.p != j.end)
-      ok = jfail(&j, "text after the value");
-  }
+  size_t where = 0;
+  int rc = a ? wfp__json_parse(s, n, (unsigned)max_depth, a, out, &where, why)
+             : wfp__json_check(s, n, (unsigned)max_depth, &where, why);
   if (at)
-    *at = (size_t)(j.p - s);
-  if (!ok) {
-    *why = j.why ? j.why : "malformed";
-    return j.oom ? WFP_ENOMEM : WFP_EINVAL;
-  }
-  if (out)
-    *out = v;
-  return WFP_OK;
+    *at = where;
+  return rc == WFP_ESYNTAX ? WFP_EINVAL : rc;
 }
 
 /* ---- reading: the tree, checked field by field ---- */
@@ -514,14 +210,14 @@ static bool nomem(rd *r) { return bad(r, WFP_ENOMEM, "", "out of memory"); }
 /* The members of object o named in keys[] (NULL-terminated): each found
 ** one in got[] (else NULL); a member of another name, or one named twice,
 ** is refused. */
-static bool members(rd *r, const jv *o, const char *path, const char *const *keys,
-                    const jv **got) {
+static bool members(rd *r, const wfp__jv *o, const char *path, const char *const *keys,
+                    const wfp__jv **got) {
   size_t nk = 0;
   while (keys[nk])
     got[nk++] = NULL;
-  if (!o || o->type != J_OBJ)
+  if (!o || o->type != WFP__J_OBJ)
     return bad(r, WFP_ECORRUPT, path, "an object was expected");
-  for (const jv *m = o->first; m; m = m->next) {
+  for (const wfp__jv *m = o->first; m; m = m->next) {
     size_t k = 0;
     while (k < nk && !(strlen(keys[k]) == m->keylen && memcmp(keys[k], m->key, m->keylen) == 0))
       k++;
@@ -535,7 +231,7 @@ static bool members(rd *r, const jv *o, const char *path, const char *const *key
   return true;
 }
 
-static bool need(rd *r, const jv *v, const char *path, int type, const char *what) {
+static bool need(rd *r, const wfp__jv *v, const char *path, int type, const char *what) {
   if (!v)
     return bad(r, WFP_ECORRUPT, path, "missing (%s)", what);
   if (v->type != type)
@@ -544,8 +240,8 @@ static bool need(rd *r, const jv *v, const char *path, int type, const char *wha
 }
 
 /* A string without U+0000 (what the environment keeps as C strings). */
-static bool cstr(rd *r, const jv *v, const char *path, const char *what) {
-  if (!need(r, v, path, J_STR, what))
+static bool cstr(rd *r, const wfp__jv *v, const char *path, const char *what) {
+  if (!need(r, v, path, WFP__J_STR, what))
     return false;
   if (memchr(v->s, 0, v->n))
     return bad(r, WFP_ECORRUPT, path, "%s contains U+0000", what);
@@ -553,8 +249,8 @@ static bool cstr(rd *r, const jv *v, const char *path, const char *what) {
 }
 
 /* A counter: a decimal string of an integer from lo up. */
-static bool counter(rd *r, const jv *v, const char *path, int64_t lo, int64_t *out) {
-  if (!need(r, v, path, J_STR, "a decimal string"))
+static bool counter(rd *r, const wfp__jv *v, const char *path, int64_t lo, int64_t *out) {
+  if (!need(r, v, path, WFP__J_STR, "a decimal string"))
     return false;
   if (!wfp__parse_i64(v->s, v->n, out))
     return bad(r, WFP_ECORRUPT, path, "not a decimal 64-bit integer");
@@ -564,9 +260,9 @@ static bool counter(rd *r, const jv *v, const char *path, int64_t lo, int64_t *o
 }
 
 /* A JSON number that is an integer in [lo, hi], exactly. */
-static bool small_int(rd *r, const jv *v, const char *path, int64_t lo, int64_t hi,
+static bool small_int(rd *r, const wfp__jv *v, const char *path, int64_t lo, int64_t hi,
                       int64_t *out) {
-  if (!need(r, v, path, J_NUM, "a number"))
+  if (!need(r, v, path, WFP__J_NUM, "a number"))
     return false;
   if (!wfp__parse_i64(v->s, v->n, out) || *out < lo || *out > hi)
     return bad(r, WFP_ECORRUPT, path, "out of range (%lld to %lld)", (long long)lo,
@@ -612,13 +308,13 @@ static char *compact(const char *s, size_t n) {
 }
 
 /* A property value: JSON of type ty (malloc'd compact text in *out). */
-static bool prop_value(rd *r, const jv *v, uint8_t ty, const char *path, char **out) {
+static bool prop_value(rd *r, const wfp__jv *v, uint8_t ty, const char *path, char **out) {
   *out = NULL;
-  if (!need(r, v, path, J_STR, "a string of JSON text"))
+  if (!need(r, v, path, WFP__J_STR, "a string of JSON text"))
     return false;
   wfp__arena a;
   wfp__arena_init(&a);
-  jv *t = NULL;
+  wfp__jv *t = NULL;
   const char *why;
   int rc = jparse(v->s, v->n, WFP_JSON_MAX_DEPTH, &a, &t, &why, NULL);
   bool ok = true;
@@ -627,9 +323,9 @@ static bool prop_value(rd *r, const jv *v, uint8_t ty, const char *path, char **
     ok = nomem(r);
   else if (rc)
     ok = bad(r, WFP_ECORRUPT, path, "not JSON (%s)", why);
-  else if (ty == WFP_TY_I64 && !(t->type == J_NUM && wfp__parse_i64(t->s, t->n, &x)))
+  else if (ty == WFP_TY_I64 && !(t->type == WFP__J_NUM && wfp__parse_i64(t->s, t->n, &x)))
     ok = bad(r, WFP_ECORRUPT, path, "not an i64, which the property's type is");
-  else if (ty == WFP_TY_STR && t->type != J_STR)
+  else if (ty == WFP_TY_STR && t->type != WFP__J_STR)
     ok = bad(r, WFP_ECORRUPT, path, "not a string, which the property's type is");
   wfp__arena_free(&a);
   if (ok && !(*out = compact(v->s, v->n)))
@@ -707,20 +403,20 @@ static bool check_state(rd *r, const wfp__buf *st, int fn) {
 /* The function the input runs, and its instance: the input is a JSON
 ** object; "fn" names a function of the module (or the module has an
 ** entry); "self", when given, is a handle. */
-static bool check_input(rd *r, const jv *in, int *fn, uint64_t *self) {
+static bool check_input(rd *r, const wfp__jv *in, int *fn, uint64_t *self) {
   if (!cstr(r, in, "$.input", "a string"))
     return false;
-  jv *t = NULL;
+  wfp__jv *t = NULL;
   const char *why;
   int rc = jparse(in->s, in->n, WFP_JSON_MAX_DEPTH, &r->a, &t, &why, NULL);
   if (rc == WFP_ENOMEM)
     return nomem(r);
   if (rc)
     return bad(r, WFP_ECORRUPT, "$.input", "not JSON (%s)", why);
-  if (t->type != J_OBJ)
+  if (t->type != WFP__J_OBJ)
     return bad(r, WFP_ECORRUPT, "$.input", "not a JSON object");
-  const jv *fv = NULL, *sv = NULL;
-  for (const jv *m = t->first; m; m = m->next) {
+  const wfp__jv *fv = NULL, *sv = NULL;
+  for (const wfp__jv *m = t->first; m; m = m->next) {
     if (m->keylen == 2 && memcmp(m->key, "fn", 2) == 0)
       fv = m;
     else if (m->keylen == 4 && memcmp(m->key, "self", 4) == 0)
@@ -728,19 +424,19 @@ static bool check_input(rd *r, const jv *in, int *fn, uint64_t *self) {
   }
   *fn = -1;
   if (fv) {
-    if (fv->type != J_STR || memchr(fv->s, 0, fv->n) ||
+    if (fv->type != WFP__J_STR || memchr(fv->s, 0, fv->n) ||
         (*fn = wfp_module_find(r->m, fv->s)) < 0)
       return bad(r, WFP_ECORRUPT, "$.input", "\"fn\" names no function of this module");
   } else if (!r->d->entry || (*fn = wfp_module_find(r->m, r->d->entry)) < 0) {
     return bad(r, WFP_ECORRUPT, "$.input", "no \"fn\", and the module has no entry");
   }
   *self = 0;
-  if (sv && sv->type != J_NULL) {
+  if (sv && sv->type != WFP__J_NULL) {
     /* as wfp_invocation_new reads it: a number of integral value (1.0 and
     ** 1e0 too), range first, then the conversion */
     char num[64];
     double h = 0;
-    if (sv->type == J_NUM && sv->n < sizeof num) {
+    if (sv->type == WFP__J_NUM && sv->n < sizeof num) {
       memcpy(num, sv->s, sv->n);
       num[sv->n] = 0;
       h = strtod(num, NULL);
@@ -755,24 +451,24 @@ static bool check_input(rd *r, const jv *in, int *fn, uint64_t *self) {
 /* The pending effect and its operands, as the guest reports them. */
 typedef struct effect {
   int64_t kind, ival;
-  const jv *s0, *s1, *s2; /* s2 NULL for null */
+  const wfp__jv *s0, *s1, *s2; /* s2 NULL for null */
 } effect;
 
-static bool check_effect(rd *r, const jv *v, int fn, uint64_t self, const wfp_env *n,
+static bool check_effect(rd *r, const wfp__jv *v, int fn, uint64_t self, const wfp_env *n,
                          effect *ef) {
   static const char *const keys[] = {"kind", "s0", "s1", "s2", "i", NULL};
-  const jv *g[5];
+  const wfp__jv *g[5];
   if (!members(r, v, "$.effect", keys, g) ||
       !small_int(r, g[0], "$.effect.kind", 0, WFP_EFFECT_COUNT - 1, &ef->kind) ||
-      !need(r, g[1], "$.effect.s0", J_STR, "a string") ||
-      !need(r, g[2], "$.effect.s1", J_STR, "a string") ||
+      !need(r, g[1], "$.effect.s0", WFP__J_STR, "a string") ||
+      !need(r, g[2], "$.effect.s1", WFP__J_STR, "a string") ||
       !counter(r, g[4], "$.effect.i", INT64_MIN, &ef->ival))
     return false;
-  if (!g[3] || (g[3]->type != J_NULL && g[3]->type != J_STR))
+  if (!g[3] || (g[3]->type != WFP__J_NULL && g[3]->type != WFP__J_STR))
     return bad(r, WFP_ECORRUPT, "$.effect.s2", "a string or null was expected");
   ef->s0 = g[1];
   ef->s1 = g[2];
-  ef->s2 = g[3]->type == J_STR ? g[3] : NULL;
+  ef->s2 = g[3]->type == WFP__J_STR ? g[3] : NULL;
   /* which operands each effect has (abi.h, wfp_abi_step): the others are
   ** empty */
   int k = (int)ef->kind;
@@ -792,24 +488,24 @@ static bool check_effect(rd *r, const jv *v, int fn, uint64_t self, const wfp_en
   case WFP_EFFECT_MSG_SEND:
     return json_text(r, ef->s1->s, ef->s1->n, "$.effect.s1", "the message payload");
   case WFP_EFFECT_DB_QUERY: {
-    jv *p = NULL;
+    wfp__jv *p = NULL;
     const char *why;
     int rc = jparse(ef->s1->s, ef->s1->n, WFP_JSON_MAX_DEPTH, &r->a, &p, &why, NULL);
     if (rc == WFP_ENOMEM)
       return nomem(r);
-    if (rc || p->type != J_ARR)
+    if (rc || p->type != WFP__J_ARR)
       return bad(r, WFP_ECORRUPT, "$.effect.s1", "the query parameters are not a JSON array");
     if (!ef->s2)
       return true;
     /* each: {"fn": "<a function's id>", "args": [captured values]} */
-    jv *t = NULL;
+    wfp__jv *t = NULL;
     rc = jparse(ef->s2->s, ef->s2->n, WFP_JSON_MAX_DEPTH, &r->a, &t, &why, NULL);
     if (rc == WFP_ENOMEM)
       return nomem(r);
     static const char *const fkeys[] = {"fn", "args", NULL};
-    const jv *f[2];
-    if (rc || !members(r, t, "$.effect.s2", fkeys, f) || !f[0] || f[0]->type != J_STR ||
-        !f[1] || f[1]->type != J_ARR)
+    const wfp__jv *f[2];
+    if (rc || !members(r, t, "$.effect.s2", fkeys, f) || !f[0] || f[0]->type != WFP__J_STR ||
+        !f[1] || f[1]->type != WFP__J_ARR)
       return bad(r, WFP_ECORRUPT, "$.effect.s2", "not a function value");
     int fi = memchr(f[0]->s, 0, f[0]->n) ? -1 : wfp_module_find(r->m, f[0]->s);
     if (fi < 0 || strcmp(r->d->funcs[fi].id, f[0]->s) != 0)
@@ -849,15 +545,15 @@ static bool check_effect(rd *r, const jv *v, int fn, uint64_t self, const wfp_en
   }
 }
 
-static bool read_ctx(rd *r, const jv *v, wfp_env *n) {
-  if (!need(r, v, "$.ctx", J_ARR, "an array"))
+static bool read_ctx(rd *r, const wfp__jv *v, wfp_env *n) {
+  if (!need(r, v, "$.ctx", WFP__J_ARR, "an array"))
     return false;
   size_t i = 0;
   char path[64];
-  for (const jv *it = v->first; it; it = it->next, i++) {
+  for (const wfp__jv *it = v->first; it; it = it->next, i++) {
     snprintf(path, sizeof path, "$.ctx[%zu]", i);
     int64_t x;
-    if (!need(r, it, path, J_ARR, "a [key, value] pair"))
+    if (!need(r, it, path, WFP__J_ARR, "a [key, value] pair"))
       return false;
     if (it->count != 2)
       return bad(r, WFP_ECORRUPT, path, "a [key, value] pair was expected");
@@ -871,18 +567,18 @@ static bool read_ctx(rd *r, const jv *v, wfp_env *n) {
   return true;
 }
 
-static bool read_messages(rd *r, const jv *v, wfp_env *n) {
-  if (!need(r, v, "$.messages", J_ARR, "an array"))
+static bool read_messages(rd *r, const wfp__jv *v, wfp_env *n) {
+  if (!need(r, v, "$.messages", WFP__J_ARR, "an array"))
     return false;
   size_t i = 0;
   char path[64];
-  for (const jv *it = v->first; it; it = it->next, i++) {
+  for (const wfp__jv *it = v->first; it; it = it->next, i++) {
     snprintf(path, sizeof path, "$.messages[%zu]", i);
-    if (!need(r, it, path, J_ARR, "a [topic, payload] pair"))
+    if (!need(r, it, path, WFP__J_ARR, "a [topic, payload] pair"))
       return false;
     if (it->count != 2)
       return bad(r, WFP_ECORRUPT, path, "a [topic, payload] pair was expected");
-    const jv *t = it->first, *p = t->next;
+    const wfp__jv *t = it->first, *p = t->next;
     if (!cstr(r, t, path, "the topic") || !cstr(r, p, path, "the payload") ||
         !json_text(r, p->s, p->n, path, "the payload"))
       return false;
@@ -892,18 +588,18 @@ static bool read_messages(rd *r, const jv *v, wfp_env *n) {
   return true;
 }
 
-static bool read_instances(rd *r, const jv *v, wfp_env *n) {
-  if (!need(r, v, "$.instances", J_ARR, "an array"))
+static bool read_instances(rd *r, const wfp__jv *v, wfp_env *n) {
+  if (!need(r, v, "$.instances", WFP__J_ARR, "an array"))
     return false;
   size_t i = 0;
   char path[96];
-  for (const jv *it = v->first; it; it = it->next, i++) {
+  for (const wfp__jv *it = v->first; it; it = it->next, i++) {
     snprintf(path, sizeof path, "$.instances[%zu]", i);
     static const char *const keys[] = {"handle", "resource", "props", NULL};
-    const jv *g[3];
+    const wfp__jv *g[3];
     int64_t h;
     if (!members(r, it, path, keys, g) || !counter(r, g[0], path, 1, &h) ||
-        !cstr(r, g[1], path, "the resource") || !need(r, g[2], path, J_ARR, "props"))
+        !cstr(r, g[1], path, "the resource") || !need(r, g[2], path, WFP__J_ARR, "props"))
       return false;
     if ((double)h > MAX_HANDLE)
       return bad(r, WFP_ECORRUPT, path, "a handle out of range");
@@ -919,14 +615,14 @@ static bool read_instances(rd *r, const jv *v, wfp_env *n) {
     if (!in)
       return nomem(r);
     uint32_t k = 0;
-    for (const jv *p = g[2]->first; p; p = p->next, k++) {
+    for (const wfp__jv *p = g[2]->first; p; p = p->next, k++) {
       snprintf(path, sizeof path, "$.instances[%zu].props[%u]", i, k);
       int64_t ty;
-      if (!need(r, p, path, J_ARR, "a [name, type, value] triple"))
+      if (!need(r, p, path, WFP__J_ARR, "a [name, type, value] triple"))
         return false;
       if (p->count != 3)
         return bad(r, WFP_ECORRUPT, path, "a [name, type, value] triple was expected");
-      const jv *pn = p->first, *pt = pn->next, *pv = pt->next;
+      const wfp__jv *pn = p->first, *pt = pn->next, *pv = pt->next;
       if (!cstr(r, pn, path, "the name") || !small_int(r, pt, path, 0, 255, &ty))
         return false;
       if (strcmp(pn->s, res->prop_names[k]) != 0 || ty != res->prop_types[k])
@@ -1018,7 +714,7 @@ int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t l
   wfp_invocation *inv = NULL;
   const char *body = NULL;
   size_t blen = 0;
-  jv *top = NULL;
+  wfp__jv *top = NULL;
   if (!envelope(&r, e, data ? data : "", len, &body, &blen))
     goto out;
   const char *why;
@@ -1035,22 +731,31 @@ int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t l
   static const char *const keys[] = {"format",     "version", "program",  "input",
                                      "steps",      "fuel",    "fuel_max", "fuel_slice",
                                      "state",      "effect",  "ctx",      "messages",
-                                     "instances",  "db",      "max_steps", NULL};
+                                     "instances",  "db",      "max_steps", "row_steps",
+                                     "wake",       "time_limit", "started", "max_memory",
+                                     NULL};
   enum { FORMAT, VERSION, PROGRAM, INPUT, STEPS, FUEL, FUEL_MAX, FUEL_SLICE, STATE,
-         EFFECT, CTX, MESSAGES, INSTANCES, DB, MAX_STEPS, NKEYS };
-  const jv *g[NKEYS];
+         EFFECT, CTX, MESSAGES, INSTANCES, DB, MAX_STEPS, ROW_STEPS, WAKE, TIME_LIMIT,
+         STARTED, MAX_MEMORY, NKEYS };
+  const wfp__jv *g[NKEYS];
   int64_t version, steps, max_steps = 0, fuel, fuel_max, fuel_slice;
+  int64_t row_steps = 0, wake = 0, time_limit = 0, started = 0, max_memory = 0;
   if (!members(&r, top, "$", keys, g))
     goto out;
-  if (!need(&r, g[FORMAT], "$.format", J_STR, "a string") ||
+  if (!need(&r, g[FORMAT], "$.format", WFP__J_STR, "a string") ||
       strcmp(g[FORMAT]->s, "wfp-checkpoint") != 0) {
     bad(&r, WFP_ECORRUPT, "$.format", "not a wfp checkpoint");
     goto out;
   }
   if (!small_int(&r, g[VERSION], "$.version", 1, BODY_VERSION, &version))
     goto out;
-  /* version 1 had no step limit and an optional db; now both are there */
-  if (version == 1 ? g[MAX_STEPS] != NULL : !g[MAX_STEPS] || !g[DB]) {
+  /* version 1 had no step limit and an optional db; version 3 added the
+  ** rows' steps, the wake time of a sleep, the time and memory limits */
+  bool v3 = g[ROW_STEPS] && g[WAKE] && g[TIME_LIMIT] && g[STARTED] && g[MAX_MEMORY];
+  bool none3 = !g[ROW_STEPS] && !g[WAKE] && !g[TIME_LIMIT] && !g[STARTED] && !g[MAX_MEMORY];
+  if (version == 1   ? g[MAX_STEPS] != NULL || !none3
+      : version == 2 ? !g[MAX_STEPS] || !g[DB] || !none3
+                     : !g[MAX_STEPS] || !g[DB] || !v3) {
     bad(&r, WFP_ECORRUPT, "$", "the members do not fit format version %lld",
         (long long)version);
     goto out;
@@ -1070,11 +775,16 @@ int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t l
       (g[MAX_STEPS] && !counter(&r, g[MAX_STEPS], "$.max_steps", 0, &max_steps)) ||
       !counter(&r, g[FUEL], "$.fuel", 0, &fuel) ||
       !counter(&r, g[FUEL_MAX], "$.fuel_max", 0, &fuel_max) ||
-      !counter(&r, g[FUEL_SLICE], "$.fuel_slice", 0, &fuel_slice))
+      !counter(&r, g[FUEL_SLICE], "$.fuel_slice", 0, &fuel_slice) ||
+      (v3 && (!counter(&r, g[ROW_STEPS], "$.row_steps", 0, &row_steps) ||
+              !counter(&r, g[WAKE], "$.wake", 0, &wake) ||
+              !counter(&r, g[TIME_LIMIT], "$.time_limit", 0, &time_limit) ||
+              !counter(&r, g[STARTED], "$.started", 0, &started) ||
+              !counter(&r, g[MAX_MEMORY], "$.max_memory", 0, &max_memory))))
     goto out;
-  /* a pending step was taken within the limits: at most max_steps steps,
-  ** at most fuel_max fuel */
-  if (max_steps && steps > max_steps) {
+  /* a pending step was taken within the limits: at most max_steps steps
+  ** (its rows' counted), at most fuel_max fuel */
+  if (max_steps && (steps > max_steps || row_steps > max_steps - steps)) {
     bad(&r, WFP_ECORRUPT, "$.steps", "more steps than the limit ($.max_steps)");
     goto out;
   }
@@ -1082,8 +792,8 @@ int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t l
     bad(&r, WFP_ECORRUPT, "$.fuel", "more fuel used than the limit ($.fuel_max)");
     goto out;
   }
-  const jv *db = g[DB];
-  if (db && db->type != J_NULL) {
+  const wfp__jv *db = g[DB];
+  if (db && db->type != WFP__J_NULL) {
     /* an absolute path, as the writer records it: never a URI, never
     ** ":memory:", never relative to wherever the host runs */
     if (!cstr(&r, db, "$.db", "a string or null"))
@@ -1093,7 +803,7 @@ int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t l
       goto out;
     }
   }
-  if (!need(&r, g[STATE], "$.state", J_STR, "a base64 string"))
+  if (!need(&r, g[STATE], "$.state", WFP__J_STR, "a base64 string"))
     goto out;
   /* everything is built aside and replaces e's only when all of it holds */
   if (!(n = wfp_env_new())) {
@@ -1106,7 +816,11 @@ int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t l
   effect ef;
   if (!check_effect(&r, g[EFFECT], fn, self, n, &ef))
     goto out;
-  const jv *in = g[INPUT];
+  if (wake && ef.kind != WFP_EFFECT_SLEEP_MS) {
+    bad(&r, WFP_ECORRUPT, "$.wake", "a wake time, and the effect is no sleep_ms");
+    goto out;
+  }
+  const wfp__jv *in = g[INPUT];
   if ((rc = wfp_invocation_new(m, e, in->s, in->n, &inv)) != 0) {
     if (rc == WFP_ENOMEM)
       nomem(&r);
@@ -1139,10 +853,22 @@ int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t l
   inv->fuel_used = (uint64_t)fuel;
   inv->fuel_max = (uint64_t)fuel_max;
   inv->fuel_slice = (uint64_t)fuel_slice;
+  inv->row_steps = (uint64_t)row_steps;
+  inv->wake_at = wake;
+  inv->time_limit = (uint64_t)time_limit;
+  inv->started_at = started;
+  inv->mem_max = (uint64_t)max_memory;
   inv->pending = true;
+  /* its messages so far are the ones of the checkpoint */
+  for (size_t i = 0; i < n->nmsgs; i++)
+    if (wfp__inv_msg_add(inv, n->msgs[i].topic, strlen(n->msgs[i].topic), n->msgs[i].payload,
+                         strlen(n->msgs[i].payload))) {
+      nomem(&r);
+      goto out;
+    }
   /* the database the invocation ran on, unless the host chose one: opened
   ** only if it exists, for a checkpoint names no file to create */
-  if (db && db->type == J_STR && !e->db) {
+  if (db && db->type == WFP__J_STR && !e->db) {
     char err[512];
     rc = wfp__env_open_db(n, db->s, false, err, sizeof err);
     if (rc) {

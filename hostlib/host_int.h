@@ -1,18 +1,29 @@
 /*
-** host_int.h: what the host library's files share (never installed).
+** host_int.h: what the host library's files share (never installed): the
+** module, environment and invocation objects, the loop's internals, and
+** the helpers each file offers the others.
 */
 #ifndef WFP_HOST_INT_H
 #define WFP_HOST_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "json.h"
 #include "util.h"
 #include "wfp/host.h"
+#include "wfp/loop.h"
 
 /* Runs fn(arg) as the trap boundary of compiled code: returns 0, or the
 ** wasm_rt_trap_t code of a trap; *oom tells a trap that ran out of memory. */
 int wfp__rt_protect(void (*fn)(void *), void *arg, bool *oom);
+
+/* The memory limit of the steps this thread runs from now on (bytes of
+** linear memory an instance may grow to; 0: none); a grow past it fails,
+** and wfp__rt_memory_capped says so until the next set. */
+void wfp__rt_set_memory_cap(uint64_t bytes);
+bool wfp__rt_memory_capped(void);
 
 /* The host runtime's WFP_RT_LAYOUT (abi.h), which a module must share. */
 uint64_t wfp__rt_layout(void);
@@ -35,14 +46,23 @@ struct wfp_module {
   void *dl;
   const wfp_module_desc *d;
   char *path;
-  void *inst;  /* one cached instance, reused by every step */
-  bool steps;  /* the descriptor has init_module, alloc_ and init_instance */
-  bool ready;  /* init_module ran to its end */
+  bool steps; /* the descriptor has init_module, alloc_ and init_instance */
+  bool ready; /* init_module ran to its end (atomic: read without a lock) */
+  pthread_mutex_t lock; /* the pool */
+  void **pool;          /* idle instances, ready for any thread's step */
+  size_t npool, pool_cap;
 };
 
-/* The module's instance, created when needed; NULL with *msg on failure. */
-void *wfp__module_instance(wfp_module *m, const char **msg);
-/* Drops the instance after a trap: its Wasm stack pointer is lost. */
+/* An instance for one step on the calling thread: an idle one from the
+** pool (none of more than max_bytes of linear memory, when not 0), or a
+** new one; NULL with *msg (static) when none can be made. */
+void *wfp__module_take(wfp_module *m, uint64_t max_bytes, const char **msg);
+/* Gives an instance back after a step that returned (kept idle, or freed
+** when the pool is full or the instance grew large). */
+void wfp__module_give(wfp_module *m, void *inst);
+/* Frees an instance after a trap: its Wasm stack pointer is lost. */
+void wfp__module_drop(wfp_module *m, void *inst);
+/* Frees the idle instances (tests: the next step makes a new one). */
 void wfp__module_discard(wfp_module *m);
 
 typedef struct ctx_ent {
@@ -68,8 +88,34 @@ typedef struct inst_ent {
   size_t nprops;
 } inst_ent;
 
-/* An invocation (invoke.c; its checkpoints: checkpoint.c). */
+typedef struct wfp__fanout wfp__fanout;
+
+/* An invocation (invocation.c; in a loop: loop.c; its checkpoints:
+** checkpoint.c). */
 enum { WFP__RUNNING = -1 };
+
+/* Where an invocation is in its loop. */
+enum {
+  WFP__L_NONE,    /* in no loop */
+  WFP__L_ADMIT,   /* waits for the concurrency cap (loop->admit) */
+  WFP__L_ACTOR,   /* waits for its resource instance (the actor's queue) */
+  WFP__L_READY,   /* in the run queue (loop->ready) */
+  WFP__L_FUEL,    /* waits for fuel that running steps reserved (loop->fuel) */
+  WFP__L_RUNNING, /* a step runs */
+  WFP__L_EFFECT,  /* its effect is with a handler */
+  WFP__L_COMMIT   /* waits for the commit hook */
+};
+
+/* A request: the effect of one invocation, from a slot of the loop that
+** lives as long as the loop (completions after the invocation went find a
+** slot, never freed memory). */
+enum { WFP__REQ_FREE, WFP__REQ_WAITING, WFP__REQ_DONE };
+struct wfp_effect_req {
+  wfp_loop *loop;
+  wfp_invocation *inv; /* NULL once the loop gave up on it */
+  int state;
+  wfp_effect_req *next; /* the loop's free list */
+};
 
 struct wfp_invocation {
   wfp_module *m;
@@ -77,13 +123,14 @@ struct wfp_invocation {
   char *input;
   size_t input_len;
   int status;   /* WFP__RUNNING, WFP_DONE, WFP_TRAP */
-  bool pending; /* an effect waits for perform() */
+  bool pending; /* an effect waits to be performed */
   wfp__buf state;
   /* the pending effect, copied out of the instance */
   uint32_t effect;
   wfp__buf s0, s1, s2;
   bool has_s2;
   int64_t ival;
+  int64_t wake_at; /* sleep_ms: wall-clock ms since the epoch to wake at */
   /* what the next step resumes with */
   bool resume_some;
   wfp__buf resume;
@@ -92,12 +139,239 @@ struct wfp_invocation {
   uint64_t steps;
   uint64_t self; /* the instance of the input's "self", or 0 */
   uint64_t fuel_used, fuel_max, fuel_slice;
-  uint64_t max_steps; /* the step limit, which a fan-out's invocations inherit */
-  int depth;          /* fan-out nesting: 0 for an invocation the host started */
+  uint64_t max_steps;  /* the step limit, counting the steps of its rows */
+  uint64_t row_steps;  /* steps its fan-outs' rows took */
+  uint64_t time_limit; /* ms from its first start; 0: none */
+  int64_t started_at;  /* wall-clock ms of its first start in a loop, or 0 */
+  uint64_t mem_max;    /* bytes of linear memory; 0: none */
+  int64_t last_used;   /* fuel its last step used */
+  int depth;           /* fan-out nesting: 0 for an invocation the host started */
   wfp_trace_fn trace;
   void *trace_ud;
   wfp__buf line; /* trace and pending-json scratch */
+  /* its messages (the default sink) */
+  struct msg_ent *msgs;
+  size_t nmsgs, msgs_cap;
+  /* ---- in a loop (loop.c) ---- */
+  wfp_loop *loop;
+  int where;                   /* WFP__L_* */
+  wfp_invocation *prev, *next; /* the queue it is in */
+  wfp_done_cb done;
+  void *data;
+  wfp_effect_req *req;     /* its effect's request, while one is out */
+  bool in_call;            /* a handler or the hook runs on its behalf */
+  bool call_done;          /* ... and completed or answered meanwhile */
+  int call_rc;             /* the hook's answer */
+  int fail_rc;             /* the host failed its effect during its handler */
+  bool outbox;             /* its message waits for the commit and the sink */
+  bool perform_only;       /* wfp_invocation_perform: out after the effect */
+  bool killed;             /* ended by the loop while a thread or the hook had it */
+  char *kill_msg;          /* ... its trap message, or NULL: a cancelled row */
+  wfp_invocation *parent;  /* a row: the invocation of its fan-out */
+  wfp_invocation *top;     /* a row: the invocation someone started; else NULL */
+  size_t row;
+  wfp__fanout *fan;        /* its fan-out in flight */
+  uint64_t budget;         /* fuel reserved for its running step */
+  uint64_t run_cap;        /* the memory limit of its running step */
+  uint64_t reserved;       /* a top: fuel its tree's running steps reserved */
+  size_t heap_at;          /* its place in the loop's timers + 1, or 0 */
+  uint64_t due;            /* the loop time (ms) its timer fires at */
+  int step_rc;             /* the result of its step on a worker */
+  int commit_phase;        /* WFP_COMMIT_* it waits for */
+  bool admitted;           /* counted in the loop's alive */
+  wfp_invocation *tprev, *tnext; /* the loop's list of invocations someone started */
 };
+
+/* The invocation whose limits apply to inv (a row: its top). */
+#define WFP__TOP(inv) ((inv)->top ? (inv)->top : (inv))
+
+/* ---- input.c ---- */
+
+/* A batch's instance: an input (set whole, with no "self") whose function
+** is a method of handle's resource runs on handle. */
+int wfp__input_default_self(wfp_input *in, const wfp_env *e, uint64_t handle);
+
+/* ---- invocation.c ---- */
+
+/* The wall clock in milliseconds since the epoch. */
+int64_t wfp__now_ms(void);
+/* The fuel inv's next step may use: its slice, or what its top's limit
+** leaves after the fuel running steps reserved; 0 when none is left. */
+uint64_t wfp__step_budget(const wfp_invocation *inv);
+/* The message of a limit inv's top has reached before its next step (a
+** step, fuel or time limit; fuel only when nothing is reserved), written
+** to buf; NULL when none is. */
+const char *wfp__limit_reached(const wfp_invocation *inv, char *buf, size_t n);
+/* One step with budget units of fuel and a memory limit (0: none) on the
+** calling thread: WFP_DONE, WFP_TRAP, WFP_PENDING or a negative WFP_E*.
+** Touches only inv's own step fields (none the loop writes meanwhile), its
+** module's pool and the runtime; no trace. */
+int wfp__step_run(wfp_invocation *inv, uint64_t budget, uint64_t mem_cap);
+/* Ends inv with a trap of msg[0..n): WFP_TRAP, or WFP_ENOMEM. */
+int wfp__end_trap(wfp_invocation *inv, const char *msg, size_t n);
+/* The trace lines of a step and of a performed effect, when tracing. */
+void wfp__trace_step(wfp_invocation *inv);
+void wfp__trace_performed(wfp_invocation *inv);
+/* The pending effect's resume value: none, {"error": msg}, or JSON text. */
+void wfp__resume_none(wfp_invocation *inv);
+void wfp__resume_error(wfp_invocation *inv, const char *fmt, ...) WFP__PRINTF(2, 3);
+int wfp__resume_json(wfp_invocation *inv, const char *json, size_t n);
+/* Marks req completed (the resume value is set) and lets the loop go on. */
+int wfp__req_complete(wfp_effect_req *req);
+/* Replaces b's content with p[0..n), NUL-terminated; the buffer only
+** grows (b->oom on failure). */
+void wfp__set_bytes(wfp__buf *b, const void *p, size_t n);
+/* Adds a message to inv's own list. 0 or WFP_ENOMEM. */
+int wfp__inv_msg_add(wfp_invocation *inv, const char *topic, size_t tn, const char *payload,
+                     size_t pn);
+/* Frees inv's messages. */
+void wfp__inv_msgs_clear(wfp_invocation *inv);
+
+/* ---- loop.c ---- */
+
+typedef struct wfp__queue {
+  wfp_invocation *head, *tail;
+  size_t n;
+} wfp__queue;
+
+/* queue.c: the queues; the loop's list of invocations someone started */
+void wfp__q_push(wfp__queue *q, wfp_invocation *inv);
+wfp_invocation *wfp__q_pop(wfp__queue *q);
+void wfp__q_remove(wfp__queue *q, wfp_invocation *inv);
+
+/* A fan-out in flight: the rows of one db_query with each (effects.c). */
+struct wfp__fanout {
+  size_t n, ended;      /* rows, and rows that ended */
+  wfp_invocation **rows; /* each row while it runs, NULL once it ended */
+  char **results;        /* each row's return value as JSON, once done */
+  struct msg_ent **msgs; /* each row's messages, once it ended */
+  size_t *nmsgs;
+  size_t trapped;        /* the first row (1-based) that trapped, or 0 */
+  char *trap;            /* its message */
+  bool json_result;      /* the function returns json: the output as is */
+};
+
+/* The timers of sleep_ms (effects.c): a heap by due time, one uv timer. */
+typedef struct wfp__timers {
+  wfp_invocation **heap;
+  size_t n, cap;
+  void *uv_timer; /* uv_timer_t */
+} wfp__timers;
+
+/* db_query's lane (effects.c): one query on the connection at a time, off
+** the loop's thread. */
+typedef struct wfp__db_lane {
+  wfp__queue wait;    /* invocations whose query waits its turn */
+  bool busy;
+  void *work;         /* uv_work_t */
+  wfp_effect_req *req; /* the request of the query that runs */
+  wfp__buf sql, params, rows, offs;
+  uint64_t fuel, used;
+  size_t nrows;
+  bool want_offs;
+  int rc;
+  char err[512];
+} wfp__db_lane;
+
+typedef struct wfp__actor {
+  uint64_t handle;         /* 0: a free slot */
+  wfp_invocation *owner;   /* the invocation that holds the instance */
+  wfp__queue waiting;      /* the ones that wait for it, in start order */
+} wfp__actor;
+
+struct wfp_loop {
+  void *uv; /* uv_loop_t *: its own, or borrowed */
+  bool own_uv;
+  wfp_env *env;
+  wfp_effect_handlers h;
+  wfp_message_sink sink;
+  void *sink_ud;
+  wfp_commit_fn commit;
+  void *commit_ud;
+  unsigned workers;     /* threads that run steps: 0 inline */
+  unsigned concurrency; /* 0: none */
+  wfp__queue ready;     /* the run queue */
+  wfp__queue admit;     /* waiting for the concurrency cap */
+  wfp__queue fuel;      /* waiting for reserved fuel */
+  size_t alive;         /* invocations someone started, admitted, not ended */
+  size_t members;       /* every invocation in the loop, rows included */
+  wfp__queue tops;      /* invocations someone started (links tprev, tnext) */
+  void *idle;           /* uv_idle_t: steps inline while the run queue has some */
+  bool idle_on;
+  /* the workers */
+  pthread_t *threads;
+  unsigned nthreads; /* threads it may start */
+  unsigned started;  /* threads started (when steps waited for one) */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  wfp__queue jobs, finished; /* under mu */
+  bool quit;                 /* under mu */
+  unsigned busy;             /* steps given to workers and not yet back */
+  void *async;               /* uv_async_t: a worker finished a step */
+  bool async_ref;
+  /* requests */
+  wfp_effect_req *free_reqs, *free_tail;
+  wfp_effect_req **slabs;
+  size_t nslabs;
+  size_t nfree;
+  /* effects.c */
+  wfp__timers timers;
+  wfp__db_lane db;
+  /* actors: open addressing by handle */
+  wfp__actor *actors;
+  size_t nactors, actors_cap;
+  int closing;
+};
+
+void wfp__tops_add(wfp_loop *l, wfp_invocation *inv);
+void wfp__tops_remove(wfp_loop *l, wfp_invocation *inv);
+/* queue.c: the actors. The slot of a handle (added when add), or NULL. */
+wfp__actor *wfp__actor_slot(wfp_loop *l, uint64_t handle, bool add);
+/* inv (with a "self") holds its instance: true; or waits for it (in its
+** queue, where WFP__L_ACTOR): false, or false with *oom. */
+bool wfp__actor_acquire(wfp_loop *l, wfp_invocation *inv, bool *oom);
+/* inv lets its instance go (or stops waiting for it): the next owner, who
+** waited, or NULL. */
+wfp_invocation *wfp__actor_release(wfp_loop *l, wfp_invocation *inv);
+
+/* Puts inv in the run queue (loop.c). */
+void wfp__loop_ready(wfp_loop *l, wfp_invocation *inv);
+/* The loop starts a row of a fan-out: parent's loop, no cap, no actor. */
+int wfp__loop_start_row(wfp_loop *l, wfp_invocation *row);
+/* The loop gives up on inv: a row is cancelled and freed (msg NULL), an
+** invocation someone started ends with a trap of msg; where a thread or
+** the hook has it, once it comes back. */
+void wfp__loop_kill(wfp_loop *l, wfp_invocation *inv, const char *msg);
+/* A request completed or failed: the loop goes on with its invocation. */
+void wfp__loop_effect_done(wfp_loop *l, wfp_invocation *inv);
+/* The host failed inv's effect (out of memory): it ends with rc. */
+void wfp__loop_fail(wfp_loop *l, wfp_invocation *inv, int rc);
+/* A request the loop hands out (NULL when out of memory), and gives back. */
+wfp_effect_req *wfp__req_new(wfp_loop *l, wfp_invocation *inv);
+void wfp__req_release(wfp_loop *l, wfp_effect_req *req);
+
+/* ---- effects.c ---- */
+
+/* The built-in handler of req's kind. */
+int wfp__builtin(wfp_loop *l, wfp_effect_req *req);
+/* wfp_invocation_perform without a loop: a built-in that finishes at once
+** is performed (its message to the default sink): 1; 0 when the effect
+** needs a loop (a sleep, a query); WFP_ENOMEM. */
+int wfp__perform_now(wfp_invocation *inv);
+/* The default sink. */
+void wfp__default_sink(void *ud, wfp_invocation *inv, const char *topic, size_t tn,
+                       const char *payload, size_t pn);
+/* A row of inv's fan-out ended (done or trap): record it; the last one
+** completes the parent's request. */
+void wfp__fanout_row_ended(wfp_loop *l, wfp_invocation *row);
+/* Cancels inv's fan-out: every row, recursively. */
+void wfp__fanout_cancel(wfp_loop *l, wfp_invocation *inv);
+/* Takes inv out of the timers / the db lane (a killed invocation). */
+bool wfp__timers_remove(wfp_loop *l, wfp_invocation *inv);
+bool wfp__db_lane_remove(wfp_loop *l, wfp_invocation *inv);
+/* Sets up and tears down effects.c's part of a loop. 0 or WFP_ENOMEM/EIO. */
+int wfp__effects_init(wfp_loop *l);
+void wfp__effects_close(wfp_loop *l);
 
 struct wfp_env {
   inst_ent *insts;
@@ -147,34 +421,5 @@ int wfp__db_query(wfp_env *e, const char *sql, size_t sql_len, const char *param
 void wfp__env_close_db(wfp_env *e);
 /* As wfp_env_open_db; create false opens only an existing file. */
 int wfp__env_open_db(wfp_env *e, const char *path, bool create, char *err, size_t errlen);
-
-/* ---- strict JSON (json.c): RFC 8259 as the guest reads it, at most
-** WFP_JSON_MAX_DEPTH arrays and objects deep ---- */
-
-/* 0 when s[0..n) is one JSON value (white space around it allowed) with
-** at most max_depth arrays and objects nested, else WFP_ESYNTAX with the
-** byte offset of the fault and what it is (static text; too deep is
-** wfp__json_too_deep itself). */
-int wfp__json_check(const char *s, size_t n, unsigned max_depth, size_t *at,
-                    const char **why);
-extern const char wfp__json_too_deep[];
-/* The index after the white space at s[i]. */
-size_t wfp__json_ws(const char *s, size_t i, size_t n);
-/* On checked text (WFP_JSON_MAX_DEPTH deep at most): the index after the
-** value at s[i], or 0. */
-size_t wfp__json_skip(const char *s, size_t i, size_t n);
-/* The string literal at s[i]: appends its decoded bytes (U+0000 included)
-** to out (when not NULL); the index after it, or 0 when malformed. */
-size_t wfp__json_string(const char *s, size_t i, size_t n, wfp__buf *out);
-/* One member of a checked object: offsets of its key (the literal, quotes
-** included) and of its value. */
-typedef struct wfp__json_mem {
-  size_t key, key_end, val, val_end;
-} wfp__json_mem;
-/* The member after s[i] (i: the '{' or the ',' or white space before it);
-** returns the index after it and its white space, or 0 at the end. */
-size_t wfp__json_member(const char *s, size_t i, size_t n, wfp__json_mem *m);
-/* Does the member's key decode to key[0..kn)? */
-bool wfp__json_key_is(const char *s, const wfp__json_mem *m, const char *key, size_t kn);
 
 #endif /* WFP_HOST_INT_H */

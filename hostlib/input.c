@@ -647,3 +647,48 @@ int wfp_input_finish(wfp_input *in, wfp_env *e, char **out, size_t *len) {
   *out = wfp__buf_take(&text, len);
   return *out ? WFP_OK : oom(in);
 }
+
+int wfp_input_new_instance(wfp_input *in, wfp_env *e, uint64_t *handle) {
+  if (!in || !e || !handle || !in->res)
+    return WFP_EINVAL;
+  begin(in);
+  built b;
+  memset(&b, 0, sizeof b);
+  const wfp_abi_resource *r = NULL;
+  int rc = build_instance(in, &r, &b);
+  if (!rc) {
+    rc = wfp_env_instance_new(e, in->m, r->name, handle);
+    for (size_t i = 0; !rc && i < in->nprops; i++)
+      rc = wfp_env_instance_set(e, *handle, in->props[i].name, b.prop_json[i]);
+    if (rc)
+      rc = rc == WFP_ENOMEM ? oom(in) : refuse(in, rc, "the instance: %s", wfp_strerror(rc));
+  }
+  wfp__buf_free(&b.args);
+  wfp__buf_free(&b.props);
+  wfp__buf_free(&b.name);
+  for (size_t i = 0; b.prop_json && i < in->nprops; i++)
+    free(b.prop_json[i]);
+  free(b.prop_json);
+  return rc;
+}
+
+int wfp__input_default_self(wfp_input *in, const wfp_env *e, uint64_t handle) {
+  if (!in->json || in->has_self || in->fn || in->res)
+    return WFP_OK;
+  wfp__json_mem mm;
+  if (member(in->json, in->json_len, "self", &mm))
+    return WFP_OK;
+  const char *res = wfp_env_instance_resource(e, handle);
+  int fi = -1;
+  begin(in);
+  if (!res || resolve_fn(in, in->json, in->json_len, &fi) != WFP_OK) {
+    begin(in); /* not this function's business: finish says what is wrong */
+    return WFP_OK;
+  }
+  const wfp_abi_func *f = &wfp_module_descriptor_of(in->m)->funcs[fi];
+  if (f->resource && strcmp(f->resource, res) == 0) {
+    in->has_self = true;
+    in->self = handle;
+  }
+  return WFP_OK;
+}

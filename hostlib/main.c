@@ -1,23 +1,31 @@
 /*
-** main.c: wfp-host, the host's command line. It builds the input and the
-** environment from options, runs one invocation through the host library
-** (wfp/host.h), and prints the output or a report. Exit codes: 0 done,
+** main.c: wfp-host, the host's command line: flags only. It builds the
+** environment and the input from options and runs one invocation in a
+** loop of the host library (wfp/loop.h; --checkpoint is its commit hook),
+** or, with --batch, hands the lines to wfp_batch_run. Exit codes: 0 done,
 ** 1 trap, 2 usage, 3 environment, 4 suspended (--stop-after).
 */
 #include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util.h"
 #include "wfp/host.h"
+#include "wfp/loop.h"
 
-static const char usage_line[] = "usage: wfp-host [options] func.so";
+static const char usage_line[] =
+    "usage: wfp-host [options] func.so\n"
+    "       wfp-host [options] --batch FILE func.so";
 
 static void help(void) {
   printf("%s\n\n"
          "Runs one invocation of a module built by wfp-aot and prints its\n"
-         "output JSON on stdout.\n\n"
+         "output JSON on stdout; with --batch, one invocation per line of\n"
+         "FILE, all at once in one host.\n\n"
          "Input:\n"
          "  --input JSON       the invocation's input: {\"fn\": .., \"args\": ..}\n"
          "  --fn NAME          the function to run (a name or a stable id;\n"
@@ -39,6 +47,11 @@ static void help(void) {
          "                     most, so others may run)\n"
          "  --fuel-slice N     the most fuel one step may use before it yields\n"
          "                     (default 1,000,000)\n"
+         "  --max-time MS      end it with a trap MS milliseconds (wall clock)\n"
+         "                     after it started\n"
+         "  --max-memory BYTES end it with a trap when a step would grow its\n"
+         "                     linear memory past BYTES\n"
+         "  --workers N        threads that run steps (default: one per core)\n"
          "  --db PATH          the SQLite database db_query runs on (created\n"
          "                     when missing; default: an empty in-memory one)\n"
          "  --trace            print every step and effect as a JSON line on\n"
@@ -59,12 +72,21 @@ static void help(void) {
          "                     sign --checkpoint files with the key in FILE\n"
          "                     (HMAC-SHA-256) and resume only files signed with\n"
          "                     it\n"
+         "Many invocations (--batch):\n"
+         "  --batch FILE       one invocation per line of FILE ('-': standard\n"
+         "                     input), each line an input object; prints one\n"
+         "                     line per input line, in order: {\"line\": N,\n"
+         "                     \"output\": ...} or {\"line\": N, \"trap\": \"...\"};\n"
+         "                     --ctx, --db and the limits apply to each line,\n"
+         "                     --new makes one instance their methods run on\n"
+         "  --concurrency N    invocations alive at once (the rest wait)\n"
          "Other:\n"
          "  --help             print this help and exit\n"
          "  --version          print the version and exit\n\n"
-         "Exit status: 0 done, 1 trap (or a refused checkpoint), 2 usage\n"
-         "error, 3 environment error (unreadable file, not a wfp module, a\n"
-         "module or checkpoint of another program), 4 suspended.\n",
+         "Exit status: 0 done (every line, with --batch), 1 trap (any line;\n"
+         "or a refused checkpoint), 2 usage error, 3 environment error\n"
+         "(unreadable file, not a wfp module, a module or checkpoint of\n"
+         "another program), 4 suspended.\n",
          usage_line);
 }
 
@@ -136,75 +158,92 @@ static int build_input(const wfp_module *m, wfp_env *env, const char *input, con
   return code;
 }
 
-static int write_checkpoint(wfp_invocation *inv, const char *path) {
+/* --checkpoint and --stop-after: the commit hook of the loop. After every
+** step that suspends, before its effect: the checkpoint, and maybe a stop. */
+typedef struct ckpt_hook {
+  wfp_invocation *inv;
+  const char *path;
+  uint64_t stop_after;
+  int code; /* an exit code when writing failed */
+} ckpt_hook;
+
+static void on_commit(void *ud, const wfp_commit_record *r, wfp_commit_cb cb) {
+  ckpt_hook *h = ud;
+  if (r->inv != h->inv || r->phase != WFP_COMMIT_STEP) {
+    cb(r->inv, 0);
+    return;
+  }
   char *data = NULL;
   size_t len = 0;
-  int rc = wfp_invocation_checkpoint(inv, &data, &len);
+  int rc = wfp_invocation_checkpoint(r->inv, &data, &len);
   if (rc) {
     fprintf(stderr, "wfp-host: error: cannot make a checkpoint: %s\n", wfp_strerror(rc));
-    return 3;
+    h->code = 3;
+    cb(r->inv, rc);
+    return;
   }
-  rc = wfp__write_file_atomic(path, data, len, 0644);
+  rc = wfp__write_file_atomic(h->path, data, len, 0644);
   int e = errno;
   free(data);
   if (rc) {
-    fprintf(stderr, "wfp-host: error: cannot write %s: %s\n", path, strerror(e));
-    return 3;
+    fprintf(stderr, "wfp-host: error: cannot write %s: %s\n", h->path, strerror(e));
+    h->code = 3;
+    cb(r->inv, WFP_EIO);
+    return;
   }
-  return 0;
+  cb(r->inv, h->stop_after && r->steps >= h->stop_after ? WFP_PENDING : 0);
 }
 
-int main(int argc, char **argv) {
-  const char *so = NULL, *input = NULL, *fn = NULL, *ckpt = NULL, *resume = NULL;
-  const char *new_spec = NULL, *db = NULL, *key_file = NULL;
-  uint64_t max_steps = 0, stop_after = 0, max_fuel = 0, fuel_slice = 0;
-  bool trace = false, want_report = false;
-  kv *ctx = calloc((size_t)argc + 1, sizeof *ctx);
-  kv *args = calloc((size_t)argc + 1, sizeof *args);
-  int nctx = 0, nargs = 0;
-  int code = 2;
-  char *in = NULL;
-  wfp_module *m = NULL;
-  wfp_env *env = NULL;
-  wfp_invocation *inv = NULL;
-  if (!ctx || !args) {
-    fprintf(stderr, "wfp-host: error: out of memory\n");
-    code = 3;
-    goto out;
-  }
+static void on_done(wfp_invocation *inv, int status, void *data) {
+  (void)inv;
+  *(int *)data = status;
+}
+
+typedef struct opts {
+  const char *so, *input, *fn, *ckpt, *resume, *new_spec, *db, *key_file, *batch;
+  uint64_t max_steps, stop_after, max_fuel, fuel_slice, max_time, max_memory;
+  uint64_t workers, concurrency;
+  bool trace, report;
+  kv *ctx, *args;
+  int nctx, nargs;
+} opts;
+
+/* Parses argv into o: 0, or the exit code (2 usage; 0 for --help and
+** --version, with done set). */
+static int parse(int argc, char **argv, opts *o, bool *done) {
+  *done = false;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = NULL;
     if (a[0] != '-') {
-      if (so) {
-        code = usage_error("more than one module given ('%s')", a);
-        goto out;
-      }
-      so = a;
+      if (o->so)
+        return usage_error("more than one module given ('%s')", a);
+      o->so = a;
       continue;
     }
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       help();
-      code = 0;
-      goto out;
+      *done = true;
+      return 0;
     }
     if (strcmp(a, "--version") == 0) {
       printf("wfp-host %s (ABI version %u)\n", WFP_VERSION_STRING, WFP_ABI_VERSION);
-      code = 0;
-      goto out;
+      *done = true;
+      return 0;
     }
     if (strcmp(a, "--trace") == 0) {
-      trace = true;
+      o->trace = true;
       continue;
     }
     if (strcmp(a, "--report") == 0) {
-      want_report = true;
+      o->report = true;
       continue;
     }
-    static const char *const valued[] = {"--ctx", "--input", "--fn", "--arg",
-                                         "--new", "--max-steps", "--max-fuel", "--fuel-slice", "--checkpoint",
-                                         "--stop-after", "--resume", "--db",
-                                         "--checkpoint-key", NULL};
+    static const char *const valued[] = {
+        "--ctx",        "--input",      "--fn",         "--arg",          "--new",
+        "--max-steps",  "--max-fuel",   "--fuel-slice", "--checkpoint",   "--stop-after",
+        "--resume",     "--db",         "--checkpoint-key", "--batch",    "--workers",
+        "--concurrency", "--max-time",  "--max-memory", NULL};
     const char *name = NULL;
     for (const char *const *q = valued; *q; q++) {
       size_t n = strlen(*q);
@@ -217,108 +256,267 @@ int main(int argc, char **argv) {
         break;
       }
     }
-    if (!name) {
-      code = usage_error("unknown option '%s'", a);
-      goto out;
-    }
-    if (!v) {
-      code = usage_error("option '%s' needs a value", name);
-      goto out;
-    }
+    if (!name)
+      return usage_error("unknown option '%s'", a);
+    if (!v)
+      return usage_error("option '%s' needs a value", name);
+    static const struct {
+      const char *name;
+      size_t off;
+    } counts[] = {{"--max-steps", offsetof(opts, max_steps)},
+                  {"--max-fuel", offsetof(opts, max_fuel)},
+                  {"--fuel-slice", offsetof(opts, fuel_slice)},
+                  {"--stop-after", offsetof(opts, stop_after)},
+                  {"--max-time", offsetof(opts, max_time)},
+                  {"--max-memory", offsetof(opts, max_memory)},
+                  {"--workers", offsetof(opts, workers)},
+                  {"--concurrency", offsetof(opts, concurrency)}};
+    bool counted = false;
+    for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++)
+      if (strcmp(name, counts[k].name) == 0) {
+        uint64_t *dst = (uint64_t *)((char *)o + counts[k].off);
+        bool small = strcmp(name, "--workers") == 0 || strcmp(name, "--concurrency") == 0;
+        if (!parse_u64(v, dst) || *dst == 0 || (small && *dst > 100000)) {
+          char msg[128];
+          snprintf(msg, sizeof msg, "%s wants a positive integer%s, not '%%s'", name,
+                   small ? " (at most 100000)" : "");
+          return usage_error(msg, v);
+        }
+        counted = true;
+      }
+    if (counted)
+      continue;
     if (strcmp(name, "--ctx") == 0) {
       int64_t x;
-      if (!split_kv(v, &ctx[nctx]) ||
-          !wfp__parse_i64(ctx[nctx].val, strlen(ctx[nctx].val), &x)) {
-        code = usage_error("--ctx wants KEY=I64 (a decimal integer), not '%s'", v);
-        goto out;
-      }
-      nctx++;
+      if (!split_kv(v, &o->ctx[o->nctx]) ||
+          !wfp__parse_i64(o->ctx[o->nctx].val, strlen(o->ctx[o->nctx].val), &x))
+        return usage_error("--ctx wants KEY=I64 (a decimal integer), not '%s'", v);
+      o->nctx++;
     } else if (strcmp(name, "--arg") == 0) {
-      if (!split_kv(v, &args[nargs])) {
-        code = usage_error("--arg wants NAME=VALUE, not '%s'", v);
-        goto out;
-      }
-      nargs++;
-    } else if (strcmp(name, "--input") == 0) {
-      input = v;
+      if (!split_kv(v, &o->args[o->nargs]))
+        return usage_error("--arg wants NAME=VALUE, not '%s'", v);
+      o->nargs++;
     } else if (strcmp(name, "--new") == 0) {
-      if (new_spec) {
-        code = usage_error("%s", "one --new per invocation");
-        goto out;
-      }
-      new_spec = v;
-    } else if (strcmp(name, "--fn") == 0) {
-      fn = v;
-    } else if (strcmp(name, "--checkpoint") == 0) {
-      ckpt = v;
-    } else if (strcmp(name, "--db") == 0) {
-      db = v;
-    } else if (strcmp(name, "--resume") == 0) {
-      resume = v;
-    } else if (strcmp(name, "--checkpoint-key") == 0) {
-      key_file = v;
-    } else if (strcmp(name, "--max-steps") == 0) {
-      if (!parse_u64(v, &max_steps) || max_steps == 0) {
-        code = usage_error("--max-steps wants a positive integer, not '%s'", v);
-        goto out;
-      }
-    } else if (strcmp(name, "--max-fuel") == 0) {
-      if (!parse_u64(v, &max_fuel) || max_fuel == 0) {
-        code = usage_error("--max-fuel wants a positive integer, not '%s'", v);
-        goto out;
-      }
-    } else if (strcmp(name, "--fuel-slice") == 0) {
-      if (!parse_u64(v, &fuel_slice) || fuel_slice == 0) {
-        code = usage_error("--fuel-slice wants a positive integer, not '%s'", v);
-        goto out;
-      }
-    } else if (strcmp(name, "--stop-after") == 0) {
-      if (!parse_u64(v, &stop_after) || stop_after == 0) {
-        code = usage_error("--stop-after wants a positive integer, not '%s'", v);
-        goto out;
-      }
+      if (o->new_spec)
+        return usage_error("%s", "one --new per invocation");
+      o->new_spec = v;
+    } else {
+      static const struct {
+        const char *name;
+        size_t off;
+      } texts[] = {{"--input", offsetof(opts, input)},
+                   {"--fn", offsetof(opts, fn)},
+                   {"--checkpoint", offsetof(opts, ckpt)},
+                   {"--db", offsetof(opts, db)},
+                   {"--resume", offsetof(opts, resume)},
+                   {"--checkpoint-key", offsetof(opts, key_file)},
+                   {"--batch", offsetof(opts, batch)}};
+      for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++)
+        if (strcmp(name, texts[k].name) == 0)
+          *(const char **)((char *)o + texts[k].off) = v;
     }
   }
-  if (!so) {
-    code = usage_error("%s", "no module given");
-    goto out;
+  if (!o->so)
+    return usage_error("%s", "no module given");
+  if (o->batch) {
+    static const struct {
+      const char *name;
+      size_t off;
+    } single[] = {{"--input", offsetof(opts, input)},
+                  {"--fn", offsetof(opts, fn)},
+                  {"--checkpoint", offsetof(opts, ckpt)},
+                  {"--resume", offsetof(opts, resume)},
+                  {"--checkpoint-key", offsetof(opts, key_file)}};
+    for (size_t k = 0; k < sizeof single / sizeof single[0]; k++)
+      if (*(const char **)((char *)o + single[k].off))
+        return usage_error("%s runs one invocation: --batch takes its inputs from the lines "
+                           "of FILE", single[k].name);
+    if (o->nargs)
+      return usage_error("%s", "--arg runs one invocation: --batch takes its inputs from the "
+                               "lines of FILE");
+    if (o->trace || o->report || o->stop_after)
+      return usage_error("%s runs one invocation: --batch prints one line per input line",
+                         o->trace ? "--trace" : o->report ? "--report" : "--stop-after");
+    return 0;
   }
-  if (stop_after && !ckpt) {
-    code = usage_error("%s", "--stop-after needs --checkpoint FILE to leave the invocation in");
-    goto out;
-  }
-  if (key_file && !ckpt && !resume) {
-    code = usage_error("%s", "--checkpoint-key signs --checkpoint files and checks --resume files: give one of them");
-    goto out;
-  }
-  if (resume && (input || fn || nargs || nctx || new_spec)) {
-    code = usage_error("%s", "--resume continues a checkpointed invocation: drop --input, --fn, --arg, --ctx and --new");
-    goto out;
-  }
+  if (o->concurrency)
+    return usage_error("%s", "--concurrency caps the invocations of a --batch");
+  if (o->stop_after && !o->ckpt)
+    return usage_error("%s", "--stop-after needs --checkpoint FILE to leave the invocation in");
+  if (o->key_file && !o->ckpt && !o->resume)
+    return usage_error("%s", "--checkpoint-key signs --checkpoint files and checks --resume "
+                             "files: give one of them");
+  if (o->resume && (o->input || o->fn || o->nargs || o->nctx || o->new_spec))
+    return usage_error("%s", "--resume continues a checkpointed invocation: drop --input, "
+                             "--fn, --arg, --ctx and --new");
+  return 0;
+}
 
+static int oom(void) {
+  fprintf(stderr, "wfp-host: error: out of memory\n");
+  return 3;
+}
+
+/* --batch: the lines of FILE through wfp_batch_run. */
+static int run_batch(const opts *o, wfp_module *m, wfp_env *env) {
+  int fd = 0;
+  if (strcmp(o->batch, "-") != 0 && (fd = open(o->batch, O_RDONLY | O_CLOEXEC)) < 0) {
+    fprintf(stderr, "wfp-host: error: cannot read %s: %s\n", o->batch, strerror(errno));
+    return 3;
+  }
+  uint64_t self = 0;
+  if (o->new_spec) {
+    /* one instance, shared by the lines: the methods of its resource run
+    ** on it unless a line names another "self" */
+    wfp_input *b = wfp_input_new(m);
+    uint64_t h = 0;
+    int rc = b ? wfp_input_set_new(b, o->new_spec, strlen(o->new_spec)) : WFP_ENOMEM;
+    if (!rc)
+      rc = wfp_input_new_instance(b, env, &h);
+    int code = 0;
+    if (rc == WFP_ENOMEM)
+      code = oom();
+    else if (rc)
+      code = usage_error("%s", wfp_input_diag(b) ? wfp_input_diag(b)->msg : wfp_strerror(rc));
+    wfp_input_free(b);
+    if (code) {
+      if (fd)
+        close(fd);
+      return code;
+    }
+    self = h;
+  }
+  wfp_batch_opts bo;
+  memset(&bo, 0, sizeof bo);
+  bo.size = sizeof bo;
+  bo.workers = (unsigned)o->workers;
+  bo.concurrency = (unsigned)o->concurrency;
+  bo.max_steps = o->max_steps;
+  bo.max_fuel = o->max_fuel;
+  bo.fuel_slice = o->fuel_slice;
+  bo.max_time_ms = o->max_time;
+  bo.max_memory = o->max_memory;
+  bo.self = self;
+  int rc = wfp_batch_run(m, env, &bo, fd, stdout, NULL);
+  int e = errno;
+  if (fd)
+    close(fd);
+  if (rc == WFP_DONE)
+    return 0;
+  if (rc == WFP_TRAP)
+    return 1;
+  if (rc == WFP_EIO)
+    fprintf(stderr, "wfp-host: error: %s: %s\n", o->batch, strerror(e));
+  else
+    fprintf(stderr, "wfp-host: error: %s\n", wfp_strerror(rc));
+  return 3;
+}
+
+/* One invocation in a loop: to its end, or suspended by --stop-after. */
+static int run_one(const opts *o, wfp_env *env, wfp_invocation *inv) {
+  if (o->trace)
+    wfp_invocation_set_trace(inv, trace_line, NULL);
+  /* a resumed invocation keeps the limits of its checkpoint; each one given
+  ** again here replaces that one */
+  uint64_t kept_fuel, kept_slice;
+  wfp_invocation_fuel_limits(inv, &kept_fuel, &kept_slice);
+  wfp_invocation_set_fuel(inv, o->max_fuel ? o->max_fuel : kept_fuel,
+                          o->fuel_slice ? o->fuel_slice : kept_slice);
+  if (o->max_steps)
+    wfp_invocation_set_max_steps(inv, o->max_steps);
+  if (o->max_time)
+    wfp_invocation_set_time_limit(inv, o->max_time);
+  if (o->max_memory)
+    wfp_invocation_set_memory_limit(inv, o->max_memory);
+  wfp_loop_opts lo;
+  memset(&lo, 0, sizeof lo);
+  lo.size = sizeof lo;
+  lo.workers = (unsigned)o->workers;
+  wfp_loop *loop = NULL;
+  int rc = wfp_loop_new(&lo, env, &loop);
+  if (rc) {
+    fprintf(stderr, "wfp-host: error: %s\n", wfp_strerror(rc));
+    return 3;
+  }
+  ckpt_hook hook = {inv, o->ckpt, o->stop_after, 0};
+  if (o->ckpt)
+    wfp_loop_set_commit(loop, on_commit, &hook);
+  int status = WFP_EINTERNAL;
+  rc = wfp_loop_start(loop, inv, on_done, &status);
+  if (!rc)
+    wfp_loop_run(loop, WFP_RUN_DEFAULT);
+  wfp_loop_free(loop);
+  if (rc) {
+    fprintf(stderr, "wfp-host: error: %s\n", wfp_strerror(rc));
+    return 3;
+  }
+  if (hook.code)
+    return hook.code;
+  if (status == WFP_PENDING) {
+    fprintf(stderr, "wfp-host: suspended after %llu steps; continue with --resume %s\n",
+            (unsigned long long)wfp_invocation_steps(inv), o->ckpt);
+    return 4;
+  }
+  if (status < 0) {
+    fprintf(stderr, "wfp-host: error: %s\n", wfp_strerror(status));
+    return 3;
+  }
+  if (o->report) {
+    char *r = NULL;
+    size_t rlen = 0;
+    if ((rc = wfp_invocation_report(inv, env, &r, &rlen)) != 0) {
+      fprintf(stderr, "wfp-host: error: %s\n", wfp_strerror(rc));
+      return 3;
+    }
+    fwrite(r, 1, rlen, stdout);
+    fputc('\n', stdout);
+    wfp_free(r);
+  } else if (status == WFP_DONE) {
+    printf("%s\n", wfp_invocation_output(inv));
+  }
+  if (status == WFP_TRAP)
+    fprintf(stderr, "wfp-host: trap: %s\n", wfp_invocation_trap_message(inv));
+  return status == WFP_DONE ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+  opts o;
+  memset(&o, 0, sizeof o);
+  o.ctx = calloc((size_t)argc + 1, sizeof *o.ctx);
+  o.args = calloc((size_t)argc + 1, sizeof *o.args);
+  int code = 2;
+  char *in = NULL;
+  wfp_module *m = NULL;
+  wfp_env *env = NULL;
+  wfp_invocation *inv = NULL;
+  bool done = false;
+  if (!o.ctx || !o.args) {
+    code = oom();
+    goto out;
+  }
+  if ((code = parse(argc, argv, &o, &done)) != 0 || done)
+    goto out;
   /* what a killed run left of its checkpoint writes goes */
-  if (ckpt)
-    wfp__remove_stale_temps(ckpt);
+  if (o.ckpt)
+    wfp__remove_stale_temps(o.ckpt);
   char err[1024];
   wfp_host_diag hd;
-  int rc = wfp_module_load(so, &m, &hd);
+  int rc = wfp_module_load(o.so, &m, &hd);
   if (rc) {
-    fprintf(stderr, "wfp-host: error: %s: %s%s%s\n", so, hd.d.path, hd.d.path[0] ? ": " : "",
-            hd.d.msg);
+    fprintf(stderr, "wfp-host: error: %s: %s%s%s\n", o.so, hd.d.path,
+            hd.d.path[0] ? ": " : "", hd.d.msg);
     code = 3;
     goto out;
   }
-  env = wfp_env_new();
-  if (!env) {
-    fprintf(stderr, "wfp-host: error: out of memory\n");
-    code = 3;
+  if (!(env = wfp_env_new())) {
+    code = oom();
     goto out;
   }
-  if (key_file) {
+  if (o.key_file) {
     char *key = NULL;
     size_t klen = 0;
-    if (wfp__read_file(key_file, &key, &klen)) {
-      fprintf(stderr, "wfp-host: error: cannot read the checkpoint key %s: %s\n", key_file,
+    if (wfp__read_file(o.key_file, &key, &klen)) {
+      fprintf(stderr, "wfp-host: error: cannot read the checkpoint key %s: %s\n", o.key_file,
               strerror(errno));
       code = 3;
       goto out;
@@ -329,21 +527,38 @@ int main(int argc, char **argv) {
       fprintf(stderr,
               "wfp-host: error: the checkpoint key %s has %zu bytes; it needs at least 16 "
               "(32 random bytes are right)\n",
-              key_file, klen);
+              o.key_file, klen);
       code = 3;
       goto out;
     }
   }
-  if (db && (rc = wfp_env_open_db(env, db, err, sizeof err)) != 0) {
+  if (o.db && (rc = wfp_env_open_db(env, o.db, err, sizeof err)) != 0) {
     fprintf(stderr, "wfp-host: error: %s\n", rc == WFP_ENOMEM ? "out of memory" : err);
     code = 3;
     goto out;
   }
-  if (resume) {
+  for (int i = 0; i < o.nctx; i++) {
+    int64_t x = 0;
+    wfp__parse_i64(o.ctx[i].val, strlen(o.ctx[i].val), &x);
+    rc = wfp_env_ctx_setn(env, o.ctx[i].key, o.ctx[i].keylen, x);
+    if (rc == WFP_EINVAL) {
+      code = usage_error("%s", "--ctx: a key that is not valid UTF-8");
+      goto out;
+    }
+    if (rc) {
+      code = oom();
+      goto out;
+    }
+  }
+  if (o.batch) {
+    code = run_batch(&o, m, env);
+    goto out;
+  }
+  if (o.resume) {
     char *data = NULL;
     size_t len = 0;
-    if (wfp__read_file(resume, &data, &len)) {
-      fprintf(stderr, "wfp-host: error: cannot read %s: %s\n", resume, strerror(errno));
+    if (wfp__read_file(o.resume, &data, &len)) {
+      fprintf(stderr, "wfp-host: error: cannot read %s: %s\n", o.resume, strerror(errno));
       code = 3;
       goto out;
     }
@@ -351,26 +566,12 @@ int main(int argc, char **argv) {
     free(data);
     if (rc) {
       fprintf(stderr, "wfp-host: %s: %s: %s%s%s\n", rc == WFP_ECORRUPT ? "trap" : "error",
-              resume, hd.d.path, hd.d.path[0] ? ": " : "", hd.d.msg);
+              o.resume, hd.d.path, hd.d.path[0] ? ": " : "", hd.d.msg);
       code = rc == WFP_ECORRUPT ? 1 : 3;
       goto out;
     }
   } else {
-    for (int i = 0; i < nctx; i++) {
-      int64_t x = 0;
-      wfp__parse_i64(ctx[i].val, strlen(ctx[i].val), &x);
-      rc = wfp_env_ctx_setn(env, ctx[i].key, ctx[i].keylen, x);
-      if (rc == WFP_EINVAL) {
-        code = usage_error("%s", "--ctx: a key that is not valid UTF-8");
-        goto out;
-      }
-      if (rc) {
-        fprintf(stderr, "wfp-host: error: out of memory\n");
-        code = 3;
-        goto out;
-      }
-    }
-    code = build_input(m, env, input, fn, args, nargs, new_spec, &in);
+    code = build_input(m, env, o.input, o.fn, o.args, o.nargs, o.new_spec, &in);
     if (code)
       goto out;
     rc = wfp_invocation_new(m, env, in, strlen(in), &inv);
@@ -380,73 +581,14 @@ int main(int argc, char **argv) {
       goto out;
     }
   }
-  if (trace)
-    wfp_invocation_set_trace(inv, trace_line, NULL);
-  /* a resumed invocation keeps the limits of its checkpoint; each one given
-  ** again here replaces that one */
-  uint64_t kept_fuel, kept_slice;
-  wfp_invocation_fuel_limits(inv, &kept_fuel, &kept_slice);
-  wfp_invocation_set_fuel(inv, max_fuel ? max_fuel : kept_fuel,
-                          fuel_slice ? fuel_slice : kept_slice);
-  if (max_steps)
-    wfp_invocation_set_max_steps(inv, max_steps);
-  max_steps = wfp_invocation_max_steps(inv);
-
-  int status;
-  for (;;) {
-    if (wfp_invocation_steps(inv) > 0 && (rc = wfp_invocation_perform(inv)) != 0 &&
-        rc != WFP_EINVAL) {
-      fprintf(stderr, "wfp-host: error: %s\n", wfp_strerror(rc));
-      code = 3;
-      goto out;
-    }
-    if (max_steps && wfp_invocation_steps(inv) >= max_steps) {
-      /* the limit ends the invocation as a trap */
-      status = wfp_invocation_run(inv, max_steps);
-      break;
-    }
-    status = wfp_invocation_step(inv);
-    if (status < 0) {
-      fprintf(stderr, "wfp-host: error: %s\n", wfp_strerror(status));
-      code = 3;
-      goto out;
-    }
-    if (status != WFP_PENDING)
-      break;
-    if (ckpt && (code = write_checkpoint(inv, ckpt)) != 0)
-      goto out;
-    if (stop_after && wfp_invocation_steps(inv) >= stop_after) {
-      fprintf(stderr,
-              "wfp-host: suspended after %llu steps; continue with --resume %s\n",
-              (unsigned long long)wfp_invocation_steps(inv), ckpt);
-      code = 4;
-      goto out;
-    }
-  }
-  if (want_report) {
-    char *r = NULL;
-    size_t rlen = 0;
-    if ((rc = wfp_invocation_report(inv, env, &r, &rlen)) != 0) {
-      fprintf(stderr, "wfp-host: error: %s\n", wfp_strerror(rc));
-      code = 3;
-      goto out;
-    }
-    fwrite(r, 1, rlen, stdout);
-    fputc('\n', stdout);
-    wfp_free(r);
-  } else if (status == WFP_DONE) {
-    printf("%s\n", wfp_invocation_output(inv));
-  }
-  if (status == WFP_TRAP)
-    fprintf(stderr, "wfp-host: trap: %s\n", wfp_invocation_trap_message(inv));
-  code = status == WFP_DONE ? 0 : 1;
+  code = run_one(&o, env, inv);
 out:
   fflush(stdout);
   wfp_invocation_free(inv);
   wfp_env_free(env);
   wfp_module_free(m);
   wfp_free(in);
-  free(ctx);
-  free(args);
+  free(o.ctx);
+  free(o.args);
   return code;
 }

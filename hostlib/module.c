@@ -1,7 +1,8 @@
 /*
 ** module.c: loading a .so: the file checked before it is mapped, dlopen,
-** the one descriptor symbol, its version, shape and runtime layout, and the
-** instance every step of the module's invocations uses.
+** the one descriptor symbol, its version, shape and runtime layout; and a
+** small pool of instances, which steps take and give back (an instance
+** belongs to one thread at a time; a suspended invocation holds none).
 */
 #include <dlfcn.h>
 #include <errno.h>
@@ -15,9 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define WASM_RT_MEMCHECK_SIGNAL_HANDLER 0
-#define WASM_RT_USE_STACK_DEPTH_COUNT 1
-#include <wasm-rt.h>
+#include "wfp/wasm-rt.h"
 
 #include "host_int.h"
 
@@ -317,20 +316,28 @@ int wfp_module_load(const char *path, wfp_module **out, wfp_host_diag *diag) {
   m->d = d;
   m->path = p;
   m->steps = steps;
+  pthread_mutex_init(&m->lock, NULL);
   *out = m;
   return WFP_OK;
 }
 
 void wfp__module_discard(wfp_module *m) {
-  if (m->inst)
-    m->d->free_instance(m->inst);
-  m->inst = NULL;
+  pthread_mutex_lock(&m->lock);
+  void **pool = m->pool;
+  size_t n = m->npool;
+  m->pool = NULL;
+  m->npool = m->pool_cap = 0;
+  pthread_mutex_unlock(&m->lock);
+  for (size_t i = 0; i < n; i++)
+    m->d->free_instance(pool[i]);
+  free(pool);
 }
 
 void wfp_module_free(wfp_module *m) {
   if (!m)
     return;
   wfp__module_discard(m);
+  pthread_mutex_destroy(&m->lock);
   dlclose(m->dl);
   free(m->path);
   free(m);
@@ -383,9 +390,9 @@ static const char *trap_text(int trap, bool oom) {
   }
 }
 
-void *wfp__module_instance(wfp_module *m, const char **msg) {
-  if (m->inst)
-    return m->inst;
+/* A new instance, or NULL with *msg. Runs on any thread, outside every
+** lock but the type registry's. */
+static void *instantiate(wfp_module *m, const char **msg) {
   inst_call c = {m->d, NULL};
   bool oom = false;
   if (!m->steps) {
@@ -395,18 +402,21 @@ void *wfp__module_instance(wfp_module *m, const char **msg) {
       *msg = trap_text(trap, oom);
       return NULL;
     }
-    m->inst = c.inst;
-    return m->inst;
+    return c.inst;
   }
-  if (!m->ready) {
+  if (!__atomic_load_n(&m->ready, __ATOMIC_ACQUIRE)) {
     pthread_mutex_lock(&init_lock);
-    int trap = wfp__rt_protect(do_init_module, &c, &oom);
+    int trap = 0;
+    if (!m->ready) {
+      trap = wfp__rt_protect(do_init_module, &c, &oom);
+      if (!trap)
+        __atomic_store_n(&m->ready, true, __ATOMIC_RELEASE);
+    }
     pthread_mutex_unlock(&init_lock);
     if (trap) {
       *msg = trap_text(trap, oom);
       return NULL;
     }
-    m->ready = true;
   }
   c.inst = m->d->alloc_instance();
   if (!c.inst) {
@@ -419,8 +429,59 @@ void *wfp__module_instance(wfp_module *m, const char **msg) {
     *msg = trap_text(trap, oom);
     return NULL;
   }
-  m->inst = c.inst;
-  return m->inst;
+  return c.inst;
+}
+
+/* The pool keeps this many idle instances at most, each of at most this
+** much linear memory: one grown by a large invocation is freed, not kept
+** for the next (an instance's memory never shrinks). */
+#define POOL_MAX 16
+#define POOL_MEMORY_MAX (16u << 20)
+
+void *wfp__module_take(wfp_module *m, uint64_t max_bytes, const char **msg) {
+  for (;;) {
+    pthread_mutex_lock(&m->lock);
+    void *inst = m->npool ? m->pool[--m->npool] : NULL;
+    pthread_mutex_unlock(&m->lock);
+    if (!inst)
+      return instantiate(m, msg);
+    if (!max_bytes || m->d->memory_bytes(inst) <= max_bytes)
+      return inst;
+    /* grown past this step's memory limit by an earlier invocation */
+    m->d->free_instance(inst);
+  }
+}
+
+void wfp__module_give(wfp_module *m, void *inst) {
+  if (!inst)
+    return;
+  if (m->d->memory_bytes(inst) <= POOL_MEMORY_MAX) {
+    pthread_mutex_lock(&m->lock);
+    bool kept = false;
+    if (m->npool < POOL_MAX) {
+      if (m->npool == m->pool_cap) {
+        size_t cap = m->pool_cap ? m->pool_cap * 2 : 4;
+        void **np = realloc(m->pool, cap * sizeof *np);
+        if (np) {
+          m->pool = np;
+          m->pool_cap = cap;
+        }
+      }
+      if (m->npool < m->pool_cap) {
+        m->pool[m->npool++] = inst;
+        kept = true;
+      }
+    }
+    pthread_mutex_unlock(&m->lock);
+    if (kept)
+      return;
+  }
+  m->d->free_instance(inst);
+}
+
+void wfp__module_drop(wfp_module *m, void *inst) {
+  if (inst)
+    m->d->free_instance(inst);
 }
 
 const wfp_module_desc *wfp_module_descriptor_of(const wfp_module *m) {

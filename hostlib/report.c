@@ -1,7 +1,7 @@
 /*
 ** report.c: the report of an invocation, one JSON object for people and
 ** scripts (wfp-host --report): how it ended, its output or trap, steps,
-** fuel, and its environment. It changes nothing.
+** fuel, its messages, and its environment. It changes nothing.
 */
 #include <string.h>
 
@@ -35,14 +35,14 @@ int wfp_invocation_report(const wfp_invocation *inv, const wfp_env *env, char **
     wfp__buf_add_i64(&b, wfp_env_ctx_value(env, i));
   }
   wfp__buf_adds(&b, "},\"messages\":[");
-  for (size_t i = 0; i < wfp_env_message_count(env); i++) {
+  for (size_t i = 0; i < wfp_invocation_message_count(inv); i++) {
     if (i)
       wfp__buf_addc(&b, ',');
-    const char *topic = wfp_env_message_topic(env, i);
+    const char *topic = wfp_invocation_message_topic(inv, i);
     wfp__buf_adds(&b, "{\"topic\":");
     wfp__buf_add_jstr(&b, topic, strlen(topic));
     wfp__buf_adds(&b, ",\"payload\":");
-    wfp__buf_adds(&b, wfp_env_message_payload(env, i));
+    wfp__buf_adds(&b, wfp_invocation_message_payload(inv, i));
     wfp__buf_addc(&b, '}');
   }
   wfp__buf_adds(&b, "],\"properties\":");

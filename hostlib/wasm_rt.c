@@ -1,12 +1,13 @@
 /*
-** wasm_rt.c: the wasm2c runtime (wasm-rt.h) that every loaded .so links
-** against, once per process, plus the host's trap boundary. Built for
-** modules compiled with explicit bounds checks and call-depth counting
-** (WASM_RT_MEMCHECK_SIGNAL_HANDLER=0): no signal handler, no guard-page
-** reservations, no signal-mask system call per step. A trap longjmps to the
-** innermost wfp__rt_protect() of the calling thread. A module built with
-** other options or another wasm-rt.h has another WFP_RT_LAYOUT (abi.h),
-** and the loader refuses it.
+** wasm_rt.c: the wasm2c runtime of wfp/wasm-rt.h that every loaded .so
+** links against, once per process, plus the host's trap boundary. Modules
+** check bounds and count calls in their own code: no signal handler, no
+** guard-page reservations, no signal-mask system call per step. Every
+** thread has its own call depth and its own boundary, so steps of
+** different instances run on several threads at once; a trap longjmps to
+** the innermost wfp__rt_protect() of the calling thread. A module built
+** against another wasm-rt.h has another WFP_RT_LAYOUT (abi.h), and the
+** loader refuses it.
 */
 #include <pthread.h>
 #include <setjmp.h>
@@ -14,9 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WASM_RT_MEMCHECK_SIGNAL_HANDLER 0
-#define WASM_RT_USE_STACK_DEPTH_COUNT 1
-#include <wasm-rt.h>
+#include "wfp/wasm-rt.h"
 
 #include "host_int.h"
 
@@ -26,9 +25,20 @@
 #define RT_EXPORT
 #endif
 
-/* The call depth counter the generated code increments (wasm-rt.h declares
-** it a plain global; steps run on one thread at a time). */
-RT_EXPORT uint32_t wasm_rt_call_stack_depth;
+/* The call depth counter the generated code increments: one per thread. */
+RT_EXPORT WFP__RT_TLS uint32_t wasm_rt_call_stack_depth;
+
+/* The memory limit of the step running on this thread (0: none), and
+** whether a grow was refused for it. */
+static __thread uint64_t mem_cap;
+static __thread bool mem_capped;
+
+void wfp__rt_set_memory_cap(uint64_t bytes) {
+  mem_cap = bytes;
+  mem_capped = false;
+}
+
+bool wfp__rt_memory_capped(void) { return mem_capped; }
 
 typedef struct boundary {
   sigjmp_buf jb;
@@ -216,6 +226,10 @@ RT_EXPORT uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *m, uint32_t delta) {
   uint64_t np = (uint64_t)old + delta;
   if (np > m->max_pages || np > 65535u) /* 4 GiB does not fit m->size */
     return (uint32_t)-1;
+  if (mem_cap && np * PAGE > mem_cap) {
+    mem_capped = true;
+    return (uint32_t)-1;
+  }
   size_t bytes = (size_t)np * PAGE;
   uint8_t *d = rt_realloc(m->data, bytes);
   if (!d)

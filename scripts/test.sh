@@ -1,7 +1,9 @@
 #!/bin/sh
 # The whole test suite: install what is needed, then build and run every
 # test twice, once plain and once under AddressSanitizer and
-# UndefinedBehaviorSanitizer. Exits non-zero when anything fails.
+# UndefinedBehaviorSanitizer; then what runs on threads (the ctest label
+# "threads") once more under ThreadSanitizer. Exits non-zero when anything
+# fails.
 set -eu
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -25,4 +27,12 @@ run build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 run build-asan -DCMAKE_BUILD_TYPE=Debug -DWFP_ENABLE_ASAN=ON -DWFP_ENABLE_UBSAN=ON
-echo "== all tests passed (plain and sanitized)" >&2
+# ThreadSanitizer: only what the threaded tests need, and only those tests
+unset ASAN_OPTIONS UBSAN_OPTIONS
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+echo "== build-tsan: configure and build" >&2
+cmake -S . -B build-tsan -DWFP_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWFP_ENABLE_TSAN=ON
+cmake --build build-tsan -j "$jobs" --target wfp-aot wfp-host test_loop
+echo "== build-tsan: test (label threads)" >&2
+ctest --test-dir build-tsan --output-on-failure -j "$jobs" -L threads
+echo "== all tests passed (plain, sanitized, and threads under ThreadSanitizer)" >&2

@@ -178,15 +178,21 @@ typedef struct wfp_module_desc {
 ** own wasm-rt.h and options, both with this macro, so a module built with
 ** other WASM_RT_* options or another wasm-rt.h is refused at load instead of
 ** misbehaving at run time. It is not part of WFP_ABI_VERSION: it follows
-** wasm2c and its options, not wfp. Expanding it needs <wasm-rt.h>.
+** wasm2c and its options, not wfp. Expanding it needs a wasm-rt.h: wfp's
+** (wfp/wasm-rt.h, which wfp-aot compiles modules against) sets
+** WFP_RT_THREADS to 1, its call depth being per thread; with another one
+** it stays 0 and the number differs.
 */
+#ifndef WFP_RT_THREADS
+#define WFP_RT_THREADS 0
+#endif
 #define WFP__RT_MIX(h, v) ((((uint64_t)(h)) ^ (uint64_t)(v)) * 0x100000001b3ull)
 #define WFP_RT_LAYOUT                                                          \
   WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(    \
   WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(    \
   WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(    \
-  WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(                            \
-    0xcbf29ce484222325ull, 1 /* the version of this list */),                 \
+  WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(WFP__RT_MIX(               \
+    0xcbf29ce484222325ull, 2 /* the version of this list */), WFP_RT_THREADS), \
     sizeof(void *)),                                                           \
     sizeof(wasm_rt_memory_t)), offsetof(wasm_rt_memory_t, data)),              \
     offsetof(wasm_rt_memory_t, pages)), offsetof(wasm_rt_memory_t, max_pages)),\

@@ -1,12 +1,15 @@
 /*
 ** host.h: loading compiled wfp modules (.so) and running invocations on
-** them: the stepper loop of wit/function.wit, the effects a host performs
-** (context, messages, timers), limits, traces and checkpoints. It does not
-** compile anything (aot.h does).
+** them: the stepper protocol of wit/function.wit, the effects a host
+** performs (context, messages, timers, queries), limits, traces and
+** checkpoints. Running many invocations at once, with handlers of one's
+** own: loop.h. It does not compile anything (aot.h does).
 **
-** Threads: a module, its environments and invocations are used by one
-** thread at a time. Traps in compiled code come back as WFP_TRAP results;
-** the process goes on.
+** Threads: a module may be used by several threads at once (its instances
+** come from a pool, one thread at a time each). An environment and its
+** invocations are used by one thread at a time; in a loop, by the loop's
+** thread. Traps in compiled code come back as WFP_TRAP results; the
+** process goes on.
 */
 #ifndef WFP_HOST_H
 #define WFP_HOST_H
@@ -89,7 +92,9 @@ WFP_API int wfp_env_ctx_get(const wfp_env *e, const char *key, int64_t *v);
 WFP_API size_t wfp_env_ctx_count(const wfp_env *e);
 WFP_API const char *wfp_env_ctx_key(const wfp_env *e, size_t i);
 WFP_API int64_t wfp_env_ctx_value(const wfp_env *e, size_t i);
-/* Messages in the order they were sent; the payload is JSON text. */
+/* Messages of the environment's invocations, in the order the default sink
+** took them (loop.h: a fan-out's rows' messages come in row order when it
+** ends); the payload is JSON text. */
 WFP_API size_t wfp_env_message_count(const wfp_env *e);
 WFP_API const char *wfp_env_message_topic(const wfp_env *e, size_t i);
 WFP_API const char *wfp_env_message_payload(const wfp_env *e, size_t i);
@@ -212,6 +217,13 @@ WFP_API int wfp_input_set_self(wfp_input *in, uint64_t handle);
 */
 WFP_API int wfp_input_finish(wfp_input *in, wfp_env *e, char **out, size_t *len);
 
+/* Creates the instance of wfp_input_set_new in e, without running
+** anything on it (a batch whose lines name it: {"self": handle}); *handle
+** gets its handle. 0, WFP_EUSAGE (no such resource or property, a value
+** that does not convert), WFP_EINVAL (no wfp_input_set_new), WFP_ENOMEM,
+** with the diagnostic. */
+WFP_API int wfp_input_new_instance(wfp_input *in, wfp_env *e, uint64_t *handle);
+
 /* The diagnostic of the last failed call, or NULL after a success:
 ** file "input", path the JSON path of the fault in the input ("$.args.n",
 ** or ""), msg one line. Borrowed: valid until the next call on in. */
@@ -236,13 +248,17 @@ WFP_API void wfp_invocation_free(wfp_invocation *inv);
 ** Runs one step. Returns WFP_DONE, WFP_TRAP, or WFP_PENDING: the step
 ** suspended on an effect, which stays pending (not yet performed) until
 ** wfp_invocation_perform. Negative WFP_E* on misuse (WFP_EINVAL: the
-** invocation ended, or its effect was not performed yet) or when out of
-** memory. A trap in the compiled code is a WFP_TRAP result.
+** invocation ended, its effect was not performed yet, or it is in a loop)
+** or when out of memory. A spent fuel or time limit ends it with a trap
+** before the step. A trap in the compiled code is a WFP_TRAP result.
 */
 WFP_API int wfp_invocation_step(wfp_invocation *inv);
 
-/* Performs the pending effect on the environment; the next step resumes
-** with its result. 0, WFP_EINVAL (nothing pending), WFP_ENOMEM. */
+/* Performs the pending effect with the built-in handlers (loop.h) on the
+** environment, waiting for it (a sleep, a query, a fan-out's rows, which
+** run concurrently); the next step resumes with its result. When the
+** effect spent a limit (a fan-out's rows), the invocation ends with a trap
+** here. 0, WFP_EINVAL (nothing pending, or in a loop), WFP_ENOMEM. */
 WFP_API int wfp_invocation_perform(wfp_invocation *inv);
 
 /*
@@ -264,18 +280,37 @@ WFP_API void wfp_invocation_fuel_limits(const wfp_invocation *inv, uint64_t *max
                                         uint64_t *per_step);
 
 /*
+** Other limits, each a trap when reached ("time limit reached (N ms)",
+** "memory limit reached (N bytes)"), and carried by checkpoints:
+**   time    wall-clock milliseconds from the invocation's first start in a
+**           loop (or first step); a sleep ends early for it, other effects
+**           finish first. A restored invocation keeps its start time.
+**   memory  bytes of linear memory the instance of any of its steps may
+**           grow to (its rows' too): a grow past it fails, and a step that
+**           then traps traps with this message.
+** 0: none. 0, or WFP_EINVAL.
+*/
+WFP_API int wfp_invocation_set_time_limit(wfp_invocation *inv, uint64_t ms);
+WFP_API uint64_t wfp_invocation_time_limit(const wfp_invocation *inv);
+WFP_API int wfp_invocation_set_memory_limit(wfp_invocation *inv, uint64_t bytes);
+WFP_API uint64_t wfp_invocation_memory_limit(const wfp_invocation *inv);
+
+/*
 ** Steps and performs until the invocation ends, or until it took
 ** max_steps steps, which ends it with a trap. max_steps 0 keeps the
 ** invocation's own limit (wfp_invocation_set_max_steps, or a restored
 ** checkpoint's; none for a new invocation); any other value replaces it.
-** Returns WFP_DONE or WFP_TRAP, or a negative WFP_E*.
+** It runs the invocation on the calling thread: as a loop with one worker
+** would (loop.h), and in one of its own once an effect needs it (a sleep,
+** a query). Returns WFP_DONE or WFP_TRAP, or a negative WFP_E*.
 */
 WFP_API int wfp_invocation_run(wfp_invocation *inv, uint64_t max_steps);
-/* The step limit: wfp_invocation_run ends the invocation with a trap once
-** it took this many steps (counting those before a restore; 0: none); the
-** invocations a db_query with each starts (each row runs as its own
-** invocation, inside wfp_invocation_perform) get it too, with this
-** invocation's fuel limits. A checkpoint carries it. 0 or WFP_EINVAL. */
+/* The step limit: wfp_invocation_run, or a loop, ends the invocation with
+** a trap once it took this many steps (counting those before a restore;
+** 0: none). The rows of its fan-outs (db_query with each: each row runs
+** as an invocation of its own, concurrently) count toward its step and
+** fuel limits, and a limit they spend traps this invocation. A checkpoint
+** carries it. 0 or WFP_EINVAL. */
 WFP_API int wfp_invocation_set_max_steps(wfp_invocation *inv, uint64_t max_steps);
 /* The step limit in force (0: none). */
 WFP_API uint64_t wfp_invocation_max_steps(const wfp_invocation *inv);
@@ -288,11 +323,17 @@ WFP_API const char *wfp_invocation_trap_message(const wfp_invocation *inv);
 WFP_API uint64_t wfp_invocation_self(const wfp_invocation *inv);
 /* Steps taken so far (a restored invocation counts those before it). */
 WFP_API uint64_t wfp_invocation_steps(const wfp_invocation *inv);
+/* The messages the invocation sent (its rows' included, in row order),
+** as the default sink of a loop collects them (loop.h); the payload is JSON
+** text. Borrowed, valid until the invocation is freed. */
+WFP_API size_t wfp_invocation_message_count(const wfp_invocation *inv);
+WFP_API const char *wfp_invocation_message_topic(const wfp_invocation *inv, size_t i);
+WFP_API const char *wfp_invocation_message_payload(const wfp_invocation *inv, size_t i);
 /*
 ** The report of an invocation (wfp-host --report): one JSON object,
 ** {"status", "output", "trap", "steps", "fuel", "ctx", "messages",
-** "properties"}, with status "done", "trap" or "pending", the context and
-** messages of e (the invocation's environment), and the properties of the
+** "properties"}, with status "done", "trap" or "pending", the context of e
+** (the invocation's environment), its messages, and the properties of the
 ** instance it runs on (null when none). *out is NUL-terminated text
 ** without a newline, freed with wfp_free; *len (may be NULL) its length.
 ** 0, WFP_EINVAL, WFP_ENOMEM.
@@ -313,9 +354,9 @@ WFP_API void wfp_invocation_set_trace(wfp_invocation *inv, wfp_trace_fn fn,
 
 /*
 ** Checkpoints. wfp_invocation_checkpoint writes a pending invocation, its
-** pending effect and its environment (context, messages, resource
-** instances, steps, fuel used, and every limit: steps, fuel, fuel per
-** step) as bytes that wfp_invocation_restore turns back into the same
+** pending effect (a sleep with its wake time) and its environment
+** (context, messages, resource instances, steps, fuel used, and every
+** limit: steps, fuel, fuel per step, time with its start, memory) as bytes that wfp_invocation_restore turns back into the same
 ** invocation, in this process or another (format: docs/state.md). With a
 ** checkpoint key set on the environment (wfp_env_set_checkpoint_key) the
 ** bytes carry an HMAC-SHA-256 under it; else a SHA-256 checksum, which

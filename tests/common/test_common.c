@@ -1,6 +1,7 @@
 /*
 ** test_common.c: unit tests of the shared helpers in common/ (SHA-256, hex,
-** base64, i64 parse/format, UTF-8 check, JSON string escaping, atomic write).
+** base64, i64 parse/format, UTF-8 check, JSON string escaping, atomic write,
+** the strict JSON scanner in both its modes).
 ** Not covered here: the arena and file reading beyond what these use.
 */
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "util.h"
 
 /* ---- SHA-256 ---- */
@@ -556,6 +558,75 @@ static void write_atomic_failed_write_cleans_up(void **state) {
   rm_tree(t.path);
 }
 
+/* ---- the strict JSON scanner (json.c): one reader, two modes ---- */
+
+/* The tree keeps decoded strings with their length (U+0000 included),
+** numbers as their text, members in order with their decoded names. */
+static void json_tree_shape(void **state) {
+  (void)state;
+  static const char t[] = " {\"a\\u0000b\":[1,-2.5e3,\"x\\u00e9\\ud83d\\ude00\\u0000\"],"
+                          "\"n\":null,\"t\":true,\"f\":false,\"o\":{}} ";
+  wfp__arena a;
+  wfp__arena_init(&a);
+  wfp__jv *v = NULL;
+  size_t at = 99;
+  const char *why = NULL;
+  assert_int_equal(wfp__json_parse(t, sizeof t - 1, 8, &a, &v, &at, &why), 0);
+  assert_int_equal(v->type, WFP__J_OBJ);
+  assert_int_equal(v->count, 5);
+  wfp__jv *arr = v->first;
+  assert_int_equal(arr->keylen, 3);
+  assert_memory_equal(arr->key, "a\0b", 3);
+  assert_int_equal(arr->type, WFP__J_ARR);
+  assert_int_equal(arr->count, 3);
+  assert_int_equal(arr->first->type, WFP__J_NUM);
+  assert_int_equal(arr->first->n, 1);
+  assert_memory_equal(arr->first->next->s, "-2.5e3", 6);
+  wfp__jv *str = arr->first->next->next;
+  assert_int_equal(str->type, WFP__J_STR);
+  assert_int_equal(str->n, 8);
+  assert_memory_equal(str->s, "x\xc3\xa9\xf0\x9f\x98\x80\0", 8);
+  int types[] = {WFP__J_NULL, WFP__J_TRUE, WFP__J_FALSE, WFP__J_OBJ};
+  wfp__jv *m = arr->next;
+  for (int i = 0; i < 4; i++, m = m->next)
+    assert_int_equal(m->type, types[i]);
+  assert_null(m);
+  wfp__arena_free(&a);
+}
+
+/* Both modes refuse the same text at the same byte for the same reason. */
+static void json_both_modes_refuse_alike(void **state) {
+  (void)state;
+  static const struct {
+    const char *text;
+    size_t at;
+    const char *why;
+  } bad[] = {
+      {"{\"a\":01}", 5, "a number with a leading zero"},
+      {"[1,]", 3, "not a JSON value"},
+      {"[\"\\ud800\"]", 2, "a \\u escape of a lone high surrogate"},
+      {"\"\xff\"", 1, "invalid UTF-8 in a string"},
+      {"[[[1]]]", 2, "nested too deep"},
+      {"{\"a\" 1}", 5, "expected ':'"},
+      {"1 2", 2, "text after the value"},
+      {"", 0, "unexpected end of the text"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    size_t n = strlen(bad[i].text), at1 = 0, at2 = 0;
+    const char *w1 = NULL, *w2 = NULL;
+    wfp__arena a;
+    wfp__arena_init(&a);
+    wfp__jv *v = NULL;
+    assert_int_equal(wfp__json_check(bad[i].text, n, 2, &at1, &w1), WFP_ESYNTAX);
+    assert_int_equal(wfp__json_parse(bad[i].text, n, 2, &a, &v, &at2, &w2), WFP_ESYNTAX);
+    assert_int_equal(at1, bad[i].at);
+    assert_int_equal(at2, bad[i].at);
+    assert_string_equal(w1, bad[i].why);
+    assert_string_equal(w2, bad[i].why);
+    wfp__arena_free(&a);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(sha256_nist_vectors),
@@ -575,6 +646,8 @@ int main(void) {
       cmocka_unit_test(write_atomic_writes_and_replaces),
       cmocka_unit_test(write_atomic_failures_leave_nothing),
       cmocka_unit_test(write_atomic_failed_write_cleans_up),
+      cmocka_unit_test(json_tree_shape),
+      cmocka_unit_test(json_both_modes_refuse_alike),
   };
   return cmocka_run_group_tests_name("common", tests, NULL, NULL);
 }

@@ -33,7 +33,7 @@ run 0 "$WFP_AOT" --check --emit-wit "$WORK/f.wit" "$ex/program.simple.json"
 cmp -s "$WORK/f.wit" "$WIT" || fail "--emit-wit differs from wit/function.wit"
 rm -rf "$WORK/c"
 run 0 "$WFP_AOT" --check --emit-c "$WORK/c" "$ex/program.simple.json"
-for f in module.c module.h glue.c abi.h; do
+for f in module.c module.h glue.c abi.h wasm-rt.h; do
     [ -s "$WORK/c/$f" ] || fail "--emit-c: no $f"
 done
 for o in -O0 -O1 -O3; do

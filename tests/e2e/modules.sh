@@ -28,20 +28,30 @@ fi
 if run 0 ${CC:-cc} -shared -fPIC -I"$INCLUDE" -DWFP_FAKE_ABI=2 -o "$WORK/abi2.so" "$SRC/fake_module.c"; then
     run 3 "$WFP_HOST" "$WORK/abi2.so" && first_err_line_has "ABI version 2"
 fi
-# a module built by hand from --emit-c: with the options the host's
-# runtime is built with it runs (no assertion about wasm_rt_init aborts
-# it); with wasm2c's defaults (guard pages and a signal handler instead of
-# bounds checks) it is refused by its runtime layout, not run unchecked
+# a module built by hand from --emit-c: the directory holds wfp's own
+# wasm-rt.h, so a plain build runs (no assertion about wasm_rt_init aborts
+# it); built against wasm2c's own wasm-rt.h instead (its global call depth
+# counter, or its defaults: guard pages and a signal handler instead of
+# bounds checks), it is refused by its runtime layout, not run unchecked
 rm -rf "$WORK/c"
 if run 0 "$WFP_AOT" --check --emit-c "$WORK/c" "$EXAMPLES/program.simple.json"; then
-    if run 0 ${CC:-cc} -shared -fPIC -O0 -w -DWASM_RT_MEMCHECK_SIGNAL_HANDLER=0 -I"$WORK/c" \
+    [ -f "$WORK/c/wasm-rt.h" ] || fail "--emit-c wrote no wasm-rt.h"
+    if run 0 ${CC:-cc} -shared -fPIC -O0 -w -I"$WORK/c" \
         -o "$WORK/byhand.so" "$WORK/c/module.c" "$WORK/c/glue.c" -lm; then
         run 0 "$WFP_HOST" "$WORK/byhand.so" --ctx n=41 && out_is '{"result":42}'
     fi
-    if run 0 ${CC:-cc} -shared -fPIC -O0 -w -I"$WORK/c" \
-        -o "$WORK/defaults.so" "$WORK/c/module.c" "$WORK/c/glue.c" -lm; then
-        run 3 "$WFP_HOST" "$WORK/defaults.so" --ctx n=41 &&
-            first_err_line_has "defaults.so: descriptor: built for another wasm2c runtime layout"
+    if [ -f /usr/include/wasm-rt.h ]; then
+        mv "$WORK/c/wasm-rt.h" "$WORK/c/wfp-rt.h.away"
+        if run 0 ${CC:-cc} -shared -fPIC -O0 -w -DWASM_RT_MEMCHECK_SIGNAL_HANDLER=0 -I"$WORK/c" \
+            -o "$WORK/wabt.so" "$WORK/c/module.c" "$WORK/c/glue.c" -lm; then
+            run 3 "$WFP_HOST" "$WORK/wabt.so" --ctx n=41 &&
+                first_err_line_has "wabt.so: descriptor: built for another wasm2c runtime layout"
+        fi
+        if run 0 ${CC:-cc} -shared -fPIC -O0 -w -I"$WORK/c" \
+            -o "$WORK/defaults.so" "$WORK/c/module.c" "$WORK/c/glue.c" -lm; then
+            run 3 "$WFP_HOST" "$WORK/defaults.so" --ctx n=41 &&
+                first_err_line_has "defaults.so: descriptor: built for another wasm2c runtime layout"
+        fi
     fi
 fi
 # descriptors by size: cut short of the first ABI-1 one, refused; the first

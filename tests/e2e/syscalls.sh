@@ -1,7 +1,9 @@
 #!/bin/sh
 # syscalls.sh: a step round trip makes no system call. The same program
 # runs with 10 and with 20000 loop iterations (one ctx_get_i64 effect, so
-# one step, each) under strace; both runs make the same system calls.
+# one step, each) under strace; the big run makes the system calls of the
+# small one and, at most, one poll of the loop per 500 steps (the loop
+# looks at timers and I/O once per time slice of steps, a few milliseconds).
 . "$(dirname "$0")/lib.sh"
 
 count() {
@@ -22,7 +24,7 @@ if ! command -v strace >/dev/null 2>&1; then
 fi
 small=$(count 10)
 big=$(count 20000)
-if [ "$big" -ne "$small" ]; then
+if [ "$big" -gt $((small + 20000 / 500)) ]; then
     fail "20000 steps made $big system calls, 10 steps made $small: steps make system calls"
 fi
 echo "system calls: $small for 10 steps, $big for 20000"

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <wasm-rt.h>
+#include <wfp/wasm-rt.h>
 
 #include "wfp/abi.h"
 

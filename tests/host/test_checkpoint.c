@@ -97,6 +97,25 @@ static char *sign(const char *body, size_t blen, const void *key, size_t klen, s
   return wfp__buf_take(&b, len);
 }
 
+/* ck without what lies from the first `from` up to (not including) the
+** next `upto` of its body, signed anew. */
+static char *cut(const char *ck, size_t len, const char *from, const char *upto,
+                 size_t *olen) {
+  size_t blen;
+  const char *body = body_of(ck, len, &blen);
+  const char *a = strstr(body, from);
+  const char *b = a ? strstr(a, upto) : NULL;
+  if (!b)
+    fail_msg("'%s' ... '%s' is not in the checkpoint", from, upto);
+  wfp__buf nb;
+  wfp__buf_init(&nb);
+  wfp__buf_add(&nb, body, (size_t)(a - body));
+  wfp__buf_add(&nb, b, blen - (size_t)(b - body));
+  char *r = sign(nb.data, nb.len, NULL, 0, olen);
+  wfp__buf_free(&nb);
+  return r;
+}
+
 /* ck with the first `from` of its body replaced by `to`, signed anew. */
 static char *forge(const char *ck, size_t len, const char *from, const char *to,
                    size_t *olen) {
@@ -321,7 +340,15 @@ static void fields_are_checked(void **state) {
       {"\"db\":null", "\"db\":null,\"db\":null", WFP_ECORRUPT, "$"},
       {"\"db\":null", "\"db\":\"relative.db\"", WFP_ECORRUPT, "$.db"},
       {"\"db\":null", "\"db\":\":memory:\"", WFP_ECORRUPT, "$.db"},
-      {"\"version\":2", "\"version\":3", WFP_ECORRUPT, "$.version"},
+      {"\"version\":3", "\"version\":4", WFP_ECORRUPT, "$.version"},
+      /* format 3's members: all of them, in range, and only in it */
+      {"\"version\":3", "\"version\":2", WFP_ECORRUPT, "$"},
+      {"\"row_steps\":\"0\",", "", WFP_ECORRUPT, "$"},
+      {"\"row_steps\":\"0\"", "\"row_steps\":\"39\"", WFP_ECORRUPT, "$.steps"},
+      {"\"row_steps\":\"0\"", "\"row_steps\":\"-1\"", WFP_ECORRUPT, "$.row_steps"},
+      {"\"wake\":\"0\"", "\"wake\":\"5\"", WFP_ECORRUPT, "$.wake"},
+      {"\"time_limit\":\"0\"", "\"time_limit\":\"x\"", WFP_ECORRUPT, "$.time_limit"},
+      {"\"max_memory\":\"0\"", "\"max_memory\":0", WFP_ECORRUPT, "$.max_memory"},
       {"\"format\":\"wfp-checkpoint\"", "\"format\":\"other\"", WFP_ECORRUPT, "$.format"},
       {"\\\"fn\\\":\\\"transferTo\\\"", "\\\"fn\\\":\\\"nope\\\"", WFP_ECORRUPT, "$.input"},
       {"\\\"fn\\\":\\\"transferTo\\\"", "\\\"fn\\\":\\\"deposit\\\"", WFP_ECORRUPT, "$.state"},
@@ -491,6 +518,8 @@ static void limits_are_carried(void **state) {
   assert_int_equal(wfp_invocation_new(m, e, "{}", 2, &inv), 0);
   assert_int_equal(wfp_invocation_set_max_steps(inv, 12), 0);
   assert_int_equal(wfp_invocation_set_fuel(inv, 0, 50), 0);
+  assert_int_equal(wfp_invocation_set_time_limit(inv, 3600000), 0);
+  assert_int_equal(wfp_invocation_set_memory_limit(inv, 64u << 20), 0);
   for (int k = 0; k < 5; k++) {
     assert_int_equal(wfp_invocation_step(inv), WFP_PENDING);
     assert_int_equal(wfp_invocation_perform(inv), 0);
@@ -505,6 +534,8 @@ static void limits_are_carried(void **state) {
   e = wfp_env_new();
   assert_int_equal(wfp_invocation_restore(m, e, ck, len, &inv, NULL), 0);
   assert_int_equal(wfp_invocation_max_steps(inv), 12);
+  assert_int_equal(wfp_invocation_time_limit(inv), 3600000);
+  assert_int_equal(wfp_invocation_memory_limit(inv), 64u << 20);
   uint64_t mx, sl;
   wfp_invocation_fuel_limits(inv, &mx, &sl);
   assert_int_equal(mx, 0);
@@ -526,12 +557,21 @@ static void limits_are_carried(void **state) {
   assert_string_equal(wfp_invocation_trap_message(inv), "fuel limit reached (400 units)");
   wfp_invocation_free(inv);
   free(f);
-  /* a version-1 checkpoint (no max_steps member) still reads: no limit */
-  f = forge(ck, len, "\"version\":2", "\"version\":1", &flen);
-  char *g = forge(f, flen, "\"max_steps\":\"12\",", "", &flen);
-  assert_int_equal(wfp_invocation_restore(m, e, g, flen, &inv, NULL), 0);
+  /* a version-2 checkpoint (none of format 3's members) still reads: no
+  ** time or memory limit; a version-1 one (no max_steps either): no limit */
+  char *v2 = cut(ck, len, ",\"row_steps\"", ",\"effect\"", &flen);
+  f = forge(v2, flen, "\"version\":3", "\"version\":2", &flen);
+  assert_int_equal(wfp_invocation_restore(m, e, f, flen, &inv, NULL), 0);
+  assert_int_equal(wfp_invocation_max_steps(inv), 12);
+  assert_int_equal(wfp_invocation_time_limit(inv), 0);
+  wfp_invocation_free(inv);
+  char *g = forge(f, flen, "\"version\":2", "\"version\":1", &flen);
+  free(f);
+  f = forge(g, flen, "\"max_steps\":\"12\",", "", &flen);
+  assert_int_equal(wfp_invocation_restore(m, e, f, flen, &inv, NULL), 0);
   assert_int_equal(wfp_invocation_max_steps(inv), 0);
   wfp_invocation_free(inv);
+  free(v2);
   free(f);
   free(g);
   wfp_env_free(e);

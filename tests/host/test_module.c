@@ -17,9 +17,7 @@
 #include <cmocka.h>
 #include <link.h>
 
-#define WASM_RT_MEMCHECK_SIGNAL_HANDLER 0
-#define WASM_RT_USE_STACK_DEPTH_COUNT 1
-#include <wasm-rt.h>
+#include "wfp/wasm-rt.h"
 
 #include "host_int.h"
 

@@ -1,12 +1,14 @@
 /*
-** json.c: the host's strict JSON reader for what users hand it (inputs,
-** arguments, property values): RFC 8259 exactly as the guest reads it, plus
-** the depth limit, with the byte offset of a fault. It builds no tree: the
-** callers copy values as text, so numbers keep every digit.
+** json.c: the strict JSON scanner of json.h, for every reader in the
+** libraries: the host's inputs, arguments and property values, checkpoint
+** bodies. It reads in place, or with an arena builds a tree whose strings
+** are decoded and whose numbers keep their text (every digit). It writes
+** no JSON (util.c does).
 */
 #include <string.h>
 
-#include "host_int.h"
+#include "json.h"
+#include "wfp/abi.h"
 
 typedef struct rd {
   const unsigned char *s;
@@ -14,6 +16,9 @@ typedef struct rd {
   unsigned max;    /* arrays and objects it may nest */
   size_t at;       /* where the fault is */
   const char *why; /* what it is, NULL while none */
+  wfp__arena *a;   /* building a tree in it, or NULL: scanning only */
+  wfp__buf str;    /* a string being decoded for the tree */
+  bool oom;
 } rd;
 
 const char wfp__json_too_deep[] = "nested too deep";
@@ -171,36 +176,89 @@ static size_t number(rd *r, size_t i) {
   return i;
 }
 
-/* One value at s[i] (no white space before it): the index after it. The
-** value is the depth-th container open around it. */
-static size_t value(rd *r, size_t i, unsigned depth) {
+/* A node in the tree (NULL with r->oom when out of memory). */
+static wfp__jv *node(rd *r, int type) {
+  wfp__jv *v = wfp__arena_alloc(r->a, sizeof *v);
+  if (!v) {
+    r->oom = true;
+    return NULL;
+  }
+  v->type = type;
+  return v;
+}
+
+/* The string at s[i] decoded into the arena: *p, *len. */
+static size_t tree_string(rd *r, size_t i, const char **p, size_t *len) {
+  r->str.len = 0;
+  r->str.oom = false;
+  size_t e = string(r, i, &r->str);
+  if (!e)
+    return 0;
+  char *c = r->str.oom ? NULL
+                       : wfp__arena_strndup(r->a, r->str.data ? r->str.data : "", r->str.len);
+  if (!c) {
+    r->oom = true;
+    return fault(r, i, "out of memory");
+  }
+  *p = c;
+  *len = r->str.len;
+  return e;
+}
+
+/* One value at s[i] (no white space before it): the index after it, or 0
+** with the fault. The value is the depth-th container open around it. With
+** an arena, *out gets its node. */
+static size_t value(rd *r, size_t i, unsigned depth, wfp__jv **out) {
   const unsigned char *s = r->s;
   size_t n = r->n;
   if (i >= n)
     return fault(r, i, "unexpected end of the text");
   unsigned char c = s[i];
-  if (c == '"')
-    return string(r, i, NULL);
+  wfp__jv *v = NULL;
+  if (c == '"') {
+    if (!r->a)
+      return string(r, i, NULL);
+    if (!(v = node(r, WFP__J_STR)))
+      return fault(r, i, "out of memory");
+    *out = v;
+    return tree_string(r, i, &v->s, &v->n);
+  }
   if (c == '{' || c == '[') {
     if (depth >= r->max)
       return fault(r, i, wfp__json_too_deep);
+    if (r->a) {
+      if (!(v = node(r, c == '{' ? WFP__J_OBJ : WFP__J_ARR)))
+        return fault(r, i, "out of memory");
+      *out = v;
+    }
+    wfp__jv **tail = v ? &v->first : NULL;
     unsigned char close = c == '{' ? '}' : ']';
     i = wfp__json_ws((const char *)s, i + 1, n);
     if (i < n && s[i] == close)
       return i + 1;
     for (;;) {
+      const char *key = NULL;
+      size_t keylen = 0;
       if (c == '{') {
         if (i >= n || s[i] != '"')
           return fault(r, i, i >= n ? "unexpected end of the text" : "expected a string key");
-        if (!(i = string(r, i, NULL)))
+        if (!(i = r->a ? tree_string(r, i, &key, &keylen) : string(r, i, NULL)))
           return 0;
         i = wfp__json_ws((const char *)s, i, n);
         if (i >= n || s[i] != ':')
           return fault(r, i, "expected ':'");
         i = wfp__json_ws((const char *)s, i + 1, n);
       }
-      if (!(i = value(r, i, depth + 1)))
+      wfp__jv *kid = NULL;
+      if (!(i = value(r, i, depth + 1, &kid)))
         return 0;
+      if (v) {
+        kid->key = key;
+        kid->keylen = keylen;
+        *tail = kid;
+        tail = &kid->next;
+        v->count++;
+      }
       i = wfp__json_ws((const char *)s, i, n);
       if (i < n && s[i] == ',') {
         i = wfp__json_ws((const char *)s, i + 1, n);
@@ -212,26 +270,47 @@ static size_t value(rd *r, size_t i, unsigned depth) {
                          : c == '{' ? "expected ',' or '}'" : "expected ',' or ']'");
     }
   }
+  size_t e;
+  int type = WFP__J_NUM;
   if (c == 't' || c == 'f' || c == 'n') {
     const char *w = c == 't' ? "true" : c == 'f' ? "false" : "null";
     size_t k = strlen(w);
     if (n - i < k || memcmp(s + i, w, k) != 0)
       return fault(r, i, "not a JSON value");
-    return i + k;
+    e = i + k;
+    type = c == 't' ? WFP__J_TRUE : c == 'f' ? WFP__J_FALSE : WFP__J_NULL;
+  } else if (!(e = number(r, i))) {
+    return 0;
   }
-  return number(r, i);
+  if (r->a) {
+    if (!(v = node(r, type)))
+      return fault(r, i, "out of memory");
+    v->s = (const char *)s + i;
+    v->n = e - i;
+    *out = v;
+  }
+  return e;
+}
+
+/* The whole text: one value and white space around it. */
+static void whole(rd *r, wfp__jv **out) {
+  size_t i = wfp__json_ws((const char *)r->s, 0, r->n);
+  size_t e = value(r, i, 0, out);
+  if (e) {
+    e = wfp__json_ws((const char *)r->s, e, r->n);
+    if (e != r->n)
+      fault(r, e, "text after the value");
+  }
 }
 
 int wfp__json_check(const char *s, size_t n, unsigned max_depth, size_t *at,
                     const char **why) {
-  rd r = {(const unsigned char *)(s ? s : ""), s ? n : 0, max_depth, 0, NULL};
-  size_t i = wfp__json_ws((const char *)r.s, 0, r.n);
-  size_t e = value(&r, i, 0);
-  if (e) {
-    e = wfp__json_ws((const char *)r.s, e, r.n);
-    if (e != r.n)
-      fault(&r, e, "text after the value");
-  }
+  rd r;
+  memset(&r, 0, sizeof r);
+  r.s = (const unsigned char *)(s ? s : "");
+  r.n = s ? n : 0;
+  r.max = max_depth;
+  whole(&r, NULL);
   if (!r.why)
     return WFP_OK;
   if (at)
@@ -241,13 +320,45 @@ int wfp__json_check(const char *s, size_t n, unsigned max_depth, size_t *at,
   return WFP_ESYNTAX;
 }
 
+int wfp__json_parse(const char *s, size_t n, unsigned max_depth, wfp__arena *a,
+                    wfp__jv **out, size_t *at, const char **why) {
+  rd r;
+  memset(&r, 0, sizeof r);
+  r.s = (const unsigned char *)(s ? s : "");
+  r.n = s ? n : 0;
+  r.max = max_depth;
+  r.a = a;
+  wfp__buf_init(&r.str);
+  wfp__jv *v = NULL;
+  whole(&r, &v);
+  wfp__buf_free(&r.str);
+  if (r.oom)
+    return WFP_ENOMEM;
+  if (r.why) {
+    if (at)
+      *at = r.at;
+    if (why)
+      *why = r.why;
+    return WFP_ESYNTAX;
+  }
+  *out = v;
+  return WFP_OK;
+}
+
 size_t wfp__json_skip(const char *s, size_t i, size_t n) {
-  rd r = {(const unsigned char *)s, n, WFP_JSON_MAX_DEPTH, 0, NULL};
-  return value(&r, i, 0);
+  rd r;
+  memset(&r, 0, sizeof r);
+  r.s = (const unsigned char *)s;
+  r.n = n;
+  r.max = WFP_JSON_MAX_DEPTH;
+  return value(&r, i, 0, NULL);
 }
 
 size_t wfp__json_string(const char *s, size_t i, size_t n, wfp__buf *out) {
-  rd r = {(const unsigned char *)s, n, 0, 0, NULL};
+  rd r;
+  memset(&r, 0, sizeof r);
+  r.s = (const unsigned char *)s;
+  r.n = n;
   if (i >= n || s[i] != '"')
     return 0;
   return string(&r, i, out);
