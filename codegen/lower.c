@@ -21,16 +21,9 @@
 
 /* ---- the module being built ---- */
 
-typedef struct seg {
-  uint32_t addr;
-  char *bytes;
-  uint32_t n;
-} seg;
-
 typedef struct lit {
-  uint32_t addr;
+  uint32_t addr; /* of the str object: its bytes are at addr + 4 */
   uint32_t n;
-  const char *bytes; /* points into the segment */
 } lit;
 
 typedef struct fninfo {
@@ -59,12 +52,14 @@ typedef struct cg {
   int rc;
   fninfo *fi;
   int nf;
-  /* data appended after the runtime's */
-  seg *segs;
-  int nsegs, segs_cap;
-  uint32_t data_top;
+  /* data appended after the runtime's: one segment, from data_base to
+  ** data_top (one per literal would make wasm2c and the C compiler slow) */
+  wfp__buf data;
+  uint32_t data_base, data_top;
   lit *lits;
   int nlits, lits_cap;
+  int *lit_slot; /* open addressing over lits: index + 1, 0 when free */
+  int lit_slots; /* a power of two, at least twice nlits */
   /* runtime functions (internal names), by export name */
   const char **rt_names;
   const char **rt_int;
@@ -78,6 +73,9 @@ typedef struct cg {
 #define POINT_DYNAMIC 0xFFFFFFFEu
 /* the k of a function no fn value names, in the function table */
 #define NOT_CLOSABLE 0xFFFFFFFFu
+
+/* the most linear memory a module may grow to (64 KiB pages): 256 MiB */
+#define MAX_PAGES 4096u
 
 #define I32 BinaryenTypeInt32()
 #define I64 BinaryenTypeInt64()
@@ -145,37 +143,71 @@ static BinaryenExpressionRef gget(cg *g, const char *name) {
 /* ---- data ---- */
 
 static uint32_t add_data(cg *g, const void *bytes, uint32_t n, uint32_t align) {
-  if (g->nsegs == g->segs_cap) {
-    int cap = g->segs_cap ? g->segs_cap * 2 : 32;
-    seg *ns = realloc(g->segs, sizeof *ns * (size_t)cap);
-    if (!ns) {
-      cg_fail(g, WFP_ENOMEM, "", "out of memory");
-      return 0;
-    }
-    g->segs = ns;
-    g->segs_cap = cap;
-  }
   uint32_t addr = (g->data_top + align - 1) & ~(align - 1);
-  char *copy = malloc(n ? n : 1);
-  if (!copy) {
+  if ((uint64_t)addr + n + 65536u > (uint64_t)MAX_PAGES * 65536u) {
+    cg_fail(g, WFP_ELIMIT, "",
+            "the program's constant data (its literals, names and tables) does "
+            "not fit the module's memory of %u MiB",
+            MAX_PAGES / 16u);
+    return 0;
+  }
+  static const char pad[16] = {0};
+  wfp__buf_add(&g->data, pad, addr - g->data_top);
+  wfp__buf_add(&g->data, bytes, n);
+  if (g->data.oom) {
     cg_fail(g, WFP_ENOMEM, "", "out of memory");
     return 0;
   }
-  if (n)
-    memcpy(copy, bytes, n);
-  g->segs[g->nsegs].addr = addr;
-  g->segs[g->nsegs].bytes = copy;
-  g->segs[g->nsegs].n = n;
-  g->nsegs++;
   g->data_top = addr + n;
   return addr;
 }
 
-/* A str object {u32 len; bytes} in data, shared between equal literals. */
+/* The bytes of data at addr (valid until the next add_data). */
+static const char *data_at(const cg *g, uint32_t addr) {
+  return g->data.data + (addr - g->data_base);
+}
+
+static uint32_t lit_hash(const char *s, size_t n) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (unsigned char)s[i]) * 16777619u;
+  return h;
+}
+
+/* Makes room for one more literal in the hash table (rehashing when half
+** full); false when out of memory. */
+static bool lit_room(cg *g) {
+  if (2 * (g->nlits + 1) <= g->lit_slots)
+    return true;
+  int n = g->lit_slots ? g->lit_slots * 2 : 256;
+  int *slot = calloc((size_t)n, sizeof *slot);
+  if (!slot)
+    return false;
+  for (int i = 0; i < g->nlits; i++) {
+    uint32_t k = lit_hash(data_at(g, g->lits[i].addr + 4), g->lits[i].n) & (uint32_t)(n - 1);
+    while (slot[k])
+      k = (k + 1) & (uint32_t)(n - 1);
+    slot[k] = i + 1;
+  }
+  free(g->lit_slot);
+  g->lit_slot = slot;
+  g->lit_slots = n;
+  return true;
+}
+
+/* A str object {u32 len; bytes} in data, shared between equal literals
+** (a hash table: a program has as many literals as it has names). */
 static uint32_t str_obj(cg *g, const char *s, size_t n) {
-  for (int i = 0; i < g->nlits; i++)
-    if (g->lits[i].n == n && memcmp(g->lits[i].bytes, s, n) == 0)
-      return g->lits[i].addr;
+  if (!lit_room(g)) {
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    return 0;
+  }
+  uint32_t mask = (uint32_t)(g->lit_slots - 1), k = lit_hash(s, n) & mask;
+  for (; g->lit_slot[k]; k = (k + 1) & mask) {
+    const lit *l = &g->lits[g->lit_slot[k] - 1];
+    if (l->n == n && memcmp(data_at(g, l->addr + 4), s, n) == 0)
+      return l->addr;
+  }
   char *buf = malloc(4 + n);
   if (!buf) {
     cg_fail(g, WFP_ENOMEM, "", "out of memory");
@@ -187,6 +219,8 @@ static uint32_t str_obj(cg *g, const char *s, size_t n) {
     memcpy(buf + 4, s, n);
   uint32_t addr = add_data(g, buf, (uint32_t)(4 + n), 4);
   free(buf);
+  if (g->rc)
+    return addr;
   if (g->nlits == g->lits_cap) {
     int cap = g->lits_cap ? g->lits_cap * 2 : 64;
     lit *nl = realloc(g->lits, sizeof *nl * (size_t)cap);
@@ -199,8 +233,7 @@ static uint32_t str_obj(cg *g, const char *s, size_t n) {
   }
   g->lits[g->nlits].addr = addr;
   g->lits[g->nlits].n = (uint32_t)n;
-  g->lits[g->nlits].bytes = g->segs[g->nsegs - 1].bytes + 4;
-  g->nlits++;
+  g->lit_slot[k] = ++g->nlits;
   return addr;
 }
 
@@ -689,15 +722,18 @@ static bool trivial(BinaryenExpressionRef x) {
 
 /* Lowers es[0..n) left to right into out[]. When a later operand emits
 ** statements, an earlier non-trivial operand is evaluated first into a
-** temporary, so that evaluation order is the IR's. */
+** temporary, so that evaluation order is the IR's. (Which operands have a
+** later one that emits statements is found in one pass from the end: a
+** concat of many parts stays linear.) */
 static void lower_list(fb *F, wfp_expr *const *es, int n,
                        BinaryenExpressionRef *out) {
+  int last = -1; /* the last operand that emits statements */
+  for (int j = n - 1; j >= 0 && last < 0; j--)
+    if (e_stmts(F->g, es[j]))
+      last = j;
   for (int i = 0; i < n; i++) {
     out[i] = lower(F, es[i]);
-    bool later = false;
-    for (int j = i + 1; j < n && !later; j++)
-      later = e_stmts(F->g, es[j]);
-    if (later && out[i] && !trivial(out[i])) {
+    if (i < last && out[i] && !trivial(out[i])) {
       int l = new_local(F, wasm_type(es[i]->type), vkind(es[i]->type));
       emit(F, BinaryenLocalSet(F->g->m, (BinaryenIndex)l, out[i]));
       out[i] = lget(F, l);
@@ -1780,34 +1816,127 @@ done:
   free(F.var_local);
 }
 
-/* ---- thunks: the entry of an invocation, from JSON args to output ---- */
+/* ---- thunks and wrappers, shared by functions of one signature ----
+** A thunk is the entry of an invocation: it reads the arguments from the
+** input JSON, calls the function and writes its output. A wrapper is what
+** call_ref calls: it unpacks a closure's captures ahead of the arguments.
+** Both reach the function through the table (slot nfuncs + i holds
+** function i), so one of each serves every function of the same signature:
+** wasm2c's time grows with the square of the number of Wasm functions, and
+** a thunk and a wrapper per function would triple it. */
 
+/* The table: [0, n) the wrapper of function i (call_ref's slot, a
+** closure's function index), [n, 2n) function i itself, [2n, 3n) the thunk
+** of function i (the entry dispatch, run_body). */
+#define SLOT_FUNC(g, i) ((g)->nf + (i))
+#define SLOT_THUNK(g, i) (2 * (g)->nf + (i))
+
+/* Groups functions by a key: each function gets the index of its group's
+** first member (*rep), and the number of groups is returned (-1: no memory). */
+typedef void (*keyfn)(const cg *g, int i, wfp__buf *key);
+
+static int group_by(cg *g, keyfn key, int *rep) {
+  int n = g->nf, slots = 16, ngroups = 0;
+  while (slots < 2 * n)
+    slots *= 2;
+  int *slot = calloc((size_t)slots, sizeof *slot); /* member index + 1 */
+  wfp__buf *keys = calloc((size_t)n + 1, sizeof *keys);
+  if (!slot || !keys) {
+    free(slot);
+    free(keys);
+    return -1;
+  }
+  bool oom = false;
+  for (int i = 0; i < n && !oom; i++) {
+    key(g, i, &keys[i]);
+    oom = keys[i].oom;
+    uint32_t h = lit_hash(keys[i].data ? keys[i].data : "", keys[i].len) & (uint32_t)(slots - 1);
+    for (;; h = (h + 1) & (uint32_t)(slots - 1)) {
+      int j = slot[h] - 1;
+      if (j < 0) {
+        slot[h] = i + 1;
+        rep[i] = i;
+        ngroups++;
+        break;
+      }
+      if (keys[j].len == keys[i].len && memcmp(keys[j].data, keys[i].data, keys[i].len) == 0) {
+        rep[i] = j;
+        break;
+      }
+    }
+  }
+  for (int i = 0; i < n; i++)
+    wfp__buf_free(&keys[i]);
+  free(keys);
+  free(slot);
+  return oom ? -1 : ngroups;
+}
+
+static wfp_var *param_var(const wfp_func *f, int i) {
+  return i < f->ncaps ? f->caps[i] : f->params[i - f->ncaps];
+}
+
+/* A thunk depends on the kinds of the parameters and the result, and on
+** whether the function may suspend and may end without a value. */
+static void thunk_key(const cg *g, int i, wfp__buf *key) {
+  const wfp_func *f = g->p->funcs[i];
+  for (int k = 0; k < f->ncaps + f->nparams; k++)
+    wfp__buf_addc(key, (char)('0' + kind_of(param_var(f, k)->type)));
+  wfp__buf_printf(key, ">%d%d%d", (int)kind_of(f->ret), g->fi[i].may_suspend,
+                  f->may_end_void);
+}
+
+/* A wrapper depends on the Wasm types of the parameters and the result,
+** and on how many leading ones are captures. Functions without a closure
+** have no wrapper: they form groups of their own. */
+static void wrapper_key(const cg *g, int i, wfp__buf *key) {
+  const wfp_func *f = g->p->funcs[i];
+  wfp__buf_printf(key, "%c%d:", g->fi[i].closable ? 'c' : 'n', g->fi[i].k);
+  for (int k = 0; k < f->ncaps + f->nparams; k++)
+    wfp__buf_addc(key, wasm_type(param_var(f, k)->type) == I64 ? 'j' : 'i');
+  wfp__buf_printf(key, ">%c", g->fi[i].ret == I64 ? 'j' : g->fi[i].ret == NONE ? 'v' : 'i');
+}
+
+/* The full signature of function i, for call_indirect. */
+static BinaryenType func_params(cg *g, int i) {
+  const wfp_func *f = g->p->funcs[i];
+  int n = f->ncaps + f->nparams;
+  BinaryenType *pt = calloc((size_t)n + 1, sizeof *pt);
+  if (!pt) {
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    return NONE;
+  }
+  for (int k = 0; k < n; k++)
+    pt[k] = wasm_type(param_var(f, k)->type);
+  BinaryenType t = BinaryenTypeCreate(pt, (BinaryenIndex)n);
+  free(pt);
+  return t;
+}
+
+/* The thunk of function idx's group: thunk(fn, resuming). */
 static void build_thunk(cg *g, int idx) {
   const wfp_func *f = g->p->funcs[idx];
   fninfo *fi = &g->fi[idx];
   BinaryenModuleRef m = g->m;
   int n = f->ncaps + f->nparams;
-  BinaryenType *lt = calloc((size_t)n + 2, sizeof *lt);
-  BinaryenExpressionRef *code = calloc((size_t)n * 2 + 8, sizeof *code);
+  BinaryenType *lt = calloc((size_t)n + 3, sizeof *lt);
+  BinaryenExpressionRef *code = calloc(8, sizeof *code);
+  BinaryenExpressionRef *load = calloc((size_t)n * 2 + 2, sizeof *load);
   BinaryenExpressionRef *args = calloc((size_t)n + 1, sizeof *args);
   BinaryenExpressionRef *zeros = calloc((size_t)n + 1, sizeof *zeros);
-  if (!lt || !code || !args || !zeros) {
+  BinaryenType params = func_params(g, idx);
+  if (!lt || !code || !load || !args || !zeros) {
     cg_fail(g, WFP_ENOMEM, "", "out of memory");
     goto out;
   }
-  /* local 0: resuming (param); 1..n: args; n+1: result */
-  lt[0] = I32;
-  int nc = 0;
-  BinaryenExpressionRef *load = calloc((size_t)n * 2 + 2, sizeof *load);
-  if (!load) {
-    cg_fail(g, WFP_ENOMEM, "", "out of memory");
-    goto out;
-  }
-  int nl = 0;
+  /* local 0: the function (param); 1: resuming (param); 2..n+1: the
+  ** arguments; n+2: the result */
+  lt[0] = lt[1] = I32;
+  int nc = 0, nl = 0;
   for (int i = 0; i < n; i++) {
-    wfp_var *v = i < f->ncaps ? f->caps[i] : f->params[i - f->ncaps];
+    wfp_var *v = param_var(f, i);
     BinaryenType t = wasm_type(v->type);
-    lt[1 + i] = t;
+    lt[2 + i] = t;
     const char *rf;
     switch (kind_of(v->type)) {
     case WFP_T_I64: rf = "rt_arg_i64"; break;
@@ -1815,26 +1944,28 @@ static void build_thunk(cg *g, int idx) {
     case WFP_T_JSON: rf = "rt_arg_json"; break;
     default: rf = "rt_arg_fn"; break;
     }
-    BinaryenExpressionRef name = c32(g, (int32_t)str_obj(g, v->name, strlen(v->name)));
-    load[nl++] = BinaryenLocalSet(m, (BinaryenIndex)(1 + i),
-                                  call2(g, rf, c32(g, i), name, t));
+    load[nl++] = BinaryenLocalSet(m, (BinaryenIndex)(2 + i),
+                                  call2(g, rf, BinaryenLocalGet(m, 0, I32), c32(g, i), t));
     load[nl++] = BinaryenIf(m, gget(g, G_UNWIND), BinaryenReturn(m, NULL), NULL);
-    args[i] = BinaryenLocalGet(m, (BinaryenIndex)(1 + i), t);
+    args[i] = BinaryenLocalGet(m, (BinaryenIndex)(2 + i), t);
     zeros[i] = zero_of(g, t);
   }
   BinaryenType rt_ = fi->ret;
-  int res = 1 + n;
+  int res = 2 + n;
   lt[res] = rt_ == NONE ? I32 : rt_;
-  BinaryenExpressionRef c = BinaryenCall(m, fi->name, args, (BinaryenIndex)n, rt_);
-  BinaryenExpressionRef rcall = BinaryenCall(m, fi->name, zeros, (BinaryenIndex)n, rt_);
+  BinaryenExpressionRef slot =
+      BinaryenBinary(m, BinaryenAddInt32(), BinaryenLocalGet(m, 0, I32), c32(g, SLOT_FUNC(g, 0)));
+  BinaryenExpressionRef c =
+      BinaryenCallIndirect(m, "wfp$fns", slot, args, (BinaryenIndex)n, params, rt_);
+  BinaryenExpressionRef rcall = BinaryenCallIndirect(
+      m, "wfp$fns", BinaryenExpressionCopy(slot, m), zeros, (BinaryenIndex)n, params, rt_);
   if (rt_ != NONE) {
     c = BinaryenLocalSet(m, (BinaryenIndex)res, c);
     rcall = BinaryenLocalSet(m, (BinaryenIndex)res, rcall);
   }
   load[nl++] = c;
   BinaryenExpressionRef fresh = BinaryenBlock(m, NULL, load, (BinaryenIndex)nl, NONE);
-  free(load);
-  code[nc++] = BinaryenIf(m, BinaryenLocalGet(m, 0, I32),
+  code[nc++] = BinaryenIf(m, BinaryenLocalGet(m, 1, I32),
                           fi->may_suspend ? rcall : BinaryenUnreachable(m), fresh);
   code[nc++] = BinaryenIf(m, gget(g, G_UNWIND), BinaryenReturn(m, NULL), NULL);
   BinaryenExpressionRef out;
@@ -1858,19 +1989,22 @@ static void build_thunk(cg *g, int idx) {
   if (rt_ != NONE && f->may_end_void)
     out = BinaryenIf(m, gget(g, G_NOVALUE), call0(g, "rt_out_null", NONE), out);
   code[nc++] = out;
-  BinaryenAddFunction(m, fi->thunk, I32, NONE, lt + 1, (BinaryenIndex)(n + 1),
-                      BinaryenBlock(m, NULL, code, (BinaryenIndex)nc, NONE));
+  BinaryenType two[2] = {I32, I32};
+  BinaryenAddFunction(m, fi->thunk, BinaryenTypeCreate(two, 2), NONE, lt + 2,
+                      (BinaryenIndex)(n + 1), BinaryenBlock(m, NULL, code, (BinaryenIndex)nc, NONE));
 out:
   free(lt);
   free(code);
+  free(load);
   free(args);
   free(zeros);
 }
 
-/* The wrapper a closure of f is called through: (closure, f's own params)
-** -> f's result. Fresh, it passes the captures stored in the closure ahead
-** of the params; resuming, f restores everything from its frame, so it
-** gets zeros (and the closure pointer is 0). */
+/* The wrapper of function idx's group: (closure, the function's own
+** params) -> its result. Fresh, it calls the closure's function with the
+** captures stored in the closure ahead of the params; resuming, the
+** function restores everything from its frame, so it gets zeros (the
+** closure pointer is 0 then: the function is the next frame's). */
 static void build_wrapper(cg *g, int idx) {
   BinaryenModuleRef m = g->m;
   const wfp_func *f = g->p->funcs[idx];
@@ -1879,14 +2013,14 @@ static void build_wrapper(cg *g, int idx) {
   BinaryenType *pt = calloc((size_t)(n - k) + 2, sizeof *pt);
   BinaryenExpressionRef *args = calloc((size_t)n + 1, sizeof *args);
   BinaryenExpressionRef *zeros = calloc((size_t)n + 1, sizeof *zeros);
+  BinaryenType params = func_params(g, idx);
   if (!pt || !args || !zeros) {
     cg_fail(g, WFP_ENOMEM, "", "out of memory");
     goto out;
   }
   pt[0] = I32;
   for (int i = 0; i < n; i++) {
-    wfp_var *v = i < f->ncaps ? f->caps[i] : f->params[i - f->ncaps];
-    BinaryenType t = wasm_type(v->type);
+    BinaryenType t = wasm_type(param_var(f, i)->type);
     zeros[i] = zero_of(g, t);
     if (i < k) {
       args[i] = BinaryenLoad(m, t == I64 ? 8 : 4, false, (uint32_t)(8 + 8 * i), 4, t,
@@ -1896,9 +2030,16 @@ static void build_wrapper(cg *g, int idx) {
       args[i] = BinaryenLocalGet(m, (BinaryenIndex)(1 + i - k), t);
     }
   }
+  BinaryenExpressionRef fresh_fn = BinaryenLoad(m, 4, false, 0, 4, I32, BinaryenLocalGet(m, 0, I32));
+  BinaryenExpressionRef fresh_slot =
+      BinaryenBinary(m, BinaryenAddInt32(), fresh_fn, c32(g, SLOT_FUNC(g, 0)));
+  BinaryenExpressionRef res_slot = BinaryenBinary(m, BinaryenAddInt32(),
+                                                  call0(g, "rt_fr_peek_fn", I32),
+                                                  c32(g, SLOT_FUNC(g, 0)));
   BinaryenExpressionRef body = BinaryenIf(
-      m, gget(g, G_RESUMING), BinaryenCall(m, fi->name, zeros, (BinaryenIndex)n, fi->ret),
-      BinaryenCall(m, fi->name, args, (BinaryenIndex)n, fi->ret));
+      m, gget(g, G_RESUMING),
+      BinaryenCallIndirect(m, "wfp$fns", res_slot, zeros, (BinaryenIndex)n, params, fi->ret),
+      BinaryenCallIndirect(m, "wfp$fns", fresh_slot, args, (BinaryenIndex)n, params, fi->ret));
   BinaryenAddFunction(m, fi->wrapper, BinaryenTypeCreate(pt, (BinaryenIndex)(n - k + 1)),
                       fi->ret, NULL, 0, body);
 out:
@@ -1907,20 +2048,59 @@ out:
   free(zeros);
 }
 
-/* The table call_ref calls through: slot i holds function i's wrapper, when
-** it has one (a closure's function index is its slot). */
-static void build_table(cg *g) {
+/* Thunks and wrappers, one per group, and the table. A slot no closure can
+** name (its function has no wrapper) holds a function that traps: the
+** runtime never makes such a closure. */
+static void build_entries(cg *g) {
   BinaryenModuleRef m = g->m;
-  BinaryenAddTable(m, "wfp$fns", (BinaryenIndex)g->nf, (BinaryenIndex)g->nf,
+  int n = g->nf;
+  BinaryenAddTable(m, "wfp$fns", (BinaryenIndex)(3 * n), (BinaryenIndex)(3 * n),
                    BinaryenTypeFuncref());
-  for (int i = 0; i < g->nf; i++) {
-    if (!g->fi[i].closable)
-      continue;
-    char sname[48];
-    snprintf(sname, sizeof sname, "wfp$fns%d", i);
-    const char *names[1] = {g->fi[i].wrapper};
-    BinaryenAddActiveElementSegment(m, "wfp$fns", sname, names, 1, c32(g, i));
+  if (n == 0)
+    return;
+  int *trep = calloc((size_t)n, sizeof *trep);
+  int *wrep = calloc((size_t)n, sizeof *wrep);
+  const char **names = calloc((size_t)n, sizeof *names);
+  if (!trep || !wrep || !names || group_by(g, thunk_key, trep) < 0 ||
+      group_by(g, wrapper_key, wrep) < 0) {
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    goto out;
   }
+  bool any_closable = false, all_closable = true;
+  for (int i = 0; i < n && !g->rc; i++) {
+    fninfo *fi = &g->fi[i];
+    snprintf(fi->thunk, sizeof fi->thunk, "thunk%d", trep[i]);
+    if (trep[i] == i)
+      build_thunk(g, i);
+    any_closable |= fi->closable;
+    all_closable &= fi->closable;
+    if (fi->closable) {
+      snprintf(fi->wrapper, sizeof fi->wrapper, "cl%d", wrep[i]);
+      if (wrep[i] == i)
+        build_wrapper(g, i);
+    }
+  }
+  if (g->rc)
+    goto out;
+  if (!all_closable)
+    BinaryenAddFunction(m, "wfp$noclosure", NONE, NONE, NULL, 0, BinaryenUnreachable(m));
+  for (int i = 0; i < n; i++)
+    names[i] = g->fi[i].closable ? g->fi[i].wrapper : "wfp$noclosure";
+  if (any_closable)
+    BinaryenAddActiveElementSegment(m, "wfp$fns", "wfp$wrappers", names, (BinaryenIndex)n,
+                                    c32(g, 0));
+  for (int i = 0; i < n; i++)
+    names[i] = g->fi[i].name;
+  BinaryenAddActiveElementSegment(m, "wfp$fns", "wfp$funcs", names, (BinaryenIndex)n,
+                                  c32(g, SLOT_FUNC(g, 0)));
+  for (int i = 0; i < n; i++)
+    names[i] = g->fi[i].thunk;
+  BinaryenAddActiveElementSegment(m, "wfp$fns", "wfp$thunks", names, (BinaryenIndex)n,
+                                  c32(g, SLOT_THUNK(g, 0)));
+out:
+  free(trep);
+  free(wrep);
+  free(names);
 }
 
 /* ---- tables and the functions the runtime imports ---- */
@@ -1996,42 +2176,20 @@ static uint32_t layout_table(cg *g) {
   return addr;
 }
 
-/* The function wfp.run: a br_table over the thunks. */
+/* The function wfp.run(fn, resuming): an indirect call of thunk fn
+** through the table. Not a br_table over the thunks: that nests one block
+** per function (wasm2c and the optimizer's passes recurse on nesting, and
+** the optimizer inlines every thunk into it, one function as large as the
+** program for the C compiler). The runtime passes only valid indexes. */
 static BinaryenExpressionRef run_body(cg *g) {
   BinaryenModuleRef m = g->m;
-  int n = g->p->nfuncs;
-  if (n == 0)
+  if (g->nf == 0)
     return BinaryenUnreachable(m);
-  char **names = calloc((size_t)n + 1, sizeof *names);
-  if (!names) {
-    cg_fail(g, WFP_ENOMEM, "", "out of memory");
-    return BinaryenUnreachable(m);
-  }
-  for (int i = 0; i < n; i++) {
-    names[i] = malloc(24);
-    if (!names[i]) {
-      cg_fail(g, WFP_ENOMEM, "", "out of memory");
-      return BinaryenUnreachable(m);
-    }
-    snprintf(names[i], 24, "case%d", i);
-  }
-  BinaryenExpressionRef inner = BinaryenSwitch(
-      m, (const char **)names, (BinaryenIndex)n, "bad", BinaryenLocalGet(m, 0, I32), NULL);
-  /* block case0 { block case1 { ... switch } thunk0 ; return } ... */
-  BinaryenExpressionRef cur = BinaryenBlock(m, names[0], &inner, 1, NONE);
-  for (int i = 0; i < n; i++) {
-    BinaryenExpressionRef arg = BinaryenLocalGet(m, 1, I32);
-    BinaryenExpressionRef body[3] = {cur, BinaryenCall(m, g->fi[i].thunk, &arg, 1, NONE),
-                                     BinaryenReturn(m, NULL)};
-    const char *outer = i + 1 < n ? names[i + 1] : "bad";
-    cur = BinaryenBlock(m, outer, body, 3, NONE);
-  }
-  BinaryenExpressionRef all[2] = {cur, BinaryenUnreachable(m)};
-  BinaryenExpressionRef r = BinaryenBlock(m, NULL, all, 2, NONE);
-  for (int i = 0; i < n; i++)
-    free(names[i]);
-  free(names);
-  return r;
+  BinaryenExpressionRef args[2] = {BinaryenLocalGet(m, 0, I32), BinaryenLocalGet(m, 1, I32)};
+  BinaryenExpressionRef slot = BinaryenBinary(m, BinaryenAddInt32(), BinaryenLocalGet(m, 0, I32),
+                                              c32(g, SLOT_THUNK(g, 0)));
+  BinaryenType two[2] = {I32, I32};
+  return BinaryenCallIndirect(m, "wfp$fns", slot, args, 2, BinaryenTypeCreate(two, 2), NONE);
 }
 
 static void define_import(cg *g, const char *base, BinaryenType params,
@@ -2080,7 +2238,7 @@ static int setup(cg *g) {
     cg_fail(g, WFP_EINTERNAL, "", "internal error: the guest runtime has no heap base");
     return WFP_EINTERNAL;
   }
-  g->data_top = (heap_base + 15u) & ~15u;
+  g->data_top = g->data_base = (heap_base + 15u) & ~15u;
   BinaryenAddGlobal(m, G_UNWIND, I32, true, c32(g, 0));
   BinaryenAddGlobal(m, G_RESUMING, I32, true, c32(g, 0));
   BinaryenAddGlobal(m, G_NOVALUE, I32, true, c32(g, 0));
@@ -2088,34 +2246,20 @@ static int setup(cg *g) {
   return WFP_OK;
 }
 
-/* Sets the memory's size and adds our data segments. Binaryen 108's
+/* Sets the memory's size and adds our data segment. Binaryen 108's
 ** BinaryenSetMemory keeps the segments the module has (the runtime's) and
 ** appends the ones given. */
 static void finish_memory(cg *g) {
   BinaryenModuleRef m = g->m;
-  int n = g->nsegs;
-  const char **data = calloc((size_t)n + 1, sizeof *data);
-  bool *passive = calloc((size_t)n + 1, sizeof *passive);
-  BinaryenExpressionRef *offs = calloc((size_t)n + 1, sizeof *offs);
-  BinaryenIndex *sizes = calloc((size_t)n + 1, sizeof *sizes);
-  if (!data || !passive || !offs || !sizes) {
-    cg_fail(g, WFP_ENOMEM, "", "out of memory");
-  } else {
-    for (int i = 0; i < n; i++) {
-      data[i] = g->segs[i].bytes;
-      offs[i] = c32(g, (int32_t)g->segs[i].addr);
-      sizes[i] = g->segs[i].n;
-    }
-    /* initial memory: the data plus 64 KiB of arena; at most 256 MiB */
-    uint32_t need = ((g->data_top + 15u) & ~15u) + 65536u;
-    BinaryenIndex pages = (need + 65535u) / 65536u;
-    BinaryenSetMemory(m, pages, 4096, NULL, data, passive, offs, sizes,
-                      (BinaryenIndex)n, false);
-  }
-  free(data);
-  free(passive);
-  free(offs);
-  free(sizes);
+  const char *data[1] = {g->data.data ? g->data.data : ""};
+  bool passive[1] = {false};
+  BinaryenExpressionRef offs[1] = {c32(g, (int32_t)g->data_base)};
+  BinaryenIndex sizes[1] = {(BinaryenIndex)g->data.len};
+  /* initial memory: the data plus 64 KiB of arena; at most 256 MiB */
+  uint32_t need = ((g->data_top + 15u) & ~15u) + 65536u;
+  BinaryenIndex pages = (need + 65535u) / 65536u;
+  BinaryenSetMemory(m, pages, MAX_PAGES, NULL, data, passive, offs, sizes,
+                    g->data.len ? 1 : 0, false);
 }
 
 static void prune_exports(cg *g) {
@@ -2150,6 +2294,7 @@ int wfp_codegen(const wfp_program *p, const wfp_cg_opts *opts,
   cg G;
   memset(&G, 0, sizeof G);
   cg *g = &G;
+  wfp__buf_init(&g->data);
   g->p = p;
   g->err = err;
   /* the guest runtime is the module we add the program to */
@@ -2171,8 +2316,6 @@ int wfp_codegen(const wfp_program *p, const wfp_cg_opts *opts,
   }
   for (int i = 0; i < p->nfuncs; i++) {
     snprintf(g->fi[i].name, sizeof g->fi[i].name, "f%d", i);
-    snprintf(g->fi[i].thunk, sizeof g->fi[i].thunk, "thunk%d", i);
-    snprintf(g->fi[i].wrapper, sizeof g->fi[i].wrapper, "cl%d", i);
     g->fi[i].ret = wasm_type(p->funcs[i]->ret);
     /* lifted IR read back lists its captures as leading params */
     g->fi[i].k = p->funcs[i]->ncaps ? p->funcs[i]->ncaps : p->funcs[i]->meta_ncaptures;
@@ -2180,13 +2323,8 @@ int wfp_codegen(const wfp_program *p, const wfp_cg_opts *opts,
   analyze(g);
   for (int i = 0; i < p->nfuncs && !g->rc; i++)
     build_function(g, i);
-  for (int i = 0; i < p->nfuncs && !g->rc; i++)
-    build_thunk(g, i);
-  for (int i = 0; i < p->nfuncs && !g->rc; i++)
-    if (g->fi[i].closable)
-      build_wrapper(g, i);
   if (!g->rc)
-    build_table(g);
+    build_entries(g);
   if (g->rc)
     goto out;
   /* what the runtime imports */
@@ -2254,10 +2392,9 @@ out:
     free(g->fi[i].pt_nvals);
   }
   free(g->fi);
-  for (int i = 0; i < g->nsegs; i++)
-    free(g->segs[i].bytes);
-  free(g->segs);
+  wfp__buf_free(&g->data);
   free(g->lits);
+  free(g->lit_slot);
   free(g->rt_names);
   free(g->rt_int);
   return g->rc;

@@ -1366,6 +1366,12 @@ static s32 find_fn(const u8 *name, u32 n) {
   return -1;
 }
 
+/* The name of parameter idx of function fn (captures first). */
+static const str *param_name(u32 fn, u32 idx) {
+  const u32 *params = (const u32 *)(usize)fn_entry(fn)[3];
+  return (const str *)(usize)params[2 * idx];
+}
+
 static u32 arg_at(u32 idx, const str *name) {
   if (!args_at)
     return 0;
@@ -1387,7 +1393,8 @@ static void fail_arg(const str *name, const char *what) {
   fail_str(rt_sb_end(b));
 }
 
-EXPORT("rt_arg_i64") s64 rt_arg_i64(u32 idx, const str *name) {
+EXPORT("rt_arg_i64") s64 rt_arg_i64(u32 fn, u32 idx) {
+  const str *name = param_name(fn, idx);
   u32 i = arg_at(idx, name);
   if (!i) {
     fail_arg(name, "is missing");
@@ -1403,7 +1410,8 @@ EXPORT("rt_arg_i64") s64 rt_arg_i64(u32 idx, const str *name) {
   return v;
 }
 
-EXPORT("rt_arg_str") str *rt_arg_str(u32 idx, const str *name) {
+EXPORT("rt_arg_str") str *rt_arg_str(u32 fn, u32 idx) {
+  const str *name = param_name(fn, idx);
   u32 i = arg_at(idx, name);
   if (!i) {
     fail_arg(name, "is missing");
@@ -1419,7 +1427,8 @@ EXPORT("rt_arg_str") str *rt_arg_str(u32 idx, const str *name) {
   return rt_sb_end(b);
 }
 
-EXPORT("rt_arg_json") str *rt_arg_json(u32 idx, const str *name) {
+EXPORT("rt_arg_json") str *rt_arg_json(u32 fn, u32 idx) {
+  const str *name = param_name(fn, idx);
   u32 i = arg_at(idx, name);
   if (!i) {
     fail_arg(name, "is missing");
@@ -1503,7 +1512,8 @@ static u8 *closure_of_json(const u8 *p, u32 i, u32 n, const str *name, u32 depth
   return c;
 }
 
-EXPORT("rt_arg_fn") u8 *rt_arg_fn(u32 idx, const str *name) {
+EXPORT("rt_arg_fn") u8 *rt_arg_fn(u32 fn, u32 idx) {
+  const str *name = param_name(fn, idx);
   u32 i = arg_at(idx, name);
   if (!i) {
     fail_arg(name, "is missing");
