@@ -491,7 +491,10 @@ typedef struct blk {
   int s0, s1; /* successors (GOTO: s0; IF: s0 when true, s1 when false) */
   BinaryenExpressionRef cond;
   int point; /* T_SUSPEND, T_CHECK */
-  uint64_t *use, *def, *in, *out;
+  /* liveness: sorted lists of locals (sparse: a program's size, not
+  ** blocks times locals) */
+  int *use, *def, *in;
+  int nuse, ndef, nin;
 } blk;
 
 enum { P_EFFECT, P_CALL };
@@ -524,7 +527,6 @@ typedef struct fb {
   int nloops;
   point *pts;
   int npts, pcap;
-  int words; /* bitset words */
 } fb;
 
 static int new_local(fb *F, BinaryenType t, int kind) {
@@ -1419,79 +1421,113 @@ static void lower_block(fb *F, const wfp_block *b) {
 
 /* ---- liveness ---- */
 
-static void bs_set(uint64_t *s, int i) { s[i / 64] |= 1ull << (i % 64); }
-static bool bs_has(const uint64_t *s, int i) { return (s[i / 64] >> (i % 64)) & 1; }
-
-/* Records the locals e reads before writing (use) and writes (def), in
-** execution order. An if arm starts from the defs before it and sees its
+/* Records the locals a block reads before writing (use) and writes (def),
+** in execution order. An if arm starts from the defs before it and sees its
 ** own writes (a temporary set and read inside one arm is not a use); after
-** the if, only what both arms wrote is certain. */
+** the if, only what both arms wrote is certain. Sets are kept sparse: a
+** mark per local (dm: defined on this path, um: already a use) and the
+** stack of defs on this path, undone as arms end. */
 typedef struct ud {
-  uint64_t *use;
-  int words;
-  bool unknown; /* an expression the walk does not know, or no memory */
+  uint8_t *dm, *um;
+  int *defs, ndefs, dcap; /* locals defined on this path, in order */
+  int *uses, nuses, ucap;
+  uint32_t *tm, stamp; /* membership of one arm's defs, by stamp */
+  bool unknown;        /* an expression the walk does not know, or no memory */
 } ud;
 
-static void usedef(ud *u, BinaryenExpressionRef e, uint64_t *def) {
-  if (!e)
+static bool ud_push(ud *u, int **v, int *n, int *cap, int x) {
+  if (*n == *cap) {
+    int c = *cap ? *cap * 2 : 16;
+    int *nv = realloc(*v, sizeof *nv * (size_t)c);
+    if (!nv) {
+      u->unknown = true;
+      return false;
+    }
+    *v = nv;
+    *cap = c;
+  }
+  (*v)[(*n)++] = x;
+  return true;
+}
+
+static void usedef(ud *u, BinaryenExpressionRef e) {
+  if (!e || u->unknown)
     return;
   BinaryenExpressionId id = BinaryenExpressionGetId(e);
   if (id == BinaryenLocalGetId()) {
     int i = (int)BinaryenLocalGetGetIndex(e);
-    if (!bs_has(def, i))
-      bs_set(u->use, i);
+    if (!u->dm[i] && !u->um[i] && ud_push(u, &u->uses, &u->nuses, &u->ucap, i))
+      u->um[i] = 1;
   } else if (id == BinaryenLocalSetId()) {
-    usedef(u, BinaryenLocalSetGetValue(e), def);
-    bs_set(def, (int)BinaryenLocalSetGetIndex(e));
+    usedef(u, BinaryenLocalSetGetValue(e));
+    int i = (int)BinaryenLocalSetGetIndex(e);
+    if (!u->dm[i] && ud_push(u, &u->defs, &u->ndefs, &u->dcap, i))
+      u->dm[i] = 1;
   } else if (id == BinaryenBlockId()) {
     for (BinaryenIndex i = 0; i < BinaryenBlockGetNumChildren(e); i++)
-      usedef(u, BinaryenBlockGetChildAt(e, i), def);
+      usedef(u, BinaryenBlockGetChildAt(e, i));
   } else if (id == BinaryenIfId()) {
-    usedef(u, BinaryenIfGetCondition(e), def);
-    size_t n = (size_t)u->words;
-    uint64_t *d = malloc(2 * n * sizeof *d);
-    if (!d) {
+    usedef(u, BinaryenIfGetCondition(e));
+    int base = u->ndefs;
+    usedef(u, BinaryenIfGetIfTrue(e));
+    /* take the then arm's defs off the path */
+    int nt = u->ndefs - base;
+    int *t = nt ? malloc(sizeof *t * (size_t)nt) : NULL;
+    if (nt && !t) {
       u->unknown = true;
       return;
     }
-    memcpy(d, def, n * sizeof *d);
-    memcpy(d + n, def, n * sizeof *d);
-    usedef(u, BinaryenIfGetIfTrue(e), d);
+    for (int k = 0; k < nt; k++) {
+      t[k] = u->defs[base + k];
+      u->dm[t[k]] = 0;
+    }
+    u->ndefs = base;
     BinaryenExpressionRef no = BinaryenIfGetIfFalse(e);
     if (no) {
-      usedef(u, no, d + n);
-      for (size_t w = 0; w < n; w++)
-        def[w] |= d[w] & d[n + w];
+      usedef(u, no);
+      /* keep what both arms defined */
+      u->stamp++;
+      for (int k = 0; k < nt; k++)
+        u->tm[t[k]] = u->stamp;
+      int w = base;
+      for (int k = base; k < u->ndefs; k++) {
+        int l = u->defs[k];
+        if (u->tm[l] == u->stamp)
+          u->defs[w++] = l;
+        else
+          u->dm[l] = 0;
+      }
+      u->ndefs = w;
     }
-    free(d);
+    free(t);
   } else if (id == BinaryenCallId()) {
     for (BinaryenIndex i = 0; i < BinaryenCallGetNumOperands(e); i++)
-      usedef(u, BinaryenCallGetOperandAt(e, i), def);
+      usedef(u, BinaryenCallGetOperandAt(e, i));
   } else if (id == BinaryenCallIndirectId()) {
     /* the operands are evaluated first, then the table index */
     for (BinaryenIndex i = 0; i < BinaryenCallIndirectGetNumOperands(e); i++)
-      usedef(u, BinaryenCallIndirectGetOperandAt(e, i), def);
-    usedef(u, BinaryenCallIndirectGetTarget(e), def);
+      usedef(u, BinaryenCallIndirectGetOperandAt(e, i));
+    usedef(u, BinaryenCallIndirectGetTarget(e));
   } else if (id == BinaryenUnaryId()) {
-    usedef(u, BinaryenUnaryGetValue(e), def);
+    usedef(u, BinaryenUnaryGetValue(e));
   } else if (id == BinaryenBinaryId()) {
-    usedef(u, BinaryenBinaryGetLeft(e), def);
-    usedef(u, BinaryenBinaryGetRight(e), def);
+    usedef(u, BinaryenBinaryGetLeft(e));
+    usedef(u, BinaryenBinaryGetRight(e));
   } else if (id == BinaryenLoadId()) {
-    usedef(u, BinaryenLoadGetPtr(e), def);
+    usedef(u, BinaryenLoadGetPtr(e));
   } else if (id == BinaryenStoreId()) {
-    usedef(u, BinaryenStoreGetPtr(e), def);
-    usedef(u, BinaryenStoreGetValue(e), def);
+    usedef(u, BinaryenStoreGetPtr(e));
+    usedef(u, BinaryenStoreGetValue(e));
   } else if (id == BinaryenSelectId()) {
-    usedef(u, BinaryenSelectGetIfTrue(e), def);
-    usedef(u, BinaryenSelectGetIfFalse(e), def);
-    usedef(u, BinaryenSelectGetCondition(e), def);
+    usedef(u, BinaryenSelectGetIfTrue(e));
+    usedef(u, BinaryenSelectGetIfFalse(e));
+    usedef(u, BinaryenSelectGetCondition(e));
   } else if (id == BinaryenDropId()) {
-    usedef(u, BinaryenDropGetValue(e), def);
+    usedef(u, BinaryenDropGetValue(e));
   } else if (id == BinaryenReturnId()) {
-    usedef(u, BinaryenReturnGetValue(e), def);
+    usedef(u, BinaryenReturnGetValue(e));
   } else if (id == BinaryenGlobalSetId()) {
-    usedef(u, BinaryenGlobalSetGetValue(e), def);
+    usedef(u, BinaryenGlobalSetGetValue(e));
   } else if (id != BinaryenConstId() && id != BinaryenGlobalGetId() &&
              id != BinaryenNopId() && id != BinaryenUnreachableId()) {
     /* an expression this walk does not know would hide its reads: a
@@ -1500,30 +1536,65 @@ static void usedef(ud *u, BinaryenExpressionRef e, uint64_t *def) {
   }
 }
 
+static int cmp_int(const void *a, const void *b) {
+  int x = *(const int *)a, y = *(const int *)b;
+  return (x > y) - (x < y);
+}
+
+/* A sorted copy of v[0..n) (NULL when n is 0); false when out of memory. */
+static bool sorted_copy(const int *v, int n, int **out) {
+  *out = NULL;
+  if (!n)
+    return true;
+  *out = malloc(sizeof **out * (size_t)n);
+  if (!*out)
+    return false;
+  memcpy(*out, v, sizeof **out * (size_t)n);
+  qsort(*out, (size_t)n, sizeof **out, cmp_int);
+  return true;
+}
+
+/* Live-in sets of every block, by backward dataflow until nothing
+** changes: in = use + (out - def), out = the successors' ins. The sets are
+** sorted lists: their total size is what the saves write anyway. */
 static int liveness(fb *F) {
-  int W = (F->nl + 63) / 64;
-  if (W == 0)
-    W = 1;
-  F->words = W;
-  ud u = {NULL, W, false};
-  for (int i = 0; i < F->nb; i++) {
+  int rc = WFP_OK;
+  ud u;
+  memset(&u, 0, sizeof u);
+  int nl = F->nl ? F->nl : 1;
+  u.dm = calloc((size_t)nl, 1);
+  u.um = calloc((size_t)nl, 1);
+  u.tm = calloc((size_t)nl, sizeof *u.tm);
+  int *scratch = NULL, scap = 0;
+  if (!u.dm || !u.um || !u.tm) {
+    rc = WFP_ENOMEM;
+    goto out;
+  }
+  for (int i = 0; i < F->nb && !u.unknown; i++) {
     blk *b = &F->b[i];
-    b->use = calloc((size_t)W * 4, sizeof(uint64_t));
-    if (!b->use)
-      return WFP_ENOMEM;
-    b->def = b->use + W;
-    b->in = b->use + 2 * W;
-    b->out = b->use + 3 * W;
-    u.use = b->use;
+    u.ndefs = u.nuses = 0;
     for (int k = 0; k < b->n; k++)
-      usedef(&u, b->code[k], b->def);
+      usedef(&u, b->code[k]);
     if (b->term == T_IF)
-      usedef(&u, b->cond, b->def);
+      usedef(&u, b->cond);
+    if (u.unknown)
+      break;
+    for (int k = 0; k < u.ndefs; k++)
+      u.dm[u.defs[k]] = 0;
+    for (int k = 0; k < u.nuses; k++)
+      u.um[u.uses[k]] = 0;
+    if (!sorted_copy(u.defs, u.ndefs, &b->def) || !sorted_copy(u.uses, u.nuses, &b->use)) {
+      rc = WFP_ENOMEM;
+      goto out;
+    }
+    b->ndef = u.ndefs;
+    b->nuse = u.nuses;
   }
   if (u.unknown) {
     cg_fail(F->g, WFP_EINTERNAL, F->f->path,
             "internal error: an expression the liveness analysis does not know");
-    return WFP_EINTERNAL;
+    rc = WFP_EINTERNAL;
+    goto out;
   }
   for (bool changed = true; changed;) {
     changed = false;
@@ -1540,20 +1611,64 @@ static int liveness(fb *F) {
         succ[0] = b->s0;
         succ[1] = b->s1;
       }
-      for (int w = 0; w < W; w++) {
-        uint64_t out = 0;
-        for (int s = 0; s < 2; s++)
-          if (succ[s] >= 0)
-            out |= F->b[succ[s]].in[w];
-        uint64_t in = b->use[w] | (out & ~b->def[w]);
-        if (in != b->in[w] || out != b->out[w])
-          changed = true;
-        b->in[w] = in;
-        b->out[w] = out;
+      /* in = use + (out - def), merged in order */
+      const blk *s0 = succ[0] >= 0 ? &F->b[succ[0]] : NULL;
+      const blk *s1 = succ[1] >= 0 && succ[1] != succ[0] ? &F->b[succ[1]] : NULL;
+      int most = b->nuse + (s0 ? s0->nin : 0) + (s1 ? s1->nin : 0);
+      if (most > scap) {
+        int c = most * 2;
+        int *ns = realloc(scratch, sizeof *ns * (size_t)c);
+        if (!ns) {
+          rc = WFP_ENOMEM;
+          goto out;
+        }
+        scratch = ns;
+        scap = c;
       }
+      int n = 0, iu = 0, i0 = 0, i1 = 0, id = 0;
+      for (;;) {
+        int x = INT32_MAX;
+        if (iu < b->nuse && b->use[iu] < x)
+          x = b->use[iu];
+        if (s0 && i0 < s0->nin && s0->in[i0] < x)
+          x = s0->in[i0];
+        if (s1 && i1 < s1->nin && s1->in[i1] < x)
+          x = s1->in[i1];
+        if (x == INT32_MAX)
+          break;
+        bool from_use = iu < b->nuse && b->use[iu] == x;
+        if (from_use)
+          iu++;
+        if (s0 && i0 < s0->nin && s0->in[i0] == x)
+          i0++;
+        if (s1 && i1 < s1->nin && s1->in[i1] == x)
+          i1++;
+        while (id < b->ndef && b->def[id] < x)
+          id++;
+        if (from_use || !(id < b->ndef && b->def[id] == x))
+          scratch[n++] = x;
+      }
+      if (n == b->nin && (n == 0 || memcmp(scratch, b->in, sizeof *scratch * (size_t)n) == 0))
+        continue;
+      int *nin = realloc(b->in, sizeof *nin * (size_t)(n ? n : 1));
+      if (!nin) {
+        rc = WFP_ENOMEM;
+        goto out;
+      }
+      memcpy(nin, scratch, sizeof *nin * (size_t)n);
+      b->in = nin;
+      b->nin = n;
+      changed = true;
     }
   }
-  return WFP_OK;
+out:
+  free(u.dm);
+  free(u.um);
+  free(u.tm);
+  free(u.defs);
+  free(u.uses);
+  free(scratch);
+  return rc;
 }
 
 /* ---- saves, restores and the dispatch ---- */
@@ -1632,15 +1747,17 @@ static int compute_saves(fb *F) {
     return WFP_ENOMEM;
   for (int k = 0; k < F->npts; k++) {
     point *pt = &F->pts[k];
-    const uint64_t *live = F->b[pt->cont].in;
-    pt->saved = calloc((size_t)F->nl + 1, sizeof *pt->saved);
-    fi->pt_types[k] = calloc((size_t)F->nl + 1, 1);
+    const blk *c = &F->b[pt->cont];
+    pt->saved = calloc((size_t)c->nin + 1, sizeof *pt->saved);
+    fi->pt_types[k] = calloc((size_t)c->nin + 1, 1);
     if (!pt->saved || !fi->pt_types[k])
       return WFP_ENOMEM;
-    /* i64 values first: the fixed part of the frame (save_code) */
+    /* i64 values first: the fixed part of the frame (save_code); each
+    ** part in the order of the locals */
     for (int pass = 0; pass < 2; pass++)
-      for (int l = 0; l < F->nl; l++) {
-        if (!bs_has(live, l) || l == pt->result)
+      for (int j = 0; j < c->nin; j++) {
+        int l = c->in[j];
+        if (l == pt->result)
           continue;
         if (F->lk[l] == VK_SCRATCH) {
           if (pass == 1)
@@ -1806,6 +1923,8 @@ done:
   for (int i = 0; i < F.nb; i++) {
     free(F.b[i].code);
     free(F.b[i].use);
+    free(F.b[i].def);
+    free(F.b[i].in);
   }
   for (int k = 0; k < F.npts; k++)
     free(F.pts[k].saved);
