@@ -34,6 +34,7 @@ typedef struct fninfo {
   bool has_call_ref;       /* a call of a fn value: it may do anything */
   bool closable;           /* some fn value or lambda names it: it has a wrapper */
   int k;                   /* the captures a closure of it binds */
+  int size;                /* statements and expressions of its body */
   char wrapper[32];
   char name[32]; /* Wasm function name */
   char thunk[32];
@@ -304,6 +305,7 @@ typedef struct walkctx {
 static void scan_expr(walkctx *w, const wfp_expr *e);
 
 static void scan_block(walkctx *w, const wfp_block *b) {
+  w->fi->size += b->n;
   for (int i = 0; i < b->n; i++) {
     const wfp_stmt *s = b->v[i];
     if (s->e)
@@ -321,6 +323,7 @@ static void scan_block(walkctx *w, const wfp_block *b) {
 static void scan_tpl(walkctx *w, const wfp_jtpl *t) {
   if (!t)
     return;
+  w->fi->size++;
   if (t->kind == WFP_J_HOLE)
     scan_expr(w, t->hole);
   for (int i = 0; (t->kind == WFP_J_OBJ || t->kind == WFP_J_ARR) && i < t->n; i++)
@@ -330,6 +333,7 @@ static void scan_tpl(walkctx *w, const wfp_jtpl *t) {
 static void scan_expr(walkctx *w, const wfp_expr *e) {
   if (!e)
     return;
+  w->fi->size++;
   if (wfp__expr_op_is_effect(e->op))
     w->fi->direct_effect = true;
   switch (e->op) {
@@ -2381,6 +2385,45 @@ static void finish_memory(cg *g) {
                     g->data.len ? 1 : 0, false);
 }
 
+/* Functions larger than this (IR statements and expressions) get a
+** lighter optimization: some of Binaryen's passes take time quadratic in
+** a function's size (effects of nested trees, branch targets of nested
+** blocks), and the C compiler optimizes the function again anyway. */
+#define LARGE_FUNCTION 2000
+
+/* Optimizes the module. Without large functions, Binaryen's own pipeline
+** at the level. With some, each function is optimized on its own (the
+** large ones by passes linear in their size), then the module as a whole
+** by passes that do not optimize functions again. */
+static void optimize(cg *g, int level) {
+  BinaryenModuleRef m = g->m;
+  if (level == 0) {
+    static const char *dce[] = {"remove-unused-module-elements"};
+    BinaryenModuleRunPasses(m, dce, 1);
+    return;
+  }
+  bool large = false;
+  for (int i = 0; i < g->nf && !large; i++)
+    large = g->fi[i].size > LARGE_FUNCTION;
+  if (!large) {
+    BinaryenModuleOptimize(m);
+    return;
+  }
+  static const char *light[] = {"dce", "remove-unused-names", "vacuum"};
+  static const char *module[] = {"duplicate-function-elimination", "inlining",
+                                 "remove-unused-module-elements"};
+  for (int i = 0; i < g->nf; i++) {
+    BinaryenFunctionRef fn = BinaryenGetFunction(m, g->fi[i].name);
+    if (!fn)
+      continue;
+    if (g->fi[i].size > LARGE_FUNCTION)
+      BinaryenFunctionRunPasses(fn, m, light, sizeof light / sizeof *light);
+    else
+      BinaryenFunctionOptimize(fn, m);
+  }
+  BinaryenModuleRunPasses(m, module, sizeof module / sizeof *module);
+}
+
 static void prune_exports(cg *g) {
   static const char *const keep[] = {"memory", "run-step", "cabi_realloc",
                                      "cabi_post_run-step", "wfp_fatal_message",
@@ -2483,12 +2526,7 @@ int wfp_codegen(const wfp_program *p, const wfp_cg_opts *opts,
   }
   BinaryenSetOptimizeLevel(level);
   BinaryenSetShrinkLevel(0);
-  if (level > 0) {
-    BinaryenModuleOptimize(m);
-  } else {
-    static const char *dce[] = {"remove-unused-module-elements"};
-    BinaryenModuleRunPasses(m, dce, 1);
-  }
+  optimize(g, level);
   BinaryenModuleAllocateAndWriteResult w = BinaryenModuleAllocateAndWrite(m, NULL);
   free(w.sourceMap);
   *wasm = malloc(w.binaryBytes ? w.binaryBytes : 1);
