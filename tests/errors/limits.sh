@@ -1,0 +1,76 @@
+#!/bin/sh
+# limits.sh: the sizes docs/ir.md ("Limits") gives, as wfp-aot's front end
+# checks them: one past each limit is refused (exit 1, the JSON path and the
+# limit named, nothing written), and exactly at it the program is accepted.
+# The programs are generated (the corpus keeps the small cases: 120-123).
+# Usage: limits.sh WFP_AOT WORK_DIR
+set -u
+aot=$1
+work=$2
+failures=0
+rm -rf "$work"
+mkdir -p "$work" || exit 1
+
+fail() {
+    echo "FAIL: $*"
+    failures=$((failures + 1))
+}
+
+# gen SHAPE N FILE: a valid program of that shape and size
+gen() {
+    python3 - "$1" "$2" "$3" <<'PY'
+import json, sys
+shape, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+lit = {"op": "lit_i64", "value": 1}
+if shape == "functions":
+    fs = [{"name": "main", "params": [], "body": [{"op": "return", "expr": lit}]}]
+    fs += [{"name": "f%d" % i, "params": [], "body": [{"op": "return", "expr": lit}]}
+           for i in range(n - 1)]
+elif shape == "parts":
+    fs = [{"name": "main", "params": [], "body": [{"op": "return", "expr":
+           {"op": "concat", "parts": [{"op": "lit_str", "value": "a"}] * n}}]}]
+else:
+    fs = [{"name": "main", "params": [], "body": [{"op": "return", "expr":
+           {"op": "json", "value": [lit] * n}}]}]
+json.dump({"version": 1, "functions": fs}, open(out, "w"))
+PY
+}
+
+# refused SHAPE N PATH MESSAGE
+refused() {
+    f="$work/$1-$2.json"
+    gen "$1" "$2" "$f" || { fail "$1 $2: cannot generate"; return; }
+    "$aot" "$f" -o "$work/out.so" >"$work/stdout" 2>"$work/stderr"
+    rc=$?
+    [ "$rc" -eq 1 ] || fail "$1 $2: exit status $rc, expected 1"
+    first=$(head -n 1 "$work/stderr")
+    case "$first" in
+        "$f: $3: error: "*"$4"*) ;;
+        *) fail "$1 $2: expected '$f: $3: error: ...$4...', got '$first'" ;;
+    esac
+    [ -e "$work/out.so" ] && fail "$1 $2: a refused program wrote its output"
+    rm -f "$f"
+}
+
+# accepted SHAPE N: the front end takes it (--check: no C compiler)
+accepted() {
+    f="$work/$1-$2.json"
+    gen "$1" "$2" "$f" || { fail "$1 $2: cannot generate"; return; }
+    "$aot" --check "$f" >"$work/stdout" 2>"$work/stderr"
+    rc=$?
+    [ "$rc" -eq 0 ] || fail "$1 $2: exit status $rc, expected 0 ($(head -n 1 "$work/stderr"))"
+    rm -f "$f"
+}
+
+refused functions 10001 '$.functions' 'the program has 10001 functions (lambdas included): at most 10000 are allowed'
+accepted functions 10000
+refused parts 100001 '$.functions[0].body[0].expr' 'a concat of 100001 parts: at most 100000 are allowed'
+accepted parts 100000
+refused holes 100001 '$.functions[0].body[0].expr' 'a json template of 100001 holes: at most 100000 are allowed'
+accepted holes 100000
+
+if [ "$failures" -ne 0 ]; then
+    echo "$failures check(s) failed"
+    exit 1
+fi
+echo "all checks passed"
