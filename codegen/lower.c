@@ -294,6 +294,19 @@ static int vkind(wfp_type *t) {
   }
 }
 
+/* Does the template hold a json hole inside its own arrays or objects? The
+** value put there may then nest too deep (rt_sb_json_at traps). */
+static bool tpl_nests_json(const wfp_jtpl *t, int level) {
+  if (!t)
+    return false;
+  if (t->kind == WFP_J_HOLE)
+    return level > 0 && t->hole && kind_of(t->hole->type) == WFP_T_JSON;
+  for (int i = 0; (t->kind == WFP_J_OBJ || t->kind == WFP_J_ARR) && i < t->n; i++)
+    if (tpl_nests_json(t->items[i], level + 1))
+      return true;
+  return false;
+}
+
 /* ---- analysis: which functions can suspend or unwind ---- */
 
 typedef struct walkctx {
@@ -355,6 +368,10 @@ static void scan_expr(walkctx *w, const wfp_expr *e) {
     break;
   case WFP_OP_LEN:
     if (e->a && kind_of(e->a->type) == WFP_T_JSON)
+      w->fi->direct_trap = true;
+    break;
+  case WFP_OP_JSON:
+    if (tpl_nests_json(e->tpl, 0))
       w->fi->direct_trap = true;
     break;
   default:
@@ -467,6 +484,10 @@ static bool e_stmts(const cg *g, const wfp_expr *e) {
     return true;
   case WFP_OP_LEN:
     if (e->a && kind_of(e->a->type) == WFP_T_JSON)
+      return true;
+    break;
+  case WFP_OP_JSON:
+    if (tpl_nests_json(e->tpl, 0))
       return true;
     break;
   case WFP_OP_CALL:
@@ -772,6 +793,7 @@ static BinaryenExpressionRef sb_add(fb *F, int sbl, BinaryenExpressionRef v,
 typedef struct frag {
   wfp__buf text; /* literal text before the hole */
   const wfp_expr *hole;
+  int level; /* the template's arrays and objects around the hole */
 } frag;
 
 typedef struct frags {
@@ -805,15 +827,17 @@ static void frag_text(frags *fs, const char *s, size_t n) {
 }
 
 /* Flattens a template into literal text and holes, in order. */
-static void flatten(frags *fs, const wfp_jtpl *t) {
+static void flatten(frags *fs, const wfp_jtpl *t, int level) {
   switch (t->kind) {
   case WFP_J_LIT:
     frag_text(fs, t->text ? t->text : "null", strlen(t->text ? t->text : "null"));
     break;
   case WFP_J_HOLE: {
     frag *f = frag_cur(fs);
-    if (f)
+    if (f) {
       f->hole = t->hole;
+      f->level = level;
+    }
     break;
   }
   case WFP_J_OBJ:
@@ -830,7 +854,7 @@ static void flatten(frags *fs, const wfp_jtpl *t) {
         frag_text(fs, kb.data ? kb.data : "", kb.len);
         wfp__buf_free(&kb);
       }
-      flatten(fs, t->items[i]);
+      flatten(fs, t->items[i], level + 1);
     }
     frag_text(fs, t->kind == WFP_J_OBJ ? "}" : "]", 1);
     break;
@@ -840,7 +864,7 @@ static void flatten(frags *fs, const wfp_jtpl *t) {
 static BinaryenExpressionRef lower_json(fb *F, const wfp_expr *e) {
   cg *g = F->g;
   frags fs = {0};
-  flatten(&fs, e->tpl);
+  flatten(&fs, e->tpl, 0);
   if (fs.oom) {
     cg_fail(g, WFP_ENOMEM, "", "out of memory");
     free(fs.v);
@@ -880,13 +904,20 @@ static BinaryenExpressionRef lower_json(fb *F, const wfp_expr *e) {
                                            c32(g, (int32_t)fs.v[i].text.len)};
           code[nc++] = call(g, "rt_sb_raw", args, 3, NONE);
         }
-        if (fs.v[i].hole) {
+        if (fs.v[i].hole && fs.v[i].level > 0 && kind_of(holes[k]->type) == WFP_T_JSON) {
+          /* a json value inside the template's nesting: checked for depth */
+          BinaryenExpressionRef args[3] = {lget(F, sbl), hv[k], c32(g, fs.v[i].level)};
+          code[nc++] = call(g, "rt_sb_json_at", args, 3, NONE);
+          k++;
+        } else if (fs.v[i].hole) {
           code[nc++] = sb_add(F, sbl, hv[k], holes[k]->type, true);
           k++;
         }
       }
       code[nc++] = call1(g, "rt_sb_end", lget(F, sbl), I32);
       r = BinaryenBlock(g->m, NULL, code, (BinaryenIndex)nc, I32);
+      if (tpl_nests_json(e->tpl, 0))
+        r = checked(F, r, I32, VK_JSON);
       free(holes);
       free(hv);
       free(code);
