@@ -94,8 +94,8 @@ def gen_nesting(n):
 SHAPES = {
     "funcs": (gen_funcs, "1250,2500,5000,10000"),
     "params": (gen_params, "125,250,500,1000"),
-    "concat": (gen_concat, "12500,25000,50000,100000"),
-    "holes": (gen_holes, "12500,25000,50000,100000"),
+    "concat": (gen_concat, "1250,2500,5000,10000"),
+    "holes": (gen_holes, "1250,2500,5000,10000"),
     "effects": (gen_effects, "1250,2500,5000,10000"),
     "nesting": (gen_nesting, "32,64,128,256"),
 }

@@ -1318,8 +1318,8 @@ static void run_defers(K *k) {
 #define LIMIT_PARAMS 1000     /* parameters of a function, captures included */
 #define LIMIT_NESTING 256     /* functions nested in functions */
 #define LIMIT_LOOPS 256       /* while loops nested in one function */
-#define LIMIT_PARTS 100000    /* parts of one concat */
-#define LIMIT_HOLES 100000    /* holes of one json template */
+#define LIMIT_PARTS 10000     /* parts of one concat */
+#define LIMIT_HOLES 10000     /* holes of one json template */
 
 static int tpl_holes(const wfp_jtpl *t) {
   if (!t)

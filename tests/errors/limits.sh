@@ -64,10 +64,10 @@ accepted() {
 
 refused functions 10001 '$.functions' 'the program has 10001 functions (lambdas included): at most 10000 are allowed'
 accepted functions 10000
-refused parts 100001 '$.functions[0].body[0].expr' 'a concat of 100001 parts: at most 100000 are allowed'
-accepted parts 100000
-refused holes 100001 '$.functions[0].body[0].expr' 'a json template of 100001 holes: at most 100000 are allowed'
-accepted holes 100000
+refused parts 10001 '$.functions[0].body[0].expr' 'a concat of 10001 parts: at most 10000 are allowed'
+accepted parts 10000
+refused holes 10001 '$.functions[0].body[0].expr' 'a json template of 10001 holes: at most 10000 are allowed'
+accepted holes 10000
 
 if [ "$failures" -ne 0 ]; then
     echo "$failures check(s) failed"
