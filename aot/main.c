@@ -1,8 +1,10 @@
 /*
 ** main.c: wfp-aot, the compiler's command line. It parses options and calls
 ** the aot library (wfp/aot.h); every decision lives there. Exit codes: 0
-** compiled, 1 program refused, 2 usage, 3 environment or toolchain.
+** compiled, 1 program refused, 2 usage, 3 environment or toolchain,
+** 128 + the signal when SIGINT or SIGTERM cancelled the compilation.
 */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,17 @@
 #include "wfp/aot.h"
 
 static const char usage_line[] = "usage: wfp-aot [options] program.json";
+
+/* SIGINT and SIGTERM cancel the compilation (its tools are killed, its
+** temporary directory removed, nothing written); main exits with 128 + the
+** signal's number, as a shell reports a process the signal ended. */
+static wfp_aot *volatile running;
+static volatile sig_atomic_t caught;
+
+static void on_signal(int sig) {
+  caught = sig;
+  wfp_aot_cancel(running);
+}
 
 static void help(void) {
   printf("%s\n\n"
@@ -36,7 +49,8 @@ static void help(void) {
          "Every output is written atomically, and nothing is written when the\n"
          "program is refused or a stage fails.\n"
          "Exit status: 0 compiled, 1 program refused, 2 usage error,\n"
-         "3 environment or toolchain error.\n",
+         "3 environment or toolchain error, 130 or 143 interrupted by SIGINT\n"
+         "or SIGTERM (nothing written).\n",
          usage_line);
 }
 
@@ -138,7 +152,22 @@ int main(int argc, char **argv) {
     fprintf(stderr, "wfp-aot: error: out of memory\n");
     return 3;
   }
+  running = c;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal; /* no SA_RESTART: waits return at once */
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
   int rc = wfp_aot_compile_file(c, input);
+  if (rc == WFP_ECANCELED) {
+    int sig = caught;
+    fprintf(stderr, "wfp-aot: interrupted by %s: nothing written\n",
+            sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal");
+    running = NULL;
+    wfp_aot_free(c);
+    return 128 + (sig ? sig : SIGTERM);
+  }
   if (rc) {
     char line[2048];
     for (size_t k = 0; k < wfp_aot_diag_count(c); k++) {
@@ -160,6 +189,7 @@ int main(int argc, char **argv) {
       fprintf(stderr, "wfp-aot: %-9s %8.3f ms\n", names[s],
               wfp_aot_stage_seconds(c, (wfp_aot_stage)s) * 1e3);
   }
+  running = NULL;
   wfp_aot_free(c);
   return wfp_exit_code(rc);
 }

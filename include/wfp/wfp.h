@@ -52,7 +52,8 @@ WFP_API const char *wfp_version_string(void);
   XX(TRAP, "the invocation trapped")                                           \
   XX(LIMIT, "a limit was reached")                                             \
   XX(USAGE, "usage error")                                                     \
-  XX(INTERNAL, "internal error (a wfp bug)")
+  XX(INTERNAL, "internal error (a wfp bug)")                                  \
+  XX(CANCELED, "cancelled")
 
 typedef enum wfp_errno {
   WFP_OK = 0,
@@ -78,6 +79,7 @@ typedef enum wfp_errno {
 #define WFP_ELIMIT (-WFP__ERRNUM_LIMIT)
 #define WFP_EUSAGE (-WFP__ERRNUM_USAGE)
 #define WFP_EINTERNAL (-WFP__ERRNUM_INTERNAL)
+#define WFP_ECANCELED (-WFP__ERRNUM_CANCELED)
 
 /* Text for a WFP_E* code (static storage; "unknown error" for anything else). */
 WFP_API const char *wfp_strerror(int code);
