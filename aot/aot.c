@@ -816,14 +816,16 @@ static int compile(wfp_aot *a) {
   if (want_wasm) {
     t0 = now();
     wfp_cg_opts co = {sizeof co, o->opt_level};
-    wfp_cg_error ce;
-    rc = wfp_codegen(a->prog, &co, &wasm, &wlen, &ce);
+    wfp_diag *cd = NULL;
+    rc = wfp_codegen(a->prog, &co, &wasm, &wlen, &cd);
     a->secs[WFP_AOT_CODEGEN] = now() - t0;
     if (rc) {
+      const char *path = cd ? cd->path : "", *msg = cd ? cd->msg : wfp_strerror(rc);
       if (rc == WFP_EUNSUPPORTED)
-        adiag(a, rc, ce.path, "%s (this stage does not exist yet for it)", ce.msg);
+        adiag(a, rc, path, "%s (this stage does not exist yet for it)", msg);
       else
-        adiag(a, rc, ce.path, "codegen: %s", ce.msg[0] ? ce.msg : wfp_strerror(rc));
+        adiag(a, rc, path, "codegen: %s", msg);
+      wfp_free(cd);
       goto out;
     }
   }

@@ -49,8 +49,10 @@ typedef struct fninfo {
 typedef struct cg {
   BinaryenModuleRef m;
   const wfp_program *p;
-  wfp_cg_error *err;
   int rc;
+  /* the first failure: where (borrowed from the program, or "") and what */
+  const char *fail_path;
+  char *fail_msg;
   fninfo *fi;
   int nf;
   /* data appended after the runtime's: one segment, from data_base to
@@ -88,14 +90,36 @@ static void cg_fail(cg *g, int code, const char *path, const char *fmt, ...) {
   if (g->rc)
     return;
   g->rc = code;
-  if (g->err) {
-    g->err->code = code;
-    snprintf(g->err->path, sizeof g->err->path, "%s", path ? path : "");
-    va_list ap;
+  g->fail_path = path ? path : "";
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  g->fail_msg = n >= 0 ? malloc((size_t)n + 1) : NULL;
+  if (g->fail_msg) {
     va_start(ap, fmt);
-    vsnprintf(g->err->msg, sizeof g->err->msg, fmt, ap);
+    vsnprintf(g->fail_msg, (size_t)n + 1, fmt, ap);
     va_end(ap);
   }
+}
+
+/* The diagnostic of a failed codegen, in one block (wfp_free), or NULL
+** when out of memory. */
+static wfp_diag *make_diag(const cg *g) {
+  const char *file = g->p->file ? g->p->file : "<memory>";
+  const char *msg = g->fail_msg ? g->fail_msg : wfp_strerror(g->rc);
+  const char *path = g->fail_path ? g->fail_path : "";
+  size_t fl = strlen(file) + 1, pl = strlen(path) + 1, ml = strlen(msg) + 1;
+  wfp_diag *d = malloc(sizeof *d + fl + pl + ml);
+  if (!d)
+    return NULL;
+  char *s = (char *)(d + 1);
+  memset(d, 0, sizeof *d);
+  d->code = g->rc;
+  d->file = memcpy(s, file, fl);
+  d->path = memcpy(s + fl, path, pl);
+  d->msg = memcpy(s + fl + pl, msg, ml);
+  return d;
 }
 
 static const char *rt(cg *g, const char *name) {
@@ -2474,9 +2498,9 @@ static void prune_exports(cg *g) {
 }
 
 int wfp_codegen(const wfp_program *p, const wfp_cg_opts *opts,
-                unsigned char **wasm, size_t *len, wfp_cg_error *err) {
-  if (err)
-    memset(err, 0, sizeof *err);
+                unsigned char **wasm, size_t *len, wfp_diag **diag) {
+  if (diag)
+    *diag = NULL;
   if (!p || !wasm || !len || p->status != WFP_OK)
     return WFP_EINVAL;
   *wasm = NULL;
@@ -2489,11 +2513,12 @@ int wfp_codegen(const wfp_program *p, const wfp_cg_opts *opts,
   cg *g = &G;
   wfp__buf_init(&g->data);
   g->p = p;
-  g->err = err;
   /* the guest runtime is the module we add the program to */
   char *copy = malloc(wfp__rt_wasm_len);
-  if (!copy)
-    return WFP_ENOMEM;
+  if (!copy) {
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    goto out;
+  }
   memcpy(copy, wfp__rt_wasm, wfp__rt_wasm_len);
   g->m = BinaryenModuleRead(copy, wfp__rt_wasm_len);
   free(copy);
@@ -2585,5 +2610,8 @@ out:
   free(g->lit_slot);
   free(g->rt_names);
   free(g->rt_int);
+  if (g->rc && diag)
+    *diag = make_diag(g);
+  free(g->fail_msg);
   return g->rc;
 }
