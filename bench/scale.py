@@ -4,9 +4,11 @@
 Generates programs of growing size in one dimension at a time (functions,
 parameters, concat parts, json holes, effects in one function, nesting of
 nested functions), compiles each with `wfp-aot --time` and prints, per size,
-the time of each stage, the whole command's wall time and peak resident
-memory (of wfp-aot and the tools it runs), and the ratio to the previous
-size: with sizes doubling, near-linear growth shows ratios near 2. Nothing is
+the time of each stage, the whole command's wall time, its CPU time (user
+and system, wfp-aot and the tools it runs: steadier than wall time on a
+busy machine), its peak resident memory (the largest of wfp-aot and its
+tools), and the ratios of CPU time and memory to the previous size: with
+sizes doubling, near-linear growth shows ratios near 2. Nothing is
 asserted; it is a measurement (bench/README.md records one run).
 
   python3 bench/scale.py [--aot build/wfp-aot] [--shapes funcs,params,...]
@@ -102,7 +104,7 @@ SHAPES = {
 
 
 def run(aot, prog, out_dir, check, olevel):
-    """Runs wfp-aot; returns (status, {stage: ms}, wall s, peak KiB)."""
+    """Runs wfp-aot; returns (status, {stage: ms}, wall s, cpu s, peak KiB)."""
     cmd = [aot, "--time", olevel, prog]
     cmd += ["--check", "--emit-wasm", os.path.join(out_dir, "m.wasm")] if check else \
            ["-o", os.path.join(out_dir, "m.so")]
@@ -120,7 +122,7 @@ def run(aot, prog, out_dir, check, olevel):
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         sys.stderr.write(err)
-    return code, stages, wall, ru.ru_maxrss
+    return code, stages, wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss
 
 
 def main():
@@ -131,9 +133,8 @@ def main():
     ap.add_argument("--check", action="store_true", help="stop after codegen")
     ap.add_argument("-O", dest="olevel", default="2", choices="0123")
     a = ap.parse_args()
-    print("| shape | size | front end s | codegen s | wasm2c s | cc s | wall s | peak MiB | wall ratio | memory ratio |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    worst = 0
+    print("| shape | size | front end s | codegen s | wasm2c s | cc s | wall s | CPU s | peak MiB | CPU ratio | memory ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory(prefix="wfp-scale-") as tmp:
         for shape in a.shapes.split(","):
             gen, default = SHAPES[shape]
@@ -142,17 +143,16 @@ def main():
                 prog = os.path.join(tmp, "%s-%d.json" % (shape, n))
                 with open(prog, "w") as f:
                     json.dump({"version": 1, "functions": gen(n)}, f)
-                code, st, wall, kib = run(a.aot, prog, tmp, a.check, "-O" + a.olevel)
+                code, st, wall, cpu, kib = run(a.aot, prog, tmp, a.check, "-O" + a.olevel)
                 mib = kib / 1024.0
-                ratio = "" if prev is None else "%.2f" % (wall / prev[0])
+                ratio = "" if prev is None else "%.2f" % (cpu / prev[0])
                 mratio = "" if prev is None else "%.2f" % (mib / prev[1])
                 s = lambda k: "%.2f" % (st.get(k, 0) / 1e3)
                 tail = "" if code == 0 else " (exit %d)" % code
-                print("| %s | %d | %s | %s | %s | %s | %.2f | %.0f | %s | %s |%s" % (
-                    shape, n, s("front end"), s("codegen"), s("wasm2c"), s("cc"), wall, mib,
+                print("| %s | %d | %s | %s | %s | %s | %.2f | %.2f | %.0f | %s | %s |%s" % (
+                    shape, n, s("front end"), s("codegen"), s("wasm2c"), s("cc"), wall, cpu, mib,
                     ratio, mratio, tail), flush=True)
-                worst = max(worst, code)
-                prev = (wall, mib)
+                prev = (cpu, mib)
     return 0
 
 
