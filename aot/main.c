@@ -172,8 +172,13 @@ int main(int argc, char **argv) {
     char line[2048];
     for (size_t k = 0; k < wfp_aot_diag_count(c); k++) {
       const wfp_diag *d = wfp_aot_diag(c, k);
-      wfp_diag_format(d, line, sizeof line);
-      fprintf(stderr, "%s\n", line);
+      /* a deep fault has a long path: print it whole */
+      int n = wfp_diag_format(d, line, sizeof line);
+      char *big = n >= (int)sizeof line ? malloc((size_t)n + 1) : NULL;
+      if (big)
+        wfp_diag_format(d, big, (size_t)n + 1);
+      fprintf(stderr, "%s\n", big ? big : line);
+      free(big);
     }
     size_t more = wfp_aot_diag_dropped(c);
     if (more)

@@ -13,7 +13,7 @@
 
 /* What one .expect file says. Empty strings mean "not given". */
 typedef struct expect {
-  char path[4096]; /* a fault 257 loops deep has a long path */
+  char path[512];
   char msg[512];
   char entry[128];
   int line, col; /* 0: not given */
@@ -65,7 +65,7 @@ static const char *read_expect(const char *file, expect *e) {
   FILE *f = fopen(file, "r");
   if (!f)
     return "cannot open the .expect file";
-  char line[4200], num[32];
+  char line[1024], num[32];
   const char *bad = NULL;
   while (!bad && fgets(line, sizeof line, f)) {
     chomp(line);
@@ -139,7 +139,7 @@ static void run_case(const char *dir, const char *name) {
     goto out;
   }
   int rc = wfp_program_load_file(p, json);
-  char want[4800];
+  char want[1200];
   describe_expect(&e, want, sizeof want);
   if (rc != WFP_EPROGRAM && rc != WFP_ESYNTAX) {
     char got[64];
@@ -162,7 +162,7 @@ static void run_case(const char *dir, const char *name) {
     if (!found) {
       fail(name, "expected %s%s; got:", want, "");
       for (size_t i = 0; i < n; i++) {
-        char line[4800];
+        char line[2048];
         wfp_diag_format(wfp_program_diag(p, i), line, sizeof line);
         printf("    %s\n", line);
       }
