@@ -568,8 +568,10 @@ static long fn_header(const line *L, size_t n, size_t i, bool *def) {
     t = starts(&L[i], *q);
   if (!t)
     return -1;
-  /* a header is a few lines at most; anything else is not what we know */
-  for (size_t j = i; j < n && j < i + 8; j++) {
+  /* wasm2c puts eight parameters or so on a line: a function of the most
+  ** parameters the checker allows (1,000) has a header of some 125 lines;
+  ** far beyond that, it is not what we know */
+  for (size_t j = i; j < n && j < i + 1024; j++) {
     char last = L[j].n ? L[j].p[L[j].n - 1] : 0;
     if (last == ';' || last == '{') {
       *def = last == '{';

@@ -73,6 +73,24 @@ json.dump(prog, open(sys.argv[1], "w"))
 PY
 run 0 "$WFP_AOT" "$WORK/many.json" -o "$WORK/many.so" &&
     run 0 "$WFP_HOST" "$WORK/many.so" && out_is '{"result":211}'
+# the most parameters a function may have (1,000): a C header of some 125
+# lines, split right too
+python3 - "$WORK/wide.json" <<'PY'
+import json, sys
+ps = ["p%d" % i for i in range(1000)]
+body = [{"op": "let", "name": "s", "expr": {"op": "lit_i64", "value": 0}}]
+body += [{"op": "set", "name": "s", "expr": {"op": "add", "a": {"op": "var", "name": "s"},
+                                             "b": {"op": "var", "name": p}}} for p in ps]
+body += [{"op": "expr", "expr": {"op": "sleep_ms", "ms": {"op": "lit_i64", "value": 0}}},
+         {"op": "return", "expr": {"op": "var", "name": "s"}}]
+prog = {"version": 1, "functions": [
+    {"name": "wide", "params": ps, "body": body},
+    {"name": "main", "params": [], "body": [{"op": "return", "expr":
+        {"op": "call", "fn": "wide", "args": [{"op": "lit_i64", "value": i} for i in range(1000)]}}]}]}
+json.dump(prog, open(sys.argv[1], "w"))
+PY
+run 0 "$WFP_AOT" "$WORK/wide.json" -o "$WORK/wide.so" &&
+    run 0 "$WFP_HOST" "$WORK/wide.so" && out_is '{"result":499500}'
 # docs/cli.md's by-hand build of --emit-c output, run as it is written
 # there (wfp-aot and wfp-host on the PATH, cc as the C compiler): the
 # module it builds loads in wfp-host and runs
