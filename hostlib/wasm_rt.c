@@ -85,43 +85,43 @@ static uint32_t ntypes, types_cap;
 
 RT_EXPORT uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results,
                                               ...) {
-  wasm_rt_type_t tmp[64];
+  /* a function may have 1,000 parameters (docs/ir.md, Limits) */
+  wasm_rt_type_t small[64], *tmp = small;
   uint32_t n = params + results;
-  if (n > 64)
+  if (n > 64 && !(tmp = malloc(n * sizeof *tmp)))
     trap_oom();
   va_list ap;
   va_start(ap, results);
   for (uint32_t i = 0; i < n; i++)
     tmp[i] = (wasm_rt_type_t)va_arg(ap, int);
   va_end(ap);
+  uint32_t id = 0;
   pthread_mutex_lock(&types_lock);
-  for (uint32_t i = 0; i < ntypes; i++)
+  for (uint32_t i = 0; i < ntypes && !id; i++)
     if (types[i].np == params && types[i].nr == results &&
-        memcmp(types[i].t, tmp, n * sizeof *tmp) == 0) {
-      pthread_mutex_unlock(&types_lock);
-      return i + 1;
-    }
-  if (ntypes == types_cap) {
+        memcmp(types[i].t, tmp, n * sizeof *tmp) == 0)
+      id = i + 1;
+  if (!id && ntypes == types_cap) {
     uint32_t cap = types_cap ? types_cap * 2 : 16;
     ftype *nt = realloc(types, cap * sizeof *nt);
-    if (!nt) {
-      pthread_mutex_unlock(&types_lock);
-      trap_oom();
+    if (nt) {
+      types = nt;
+      types_cap = cap;
     }
-    types = nt;
-    types_cap = cap;
   }
-  wasm_rt_type_t *copy = malloc((n ? n : 1) * sizeof *copy);
-  if (!copy) {
-    pthread_mutex_unlock(&types_lock);
-    trap_oom();
+  wasm_rt_type_t *copy = NULL;
+  if (!id && ntypes < types_cap && (copy = malloc((n ? n : 1) * sizeof *copy))) {
+    memcpy(copy, tmp, n * sizeof *tmp);
+    types[ntypes].np = params;
+    types[ntypes].nr = results;
+    types[ntypes].t = copy;
+    id = ++ntypes;
   }
-  memcpy(copy, tmp, n * sizeof *tmp);
-  types[ntypes].np = params;
-  types[ntypes].nr = results;
-  types[ntypes].t = copy;
-  uint32_t id = ++ntypes;
   pthread_mutex_unlock(&types_lock);
+  if (tmp != small)
+    free(tmp);
+  if (!id)
+    trap_oom();
   return id;
 }
 
