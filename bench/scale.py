@@ -98,7 +98,7 @@ SHAPES = {
     "params": (gen_params, "125,250,500,1000"),
     "concat": (gen_concat, "1250,2500,5000,10000"),
     "holes": (gen_holes, "1250,2500,5000,10000"),
-    "effects": (gen_effects, "1250,2500,5000,10000"),
+    "effects": (gen_effects, "250,500,1000,2000"),
     "nesting": (gen_nesting, "32,64,128,256"),
 }
 

@@ -1320,6 +1320,7 @@ static void run_defers(K *k) {
 #define LIMIT_LOOPS 256       /* while loops nested in one function */
 #define LIMIT_PARTS 10000     /* parts of one concat */
 #define LIMIT_HOLES 10000     /* holes of one json template */
+#define LIMIT_SITES 2000      /* effects, calls and loops of one function */
 
 static int tpl_holes(const wfp_jtpl *t) {
   if (!t)
@@ -1332,20 +1333,24 @@ static int tpl_holes(const wfp_jtpl *t) {
   return n;
 }
 
-static void limits_expr(wfp_program *p, const wfp_expr *e);
+/* sites: the places where the function being walked can suspend (each a
+** resume point of the generated code) */
+static void limits_expr(wfp_program *p, const wfp_expr *e, int *sites);
 
-static void limits_tpl(wfp_program *p, const wfp_jtpl *t) {
+static void limits_tpl(wfp_program *p, const wfp_jtpl *t, int *sites) {
   if (!t)
     return;
   if (t->kind == WFP_J_HOLE)
-    limits_expr(p, t->hole);
+    limits_expr(p, t->hole, sites);
   for (int i = 0; (t->kind == WFP_J_OBJ || t->kind == WFP_J_ARR) && i < t->n; i++)
-    limits_tpl(p, t->items[i]);
+    limits_tpl(p, t->items[i], sites);
 }
 
-static void limits_expr(wfp_program *p, const wfp_expr *e) {
+static void limits_expr(wfp_program *p, const wfp_expr *e, int *sites) {
   if (!e)
     return;
+  if (wfp__expr_op_is_effect(e->op) || e->op == WFP_OP_CALL || e->op == WFP_OP_CALL_REF)
+    ++*sites;
   if (e->op == WFP_OP_CONCAT && e->nargs > LIMIT_PARTS)
     wfp__diag(p, WFP_EPROGRAM, e->path,
               "a concat of %d parts: at most %d are allowed", e->nargs, LIMIT_PARTS);
@@ -1355,28 +1360,31 @@ static void limits_expr(wfp_program *p, const wfp_expr *e) {
       wfp__diag(p, WFP_EPROGRAM, e->path,
                 "a json template of %d holes: at most %d are allowed", h, LIMIT_HOLES);
   }
-  limits_expr(p, e->a);
-  limits_expr(p, e->b);
-  limits_expr(p, e->each);
+  limits_expr(p, e->a, sites);
+  limits_expr(p, e->b, sites);
+  limits_expr(p, e->each, sites);
   for (int i = 0; i < e->nargs; i++)
-    limits_expr(p, e->args[i]);
+    limits_expr(p, e->args[i], sites);
   for (int i = 0; i < e->nbound; i++)
-    limits_expr(p, e->bound[i]);
-  limits_tpl(p, e->tpl);
+    limits_expr(p, e->bound[i], sites);
+  limits_tpl(p, e->tpl, sites);
   /* a lambda's body is a function of its own */
 }
 
-static void limits_block(wfp_program *p, const wfp_block *b, int loops) {
+static void limits_block(wfp_program *p, const wfp_block *b, int loops, int *sites) {
   for (int i = 0; i < b->n; i++) {
     const wfp_stmt *s = b->v[i];
     int l = loops;
-    if (s->op == WFP_ST_WHILE && ++l == LIMIT_LOOPS + 1)
-      wfp__diag(p, WFP_EPROGRAM, s->path,
-                "loops nested more than %d deep in one function", LIMIT_LOOPS);
-    limits_expr(p, s->e);
-    limits_block(p, &s->then_, l);
-    limits_block(p, &s->else_, l);
-    limits_block(p, &s->body, l);
+    if (s->op == WFP_ST_WHILE) {
+      ++*sites; /* an iteration may yield (fuel) */
+      if (++l == LIMIT_LOOPS + 1)
+        wfp__diag(p, WFP_EPROGRAM, s->path,
+                  "loops nested more than %d deep in one function", LIMIT_LOOPS);
+    }
+    limits_expr(p, s->e, sites);
+    limits_block(p, &s->then_, l, sites);
+    limits_block(p, &s->else_, l, sites);
+    limits_block(p, &s->body, l, sites);
   }
 }
 
@@ -1408,7 +1416,13 @@ static void check_limits(wfp_program *p) {
                 "%s%s%s is nested in more than %d functions: at most %d levels "
                 "of nesting are allowed",
                 q, what, q, LIMIT_NESTING, LIMIT_NESTING);
-    limits_block(p, &f->body, 0);
+    int sites = 0;
+    limits_block(p, &f->body, 0, &sites);
+    if (sites > LIMIT_SITES)
+      wfp__diag(p, WFP_EPROGRAM, f->path,
+                "%s%s%s has %d effects, calls and loops (the places where it can "
+                "suspend): at most %d are allowed in one function",
+                q, what, q, sites, LIMIT_SITES);
   }
 }
 

@@ -48,6 +48,9 @@ elif shape == "nesting":
     fs = [{"name": "main", "params": [], "body": [{"op": "return", "expr": lit}]}]
     fs += [{"name": "n%d" % k, "parent": "main" if k == 1 else "n%d" % (k - 1),
             "params": [], "body": [{"op": "return", "expr": lit}]} for k in range(1, n + 1)]
+elif shape == "sites":
+    fs = [{"name": "main", "params": [], "body": [
+        {"op": "expr", "expr": {"op": "sleep_ms", "ms": lit}}] * n + [{"op": "return", "expr": lit}]}]
 else:
     # while loops nested n deep
     body = [{"op": "break"}]
@@ -92,6 +95,8 @@ refused nesting 257 '$.functions[257]' "'n257' is nested in more than 256 functi
 accepted nesting 256
 refused loops 257 "\$.functions[0]$(python3 -c 'print(".body[0]" * 257)')" 'loops nested more than 256 deep in one function'
 accepted loops 256
+refused sites 2001 '$.functions[0]' "'main' has 2001 effects, calls and loops (the places where it can suspend): at most 2000 are allowed in one function"
+accepted sites 2000
 refused functions 10001 '$.functions' 'the program has 10001 functions (lambdas included): at most 10000 are allowed'
 accepted functions 10000
 refused parts 10001 '$.functions[0].body[0].expr' 'a concat of 10001 parts: at most 10000 are allowed'
