@@ -9,6 +9,8 @@
 ** + descriptor checks; run = instantiate + every step; free = instance,
 ** environment, dlclose, outside the cold start) in microseconds, and whether
 ** dlclose really unmapped the .so (else later runs would not be cold).
+** Then, with the module loaded once, RUNS new instances (alloc_instance +
+** init_instance of its descriptor, each freed apart): the fresh instance.
 */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -97,6 +99,40 @@ int main(int argc, char **argv) {
       dlclose(still);
     }
   }
+  /* a new instance of a loaded module, the module's types registered
+  ** once: what a step pays when no idle instance is at hand */
+  static double inst_new[MAX_RUNS], inst_free[MAX_RUNS];
+  {
+    wfp_host_diag hd;
+    wfp_module *m = NULL;
+    if (wfp_module_load(path, &m, &hd)) {
+      char line[1024];
+      wfp_diag_format(&hd.d, line, sizeof line);
+      fprintf(stderr, "wfp-bench-cold: %s\n", line);
+      return 3;
+    }
+    const wfp_module_desc *d = wfp_module_descriptor_of(m);
+    if (!WFP_DESC_HAS(d, init_instance)) {
+      fprintf(stderr, "wfp-bench-cold: the module has no init_instance\n");
+      return 3;
+    }
+    d->init_module();
+    for (int r = 0; r < runs; r++) {
+      double t0 = now_us();
+      void *inst = d->alloc_instance();
+      if (!inst) {
+        fprintf(stderr, "wfp-bench-cold: out of memory\n");
+        return 1;
+      }
+      d->init_instance(inst);
+      double t1 = now_us();
+      d->free_instance(inst);
+      double t2 = now_us();
+      inst_new[r] = t1 - t0;
+      inst_free[r] = t2 - t1;
+    }
+    wfp_module_free(m);
+  }
   double first = total[0], first_load = load[0], first_run = run[0],
          first_free = fre[0];
   printf("runs %d\n", runs);
@@ -109,5 +145,8 @@ int main(int argc, char **argv) {
   printf("median_run_us %.1f\n", median(run, runs));
   printf("median_free_us %.1f\n", median(fre, runs));
   printf("unloaded_each_time %s\n", unloaded ? "yes" : "no");
+  printf("inst_new_us_first %.2f\n", inst_new[0]);
+  printf("inst_new_us_median %.2f\n", median(inst_new, runs));
+  printf("inst_free_us_median %.2f\n", median(inst_free, runs));
   return 0;
 }

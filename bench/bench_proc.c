@@ -8,6 +8,8 @@
 **                                                 X ms" line on stderr
 ** The command's stdout goes to /dev/null; a run that fails stops everything.
 ** One untimed warm-up run first, so that page-cache misses are not counted.
+** "%N" in an argument becomes the run's number (0: the warm-up, then 1 to
+** RUNS), so that each run can compile a program of its own.
 */
 #include <errno.h>
 #include <fcntl.h>
@@ -86,7 +88,23 @@ static int run_once(char **argv, char *errbuf, size_t errcap, double *ms,
   return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
-enum { MAX_RUNS = 1000, MAX_STAGES = 8 };
+enum { MAX_RUNS = 1000, MAX_STAGES = 8, MAX_ARGS = 64 };
+
+/* cmd with "%N" replaced by run in each argument, into argv (bufs holds the
+** arguments that changed). */
+static void subst(char **cmd, int run, char **argv, char bufs[][512]) {
+  int i = 0;
+  for (; cmd[i] && i < MAX_ARGS - 1; i++) {
+    const char *at = strstr(cmd[i], "%N");
+    if (!at) {
+      argv[i] = cmd[i];
+      continue;
+    }
+    snprintf(bufs[i], 512, "%.*s%d%s", (int)(at - cmd[i]), cmd[i], run, at + 2);
+    argv[i] = bufs[i];
+  }
+  argv[i] = NULL;
+}
 
 int main(int argc, char **argv) {
   if (argc < 4 || (strcmp(argv[1], "spawn") != 0 && strcmp(argv[1], "aot") != 0)) {
@@ -100,17 +118,25 @@ int main(int argc, char **argv) {
     return 2;
   }
   char **cmd = argv + 3;
+  if (argc - 3 >= MAX_ARGS) {
+    fprintf(stderr, "wfp-bench-proc: at most %d arguments\n", MAX_ARGS - 1);
+    return 2;
+  }
+  static char *run_argv[MAX_ARGS];
+  static char bufs[MAX_ARGS][512];
   static double wall[MAX_RUNS], cpu[MAX_RUNS], stage[MAX_STAGES][MAX_RUNS];
   static char names[MAX_STAGES][32];
   int nstages = 0;
   char err[8192];
   double ms, cms;
-  if (run_once(cmd, aot ? err : NULL, sizeof err, &ms, &cms) != 0) {
+  subst(cmd, 0, run_argv, bufs);
+  if (run_once(run_argv, aot ? err : NULL, sizeof err, &ms, &cms) != 0) {
     fprintf(stderr, "wfp-bench-proc: the command failed: %s\n", aot ? err : cmd[0]);
     return 1;
   }
   for (int r = 0; r < runs; r++) {
-    if (run_once(cmd, aot ? err : NULL, sizeof err, &wall[r], &cpu[r]) != 0) {
+    subst(cmd, r + 1, run_argv, bufs);
+    if (run_once(run_argv, aot ? err : NULL, sizeof err, &wall[r], &cpu[r]) != 0) {
       fprintf(stderr, "wfp-bench-proc: the command failed: %s\n", aot ? err : cmd[0]);
       return 1;
     }
