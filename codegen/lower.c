@@ -577,6 +577,11 @@ typedef struct fb {
   int nloops;
   point *pts;
   int npts, pcap;
+  /* the step's fuel, in a local while the function runs (-1: it uses
+  ** none): loaded at entry, stored back to the global before a call that
+  ** uses fuel and before every return, loaded again after such a call. A
+  ** loop then counts in a register, not through memory. */
+  int fuel;
 } fb;
 
 static int new_local(fb *F, BinaryenType t, int kind) {
@@ -682,9 +687,36 @@ static BinaryenExpressionRef zero_of(cg *g, BinaryenType t) {
   return NULL;
 }
 
+/* The fuel local back to the global (before a return or a call that uses
+** fuel), and the other way (at entry, after such a call); NULL when the
+** function has no fuel local. */
+static BinaryenExpressionRef fuel_store(fb *F) {
+  if (F->fuel < 0)
+    return NULL;
+  return BinaryenGlobalSet(F->g->m, G_FUEL,
+                           BinaryenLocalGet(F->g->m, (BinaryenIndex)F->fuel, I64));
+}
+
+static BinaryenExpressionRef fuel_load(fb *F) {
+  if (F->fuel < 0)
+    return NULL;
+  return BinaryenLocalSet(F->g->m, (BinaryenIndex)F->fuel,
+                          BinaryenGlobalGet(F->g->m, G_FUEL, I64));
+}
+
+/* A return of v (NULL: none), the fuel stored first. */
+static BinaryenExpressionRef ret_with_fuel(fb *F, BinaryenExpressionRef v) {
+  BinaryenExpressionRef r = BinaryenReturn(F->g->m, v);
+  BinaryenExpressionRef st = fuel_store(F);
+  if (!st)
+    return r;
+  BinaryenExpressionRef both[2] = {st, r};
+  return BinaryenBlock(F->g->m, NULL, both, 2, NONE);
+}
+
 /* The return that unwinds (suspend or trap): the result does not matter. */
 static BinaryenExpressionRef unwind_return(fb *F) {
-  return BinaryenReturn(F->g->m, zero_of(F->g, F->fi->ret));
+  return ret_with_fuel(F, zero_of(F->g, F->fi->ret));
 }
 
 /* if (unwinding) return; : after a call that can trap but not suspend */
@@ -746,20 +778,22 @@ static BinaryenExpressionRef suspend_effect(fb *F, BinaryenExpressionRef record,
 /* One unit of fuel, then cont. When the step's fuel is spent, yield first
 ** (a resume point, like an effect's): the step that resumes consumes the
 ** unit, so a unit is counted once however the work is sliced into steps.
-** Ends the current block. */
+** The unit is taken first and given back when it was not there (a
+** decrement and a sign test: what the loop pays). Ends the current block. */
 static void fuel_check(fb *F, int cont) {
   cg *g = F->g;
   BinaryenModuleRef m = g->m;
-  int y = new_block(F), take = new_block(F);
-  end_if(F, BinaryenBinary(m, BinaryenLeSInt64(), BinaryenGlobalGet(m, G_FUEL, I64), c64(g, 0)),
-         y, take);
+  int y = new_block(F);
+  BinaryenIndex fl = (BinaryenIndex)F->fuel;
+  BinaryenExpressionRef dec =
+      BinaryenBinary(m, BinaryenSubInt64(), BinaryenLocalGet(m, fl, I64), c64(g, 1));
+  end_if(F, BinaryenBinary(m, BinaryenLtSInt64(), BinaryenLocalTee(m, fl, dec, I64), c64(g, 0)),
+         y, cont);
   F->cur = y;
+  emit(F, BinaryenLocalSet(m, fl, c64(g, 0)));
   suspend_effect(F, call0(g, "rt_eff_yield", NONE), "rt_res_none", NONE, 0);
-  end_goto(F, take);
-  F->cur = take;
-  emit(F, BinaryenGlobalSet(m, G_FUEL,
-                            BinaryenBinary(m, BinaryenSubInt64(),
-                                           BinaryenGlobalGet(m, G_FUEL, I64), c64(g, 1))));
+  emit(F, BinaryenLocalSet(
+              m, fl, BinaryenBinary(m, BinaryenSubInt64(), BinaryenLocalGet(m, fl, I64), c64(g, 1))));
   end_goto(F, cont);
 }
 
@@ -1029,7 +1063,10 @@ static BinaryenExpressionRef call_point(fb *F, BinaryenExpressionRef c,
                                         int vk, uint32_t callee) {
   BinaryenModuleRef m = F->g->m;
   int res = rt_ != NONE ? new_local(F, rt_, vk) : -1;
+  /* the callee uses fuel: the global holds it during the call */
+  emit(F, fuel_store(F));
   emit(F, res >= 0 ? BinaryenLocalSet(m, (BinaryenIndex)res, c) : c);
+  emit(F, fuel_load(F));
   int k = new_point(F, P_CALL);
   int chk = new_block(F), rc = new_block(F), cont = new_block(F);
   end_goto(F, chk);
@@ -1038,6 +1075,7 @@ static BinaryenExpressionRef call_point(fb *F, BinaryenExpressionRef c,
   F->b[chk].s0 = cont;
   F->cur = rc;
   emit(F, res >= 0 ? BinaryenLocalSet(m, (BinaryenIndex)res, rcall) : rcall);
+  emit(F, fuel_load(F));
   end_goto(F, chk);
   F->pts[k].block = chk;
   F->pts[k].resume = rc;
@@ -1432,7 +1470,7 @@ static void do_return(fb *F, BinaryenExpressionRef v) {
     emit(F, BinaryenDrop(g->m, v));
     v = NULL;
   }
-  emit(F, BinaryenReturn(g->m, v ? v : zero_of(g, rt_)));
+  emit(F, ret_with_fuel(F, v ? v : zero_of(g, rt_)));
   int c = cur_block(F);
   F->b[c].term = T_RET;
   F->cur = -1;
@@ -1864,7 +1902,8 @@ static int compute_saves(fb *F) {
     for (int pass = 0; pass < 2; pass++)
       for (int j = 0; j < c->nin; j++) {
         int l = c->in[j];
-        if (l == pt->result)
+        /* the fuel local is loaded again at entry, fresh or resuming */
+        if (l == pt->result || l == F->fuel)
           continue;
         if (F->lk[l] == VK_SCRATCH) {
           if (pass == 1)
@@ -1915,8 +1954,14 @@ static void build_function(cg *g, int idx) {
       continue;
     F.var_local[v->index] = new_local(&F, wasm_type(v->type), vkind(v->type));
   }
+  F.fuel = -1;
+  if (fi->has_call || fi->has_loop)
+    F.fuel = new_local(&F, I64, VK_SCRATCH);
   int entry = new_block(&F);
   int body = new_block(&F);
+  /* fresh or resuming, the function starts with the step's fuel */
+  F.cur = entry;
+  emit(&F, fuel_load(&F));
   F.cur = body;
   if (fi->has_call) {
     /* a call is a unit of fuel: recursion yields too */
