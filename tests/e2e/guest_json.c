@@ -3,7 +3,9 @@
 ** path that reads JSON, driven through a real .so's descriptor with bytes
 ** a host would refuse to send: over-deep inputs and resume values, and
 ** state whose json value was made over-deep (re-checksummed, as a forger
-** could). Each must end in a trap naming the limit, never an answer.
+** could). Each must end in a trap naming the limit, never an answer. And
+** state the instance wrote, changed or forged, is refused by that very
+** instance (it validates only what it did not write itself).
 ** Usage: guest_json json_depth.so
 */
 #include <dlfcn.h>
@@ -204,6 +206,41 @@ int main(int argc, char **argv) {
     d = step("{\"fn\":\"ctx\"}", r.state, r.slen, in);
     CHECK(has(&d, WFP_STEP_DONE, "{\"result\":5}"), "ctx 256 deep: %s", d.text);
     free(r.state);
+  }
+
+  /* The instance skips validating state it wrote itself and gets back
+  ** unchanged (a comparison with its copy): a byte changed after it was
+  ** written, or a forged state with a checksum that matches, is still
+  ** validated whole, on the very instance that wrote the original. */
+  {
+    const char *in1 = "{\"fn\":\"lenOf\",\"args\":{\"j\":[1,7,8]}}";
+    res w = step(in1, NULL, 0, NULL);
+    CHECK(w.kind == WFP_STEP_PENDING && w.slen > 40 && w.slen <= 512,
+          "lenOf [1,7,8]: a small state expected: %u %u", w.kind, w.slen);
+    if (w.kind == WFP_STEP_PENDING && w.slen > 40) {
+      uint8_t *bad = malloc(w.slen);
+      memcpy(bad, w.state, w.slen);
+      bad[w.slen - 20] ^= 1; /* inside the frame */
+      res d = step(in1, bad, w.slen, NULL);
+      CHECK(has(&d, WFP_STEP_TRAP, "invalid state: checksum mismatch"),
+            "one byte changed, same instance: %u %s", d.kind, d.text);
+      /* a forger's state: the entry function out of range, re-checksummed */
+      memcpy(bad, w.state, w.slen);
+      bad[24] = 0xff;
+      uint64_t sum = state_sum(bad, w.slen);
+      memcpy(bad + 16, &sum, 8);
+      d = step(in1, bad, w.slen, NULL);
+      CHECK(has(&d, WFP_STEP_TRAP, "invalid state: unknown entry function"),
+            "forged entry, same instance: %u %s", d.kind, d.text);
+      free(bad);
+      /* the state as written, after all that: resumes */
+      res again = step(in1, NULL, 0, NULL);
+      d = step(in1, again.state, again.slen, NULL);
+      CHECK(has(&d, WFP_STEP_DONE, "{\"result\":3}"), "unchanged state: %u %s", d.kind,
+            d.text);
+      free(again.state);
+    }
+    free(w.state);
   }
   D->free_instance(I);
   dlclose(h);
