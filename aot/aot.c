@@ -37,6 +37,7 @@ extern const unsigned char wfp__function_wit[];
 extern const size_t wfp__function_wit_len;
 
 #define MAX_DEPTH "10000" /* Wasm call depth before "call stack exhausted" */
+#define MAX_JOBS 8        /* tools running at once */
 
 struct wfp_aot {
   wfp_aot_opts o;
@@ -51,14 +52,16 @@ struct wfp_aot {
   /* cancellation (wfp_aot_cancel, from a signal handler): the flag, and
   ** the running tools, each the leader of its process group (0: none) */
   volatile sig_atomic_t cancel;
-  volatile pid_t pids[3];
+  volatile pid_t pids[MAX_JOBS];
+  /* the C's translation units, and how many objects the cache gave */
+  int units, reused;
 };
 
 void wfp_aot_cancel(wfp_aot *a) {
   if (!a)
     return;
   a->cancel = 1;
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < MAX_JOBS; i++) {
     pid_t p = a->pids[i];
     if (p > 0)
       kill(-p, SIGKILL);
@@ -156,6 +159,13 @@ size_t wfp_aot_diag_dropped(const wfp_aot *a) {
 
 double wfp_aot_stage_seconds(const wfp_aot *a, wfp_aot_stage s) {
   return a && s >= 0 && s < WFP_AOT_STAGE_COUNT ? a->secs[s] : 0;
+}
+
+void wfp_aot_cache_stats(const wfp_aot *a, int *units, int *reused) {
+  if (units)
+    *units = a ? a->units : 0;
+  if (reused)
+    *reused = a ? a->reused : 0;
 }
 
 const char *wfp_aot_program_hash(const wfp_aot *a) {
@@ -557,15 +567,25 @@ static char *make_glue(wfp_aot *a, size_t *len) {
   return wfp__buf_take(&b, len);
 }
 
-/* ---- compiling the C in parallel ----
+/* ---- the C in translation units: in parallel, and cached ----
 ** gcc -O2 spends most of wfp-aot's time on wasm2c's output, one translation
-** unit of a few thousand lines. Split it at function boundaries into two
-** units compiled on two cores: part A keeps everything (prelude, data,
-** instantiation, exports) but the second half of the function definitions;
-** part B is the prelude, the prototypes and that second half. Definitions
-** and prototypes lose "static" to link across the units (-fvisibility=hidden
-** keeps them inside the .so). The patterns are those of wasm2c 1.0.32: when
-** they are not found, the file is compiled whole, as before. */
+** unit of a few thousand lines, most of it the guest runtime, the same in
+** every program. It is split at function boundaries: part A keeps
+** everything but the function definitions (prelude, data, instantiation,
+** exports); the definitions go to chunks, each a unit of its own made of
+** the prelude, the prototypes its code names and its definitions.
+** Definitions and prototypes lose "static" to link across the units
+** (-fvisibility=hidden keeps them inside the .so). A chunk ends where its
+** content says (after a definition whose text hashes to 0 modulo 4, once
+** the chunk has CHUNK_MIN lines; at CHUNK_MAX lines at the latest), so a
+** change in one function moves no other chunk's boundary and leaves its
+** text as it was: its object comes from the cache (cache_key). The
+** patterns are those of wasm2c 1.0.32: when they are not found, the file
+** is compiled whole, as one unit. */
+
+#define CHUNK_MIN 400
+#define CHUNK_MAX 1500
+#define MAX_UNITS 64 /* part A, the chunks, the glue */
 
 typedef struct line {
   const char *p;
@@ -612,24 +632,69 @@ static void add_line(wfp__buf *b, const line *l, bool drop_static) {
   wfp__buf_addc(b, '\n');
 }
 
-/* Writes part_a.c and part_b.c; false when the file does not look as
-** expected (the caller compiles module.c whole). */
-static bool split_module(wfp_aot *a) {
+static bool ident_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         c == '_';
+}
+
+/* The first occurrence of needle (m bytes, m > 0) in hay (n bytes), or NULL. */
+static const char *find_bytes(const char *hay, size_t n, const char *needle, size_t m) {
+  for (const char *p = hay, *end = hay + n; (size_t)(end - p) >= m; p++) {
+    p = memchr(p, needle[0], (size_t)(end - p) - m + 1);
+    if (!p)
+      return NULL;
+    if (memcmp(p, needle, m) == 0)
+      return p;
+  }
+  return NULL;
+}
+
+/* True when the identifier name (n bytes) occurs in text as a whole word. */
+static bool names(const char *text, size_t len, const char *name, size_t n) {
+  for (const char *p = text, *end = text + len; p + n <= end;) {
+    const char *q = find_bytes(p, (size_t)(end - p), name, n);
+    if (!q)
+      return false;
+    bool before = q > text && ident_char(q[-1]);
+    bool after = q + n < end && ident_char(q[n]);
+    if (!before && !after)
+      return true;
+    p = q + 1;
+  }
+  return false;
+}
+
+/* FNV-1a of the lines [from, to]: where the content cuts a chunk */
+static uint32_t lines_hash(const line *L, int from, int to) {
+  uint32_t h = 2166136261u;
+  for (int k = from; k <= to; k++)
+    for (size_t i = 0; i < L[k].n; i++)
+      h = (h ^ (unsigned char)L[k].p[i]) * 16777619u;
+  return h;
+}
+
+/* Writes part_a.c and chunk_0.c .. chunk_<n-1>.c; returns n, or 0 when the
+** file does not look as expected (the caller compiles module.c whole). */
+static int split_module(wfp_aot *a) {
   char *text = NULL;
   size_t len = 0;
   if (wfp__read_file(tpath(a, "module.c"), &text, &len))
-    return false;
+    return 0;
   size_t nl = 0;
   for (size_t i = 0; i < len; i++)
     nl += text[i] == '\n';
   line *L = calloc(nl + 1, sizeof *L);
   int *def_start = calloc(nl + 1, sizeof *def_start);
   int *def_end = calloc(nl + 1, sizeof *def_end);
-  bool ok = false;
-  wfp__buf A, B;
+  int *def_chunk = calloc(nl + 1, sizeof *def_chunk);
+  int *proto_start = calloc(nl + 1, sizeof *proto_start);
+  int *proto_end = calloc(nl + 1, sizeof *proto_end);
+  int nchunks = 0, ok = 0;
+  wfp__buf A, P, C;
   wfp__buf_init(&A);
-  wfp__buf_init(&B);
-  if (!L || !def_start || !def_end)
+  wfp__buf_init(&P);
+  wfp__buf_init(&C);
+  if (!L || !def_start || !def_end || !def_chunk || !proto_start || !proto_end)
     goto out;
   size_t n = 0;
   for (size_t i = 0, st = 0; i < len; i++)
@@ -639,83 +704,188 @@ static bool split_module(wfp_aot *a) {
       n++;
       st = i + 1;
     }
-  int prelude_end = -1, ndefs = 0, deflines = 0;
+  int prelude_end = -1, ndefs = 0, nprotos = 0;
   for (size_t i = 0; i < n; i++) {
     if (prelude_end < 0 && starts(&L[i], "static bool s_module_initialized"))
       prelude_end = (int)i;
+    if (prelude_end < 0)
+      continue;
     bool def;
     long h = fn_header(L, n, i, &def);
-    if (h >= 0 && def) {
-      size_t j = (size_t)h + 1;
-      while (j < n && !(L[j].n == 1 && L[j].p[0] == '}'))
-        j++;
-      if (j == n)
-        goto out;
-      def_start[ndefs] = (int)i;
-      def_end[ndefs] = (int)j;
-      deflines += (int)(j - i + 1);
-      ndefs++;
-      i = j;
-    }
-  }
-  if (prelude_end < 0 || ndefs < 8)
-    goto out;
-  /* the second half, by lines, goes to part B */
-  int cut = ndefs, acc = 0;
-  for (int d = 0; d < ndefs; d++) {
-    acc += def_end[d] - def_start[d] + 1;
-    if (acc * 2 >= deflines) {
-      cut = d + 1;
-      break;
-    }
-  }
-  if (cut >= ndefs)
-    goto out;
-  int d = 0;
-  for (size_t i = 0; i < n; i++) {
-    bool def = false;
-    long h = i < (size_t)prelude_end ? -1 : fn_header(L, n, i, &def);
-    if (i < (size_t)prelude_end) {
-      add_line(&A, &L[i], false);
-      add_line(&B, &L[i], false);
+    if (h < 0)
       continue;
-    }
-    if (starts(&L[i], "static u32 func_types[")) {
-      add_line(&A, &L[i], true);
-      wfp__buf_adds(&B, "extern ");
-      add_line(&B, &L[i], true);
-      continue;
-    }
-    if (h >= 0 && !def) {
-      /* a prototype, to both parts, without its static */
-      for (size_t k = i; k <= (size_t)h; k++) {
-        add_line(&A, &L[k], k == i);
-        add_line(&B, &L[k], k == i);
-      }
+    if (!def) {
+      proto_start[nprotos] = (int)i;
+      proto_end[nprotos++] = (int)h;
       i = (size_t)h;
       continue;
     }
-    if (d < ndefs && (int)i == def_start[d]) {
-      wfp__buf *to = d >= cut ? &B : &A;
-      for (int k = def_start[d]; k <= def_end[d]; k++)
-        add_line(to, &L[k], k == def_start[d]);
-      i = (size_t)def_end[d];
-      d++;
+    size_t j = (size_t)h + 1;
+    while (j < n && !(L[j].n == 1 && L[j].p[0] == '}'))
+      j++;
+    if (j == n)
+      goto out;
+    def_start[ndefs] = (int)i;
+    def_end[ndefs] = (int)j;
+    ndefs++;
+    i = j;
+  }
+  if (prelude_end < 0 || ndefs < 2)
+    goto out;
+  /* the chunks: cut where the content says */
+  for (int d = 0, lines = 0; d < ndefs; d++) {
+    def_chunk[d] = nchunks;
+    lines += def_end[d] - def_start[d] + 1;
+    bool cut = (lines >= CHUNK_MIN && lines_hash(L, def_start[d], def_end[d]) % 4 == 0) ||
+               lines >= CHUNK_MAX;
+    /* at most MAX_UNITS - 2 chunks: the last takes what remains */
+    if ((cut && nchunks < MAX_UNITS - 3) || d == ndefs - 1) {
+      nchunks++;
+      lines = 0;
+    }
+  }
+  /* part A: all but the definitions */
+  for (int i = 0, d = 0; i < (int)n; i++) {
+    if (d < ndefs && i == def_start[d]) {
+      i = def_end[d++];
       continue;
     }
-    add_line(&A, &L[i], false);
+    bool proto = false;
+    long h = i < prelude_end ? -1 : fn_header(L, n, (size_t)i, &proto);
+    if (h >= 0) {
+      for (long k = i; k <= h; k++)
+        add_line(&A, &L[k], k == i);
+      i = (int)h;
+    } else {
+      add_line(&A, &L[i], starts(&L[i], "static u32 func_types["));
+    }
   }
-  if (!A.oom && !B.oom && !write_tmp(a, "part_a.c", A.data, A.len) &&
-      !write_tmp(a, "part_b.c", B.data, B.len))
-    ok = true;
+  if (A.oom || write_tmp(a, "part_a.c", A.data, A.len))
+    goto out;
+  /* the chunks: the prelude, the table of function types, the
+  ** prototypes the chunk names, its definitions */
+  for (int c = 0, d = 0; c < nchunks; c++) {
+    wfp__buf_free(&C);
+    wfp__buf_init(&C);
+    for (; d < ndefs && def_chunk[d] == c; d++)
+      for (int k = def_start[d]; k <= def_end[d]; k++)
+        add_line(&C, &L[k], k == def_start[d]);
+    wfp__buf_free(&P);
+    wfp__buf_init(&P);
+    for (int i = 0; i < prelude_end; i++)
+      add_line(&P, &L[i], false);
+    wfp__buf_adds(&P, "extern u32 func_types[];\n");
+    for (int p = 0; p < nprotos; p++) {
+      const line *h = &L[proto_start[p]];
+      const char *nm = find_bytes(h->p, h->n, "w2c_", 4);
+      const char *paren = nm ? memchr(nm, '(', h->n - (size_t)(nm - h->p)) : NULL;
+      if (!paren || !names(C.data, C.len, nm, (size_t)(paren - nm)))
+        continue;
+      for (int k = proto_start[p]; k <= proto_end[p]; k++)
+        add_line(&P, &L[k], k == proto_start[p]);
+    }
+    if (C.oom)
+      goto out;
+    wfp__buf_add(&P, C.data, C.len);
+    char name[32];
+    snprintf(name, sizeof name, "chunk_%d.c", c);
+    if (P.oom || write_tmp(a, name, P.data, P.len))
+      goto out;
+  }
+  ok = nchunks;
 out:
   wfp__buf_free(&A);
-  wfp__buf_free(&B);
+  wfp__buf_free(&P);
+  wfp__buf_free(&C);
   free(L);
   free(def_start);
   free(def_end);
+  free(def_chunk);
+  free(proto_start);
+  free(proto_end);
   free(text);
   return ok;
+}
+
+/* ---- the object cache ----
+** The objects of translation units, kept by content in a directory: an
+** object's name is the SHA-256 of the compiler command (its words but the
+** temporary -I), the identity of the compiler's program (size, time and
+** inode of the file it runs), the headers every unit may include and the
+** unit's text. An entry is written atomically (a temporary file, then a
+** rename): concurrent wfp-aot runs that make the same object write the
+** same bytes, and a reader sees a whole object or none. Nothing is ever
+** removed from it; removing the directory empties it. */
+
+/* mkdir -p, for the cache's directory; true when it exists at the end */
+static bool make_dirs(const char *path) {
+  char p[1024];
+  size_t n = strlen(path);
+  if (n == 0 || n >= sizeof p)
+    return false;
+  memcpy(p, path, n + 1);
+  for (size_t i = 1; i <= n; i++)
+    if (p[i] == '/' || p[i] == 0) {
+      char c = p[i];
+      p[i] = 0;
+      if (mkdir(p, 0755) != 0 && errno != EEXIST)
+        return false;
+      p[i] = c;
+    }
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The cache directory: opts.cache_dir, else $WFP_CACHE_DIR, else
+** $XDG_CACHE_HOME/wfp, else $HOME/.cache/wfp; with the format's version
+** below it. NULL (no cache) when the one chosen is empty or cannot be
+** made. */
+static const char *cache_dir(wfp_aot *a) {
+  const char *d = a->o.cache_dir;
+  const char *base = NULL;
+  if (!d)
+    d = getenv("WFP_CACHE_DIR");
+  if (!d) {
+    const char *x = getenv("XDG_CACHE_HOME");
+    const char *h = getenv("HOME");
+    if (x && *x == '/')
+      base = wfp__arena_printf(&a->arena, "%s/wfp", x);
+    else if (h && *h)
+      base = wfp__arena_printf(&a->arena, "%s/.cache/wfp", h);
+    d = base;
+  }
+  if (!d || !*d)
+    return NULL;
+  const char *dir = wfp__arena_printf(&a->arena, "%s/objects-1", d);
+  return dir && make_dirs(dir) ? dir : NULL;
+}
+
+/* The identity of the program a command runs: the file PATH finds. */
+static void program_identity(const char *prog, wfp__sha256 *h) {
+  struct stat st;
+  bool found = false;
+  if (strchr(prog, '/')) {
+    found = stat(prog, &st) == 0;
+  } else {
+    const char *path = getenv("PATH");
+    char full[1024];
+    for (const char *p = path ? path : ""; *p && !found;) {
+      const char *e = strchr(p, ':');
+      size_t n = e ? (size_t)(e - p) : strlen(p);
+      if (n && n + strlen(prog) + 2 < sizeof full) {
+        memcpy(full, p, n);
+        full[n] = '/';
+        strcpy(full + n + 1, prog);
+        found = stat(full, &st) == 0 && S_ISREG(st.st_mode);
+      }
+      p += n + (e ? 1 : 0);
+    }
+  }
+  char id[96];
+  int k = found ? snprintf(id, sizeof id, "%lld %lld %llu\n", (long long)st.st_size,
+                           (long long)st.st_mtime, (unsigned long long)st.st_ino)
+                : snprintf(id, sizeof id, "?\n");
+  wfp__sha256_update(h, id, (size_t)k);
 }
 
 /* A tool running in the background: its output goes to a log in the
@@ -904,57 +1074,146 @@ static int compile(wfp_aot *a) {
     base[nb++] = "-DWASM_RT_USE_STACK_DEPTH_COUNT=1";
     base[nb++] = "-DWASM_RT_MAX_CALL_STACK_DEPTH=" MAX_DEPTH;
     base[nb++] = "-w";
+    /* the key of the cache: everything above, not the temporary -I */
+    wfp__sha256 kh;
+    wfp__sha256_init(&kh);
+    wfp__sha256_update(&kh, "wfp-aot object 1\n", 17);
+    for (int q = 0; q < nb; q++) {
+      wfp__sha256_update(&kh, base[q], strlen(base[q]));
+      wfp__sha256_update(&kh, "\n", 1);
+    }
+    program_identity(base[0], &kh);
+    wfp__sha256_update(&kh, wfp__abi_h, wfp__abi_h_len);
+    wfp__sha256_update(&kh, wfp__wasm_rt_h, wfp__wasm_rt_h_len);
     base[nb++] = wfp__arena_printf(&a->arena, "-I%s", a->tmp);
     t0 = now();
-    bool split = split_module(a);
-    /* compile: two halves of the module and the glue at once, then link */
-    static const char *const srcs[2][3] = {{"part_a.c", "part_b.c", "glue.c"},
-                                           {"module.c", "glue.c", NULL}};
-    static const char *const objs[2][3] = {{"part_a.o", "part_b.o", "glue.o"},
-                                           {"part_a.o", "glue.o", NULL}};
-    static const char *const logs[3] = {"cc_a.log", "cc_b.log", "cc_glue.log"};
-    int which = split ? 0 : 1, njobs = split ? 3 : 2;
-    job jobs[3];
-    const char *argvs[3][40];
-    int started = 0;
-    rc = WFP_OK;
-    for (int k = 0; k < njobs && rc == WFP_OK; k++) {
-      const char **v = argvs[k];
-      int n = 0;
-      for (int q = 0; q < nb; q++)
-        v[n++] = base[q];
-      v[n++] = "-c";
-      v[n++] = "-o";
-      v[n++] = tpath(a, objs[which][k]);
-      v[n++] = tpath(a, srcs[which][k]);
-      v[n] = NULL;
-      jobs[k].argv = v;
-      jobs[k].log = logs[k];
-      jobs[k].what = "the C compiler";
-      jobs[k].hint = " (set CC, or install gcc)";
-      jobs[k].slot = k;
-      rc = spawn_job(a, &jobs[k]);
-      started++;
+    /* the units: part A and the chunks (or module.c whole), the glue */
+    const char *src[MAX_UNITS], *obj[MAX_UNITS], *cached[MAX_UNITS];
+    char key[MAX_UNITS][65];
+    int nch = split_module(a), nu = 0;
+    if (nch > 0) {
+      src[nu++] = "part_a.c";
+      for (int c = 0; c < nch; c++)
+        src[nu++] = wfp__arena_printf(&a->arena, "chunk_%d.c", c);
+    } else {
+      src[nu++] = "module.c";
     }
-    for (int k = 0; k < started; k++) {
-      int r = wait_job(a, &jobs[k], rc != WFP_OK);
-      if (r && rc == WFP_OK)
-        rc = r;
+    src[nu++] = "glue.c";
+    const char *dir = cache_dir(a);
+    char *mh = NULL;
+    size_t mhlen = 0;
+    if (dir && wfp__read_file(tpath(a, "module.h"), &mh, &mhlen))
+      dir = NULL;
+    if (mh)
+      wfp__sha256_update(&kh, mh, mhlen);
+    free(mh);
+    a->units = nu;
+    for (int u = 0; u < nu; u++) {
+      obj[u] = wfp__arena_printf(&a->arena, "%.*s.o", (int)(strlen(src[u]) - 2), src[u]);
+      cached[u] = NULL;
+      key[u][0] = 0;
+      char *t = NULL;
+      size_t tl = 0;
+      if (!dir || !obj[u] || wfp__read_file(tpath(a, src[u]), &t, &tl))
+        continue;
+      wfp__sha256 h = kh;
+      wfp__sha256_update(&h, t, tl);
+      free(t);
+      uint8_t d[32];
+      wfp__sha256_final(&h, d);
+      wfp__hex(d, sizeof d, key[u]);
+      const char *p = wfp__arena_printf(&a->arena, "%s/%s.o", dir, key[u]);
+      if (p && access(p, R_OK) == 0) {
+        cached[u] = p;
+        a->reused++;
+      }
     }
-    if (rc == WFP_OK) {
-      const char *argv[48];
-      int n = 0;
-      for (int q = 0; q < nb; q++)
-        argv[n++] = base[q];
-      argv[n++] = "-shared";
-      argv[n++] = "-o";
-      argv[n++] = tpath(a, "func.so");
-      for (int k = 0; k < njobs; k++)
-        argv[n++] = tpath(a, objs[which][k]);
-      argv[n++] = "-lm";
-      argv[n] = NULL;
-      rc = run_tool(a, argv, "ld.log", "the C compiler", " (set CC, or install gcc)");
+    /* compile what the cache does not hold, as many at once as there are
+    ** processors, then link; when a link with objects of the cache fails,
+    ** once more with every unit compiled afresh */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int par = ncpu < 1 ? 1 : ncpu > MAX_JOBS ? MAX_JOBS : (int)ncpu;
+    for (int attempt = 0;; attempt++) {
+      job jobs[MAX_UNITS];
+      const char *argvs[MAX_UNITS][40];
+      int todo[MAX_UNITS], nt = 0;
+      for (int u = 0; u < nu; u++)
+        if (!cached[u])
+          todo[nt++] = u;
+      rc = WFP_OK;
+      int started = 0, waited = 0;
+      for (int k = 0; k < nt && rc == WFP_OK; k++) {
+        /* a free slot: the job started par jobs ago is waited for */
+        if (k - waited >= par) {
+          int r = wait_job(a, &jobs[waited++], false);
+          if (r) {
+            rc = r;
+            break;
+          }
+        }
+        const char **v = argvs[k];
+        int n = 0;
+        for (int q = 0; q < nb; q++)
+          v[n++] = base[q];
+        v[n++] = "-c";
+        v[n++] = "-o";
+        v[n++] = tpath(a, obj[todo[k]]);
+        v[n++] = tpath(a, src[todo[k]]);
+        v[n] = NULL;
+        jobs[k].argv = v;
+        jobs[k].log = wfp__arena_printf(&a->arena, "cc_%d.log", todo[k]);
+        jobs[k].what = "the C compiler";
+        jobs[k].hint = " (set CC, or install gcc)";
+        jobs[k].slot = k % par;
+        rc = spawn_job(a, &jobs[k]);
+        started++;
+      }
+      /* when one failed, the others fail alike: one message is enough */
+      while (waited < started) {
+        int r = wait_job(a, &jobs[waited++], rc != WFP_OK);
+        if (r && rc == WFP_OK)
+          rc = r;
+      }
+      if (rc == WFP_OK) {
+        const char *argv[MAX_UNITS + 48];
+        int n = 0;
+        for (int q = 0; q < nb; q++)
+          argv[n++] = base[q];
+        argv[n++] = "-shared";
+        argv[n++] = "-o";
+        argv[n++] = tpath(a, "func.so");
+        for (int u = 0; u < nu; u++)
+          argv[n++] = cached[u] ? cached[u] : tpath(a, obj[u]);
+        argv[n++] = "-lm";
+        argv[n] = NULL;
+        bool quiet = attempt == 0 && a->reused > 0;
+        job lj = {argv, "ld.log", "the C compiler", " (set CC, or install gcc)", -1, 0};
+        rc = spawn_job(a, &lj);
+        if (!rc) {
+          rc = wait_job(a, &lj, quiet);
+          if (rc && quiet && !a->cancel) {
+            /* an object of the cache did not link: compile them all */
+            for (int u = 0; u < nu; u++)
+              cached[u] = NULL;
+            a->reused = 0;
+            continue;
+          }
+        }
+      }
+      break;
     }
+    /* the new objects to the cache (best effort: it is only a cache) */
+    if (rc == WFP_OK && dir)
+      for (int u = 0; u < nu; u++) {
+        if (cached[u] || !key[u][0])
+          continue;
+        char *t = NULL;
+        size_t tl = 0;
+        if (wfp__read_file(tpath(a, obj[u]), &t, &tl) == 0)
+          (void)wfp__write_file_atomic(wfp__arena_printf(&a->arena, "%s/%s.o", dir, key[u]),
+                                       t, tl, 0644);
+        free(t);
+      }
     a->secs[WFP_AOT_CC] = now() - t0;
     if (rc)
       goto out;

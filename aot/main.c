@@ -56,7 +56,8 @@ static void help(void) {
          "  --help           print this help and exit\n"
          "  --version        print the version and exit\n\n"
          "Environment: CC (the C compiler, default cc), WFP_WASM2C (default\n"
-         "wasm2c), TMPDIR.\n"
+         "wasm2c), TMPDIR, WFP_CACHE_DIR (the objects of compiled C, kept by\n"
+         "content; default $XDG_CACHE_HOME/wfp or ~/.cache/wfp; empty: none).\n"
          "Every output is written atomically, and nothing is written when the\n"
          "program is refused or a stage fails.\n"
          "Exit status: 0 compiled, 1 program refused, 2 usage error,\n"
@@ -305,6 +306,10 @@ int main(int argc, char **argv) {
     for (int s = 0; s < WFP_AOT_STAGE_COUNT; s++)
       fprintf(stderr, "wfp-aot: %-9s %8.3f ms\n", names[s],
               wfp_aot_stage_seconds(c, (wfp_aot_stage)s) * 1e3);
+    int units = 0, reused = 0;
+    wfp_aot_cache_stats(c, &units, &reused);
+    if (units)
+      fprintf(stderr, "wfp-aot: cache     %d of %d C units reused\n", reused, units);
   }
   running = NULL;
   wfp_aot_free(c);

@@ -2625,6 +2625,13 @@ int wfp_codegen(const wfp_program *p, const wfp_cg_opts *opts,
       cg_fail(g, WFP_ENOMEM, "", "out of memory");
     goto out;
   }
+  /* what the runtime asks of the program (wfp.hash, wfp.heap_start,
+  ** wfp.funcs, wfp.layout, wfp.entry) is read from data at one address, the
+  ** same in every program of this runtime, not returned as constants: the
+  ** optimizer would fold them into the runtime's own functions, whose C
+  ** would then differ from program to program and miss wfp-aot's cache */
+  static const char zeros[24] = {0};
+  uint32_t info = add_data(g, zeros, sizeof zeros, 8);
   for (int i = 0; i < p->nfuncs; i++) {
     snprintf(g->fi[i].name, sizeof g->fi[i].name, "f%d", i);
     g->fi[i].ret = wasm_type(p->funcs[i]->ret);
@@ -2646,11 +2653,22 @@ int wfp_codegen(const wfp_program *p, const wfp_cg_opts *opts,
   g->data_top = (g->data_top + 15u) & ~15u;
   uint32_t heap = g->data_top;
   BinaryenModuleRef m = g->m;
-  define_import(g, "heap_start", NONE, I32, NULL, 0, c32(g, (int32_t)heap));
-  define_import(g, "funcs", NONE, I32, NULL, 0, c32(g, (int32_t)funcs));
-  define_import(g, "layout", NONE, I32, NULL, 0, c32(g, (int32_t)layout));
-  define_import(g, "hash", NONE, I64, NULL, 0, c64(g, (int64_t)hash));
-  define_import(g, "entry", NONE, I32, NULL, 0, c32(g, entry));
+  if (g->rc)
+    goto out;
+  char *at = g->data.data + (info - g->data_base);
+  uint32_t words[4] = {heap, funcs, layout, (uint32_t)entry};
+  memcpy(at, &hash, 8);
+  memcpy(at + 8, words, sizeof words);
+  define_import(g, "hash", NONE, I64, NULL, 0,
+                BinaryenLoad(m, 8, false, 0, 8, I64, c32(g, (int32_t)info)));
+  define_import(g, "heap_start", NONE, I32, NULL, 0,
+                BinaryenLoad(m, 4, false, 8, 4, I32, c32(g, (int32_t)info)));
+  define_import(g, "funcs", NONE, I32, NULL, 0,
+                BinaryenLoad(m, 4, false, 12, 4, I32, c32(g, (int32_t)info)));
+  define_import(g, "layout", NONE, I32, NULL, 0,
+                BinaryenLoad(m, 4, false, 16, 4, I32, c32(g, (int32_t)info)));
+  define_import(g, "entry", NONE, I32, NULL, 0,
+                BinaryenLoad(m, 4, false, 20, 4, I32, c32(g, (int32_t)info)));
   define_import(g, "get_unwind", NONE, I32, NULL, 0, gget(g, G_UNWIND));
   define_import(g, "set_unwind", I32, NONE, NULL, 0,
                 BinaryenGlobalSet(m, G_UNWIND, BinaryenLocalGet(m, 0, I32)));

@@ -24,6 +24,10 @@ extern "C" {
 **   emit_c     write the wasm2c output and the descriptor glue in this directory
 **   emit_wit   write the program's WIT world here
 **   max_diags  as wfp_ir_opts.max_diags
+**   cache_dir  the directory of the object cache (the C's translation
+**              units compiled once, kept by content); NULL means
+**              $WFP_CACHE_DIR, else $XDG_CACHE_HOME/wfp, else
+**              $HOME/.cache/wfp; "" means no cache
 ** Every output is written atomically, and only when the whole compilation
 ** succeeded: a failed compilation writes nothing.
 */
@@ -38,6 +42,7 @@ typedef struct wfp_aot_opts {
   const char *emit_c;
   const char *emit_wit;
   unsigned max_diags;
+  const char *cache_dir;
 } wfp_aot_opts;
 
 /* The stages a compilation times (wfp_aot_stage_seconds). */
@@ -95,6 +100,9 @@ WFP_API size_t wfp_aot_diag_dropped(const wfp_aot *a);
 
 /* Wall-clock seconds a stage took (0 when it did not run). */
 WFP_API double wfp_aot_stage_seconds(const wfp_aot *a, wfp_aot_stage stage);
+/* The translation units of the module's C, and how many of their objects
+** came from the cache (both 0 when no C was compiled). Either may be NULL. */
+WFP_API void wfp_aot_cache_stats(const wfp_aot *a, int *units, int *reused);
 /* The program hash of a compiled program (borrowed; "" before success). */
 WFP_API const char *wfp_aot_program_hash(const wfp_aot *a);
 
