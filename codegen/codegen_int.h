@@ -13,6 +13,7 @@
 #include <binaryen-c.h>
 
 #include "ir_ast.h"
+#include "wfp/abi.h"
 #include "wfp/codegen.h"
 
 extern const unsigned char wfp__rt_wasm[];
@@ -72,10 +73,10 @@ typedef struct cg {
 /* the callee of a resume point that is not a wfp__cg_call (the layout table's
 ** encoding, read by the guest runtime): an effect, or a call_ref whose
 ** callee is known only at run time */
-#define POINT_EFFECT 0xFFFFFFFFu
-#define POINT_DYNAMIC 0xFFFFFFFEu
+#define POINT_EFFECT WFP_POINT_EFFECT
+#define POINT_DYNAMIC WFP_POINT_DYNAMIC
 /* the k of a function no fn value names, in the function table */
-#define NOT_CLOSABLE 0xFFFFFFFFu
+#define NOT_CLOSABLE WFP_NOT_CLOSABLE
 
 /* the most linear memory a module may grow to (64 KiB pages): 256 MiB */
 #define MAX_PAGES 4096u
@@ -91,7 +92,13 @@ typedef struct cg {
 #define G_FUEL "wfp$fuel"
 
 /* value kinds of locals: what the state stores for them */
-enum { VK_SCRATCH = 0, VK_I64 = 1, VK_STR = 2, VK_JSON = 3, VK_FN = 4 };
+enum {
+  VK_SCRATCH = 0,
+  VK_I64 = WFP_TY_I64,
+  VK_STR = WFP_TY_STR,
+  VK_JSON = WFP_TY_JSON,
+  VK_FN = WFP_TY_FN
+};
 
 /* ---- the function builder: a CFG of blocks ---- */
 

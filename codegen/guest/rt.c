@@ -1343,8 +1343,8 @@ EXPORT("rt_resume_done") void rt_resume_done(void) { wfp_gen_set_resuming(0); }
 ** A closure (a fn value) in memory: u32 function, u32 k, then k slots of
 ** 8 bytes, an i64 or a pointer each. In state bytes: u32 function, u32 k,
 ** then the k values, each in its type's encoding (a closure's recursively). */
-#define POINT_EFFECT 0xFFFFFFFFu
-#define POINT_DYNAMIC 0xFFFFFFFEu
+#define POINT_EFFECT WFP_POINT_EFFECT
+#define POINT_DYNAMIC WFP_POINT_DYNAMIC
 
 static const u32 *fn_entry(u32 fn);
 
@@ -1463,7 +1463,7 @@ static const char *validate_state(const u8 *s, u32 n, u32 *entry) {
     if (expect != POINT_DYNAMIC && f != expect)
       return "invalid state: frame of an unexpected function";
     /* a dynamic call resumes through the table: only closures' functions */
-    if (expect == POINT_DYNAMIC && fn_entry(f)[4] == 0xFFFFFFFFu)
+    if (expect == POINT_DYNAMIC && fn_entry(f)[4] == WFP_NOT_CLOSABLE)
       return "invalid state: frame of a function no fn value names";
     if (point >= lay[2 + 2u * f])
       return "invalid state: unknown resume point";
@@ -1681,7 +1681,7 @@ static u8 *closure_of_json(const u8 *p, u32 i, u32 n, const str *name) {
   }
   const u32 *row = fn_entry((u32)f);
   u32 k = row[4];
-  if (k == 0xFFFFFFFFu) {
+  if (k == WFP_NOT_CLOSABLE) {
     fail_arg(name, "names a function that no fn value of this program refers to");
     return 0;
   }
@@ -1909,17 +1909,15 @@ static int same_as_last(const u8 *s, u32 n) {
   return diff == 0;
 }
 
-/* The return area of step-result (canonical ABI, wasm32): discriminant
-** u8 at 0; done/trap string at 8; pending: effect discriminant at 8,
-** effect payload at 16, state list at 48. 56 bytes, 8-aligned. */
-static u64 ret_area[7];
+/* The return area of step-result: its layout is WFP_RA_* (wfp/abi.h). */
+static u64 ret_area[WFP_RA_SIZE / 8];
 
 static u8 *ret_str(u8 tag, const str *s) {
   u8 *r = (u8 *)ret_area;
   memset(r, 0, sizeof ret_area);
-  r[0] = tag;
-  wr32(r + 8, (u32)(usize)s->b);
-  wr32(r + 12, s->len);
+  r[WFP_RA_TAG] = tag;
+  wr32(r + WFP_RA_TEXT, (u32)(usize)s->b);
+  wr32(r + WFP_RA_TEXT + 4, s->len);
   return r;
 }
 
@@ -1933,29 +1931,29 @@ static void put_str(u8 *at, const str *s) {
 static u8 *ret_pending(void) {
   u8 *r = (u8 *)ret_area;
   memset(r, 0, sizeof ret_area);
-  r[0] = 1;
-  r[8] = (u8)eff_kind;
+  r[WFP_RA_TAG] = WFP_STEP_PENDING;
+  r[WFP_RA_EFFECT] = (u8)eff_kind;
   switch (eff_kind) {
   case 0: case 5: /* ctx-get-i64, self-get */
-    put_str(r + 16, eff_s0);
+    put_str(r + WFP_RA_ARG0, eff_s0);
     break;
   case 1: /* ctx-set-i64 */
-    put_str(r + 16, eff_s0);
-    wr64(r + 24, (u64)eff_i);
+    put_str(r + WFP_RA_ARG0, eff_s0);
+    wr64(r + WFP_RA_ARG1, (u64)eff_i);
     break;
   case 2: case 6: /* msg-send, self-set */
-    put_str(r + 16, eff_s0);
-    put_str(r + 24, eff_s1);
+    put_str(r + WFP_RA_ARG0, eff_s0);
+    put_str(r + WFP_RA_ARG1, eff_s1);
     break;
   case 3: /* sleep-ms */
-    wr64(r + 16, (u64)eff_i);
+    wr64(r + WFP_RA_ARG0, (u64)eff_i);
     break;
   case 4: /* db-query */
-    put_str(r + 16, eff_s0);
-    put_str(r + 24, eff_s1);
+    put_str(r + WFP_RA_ARG0, eff_s0);
+    put_str(r + WFP_RA_ARG1, eff_s1);
     if (eff_s2) {
-      r[32] = 1;
-      put_str(r + 36, eff_s2);
+      r[WFP_RA_OPT] = 1;
+      put_str(r + WFP_RA_OPT_STR, eff_s2);
     }
     break;
   default:
@@ -1972,8 +1970,8 @@ static u8 *ret_pending(void) {
     memcpy(last_state, st_w, st_wlen);
     last_len = st_wlen;
   }
-  wr32(r + 48, (u32)(usize)st_w);
-  wr32(r + 52, st_wlen);
+  wr32(r + WFP_RA_STATE, (u32)(usize)st_w);
+  wr32(r + WFP_RA_STATE + 4, st_wlen);
   return r;
 }
 

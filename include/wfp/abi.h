@@ -44,6 +44,37 @@ enum {
   WFP_EFFECT_COUNT
 };
 
+/*
+** The guest contract: what codegen (codegen/), the guest runtime
+** (codegen/guest/rt.c) and the descriptor glue wfp-aot generates agree on,
+** written once here. Value kinds in state frames are the WFP_TY_* codes.
+**
+** The resume point table's callee of a point that is not a direct call: an
+** effect, or a call of a fn value (its callee known only at run time); and
+** the k of a function no fn value names, in the function table.
+*/
+#define WFP_POINT_EFFECT 0xFFFFFFFFu
+#define WFP_POINT_DYNAMIC 0xFFFFFFFEu
+#define WFP_NOT_CLOSABLE 0xFFFFFFFFu
+/*
+** The return area of run-step (canonical ABI, wasm32), 8-aligned: the
+** step-result discriminant (WFP_STEP_*) at WFP_RA_TAG; done and trap: the
+** string (u32 ptr, u32 len) at WFP_RA_TEXT; pending: the effect
+** discriminant at WFP_RA_EFFECT, its payload from WFP_RA_ARG0 (the first
+** string or i64), WFP_RA_ARG1 (the second), a db-query's option flag at
+** WFP_RA_OPT and its string at WFP_RA_OPT_STR, the state list at
+** WFP_RA_STATE.
+*/
+#define WFP_RA_SIZE 56u
+#define WFP_RA_TAG 0u
+#define WFP_RA_TEXT 8u
+#define WFP_RA_EFFECT 8u
+#define WFP_RA_ARG0 16u
+#define WFP_RA_ARG1 24u
+#define WFP_RA_OPT 32u
+#define WFP_RA_OPT_STR 36u
+#define WFP_RA_STATE 48u
+
 /* Bytes inside an instance's linear memory: valid until post_return or the
 ** next call into the instance, whichever comes first. */
 typedef struct wfp_abi_bytes {
