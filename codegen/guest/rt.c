@@ -1254,6 +1254,28 @@ EXPORT("rt_resume_done") void rt_resume_done(void) { wfp_gen_set_resuming(0); }
 
 static const u32 *fn_entry(u32 fn);
 
+/* Is p[0..n) one JSON value in compact form (no white space outside
+** strings), as the guest writes json values into state bytes? */
+static int json_compact_ok(const u8 *p, u32 n) {
+  if (!n || jvalue(p, 0, n, 0, 0) != n)
+    return 0;
+  int in_str = 0;
+  for (u32 i = 0; i < n; i++) {
+    u8 c = p[i];
+    if (in_str) {
+      if (c == '\\')
+        i++;
+      else if (c == '"')
+        in_str = 0;
+    } else if (c == '"') {
+      in_str = 1;
+    } else if (is_ws(c)) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
 /* One value of type ty at s[q..t): its end, or 0 when it does not fit. A
 ** closure's captures are typed by its function's leading params. */
 #define FN_NEST_MAX 32
@@ -1264,7 +1286,15 @@ static u32 value_end(const u8 *s, u32 q, u32 t, u32 ty, u32 depth) {
     if (t - q < 4u)
       return 0;
     u32 sl = rd32(s + q);
-    return sl <= t - q - 4u ? q + 4u + sl : 0;
+    if (sl > t - q - 4u)
+      return 0;
+    /* the content too: a forged state (its checksum is no MAC) must not
+    ** make a str that is not UTF-8 or a json value that is not JSON, which
+    ** the program would print as its output */
+    const u8 *v = s + q + 4u;
+    if (ty == TY_STR ? !utf8_ok(v, 0, sl) : !json_compact_ok(v, sl))
+      return 0;
+    return q + 4u + sl;
   }
   if (ty != TY_FN || depth > FN_NEST_MAX || t - q < 8u)
     return 0;

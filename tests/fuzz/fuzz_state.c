@@ -62,29 +62,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   return 0;
 }
 
-static uint64_t rd64(const uint8_t *p) {
-  uint64_t v;
-  memcpy(&v, p, 8);
-  return v;
-}
-
-/* The state checksum of codegen/guest/rt.c (state_sum): not a MAC, so the
-** fuzzer can forge it as anyone could; n >= 32. */
-static uint64_t state_sum(const uint8_t *p, uint32_t n) {
-  const uint64_t K = 0x9E3779B97F4A7C15ull;
-  uint64_t h = (0x243F6A8885A308D3ull ^ (uint64_t)n) * K;
-  h = (h ^ rd64(p)) * K;
-  h = (h ^ rd64(p + 8)) * K;
-  uint32_t i = 24;
-  for (; i + 8u <= n; i += 8u)
-    h = (h ^ rd64(p + i)) * K;
-  if (i < n)
-    h = (h ^ rd64(p + n - 8u)) * K;
-  h ^= h >> 32;
-  h *= K;
-  return h ^ (h >> 29);
-}
-
 typedef struct step {
   void *inst;
   const char *input;
@@ -185,10 +162,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uint8_t *state = dup(data + 3, slen);
   if (!state)
     return 0;
-  if (flags & 0x20 && slen >= 32) {
-    uint64_t sum = state_sum(state, (uint32_t)slen);
-    memcpy(state + 16, &sum, 8);
-  }
+  if (flags & 0x20 && slen >= 32)
+    fuzz_state_resign(state, (uint32_t)slen);
   char *resume = dup(data + 3 + slen, size - 3 - slen);
   if (!resume) {
     free(state);

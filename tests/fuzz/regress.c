@@ -1,0 +1,180 @@
+/*
+** regress.c: unit tests of the library fixes the fuzz targets led to, each
+** through the public host API on the module of state.program.json (the
+** inputs that found them are in corpus/; this says what was wrong).
+** Only in builds without WFP_BUILD_FUZZ (cmocka).
+*/
+#define _GNU_SOURCE /* memmem */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+
+#include "fuzz.h"
+#include "util.h"
+#include "wfp/host.h"
+
+static wfp_module *mod;
+
+static int load_module(void **state) {
+  (void)state;
+  char err[512];
+  int rc = wfp_module_load(WFP_FUZZ_MODULE, &mod, err, sizeof err);
+  if (rc)
+    fprintf(stderr, "%s\n", err);
+  return rc;
+}
+
+static int free_module(void **state) {
+  (void)state;
+  wfp_module_free(mod);
+  return 0;
+}
+
+/* Runs main until its lambda sends its first message: then main's frame
+** holds s (str "héllo"), j (json) and f (a fn value). Returns the
+** checkpoint (wfp_free). */
+static char *checkpoint_at_msg_send(size_t *len) {
+  wfp_env *e = wfp_env_new();
+  assert_non_null(e);
+  assert_int_equal(wfp_env_ctx_set(e, "n", 5), 0);
+  wfp_invocation *inv = NULL;
+  assert_int_equal(wfp_invocation_new(mod, e, "{}", 2, &inv), 0);
+  char *ck = NULL;
+  for (int k = 0; k < 10 && !ck; k++) {
+    assert_int_equal(wfp_invocation_step(inv), WFP_PENDING);
+    if (strstr(wfp_invocation_pending_json(inv), "\"msg-send\""))
+      assert_int_equal(wfp_invocation_checkpoint(inv, &ck, len), 0);
+    else
+      assert_int_equal(wfp_invocation_perform(inv), 0);
+  }
+  assert_non_null(ck);
+  wfp_invocation_free(inv);
+  wfp_env_free(e);
+  return ck;
+}
+
+/* The checkpoint with `from` replaced by `to` (same length) inside its
+** state bytes, the state's checksum and the file's SHA-256 recomputed: what
+** anyone who can write the file can do. */
+static char *forge(const char *ck, size_t len, const char *from, const char *to,
+                   size_t *out_len) {
+  const char *nl = memchr(ck, '\n', len);
+  assert_non_null(nl);
+  cJSON *j = cJSON_ParseWithLength(nl + 1, len - (size_t)(nl + 1 - ck));
+  assert_non_null(j);
+  cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "state");
+  assert_true(cJSON_IsString(st));
+  wfp__buf raw;
+  wfp__buf_init(&raw);
+  assert_true(wfp__base64_decode(st->valuestring, strlen(st->valuestring), &raw));
+  size_t n = strlen(from);
+  assert_int_equal(strlen(to), n);
+  char *at = memmem(raw.data, raw.len, from, n);
+  assert_non_null(at);
+  memcpy(at, to, n);
+  fuzz_state_resign((uint8_t *)raw.data, (uint32_t)raw.len);
+  wfp__buf b64;
+  wfp__buf_init(&b64);
+  wfp__buf_add_base64(&b64, raw.data, raw.len);
+  assert_false(b64.oom);
+  cJSON_SetValuestring(st, b64.data);
+  char *body = cJSON_PrintUnformatted(j);
+  assert_non_null(body);
+  uint8_t sum[32];
+  char hex[65];
+  wfp__sha256_buf(body, strlen(body), sum);
+  wfp__hex(sum, 32, hex);
+  wfp__buf f;
+  wfp__buf_init(&f);
+  wfp__buf_printf(&f, "WFPC1 %s\n%s", hex, body);
+  assert_false(f.oom);
+  cJSON_free(body);
+  cJSON_Delete(j);
+  wfp__buf_free(&raw);
+  wfp__buf_free(&b64);
+  return wfp__buf_take(&f, out_len);
+}
+
+/* Restores, performs the msg-send, takes one step: its result, and the
+** trap message (copied into msg) when it traps. */
+static int resume_once(const char *ck, size_t len, char *msg, size_t msglen) {
+  wfp_env *e = wfp_env_new();
+  assert_non_null(e);
+  wfp_invocation *inv = NULL;
+  char err[512] = "";
+  int rc = wfp_invocation_restore(mod, e, ck, len, &inv, err, sizeof err);
+  if (rc)
+    fprintf(stderr, "restore: %s\n", err);
+  assert_int_equal(rc, 0);
+  assert_int_equal(wfp_invocation_perform(inv), 0);
+  rc = wfp_invocation_step(inv);
+  msg[0] = 0;
+  if (rc == WFP_TRAP)
+    snprintf(msg, msglen, "%s", wfp_invocation_trap_message(inv));
+  wfp_invocation_free(inv);
+  wfp_env_free(e);
+  return rc;
+}
+
+/* The forging itself changes nothing: the same state re-signed resumes. */
+static void resigned_state_resumes(void **state) {
+  (void)state;
+  size_t len, flen;
+  char *ck = checkpoint_at_msg_send(&len);
+  char *f = forge(ck, len, "null", "null", &flen);
+  char msg[512];
+  assert_int_equal(resume_once(f, flen, msg, sizeof msg), WFP_PENDING);
+  wfp_free(ck);
+  free(f);
+}
+
+/* A json value of the state that is not JSON was used as it was: main
+** returned it inside its output, which was then not JSON
+** (corpus/state/regress-json-value-not-json). */
+static void forged_json_value_is_refused(void **state) {
+  (void)state;
+  size_t len, flen;
+  char *ck = checkpoint_at_msg_send(&len);
+  char *f = forge(ck, len, "null", "nllu", &flen);
+  char msg[512];
+  assert_int_equal(resume_once(f, flen, msg, sizeof msg), WFP_TRAP);
+  assert_true(strncmp(msg, "invalid state:", 14) == 0);
+  wfp_free(ck);
+  free(f);
+  /* and white space where the guest writes none */
+  ck = checkpoint_at_msg_send(&len);
+  f = forge(ck, len, "[1,", "[ 1", &flen);
+  assert_int_equal(resume_once(f, flen, msg, sizeof msg), WFP_TRAP);
+  assert_true(strncmp(msg, "invalid state:", 14) == 0);
+  wfp_free(ck);
+  free(f);
+}
+
+/* Likewise a str value that is not UTF-8. */
+static void forged_str_value_is_refused(void **state) {
+  (void)state;
+  size_t len, flen;
+  char *ck = checkpoint_at_msg_send(&len);
+  char *f = forge(ck, len, "h\xc3\xa9llo", "h\xc3(llo", &flen);
+  char msg[512];
+  assert_int_equal(resume_once(f, flen, msg, sizeof msg), WFP_TRAP);
+  assert_true(strncmp(msg, "invalid state:", 14) == 0);
+  wfp_free(ck);
+  free(f);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(resigned_state_resumes),
+      cmocka_unit_test(forged_json_value_is_refused),
+      cmocka_unit_test(forged_str_value_is_refused),
+  };
+  return cmocka_run_group_tests(tests, load_module, free_module);
+}
