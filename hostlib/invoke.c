@@ -858,6 +858,11 @@ int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t l
   if (kind < 0 || kind >= WFP_EFFECT_COUNT || (!cJSON_IsNull(s2) && !cJSON_IsString(s2)))
     goto out;
   rc = wfp_invocation_new(m, e, input, strlen(input), &inv);
+  if (rc == WFP_EINVAL) {
+    /* the only input wfp_invocation_new refuses: a "self" that is no handle */
+    rc = WFP_ECORRUPT;
+    why = "the input's \"self\" is not a resource instance handle";
+  }
   if (rc)
     goto out;
   rc = WFP_ECORRUPT;

@@ -60,15 +60,38 @@ static char *checkpoint_at_msg_send(size_t *len) {
   return ck;
 }
 
-/* The checkpoint with `from` replaced by `to` (same length) inside its
-** state bytes, the state's checksum and the file's SHA-256 recomputed: what
-** anyone who can write the file can do. */
-static char *forge(const char *ck, size_t len, const char *from, const char *to,
-                   size_t *out_len) {
+/* The JSON body of a checkpoint file. */
+static cJSON *body_of(const char *ck, size_t len) {
   const char *nl = memchr(ck, '\n', len);
   assert_non_null(nl);
   cJSON *j = cJSON_ParseWithLength(nl + 1, len - (size_t)(nl + 1 - ck));
   assert_non_null(j);
+  return j;
+}
+
+/* body as a checkpoint file, its SHA-256 computed: what anyone who can
+** write the file can do. Frees body; the result is freed with free. */
+static char *sign(cJSON *body, size_t *out_len) {
+  char *text = cJSON_PrintUnformatted(body);
+  assert_non_null(text);
+  uint8_t sum[32];
+  char hex[65];
+  wfp__sha256_buf(text, strlen(text), sum);
+  wfp__hex(sum, 32, hex);
+  wfp__buf f;
+  wfp__buf_init(&f);
+  wfp__buf_printf(&f, "WFPC1 %s\n%s", hex, text);
+  assert_false(f.oom);
+  cJSON_free(text);
+  cJSON_Delete(body);
+  return wfp__buf_take(&f, out_len);
+}
+
+/* The checkpoint with `from` replaced by `to` (same length) inside its
+** state bytes, the state's checksum and the file's SHA-256 recomputed. */
+static char *forge(const char *ck, size_t len, const char *from, const char *to,
+                   size_t *out_len) {
+  cJSON *j = body_of(ck, len);
   cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "state");
   assert_true(cJSON_IsString(st));
   wfp__buf raw;
@@ -85,21 +108,9 @@ static char *forge(const char *ck, size_t len, const char *from, const char *to,
   wfp__buf_add_base64(&b64, raw.data, raw.len);
   assert_false(b64.oom);
   cJSON_SetValuestring(st, b64.data);
-  char *body = cJSON_PrintUnformatted(j);
-  assert_non_null(body);
-  uint8_t sum[32];
-  char hex[65];
-  wfp__sha256_buf(body, strlen(body), sum);
-  wfp__hex(sum, 32, hex);
-  wfp__buf f;
-  wfp__buf_init(&f);
-  wfp__buf_printf(&f, "WFPC1 %s\n%s", hex, body);
-  assert_false(f.oom);
-  cJSON_free(body);
-  cJSON_Delete(j);
   wfp__buf_free(&raw);
   wfp__buf_free(&b64);
-  return wfp__buf_take(&f, out_len);
+  return sign(j, out_len);
 }
 
 /* Restores, performs the msg-send, takes one step: its result, and the
@@ -170,11 +181,34 @@ static void forged_str_value_is_refused(void **state) {
   free(f);
 }
 
+/* A checkpoint whose input has a "self" that is no handle was refused
+** with WFP_EINVAL, a code restore does not document, and no message
+** (corpus/checkpoint/regress-self-not-a-handle). */
+static void restore_refuses_self_not_a_handle(void **state) {
+  (void)state;
+  size_t len, flen;
+  char *ck = checkpoint_at_msg_send(&len);
+  cJSON *j = body_of(ck, len);
+  cJSON_ReplaceItemInObjectCaseSensitive(j, "input", cJSON_CreateString("{\"self\":0}"));
+  char *f = sign(j, &flen);
+  wfp_env *e = wfp_env_new();
+  wfp_invocation *inv = (wfp_invocation *)&inv;
+  char err[512] = "";
+  assert_int_equal(wfp_invocation_restore(mod, e, f, flen, &inv, err, sizeof err),
+                   WFP_ECORRUPT);
+  assert_null(inv);
+  assert_non_null(strstr(err, "self"));
+  wfp_env_free(e);
+  wfp_free(ck);
+  free(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(resigned_state_resumes),
       cmocka_unit_test(forged_json_value_is_refused),
       cmocka_unit_test(forged_str_value_is_refused),
+      cmocka_unit_test(restore_refuses_self_not_a_handle),
   };
   return cmocka_run_group_tests(tests, load_module, free_module);
 }
