@@ -801,6 +801,14 @@ static bool jint(const char *s, int64_t *v) {
   return s && wfp__parse_i64(s, strlen(s), v);
 }
 
+/* A payload or value of a checkpoint is one JSON value: the host prints it
+** raw (pending effects, traces, reports, messages). */
+static bool is_json(const char *s) {
+  cJSON *v = cJSON_ParseWithOpts(s, NULL, true);
+  cJSON_Delete(v);
+  return v != NULL;
+}
+
 int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t len,
                            wfp_invocation **out, char *err, size_t errlen) {
   if (!m || !e || !out || (!data && len))
@@ -854,9 +862,20 @@ int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t l
   const cJSON *s2 = cJSON_GetObjectItemCaseSensitive(eff, "s2");
   if (!cJSON_IsNumber(k) || !s0 || !s1 || !s2 || !jint(jstr(eff, "i"), &ival))
     goto out;
-  kind = (int64_t)k->valuedouble;
-  if (kind < 0 || kind >= WFP_EFFECT_COUNT || (!cJSON_IsNull(s2) && !cJSON_IsString(s2)))
+  /* the range first: a double out of int64_t's range does not convert */
+  if (!(k->valuedouble >= 0 && k->valuedouble < WFP_EFFECT_COUNT) ||
+      (!cJSON_IsNull(s2) && !cJSON_IsString(s2)))
     goto out;
+  kind = (int64_t)k->valuedouble;
+  /* the effect's JSON operands: msg-send's payload, self-set's value,
+  ** db-query's params and each */
+  if ((kind == WFP_EFFECT_MSG_SEND && !is_json(s1)) ||
+      ((kind == WFP_EFFECT_SELF_SET || kind == WFP_EFFECT_DB_QUERY) && *s1 &&
+       !is_json(s1)) ||
+      (kind == WFP_EFFECT_DB_QUERY && cJSON_IsString(s2) && !is_json(s2->valuestring))) {
+    why = "the pending effect's payload is not JSON";
+    goto out;
+  }
   rc = wfp_invocation_new(m, e, input, strlen(input), &inv);
   if (rc == WFP_EINVAL) {
     /* the only input wfp_invocation_new refuses: a "self" that is no handle */
@@ -897,7 +916,7 @@ int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t l
   cJSON_ArrayForEach(it, msgs) {
     const cJSON *t = cJSON_GetArrayItem(it, 0), *p = cJSON_GetArrayItem(it, 1);
     if (!cJSON_IsArray(it) || cJSON_GetArraySize(it) != 2 || !cJSON_IsString(t) ||
-        !cJSON_IsString(p))
+        !cJSON_IsString(p) || !is_json(p->valuestring))
       goto out;
     if (wfp__env_msg_add(e, t->valuestring, strlen(t->valuestring), p->valuestring,
                          strlen(p->valuestring))) {

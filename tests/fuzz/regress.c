@@ -203,12 +203,66 @@ static void restore_refuses_self_not_a_handle(void **state) {
   free(f);
 }
 
+/* Restores body signed; the code, with the message in err. */
+static int restore_signed(cJSON *body, char *err, size_t errlen) {
+  size_t flen;
+  char *f = sign(body, &flen);
+  wfp_env *e = wfp_env_new();
+  wfp_invocation *inv = NULL;
+  err[0] = 0;
+  int rc = wfp_invocation_restore(mod, e, f, flen, &inv, err, errlen);
+  wfp_invocation_free(inv);
+  wfp_env_free(e);
+  free(f);
+  return rc;
+}
+
+/* A checkpoint's JSON operands were taken as they were and printed raw:
+** an effect whose payload is not JSON made wfp_invocation_pending_json
+** (and the trace) not JSON (corpus/checkpoint/regress-each-not-json), and
+** so did a message whose payload is not JSON, in the report. An effect
+** kind beyond int64_t was converted before its range was checked (UBSan). */
+static void restore_checks_json_operands(void **state) {
+  (void)state;
+  size_t len;
+  char *ck = checkpoint_at_msg_send(&len);
+  char err[512];
+  /* the checkpoint as it is restores */
+  assert_int_equal(restore_signed(body_of(ck, len), err, sizeof err), 0);
+  cJSON *j = body_of(ck, len);
+  cJSON *eff = cJSON_GetObjectItemCaseSensitive(j, "effect");
+  cJSON_ReplaceItemInObjectCaseSensitive(eff, "s1", cJSON_CreateString("[1,"));
+  assert_int_equal(restore_signed(j, err, sizeof err), WFP_ECORRUPT);
+  assert_non_null(strstr(err, "not JSON"));
+  /* db-query's each */
+  j = body_of(ck, len);
+  eff = cJSON_GetObjectItemCaseSensitive(j, "effect");
+  cJSON_ReplaceItemInObjectCaseSensitive(eff, "kind", cJSON_CreateNumber(WFP_EFFECT_DB_QUERY));
+  cJSON_ReplaceItemInObjectCaseSensitive(eff, "s1", cJSON_CreateString("[]"));
+  cJSON_ReplaceItemInObjectCaseSensitive(eff, "s2", cJSON_CreateString("{\"fn\":\"a\""));
+  assert_int_equal(restore_signed(j, err, sizeof err), WFP_ECORRUPT);
+  /* a message sent before */
+  j = body_of(ck, len);
+  cJSON *m = cJSON_CreateArray();
+  cJSON_AddItemToArray(m, cJSON_CreateString("t"));
+  cJSON_AddItemToArray(m, cJSON_CreateString("nope"));
+  cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(j, "messages"), m);
+  assert_int_equal(restore_signed(j, err, sizeof err), WFP_ECORRUPT);
+  /* an effect kind no integer type holds */
+  j = body_of(ck, len);
+  eff = cJSON_GetObjectItemCaseSensitive(j, "effect");
+  cJSON_ReplaceItemInObjectCaseSensitive(eff, "kind", cJSON_CreateNumber(1e300));
+  assert_int_equal(restore_signed(j, err, sizeof err), WFP_ECORRUPT);
+  wfp_free(ck);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(resigned_state_resumes),
       cmocka_unit_test(forged_json_value_is_refused),
       cmocka_unit_test(forged_str_value_is_refused),
       cmocka_unit_test(restore_refuses_self_not_a_handle),
+      cmocka_unit_test(restore_checks_json_operands),
   };
   return cmocka_run_group_tests(tests, load_module, free_module);
 }
