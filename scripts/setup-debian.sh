@@ -10,6 +10,9 @@ fi
 
 packages="build-essential cmake pkg-config clang lld binaryen wabt \
 libcjson-dev libcmocka-dev libsqlite3-dev strace hyperfine"
+# clang's libFuzzer and sanitizer runtimes (tests/fuzz), and the symbolizer
+# that puts file and line into their reports
+packages="$packages libclang-rt-14-dev llvm"
 # Node.js runs the WIT and component tests (jco) and the V8 baseline.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     packages="$packages nodejs npm"

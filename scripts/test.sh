@@ -1,7 +1,8 @@
 #!/bin/sh
 # The whole test suite: install what is needed, then build and run every
 # test twice, once plain and once under AddressSanitizer and
-# UndefinedBehaviorSanitizer. Exits non-zero when anything fails.
+# UndefinedBehaviorSanitizer, and run the fuzz targets for a minute each.
+# Exits non-zero when anything fails.
 set -eu
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -25,4 +26,13 @@ run build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 run build-asan -DCMAKE_BUILD_TYPE=Debug -DWFP_ENABLE_ASAN=ON -DWFP_ENABLE_UBSAN=ON
-echo "== all tests passed (plain and sanitized)" >&2
+# Fuzzing (tests/fuzz/README.md): clang's libFuzzer, each target for a
+# bounded time (WFP_FUZZ_SECONDS, 60 by default); a crash, a leak or a
+# broken promise fails it.
+echo "== build-fuzz: configure and build" >&2
+cmake -S . -B build-fuzz -DWFP_WERROR=ON -DCMAKE_C_COMPILER=clang -DWFP_BUILD_FUZZ=ON \
+      -DWFP_BUILD_TESTS=OFF -DWFP_BUILD_BENCH=OFF
+cmake --build build-fuzz -j "$jobs"
+echo "== build-fuzz: fuzz" >&2
+ctest --test-dir build-fuzz --output-on-failure -j "$jobs" -L fuzz
+echo "== all tests passed (plain, sanitized and fuzzed)" >&2
