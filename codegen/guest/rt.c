@@ -308,15 +308,36 @@ EXPORT("rt_trap") void rt_trap(const str *m) { fail_str((str *)m); }
 
 static int is_ws(u8 c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
+/* Set when ws() skipped white space: json_compact_ok clears and reads it,
+** so that checking a value is compact costs no second pass. */
+static u32 ws_seen;
+
 static u32 ws(const u8 *p, u32 i, u32 n) {
+  u32 from = i;
   while (i < n && is_ws(p[i]))
     i++;
+  ws_seen |= i != from;
   return i;
+}
+
+/* Does one of the eight bytes of w need a closer look inside a JSON string:
+** '"', '\\', a control character or a byte of a multi-byte character?
+** (The zero-byte test of each: it never misses one.) */
+static int jstr_special8(u64 w) {
+  const u64 ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  u64 q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+  u64 t = ((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20u) & ~w) | w;
+  return (t & highs) != 0;
 }
 
 /* UTF-8 well-formedness of p[i..j) (no overlongs, surrogates, > U+10FFFF) */
 static int utf8_ok(const u8 *p, u32 i, u32 j) {
   while (i < j) {
+    /* ASCII eight bytes at a time: state bytes are checked on every resume */
+    while (j - i >= 8u && !(rd64(p + i) & 0x8080808080808080ull))
+      i += 8u;
+    if (i >= j)
+      break;
     u8 c = p[i];
     if (c < 0x80) {
       i++;
@@ -366,6 +387,11 @@ static u32 jstring(const u8 *p, u32 i, u32 n, sb *out) {
   i++;
   u32 run = i;
   while (i < n) {
+    /* plain ASCII eight bytes at a time */
+    while (n - i >= 8u && !jstr_special8(rd64(p + i)))
+      i += 8u;
+    if (i >= n)
+      break;
     u8 c = p[i];
     if (c == '"') {
       if (!utf8_ok(p, run, i))
@@ -1257,23 +1283,8 @@ static const u32 *fn_entry(u32 fn);
 /* Is p[0..n) one JSON value in compact form (no white space outside
 ** strings), as the guest writes json values into state bytes? */
 static int json_compact_ok(const u8 *p, u32 n) {
-  if (!n || jvalue(p, 0, n, 0, 0) != n)
-    return 0;
-  int in_str = 0;
-  for (u32 i = 0; i < n; i++) {
-    u8 c = p[i];
-    if (in_str) {
-      if (c == '\\')
-        i++;
-      else if (c == '"')
-        in_str = 0;
-    } else if (c == '"') {
-      in_str = 1;
-    } else if (is_ws(c)) {
-      return 0;
-    }
-  }
-  return 1;
+  ws_seen = 0;
+  return n && jvalue(p, 0, n, 0, 0) == n && !ws_seen;
 }
 
 /* One value of type ty at s[q..t): its end, or 0 when it does not fit. A
