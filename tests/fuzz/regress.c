@@ -256,6 +256,53 @@ static void restore_checks_json_operands(void **state) {
   wfp_free(ck);
 }
 
+/* Runs greet with input text; the result, and the output or trap message
+** in out. */
+static int greet(const char *input, char *out, size_t outlen) {
+  wfp_env *e = wfp_env_new();
+  assert_non_null(e);
+  assert_int_equal(wfp_env_ctx_set(e, "n", 5), 0);
+  wfp_invocation *inv = NULL;
+  assert_int_equal(wfp_invocation_new(mod, e, input, strlen(input), &inv), 0);
+  int rc = wfp_invocation_run(inv, 100);
+  const char *r = rc == WFP_DONE ? wfp_invocation_output(inv) : wfp_invocation_trap_message(inv);
+  snprintf(out, outlen, "%s", r ? r : "");
+  wfp_invocation_free(inv);
+  wfp_env_free(e);
+  return rc;
+}
+
+/* The guest reads JSON strings eight plain bytes at a time since the state
+** checks above: every special byte (quote, backslash, control character,
+** start of a multi-byte character, a byte that is no UTF-8) is still seen
+** at each of the sixteen positions around a word. */
+static void json_strings_at_every_offset(void **state) {
+  (void)state;
+  static const struct {
+    const char *raw, *decoded; /* decoded NULL: the input is refused */
+  } cases[] = {{"\\\"", "\\\""}, {"\\\\", "\\\\"}, {"\\n", "\\n"},
+               {"\xc3\xa9", "\xc3\xa9"}, {"\\u00e9", "\xc3\xa9"},
+               {"\x01", NULL}, {"\x1f", NULL}, {"\xff", NULL}, {"\xc3", NULL},
+               {"\"", NULL}};
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+    for (int k = 0; k < 16; k++) {
+      char input[256], out[512], want[256];
+      snprintf(input, sizeof input,
+               "{\"fn\":\"greet\",\"args\":{\"who\":\"%.*s%sxyz\",\"opts\":{\"x\":1}}}", k,
+               "abcdefghijklmnop", cases[c].raw);
+      int rc = greet(input, out, sizeof out);
+      if (!cases[c].decoded) {
+        assert_int_equal(rc, WFP_TRAP);
+        continue;
+      }
+      assert_int_equal(rc, WFP_DONE);
+      snprintf(want, sizeof want, "{\"hi\":\"%.*s%sxyz\"", k, "abcdefghijklmnop",
+               cases[c].decoded);
+      if (strncmp(out, want, strlen(want)) != 0)
+        fail_msg("case %zu at %d: %s, want %s...", c, k, out, want);
+    }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(resigned_state_resumes),
@@ -263,6 +310,7 @@ int main(void) {
       cmocka_unit_test(forged_str_value_is_refused),
       cmocka_unit_test(restore_refuses_self_not_a_handle),
       cmocka_unit_test(restore_checks_json_operands),
+      cmocka_unit_test(json_strings_at_every_offset),
   };
   return cmocka_run_group_tests(tests, load_module, free_module);
 }
