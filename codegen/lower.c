@@ -187,6 +187,8 @@ static uint32_t str_obj(cg *g, const char *s, size_t n) {
     memcpy(buf + 4, s, n);
   uint32_t addr = add_data(g, buf, (uint32_t)(4 + n), 4);
   free(buf);
+  if (g->rc)
+    return 0; /* no segment to share */
   if (g->nlits == g->lits_cap) {
     int cap = g->lits_cap ? g->lits_cap * 2 : 64;
     lit *nl = realloc(g->lits, sizeof *nl * (size_t)cap);
@@ -494,19 +496,22 @@ typedef struct fb {
   int words; /* bitset words */
 } fb;
 
+/* The builders below give index 0 when out of memory (the arrays exist
+** from the start, build_function): lowering goes on harmlessly, and the
+** function is dropped (g->rc). */
 static int new_local(fb *F, BinaryenType t, int kind) {
   if (F->nl == F->lcap) {
     int cap = F->lcap ? F->lcap * 2 : 32;
     BinaryenType *nt = realloc(F->lt, sizeof *nt * (size_t)cap);
-    int *nk = realloc(F->lk, sizeof *nk * (size_t)cap);
+    if (nt)
+      F->lt = nt;
+    int *nk = nt ? realloc(F->lk, sizeof *nk * (size_t)cap) : NULL;
+    if (nk)
+      F->lk = nk;
     if (!nt || !nk) {
-      free(nt ? nt : F->lt);
-      F->lt = NULL;
       cg_fail(F->g, WFP_ENOMEM, "", "out of memory");
       return 0;
     }
-    F->lt = nt;
-    F->lk = nk;
     F->lcap = cap;
   }
   F->lt[F->nl] = t;
@@ -758,8 +763,10 @@ static frag *frag_cur(frags *fs) {
 
 static void frag_text(frags *fs, const char *s, size_t n) {
   frag *f = frag_cur(fs);
-  if (f)
+  if (f) {
     wfp__buf_add(&f->text, s, n);
+    fs->oom |= f->text.oom;
+  }
 }
 
 /* Flattens a template into literal text and holes, in order. */
@@ -785,6 +792,7 @@ static void flatten(frags *fs, const wfp_jtpl *t) {
         wfp__buf_init(&kb);
         wfp__buf_add_jstr(&kb, t->keys[i], t->keylens[i]);
         wfp__buf_addc(&kb, ':');
+        fs->oom |= kb.oom;
         frag_text(fs, kb.data ? kb.data : "", kb.len);
         wfp__buf_free(&kb);
       }
@@ -1393,7 +1401,8 @@ static bool bs_has(const uint64_t *s, int i) { return (s[i / 64] >> (i % 64)) & 
 typedef struct ud {
   uint64_t *use;
   int words;
-  bool unknown; /* an expression the walk does not know, or no memory */
+  bool unknown; /* an expression the walk does not know */
+  bool oom;
 } ud;
 
 static void usedef(ud *u, BinaryenExpressionRef e, uint64_t *def) {
@@ -1415,7 +1424,7 @@ static void usedef(ud *u, BinaryenExpressionRef e, uint64_t *def) {
     size_t n = (size_t)u->words;
     uint64_t *d = malloc(2 * n * sizeof *d);
     if (!d) {
-      u->unknown = true;
+      u->oom = true;
       return;
     }
     memcpy(d, def, n * sizeof *d);
@@ -1469,7 +1478,7 @@ static int liveness(fb *F) {
   if (W == 0)
     W = 1;
   F->words = W;
-  ud u = {NULL, W, false};
+  ud u = {NULL, W, false, false};
   for (int i = 0; i < F->nb; i++) {
     blk *b = &F->b[i];
     b->use = calloc((size_t)W * 4, sizeof(uint64_t));
@@ -1484,6 +1493,8 @@ static int liveness(fb *F) {
     if (b->term == T_IF)
       usedef(&u, b->cond, b->def);
   }
+  if (u.oom)
+    return WFP_ENOMEM;
   if (u.unknown) {
     cg_fail(F->g, WFP_EINTERNAL, F->f->path,
             "internal error: an expression the liveness analysis does not know");
@@ -1588,12 +1599,12 @@ static BinaryenExpressionRef restore_code(fb *F, point *pt, int ptr) {
 
 static int compute_saves(fb *F) {
   fninfo *fi = F->fi;
-  fi->npoints = F->npts;
   fi->pt_callee = calloc((size_t)F->npts + 1, sizeof *fi->pt_callee);
   fi->pt_nvals = calloc((size_t)F->npts + 1, sizeof *fi->pt_nvals);
   fi->pt_types = calloc((size_t)F->npts + 1, sizeof *fi->pt_types);
   if (!fi->pt_callee || !fi->pt_nvals || !fi->pt_types)
     return WFP_ENOMEM;
+  fi->npoints = F->npts; /* pt_types[0..npoints) is what wfp_codegen frees */
   for (int k = 0; k < F->npts; k++) {
     point *pt = &F->pts[k];
     const uint64_t *live = F->b[pt->cont].in;
@@ -1637,9 +1648,15 @@ static void build_function(cg *g, int idx) {
   F.fi = fi;
   F.fidx = idx;
   F.var_local = calloc((size_t)f->nlocals + 1, sizeof *F.var_local);
-  if (!F.var_local) {
+  F.lcap = F.bcap = 32;
+  F.pcap = 8;
+  F.lt = calloc((size_t)F.lcap, sizeof *F.lt);
+  F.lk = calloc((size_t)F.lcap, sizeof *F.lk);
+  F.b = calloc((size_t)F.bcap, sizeof *F.b);
+  F.pts = calloc((size_t)F.pcap, sizeof *F.pts);
+  if (!F.var_local || !F.lt || !F.lk || !F.b || !F.pts) {
     cg_fail(g, WFP_ENOMEM, "", "out of memory");
-    return;
+    goto done;
   }
   /* params: captures, then declared params */
   for (int i = 0; i < f->ncaps; i++)
@@ -1683,12 +1700,12 @@ static void build_function(cg *g, int idx) {
     goto done;
   int label = new_local(&F, I32, VK_SCRATCH);
   int fptr = new_local(&F, I32, VK_SCRATCH); /* frame pointer of saves/restores */
-  RelooperRef R = RelooperCreate(g->m);
   RelooperBlockRef *rb = calloc((size_t)F.nb + 1, sizeof *rb);
   if (!rb) {
     cg_fail(g, WFP_ENOMEM, "", "out of memory");
     goto done;
   }
+  RelooperRef R = RelooperCreate(g->m); /* freed by RelooperRenderAndDispose only */
   /* blocks' code, with saves at suspensions and checks after calls */
   for (int i = 0; i < F.nb; i++) {
     blk *b = &F.b[i];
@@ -2154,8 +2171,10 @@ int wfp_codegen(const wfp_program *p, const wfp_cg_opts *opts,
   g->err = err;
   /* the guest runtime is the module we add the program to */
   char *copy = malloc(wfp__rt_wasm_len);
-  if (!copy)
+  if (!copy) {
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
     return WFP_ENOMEM;
+  }
   memcpy(copy, wfp__rt_wasm, wfp__rt_wasm_len);
   g->m = BinaryenModuleRead(copy, wfp__rt_wasm_len);
   free(copy);

@@ -105,8 +105,10 @@ void *wfp__arena_alloc(wfp__arena *a, size_t n) {
   if (!a->head || a->cap - a->used < n) {
     size_t cap = n > 32768 ? n : 32768;
     wfp__arena_chunk *c = malloc(CHUNK_HDR + cap);
-    if (!c)
+    if (!c) {
+      a->oom = true;
       return NULL;
+    }
     c->next = a->head;
     c->cap = cap;
     a->head = c;
@@ -434,10 +436,14 @@ int wfp__read_file(const char *path, char **data, size_t *len) {
     wfp__buf_free(&b);
     if (!err)
       errno = ENOMEM;
-    return WFP_EIO;
+    return err ? WFP_EIO : WFP_ENOMEM;
   }
   *data = wfp__buf_take(&b, len);
-  return *data ? WFP_OK : WFP_ENOMEM;
+  if (!*data) {
+    errno = ENOMEM;
+    return WFP_ENOMEM;
+  }
+  return WFP_OK;
 }
 
 /* Writes to what is not a regular file (a terminal, a pipe, /dev/stdout):

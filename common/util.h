@@ -34,6 +34,7 @@ typedef struct wfp__arena {
   wfp__arena_chunk *head;
   size_t used; /* bytes used in head */
   size_t cap;  /* capacity of head */
+  bool oom;    /* sticky: an allocation failed (its owner reports WFP_ENOMEM) */
 } wfp__arena;
 
 void wfp__arena_init(wfp__arena *a);
@@ -96,7 +97,8 @@ void wfp__sha256_buf(const void *p, size_t n, uint8_t out[32]);
 void wfp__hex(const uint8_t *p, size_t n, char *out);
 
 /* ---- files ---- */
-/* Reads a whole file (NUL-terminated; caller frees). 0, or WFP_EIO with errno set. */
+/* Reads a whole file (NUL-terminated; caller frees). 0, WFP_ENOMEM, or
+** WFP_EIO with errno set. */
 int wfp__read_file(const char *path, char **data, size_t *len);
 /* Writes data to path atomically: a temporary file in the same directory,
 ** fsync, rename. A reader never sees a half-written file, and on failure

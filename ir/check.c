@@ -11,10 +11,15 @@
 
 /* ---- types ---- */
 
+/* Never NULL: out of memory, the program's error type, which nothing
+** unifies with or reports (the load then ends with WFP_ENOMEM). */
 wfp_type *wfp__type_new(wfp_program *p, wfp_tkind k) {
   wfp_type *t = wfp__arena_alloc(&p->arena, sizeof *t);
-  if (t)
-    t->kind = k;
+  if (!t) {
+    p->oom_type.kind = WFP_T_ERROR;
+    return &p->oom_type;
+  }
+  t->kind = k;
   return t;
 }
 
@@ -188,8 +193,10 @@ static bool push(void **v, int *n, int *cap, size_t sz) {
 static void add_defer(C *c, dkind kind, wfp_expr *e, wfp_type *t,
                       const char *what, wfp_func *target) {
   K *k = c->k;
-  if (!push((void **)&k->defers, &k->ndefers, &k->defers_cap, sizeof(defer)))
+  if (!push((void **)&k->defers, &k->ndefers, &k->defers_cap, sizeof(defer))) {
+    k->p->oom = true; /* the load ends with WFP_ENOMEM */
     return;
+  }
   defer *d = &k->defers[k->ndefers++];
   d->kind = kind;
   d->e = e;
@@ -201,8 +208,10 @@ static void add_defer(C *c, dkind kind, wfp_expr *e, wfp_type *t,
 
 static void add_site(C *c, wfp_func *target, wfp_expr *e) {
   K *k = c->k;
-  if (!push((void **)&k->sites, &k->nsites, &k->sites_cap, sizeof(site)))
+  if (!push((void **)&k->sites, &k->nsites, &k->sites_cap, sizeof(site))) {
+    k->p->oom = true;
     return;
+  }
   site *s = &k->sites[k->nsites++];
   s->in = c->fn;
   s->snap = c->sc;
@@ -231,10 +240,11 @@ static const char *tstr(K *k, wfp_type *t) {
   wfp__buf b;
   wfp__buf_init(&b);
   wfp__type_str(t, &b);
+  k->p->oom |= b.oom;
   const char *r = wfp__arena_strndup(&k->p->arena, b.data ? b.data : "?",
                                      b.data ? b.len : 1);
   wfp__buf_free(&b);
-  return r;
+  return r ? r : "?";
 }
 
 static bool is_err(wfp_type *t) {
@@ -842,6 +852,8 @@ static void declare(C *c, wfp_stmt *s) {
     fnlevel *l = level_of(c->k, c->fn);
     if (l && push((void **)&l->vars, &l->n, &l->cap, sizeof(wfp_var *)))
       l->vars[l->n++] = v;
+    else if (l)
+      p->oom = true;
   }
 }
 

@@ -254,6 +254,8 @@ struct wfp_program {
   /* diagnostics */
   wfp_diag *diags;
   size_t ndiags, diags_cap, dropped;
+  bool oom;   /* an allocation failed (or p->arena.oom): the load gives WFP_ENOMEM */
+  wfp_type oom_type; /* what wfp__type_new gives out of memory: an error type */
   int status; /* 0 after a successful load */
   /* the program, in lifted order after load */
   wfp_func **funcs;
@@ -277,6 +279,7 @@ int wfp__diag_at(wfp_program *p, int code, int line, int col, const char *fmt,
 /* True when the diagnostic bound is reached (stages stop early then). */
 bool wfp__diag_full(const wfp_program *p);
 
+/* A new type of kind k; never NULL (out of memory: an error type, p->oom). */
 wfp_type *wfp__type_new(wfp_program *p, wfp_tkind k);
 /* Writes a type as text: "i64", "fn(i64, str) -> json". */
 void wfp__type_str(wfp_type *t, wfp__buf *out);

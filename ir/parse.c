@@ -394,22 +394,29 @@ bool wfp__ident_ok(const char *s) {
   return true;
 }
 
+/* Paths are never NULL: out of memory, a path is "" and the load ends
+** with WFP_ENOMEM (p->arena.oom, p->oom). */
 static const char *kpath(P *ps, const char *base, const char *key) {
-  if (wfp__ident_ok(key))
-    return wfp__arena_printf(&ps->p->arena, "%s.%s", base, key);
-  wfp__buf b;
-  wfp__buf_init(&b);
-  wfp__buf_adds(&b, base);
-  wfp__buf_addc(&b, '[');
-  wfp__buf_add_jstr(&b, key, strlen(key));
-  wfp__buf_addc(&b, ']');
-  const char *r = wfp__arena_strndup(&ps->p->arena, b.data ? b.data : "", b.len);
-  wfp__buf_free(&b);
-  return r;
+  const char *r;
+  if (wfp__ident_ok(key)) {
+    r = wfp__arena_printf(&ps->p->arena, "%s.%s", base, key);
+  } else {
+    wfp__buf b;
+    wfp__buf_init(&b);
+    wfp__buf_adds(&b, base);
+    wfp__buf_addc(&b, '[');
+    wfp__buf_add_jstr(&b, key, strlen(key));
+    wfp__buf_addc(&b, ']');
+    ps->p->oom |= b.oom;
+    r = b.oom ? NULL : wfp__arena_strndup(&ps->p->arena, b.data ? b.data : "", b.len);
+    wfp__buf_free(&b);
+  }
+  return r ? r : "";
 }
 
 static const char *ipath(P *ps, const char *base, int i) {
-  return wfp__arena_printf(&ps->p->arena, "%s[%d]", base, i);
+  const char *r = wfp__arena_printf(&ps->p->arena, "%s[%d]", base, i);
+  return r ? r : "";
 }
 
 static const char *jtype(const cJSON *j) {
@@ -621,21 +628,27 @@ static cJSON *copy_value(P *ps, const cJSON *v, const char *path) {
     }
     char *tmp = wfp__arena_strndup(&ps->p->arena, t->s, t->n);
     r = tmp ? cJSON_CreateRaw(tmp) : NULL;
+    ps->p->oom |= !r;
   } else if (cJSON_IsString(v)) {
     if (!wfp__utf8_valid(v->valuestring, strlen(v->valuestring))) {
       wfp__diag(ps->p, WFP_EPROGRAM, path, "string is not valid UTF-8");
       return NULL;
     }
     r = cJSON_CreateString(v->valuestring);
+    ps->p->oom |= !r;
   } else if (cJSON_IsBool(v)) {
     r = cJSON_CreateBool(cJSON_IsTrue(v));
+    ps->p->oom |= !r;
   } else if (cJSON_IsNull(v)) {
     r = cJSON_CreateNull();
+    ps->p->oom |= !r;
   } else if (cJSON_IsArray(v) || cJSON_IsObject(v)) {
     bool obj = cJSON_IsObject(v);
     r = obj ? cJSON_CreateObject() : cJSON_CreateArray();
-    if (!r)
+    if (!r) {
+      ps->p->oom = true;
       return NULL;
+    }
     r->type |= WFP_JSON_KEEP_ORDER;
     int i = 0;
     for (const cJSON *c = v->child; c; c = c->next, i++) {
@@ -659,10 +672,13 @@ static cJSON *copy_value(P *ps, const cJSON *v, const char *path) {
         cJSON_Delete(r);
         return NULL;
       }
-      if (obj)
-        cJSON_AddItemToObject(r, c->string, cc);
-      else
-        cJSON_AddItemToArray(r, cc);
+      /* an object's key is copied: that can fail */
+      if (obj ? !cJSON_AddItemToObject(r, c->string, cc) : !cJSON_AddItemToArray(r, cc)) {
+        ps->p->oom = true;
+        cJSON_Delete(cc);
+        cJSON_Delete(r);
+        return NULL;
+      }
     }
   }
   return r;
@@ -728,6 +744,7 @@ static wfp_jtpl *parse_tpl(P *ps, const cJSON *v, const char *path) {
   wfp__buf_init(&b);
   wfp__json_write(&b, copy, false, -1, 0);
   cJSON_Delete(copy);
+  ps->p->oom |= b.oom;
   t->text = wfp__arena_strndup(&ps->p->arena, b.data ? b.data : "null",
                                b.data ? b.len : 4);
   wfp__buf_free(&b);
@@ -793,8 +810,10 @@ static wfp_func *new_func(P *ps) {
   if (p->nfuncs == p->funcs_cap) {
     int cap = p->funcs_cap ? p->funcs_cap * 2 : 16;
     wfp_func **nf = realloc(p->funcs, sizeof *nf * (size_t)cap);
-    if (!nf)
+    if (!nf) {
+      p->oom = true;
       return NULL;
+    }
     p->funcs = nf;
     p->funcs_cap = cap;
   }
@@ -940,18 +959,20 @@ static wfp_expr *parse_expr(P *ps, const cJSON *j, const char *path) {
     wfp__buf b;
     wfp__buf_init(&b);
     wfp__json_write(&b, e->json, false, -1, 0);
+    p->oom |= b.oom;
     e->str = wfp__arena_strndup(&p->arena, b.data ? b.data : "", b.len);
     e->slen = b.len;
     wfp__buf_free(&b);
     /* the program owns the copy (freed with the program) */
-    cJSON *holder = cJSON_CreateObject();
+    cJSON *holder = cJSON_CreateArray();
     if (!holder) {
+      p->oom = true;
       cJSON_Delete(e->json);
       e->json = NULL;
       return NULL;
     }
     cJSON_AddItemToArray(p->doc, holder);
-    cJSON_AddItemToObject(holder, "v", e->json);
+    cJSON_AddItemToArray(holder, e->json); /* links: allocates nothing */
     break;
   }
   case WFP_OP_VAR: {
@@ -1593,6 +1614,8 @@ static void parse_resource(P *ps, const cJSON *j, const char *path) {
         continue;
       }
       r->methods[r->nmethods] = wfp__arena_strdup(&p->arena, c->valuestring);
+      if (!r->methods[r->nmethods])
+        return; /* out of memory (p->arena.oom) */
       r->method_paths[r->nmethods] = ip;
       r->nmethods++;
     }
@@ -1631,6 +1654,7 @@ int wfp__ir_parse(wfp_program *p, const char *text, size_t len) {
   /* the document also owns lit_json copies (hung under it, see LIT_JSON) */
   p->doc = cJSON_CreateArray();
   if (!p->doc) {
+    free(offs);
     cJSON_Delete(root);
     return WFP_ENOMEM;
   }
@@ -1663,7 +1687,9 @@ int wfp__ir_parse(wfp_program *p, const char *text, size_t len) {
                 "field 'entry' must be a function name");
     else if (!p->entry_explicit) {
       /* named in the file: it must exist, as with --entry */
-      p->entry_name = wfp__arena_strdup(&p->arena, entry->valuestring);
+      const char *name = wfp__arena_strdup(&p->arena, entry->valuestring);
+      if (name)
+        p->entry_name = name;
       p->entry_explicit = true;
     }
   }

@@ -19,6 +19,14 @@ wfp_program *wfp_program_new(const wfp_ir_opts *opts) {
   if (!p)
     return NULL;
   wfp__arena_init(&p->arena);
+  /* room for the first diagnostics and the file's name now, so that a load
+  ** that runs out of memory can still say so, naming the file */
+  p->diags_cap = 8;
+  p->diags = calloc(p->diags_cap, sizeof *p->diags);
+  if (!p->diags || !wfp__arena_alloc(&p->arena, 1)) {
+    wfp_program_free(p);
+    return NULL;
+  }
   if (opts) {
     size_t n = opts->size < sizeof p->opts ? opts->size : sizeof p->opts;
     memcpy(&p->opts, opts, n);
@@ -53,8 +61,10 @@ static int add_diag(wfp_program *p, int code, const char *path, int line,
   if (p->ndiags == p->diags_cap) {
     size_t cap = p->diags_cap ? p->diags_cap * 2 : 8;
     wfp_diag *nd = realloc(p->diags, cap * sizeof *nd);
-    if (!nd)
+    if (!nd) {
+      p->oom = true;
       return code;
+    }
     p->diags = nd;
     p->diags_cap = cap;
   }
@@ -95,36 +105,64 @@ bool wfp__diag_full(const wfp_program *p) {
   return p->ndiags >= p->opts.max_diags;
 }
 
+/* A stage that ran out of memory may have left the tree incomplete (NULL
+** where a node was due): no stage runs after it. */
+static bool oom(const wfp_program *p) { return p->oom || p->arena.oom; }
+
 static int load(wfp_program *p, const char *text, size_t len) {
   int rc = wfp__ir_parse(p, text, len);
+  if (oom(p))
+    return WFP_ENOMEM;
   if (rc == WFP_OK || rc == WFP_EPROGRAM) {
     /* IDs and the checker also run on a program with faults, to report as
     ** many as the bound allows; IDs need a complete parse */
     int rc2 = rc == WFP_OK ? wfp__ir_assign_ids(p) : WFP_OK;
-    if (rc2 == WFP_ENOMEM)
-      return rc2;
+    if (rc2 == WFP_ENOMEM || oom(p))
+      return WFP_ENOMEM;
     int rc3 = wfp__ir_check(p);
-    if (rc3 == WFP_ENOMEM)
-      return rc3;
+    if (rc3 == WFP_ENOMEM || oom(p))
+      return WFP_ENOMEM;
     if (rc || rc2 || rc3)
       return WFP_EPROGRAM;
     rc = wfp__ir_lift(p);
-    if (rc)
-      return rc;
+    if (rc || oom(p))
+      return oom(p) ? WFP_ENOMEM : rc;
     rc = wfp__ir_emit(p);
   }
   return rc;
 }
 
+/* Out of memory anywhere in a load: one diagnostic says so, made without
+** allocating (over the last one when there is no room). */
+static void oom_diag(wfp_program *p) {
+  for (size_t i = 0; i < p->ndiags; i++)
+    if (p->diags[i].code == WFP_ENOMEM)
+      return;
+  size_t i = p->ndiags < p->diags_cap && p->ndiags < p->opts.max_diags ? p->ndiags++
+                                                                      : p->ndiags - 1;
+  wfp_diag *d = &p->diags[i];
+  memset(d, 0, sizeof *d);
+  d->code = WFP_ENOMEM;
+  d->file = p->file ? p->file : "<memory>";
+  d->path = "";
+  d->msg = "out of memory";
+}
+
 static int finish(wfp_program *p, int rc) {
-  /* a stage may return ENOMEM or an internal error without a diagnostic */
-  if (rc != WFP_OK && p->ndiags == 0) {
+  /* a stage may return an internal error without a diagnostic */
+  if (rc != WFP_OK && rc != WFP_ENOMEM && p->ndiags == 0) {
     wfp__diag(p, rc, "", "%s", wfp_strerror(rc));
   }
   /* internal errors are reported as such even among user faults */
   for (size_t i = 0; i < p->ndiags; i++)
     if (p->diags[i].code == WFP_EINTERNAL)
       rc = WFP_EINTERNAL;
+  /* an allocation that failed anywhere makes the result incomplete, and
+  ** the stages that follow it may have seen its effects as faults */
+  if (oom(p))
+    rc = WFP_ENOMEM;
+  if (rc == WFP_ENOMEM)
+    oom_diag(p);
   p->status = rc;
   return rc;
 }
@@ -135,7 +173,7 @@ int wfp_program_load_mem(wfp_program *p, const char *name, const char *text,
     return WFP_EINVAL;
   p->file = wfp__arena_strdup(&p->arena, name ? name : "<memory>");
   if (!p->file)
-    return WFP_ENOMEM;
+    return finish(p, WFP_ENOMEM);
   return finish(p, load(p, text ? text : "", len));
 }
 
@@ -144,10 +182,12 @@ int wfp_program_load_file(wfp_program *p, const char *path) {
     return WFP_EINVAL;
   p->file = wfp__arena_strdup(&p->arena, path);
   if (!p->file)
-    return WFP_ENOMEM;
+    return finish(p, WFP_ENOMEM);
   char *text = NULL;
   size_t len = 0;
   int rc = wfp__read_file(path, &text, &len);
+  if (rc == WFP_ENOMEM)
+    return finish(p, rc);
   if (rc) {
     wfp__diag(p, WFP_EIO, "", "cannot read the file: %s", strerror(errno));
     p->status = WFP_EIO;
