@@ -31,14 +31,26 @@ extern const size_t wfp__function_wit_len;
 
 #define MAX_DEPTH "10000" /* Wasm call depth before "call stack exhausted" */
 
+/* what the temporary directory may hold, all removed at the end */
+static const char *const tmp_files[] = {
+    "module.wasm", "module.c", "module.h", "glue.c",  "abi.h",   "func.so",
+    "part_a.c",    "part_b.c", "part_a.o", "part_b.o", "glue.o",  "wasm2c.log",
+    "cc.log",      "cc_a.log", "cc_b.log", "cc_glue.log", "ld.log", NULL};
+#define NTMP (sizeof tmp_files / sizeof tmp_files[0] - 1)
+
 struct wfp_aot {
   wfp_aot_opts o;
   wfp_program *prog;
   wfp__arena arena;
   wfp_diag *diags; /* our own, after the program's */
   size_t ndiags, cap;
+  bool oom; /* an allocation failed: the compilation gives WFP_ENOMEM */
   double secs[WFP_AOT_STAGE_COUNT];
   char tmp[256];
+  /* paths in the temporary directory, and its -I flag: never allocated,
+  ** so that the directory can always be removed */
+  char tmp_paths[NTMP][320];
+  char inc_flag[300];
   bool used;
 };
 
@@ -62,6 +74,14 @@ wfp_aot *wfp_aot_new(const wfp_aot_opts *opts) {
   if (a->o.opt_level < 0 || a->o.opt_level > 3)
     a->o.opt_level = 2;
   wfp__arena_init(&a->arena);
+  /* room for the first diagnostics now, so that a compilation that runs
+  ** out of memory can still say so */
+  a->cap = 8;
+  a->diags = calloc(a->cap, sizeof *a->diags);
+  if (!a->diags || !wfp__arena_alloc(&a->arena, 1)) {
+    wfp_aot_free(a);
+    return NULL;
+  }
   return a;
 }
 
@@ -80,8 +100,10 @@ static int adiag(wfp_aot *a, int code, const char *path, const char *fmt, ...) {
   if (a->ndiags == a->cap) {
     size_t cap = a->cap ? a->cap * 2 : 8;
     wfp_diag *nd = realloc(a->diags, cap * sizeof *nd);
-    if (!nd)
+    if (!nd) {
+      a->oom = true;
       return code;
+    }
     a->diags = nd;
     a->cap = cap;
   }
@@ -101,6 +123,22 @@ static int adiag(wfp_aot *a, int code, const char *path, const char *fmt, ...) {
   if (!d->msg)
     d->msg = "out of memory";
   return code;
+}
+
+/* Out of memory: one diagnostic says so, made without allocating (over
+** the last one when there is no room). Returns WFP_ENOMEM. */
+static int nomem(wfp_aot *a) {
+  a->oom = true;
+  for (size_t i = 0; i < a->ndiags; i++)
+    if (a->diags[i].code == WFP_ENOMEM)
+      return WFP_ENOMEM;
+  wfp_diag *d = &a->diags[a->ndiags < a->cap ? a->ndiags++ : a->ndiags - 1];
+  memset(d, 0, sizeof *d);
+  d->code = WFP_ENOMEM;
+  d->file = a->prog && a->prog->file ? a->prog->file : "wfp-aot";
+  d->path = "";
+  d->msg = "out of memory";
+  return WFP_ENOMEM;
 }
 
 size_t wfp_aot_diag_count(const wfp_aot *a) {
@@ -132,7 +170,12 @@ const char *wfp_aot_program_hash(const wfp_aot *a) {
 /* ---- temporary directory ---- */
 
 static const char *tpath(wfp_aot *a, const char *name) {
-  return wfp__arena_printf(&a->arena, "%s/%s", a->tmp, name);
+  size_t i = 0;
+  while (tmp_files[i] && strcmp(tmp_files[i], name) != 0)
+    i++;
+  WFP_ASSERT(tmp_files[i]);
+  snprintf(a->tmp_paths[i], sizeof a->tmp_paths[i], "%s/%s", a->tmp, name);
+  return a->tmp_paths[i];
 }
 
 static int make_tmp(wfp_aot *a) {
@@ -150,13 +193,9 @@ static int make_tmp(wfp_aot *a) {
 }
 
 static void remove_tmp(wfp_aot *a) {
-  static const char *const files[] = {
-      "module.wasm", "module.c", "module.h", "glue.c",  "abi.h",   "func.so",
-      "part_a.c",    "part_b.c", "part_a.o", "part_b.o", "glue.o",  "wasm2c.log",
-      "cc.log",      "cc_a.log", "cc_b.log", "cc_glue.log", "ld.log", NULL};
   if (!a->tmp[0])
     return;
-  for (const char *const *f = files; *f; f++)
+  for (const char *const *f = tmp_files; *f; f++)
     unlink(tpath(a, *f));
   rmdir(a->tmp);
   a->tmp[0] = 0;
@@ -165,7 +204,7 @@ static void remove_tmp(wfp_aot *a) {
 /* ---- running tools ---- */
 
 /* Splits a command string at spaces (no quoting: $CC is a program and
-** perhaps some flags). */
+** perhaps some flags). -1 when out of memory. */
 static int split_words(wfp_aot *a, const char *s, const char **argv, int max) {
   int n = 0;
   const char *p = s;
@@ -177,7 +216,8 @@ static int split_words(wfp_aot *a, const char *s, const char **argv, int max) {
     const char *q = p;
     while (*q && *q != ' ' && *q != '\t')
       q++;
-    argv[n++] = wfp__arena_strndup(&a->arena, p, (size_t)(q - p));
+    if (!(argv[n++] = wfp__arena_strndup(&a->arena, p, (size_t)(q - p))))
+      return -1;
     p = q;
   }
   return n;
@@ -207,6 +247,8 @@ static const char *log_head(wfp_aot *a, const char *log) {
 
 static int write_tmp(wfp_aot *a, const char *name, const void *data, size_t len) {
   int rc = wfp__write_file_atomic(tpath(a, name), data, len, 0600);
+  if (rc == WFP_ENOMEM)
+    return nomem(a);
   if (rc)
     return adiag(a, WFP_EIO, "", "cannot write %s: %s", tpath(a, name), strerror(errno));
   return WFP_OK;
@@ -647,12 +689,23 @@ typedef struct job {
 
 static int spawn_job(wfp_aot *a, job *j) {
   posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, tpath(a, j->log), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  int rc = posix_spawnp(&j->pid, j->argv[0], &fa, NULL, (char *const *)j->argv, environ);
+  j->pid = -1;
+  /* each action is an allocation: a tool never runs with its output or
+  ** input where they should not be */
+  int rc = posix_spawn_file_actions_init(&fa);
+  if (rc)
+    return rc == ENOMEM ? nomem(a) : adiag(a, WFP_ETOOLCHAIN, "", "cannot run %s: %s",
+                                           j->what, strerror(rc));
+  if (!(rc = posix_spawn_file_actions_addopen(&fa, 1, tpath(a, j->log),
+                                              O_WRONLY | O_CREAT | O_TRUNC, 0600)) &&
+      !(rc = posix_spawn_file_actions_adddup2(&fa, 1, 2)) &&
+      !(rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)))
+    rc = posix_spawnp(&j->pid, j->argv[0], &fa, NULL, (char *const *)j->argv, environ);
   posix_spawn_file_actions_destroy(&fa);
+  if (rc == ENOMEM) {
+    j->pid = -1;
+    return nomem(a);
+  }
   if (rc != 0) {
     j->pid = -1;
     return adiag(a, WFP_ETOOLCHAIN, "", "cannot run %s '%s': %s%s", j->what, j->argv[0],
@@ -691,21 +744,42 @@ static int run_tool(wfp_aot *a, const char *const *argv, const char *log,
 
 /* ---- outputs ---- */
 
-static int put(wfp_aot *a, const char *path, const void *data, size_t len, int mode,
-               const char *what) {
-  if (wfp__write_file_atomic(path, data, len, mode))
-    return adiag(a, WFP_EIO, "", "cannot write %s %s: %s", what, path, strerror(errno));
-  return WFP_OK;
-}
+/* The outputs appear together or not at all: every one is staged (the
+** allocating and writing), and only then are they renamed into place. */
+typedef struct output {
+  const char *path;
+  const void *data;
+  size_t len;
+  int mode;
+  const char *what;
+} output;
 
-static int copy_into(wfp_aot *a, const char *dir, const char *name) {
-  char *data = NULL;
-  size_t len = 0;
-  if (wfp__read_file(tpath(a, name), &data, &len))
-    return adiag(a, WFP_EIO, "", "cannot read %s: %s", tpath(a, name), strerror(errno));
-  const char *dst = wfp__arena_printf(&a->arena, "%s/%s", dir, name);
-  int rc = put(a, dst, data, len, 0644, "C source");
-  free(data);
+#define MAX_OUTPUTS 12
+
+static int publish(wfp_aot *a, const output *o, int n) {
+  wfp__staged st[MAX_OUTPUTS];
+  int k, rc = WFP_OK;
+  for (k = 0; k < n && rc == WFP_OK; k++) {
+    int r = wfp__file_stage(&st[k], o[k].path, o[k].data, o[k].len, o[k].mode);
+    if (r == WFP_ENOMEM)
+      rc = nomem(a);
+    else if (r)
+      rc = adiag(a, WFP_EIO, "", "cannot write %s %s: %s", o[k].what, o[k].path,
+                 strerror(errno));
+  }
+  if (rc) {
+    for (int i = 0; i < k - 1; i++)
+      wfp__file_discard(&st[i]);
+    return rc;
+  }
+  for (k = 0; k < n; k++) {
+    if (rc) {
+      wfp__file_discard(&st[k]);
+    } else if (wfp__file_commit(&st[k])) {
+      rc = adiag(a, WFP_EIO, "", "cannot write %s %s: %s", o[k].what, o[k].path,
+                 strerror(errno));
+    }
+  }
   return rc;
 }
 
@@ -726,8 +800,11 @@ static int compile(wfp_aot *a) {
   size_t irlen = 0;
   char *so = NULL;
   size_t solen = 0;
+  char *csrc[2] = {NULL, NULL};
+  size_t clen[2] = {0, 0};
+  bool made_dir = false;
   if (o->emit_ir && wfp_program_ir_json(a->prog, 1, &irtext, &irlen))
-    return adiag(a, WFP_ENOMEM, "", "out of memory");
+    return nomem(a);
   if (want_wasm) {
     t0 = now();
     wfp_cg_opts co = {sizeof co, o->opt_level};
@@ -757,7 +834,7 @@ static int compile(wfp_aot *a) {
       goto out;
     glue = make_glue(a, &glen);
     if (!glue) {
-      rc = adiag(a, WFP_ENOMEM, "", "out of memory");
+      rc = nomem(a);
       goto out;
     }
     if ((rc = write_tmp(a, "glue.c", glue, glen)) ||
@@ -772,6 +849,10 @@ static int compile(wfp_aot *a) {
       cc = "cc";
     const char *base[32];
     int nb = split_words(a, cc, base, 16);
+    if (nb < 0) {
+      rc = nomem(a);
+      goto out;
+    }
     if (nb == 0) {
       rc = adiag(a, WFP_EUSAGE, "", "the C compiler command is empty");
       goto out;
@@ -787,7 +868,8 @@ static int compile(wfp_aot *a) {
     base[nb++] = "-DWASM_RT_USE_STACK_DEPTH_COUNT=1";
     base[nb++] = "-DWASM_RT_MAX_CALL_STACK_DEPTH=" MAX_DEPTH;
     base[nb++] = "-w";
-    base[nb++] = wfp__arena_printf(&a->arena, "-I%s", a->tmp);
+    snprintf(a->inc_flag, sizeof a->inc_flag, "-I%s", a->tmp);
+    base[nb++] = a->inc_flag;
     t0 = now();
     bool split = split_module(a);
     /* compile: two halves of the module and the glue at once, then link */
@@ -840,39 +922,69 @@ static int compile(wfp_aot *a) {
     a->secs[WFP_AOT_CC] = now() - t0;
     if (rc)
       goto out;
-    if (wfp__read_file(tpath(a, "func.so"), &so, &solen)) {
-      rc = adiag(a, WFP_EIO, "", "cannot read the compiled module: %s", strerror(errno));
+    if ((rc = wfp__read_file(tpath(a, "func.so"), &so, &solen))) {
+      rc = rc == WFP_ENOMEM ? nomem(a)
+                            : adiag(a, WFP_EIO, "", "cannot read the compiled module: %s",
+                                    strerror(errno));
       goto out;
     }
   }
-  /* everything succeeded: write the outputs */
-  if (o->emit_ir && (rc = put(a, o->emit_ir, irtext, irlen, 0644, "IR")))
+  /* everything succeeded: write the outputs, all or none */
+  if (a->oom || a->arena.oom) {
+    rc = nomem(a);
     goto out;
-  if (o->emit_wasm && (rc = put(a, o->emit_wasm, wasm, wlen, 0644, "Wasm")))
-    goto out;
-  if (o->emit_wit &&
-      (rc = put(a, o->emit_wit, wfp__function_wit, wfp__function_wit_len, 0644, "WIT")))
-    goto out;
+  }
+  output outs[MAX_OUTPUTS];
+  int nout = 0;
+  if (o->emit_ir)
+    outs[nout++] = (output){o->emit_ir, irtext, irlen, 0644, "IR"};
+  if (o->emit_wasm)
+    outs[nout++] = (output){o->emit_wasm, wasm, wlen, 0644, "Wasm"};
+  if (o->emit_wit)
+    outs[nout++] = (output){o->emit_wit, wfp__function_wit, wfp__function_wit_len, 0644, "WIT"};
   if (o->emit_c) {
-    if (mkdir(o->emit_c, 0755) != 0 && errno != EEXIST) {
+    static const char *const names[] = {"module.c", "module.h", "glue.c", "abi.h"};
+    for (int i = 0; i < 2; i++) {
+      if ((rc = wfp__read_file(tpath(a, names[i]), &csrc[i], &clen[i]))) {
+        rc = rc == WFP_ENOMEM ? nomem(a)
+                              : adiag(a, WFP_EIO, "", "cannot read %s: %s",
+                                      tpath(a, names[i]), strerror(errno));
+        goto out;
+      }
+    }
+    const void *cdata[4] = {csrc[0], csrc[1], glue, wfp__abi_h};
+    size_t cl[4] = {clen[0], clen[1], glen, wfp__abi_h_len};
+    for (int i = 0; i < 4; i++) {
+      const char *dst = wfp__arena_printf(&a->arena, "%s/%s", o->emit_c, names[i]);
+      if (!dst) {
+        rc = nomem(a);
+        goto out;
+      }
+      outs[nout++] = (output){dst, cdata[i], cl[i], 0644, "C source"};
+    }
+    if (mkdir(o->emit_c, 0755) == 0) {
+      made_dir = true;
+    } else if (errno != EEXIST) {
       rc = adiag(a, WFP_EIO, "", "cannot create %s: %s", o->emit_c, strerror(errno));
       goto out;
     }
-    if ((rc = copy_into(a, o->emit_c, "module.c")) ||
-        (rc = copy_into(a, o->emit_c, "module.h")) ||
-        (rc = copy_into(a, o->emit_c, "glue.c")) ||
-        (rc = copy_into(a, o->emit_c, "abi.h")))
-      goto out;
   }
-  if (o->output && (rc = put(a, o->output, so, solen, 0755, "module")))
-    goto out;
-  rc = WFP_OK;
+  if (o->output)
+    outs[nout++] = (output){o->output, so, solen, 0755, "module"};
+  rc = publish(a, outs, nout);
 out:
+  if (rc && made_dir)
+    rmdir(o->emit_c); /* it was made for this compilation */
   remove_tmp(a);
   free(wasm);
   free(glue);
   free(irtext);
   free(so);
+  free(csrc[0]);
+  free(csrc[1]);
+  /* a diagnostic lost for want of memory makes the failure that one */
+  if (rc && (a->oom || a->arena.oom))
+    rc = nomem(a);
   return rc;
 }
 
@@ -882,7 +994,7 @@ static int start(wfp_aot *a) {
   a->used = true;
   wfp_ir_opts io = {sizeof io, a->o.entry, a->o.max_diags};
   a->prog = wfp_program_new(&io);
-  return a->prog ? WFP_OK : WFP_ENOMEM;
+  return a->prog ? WFP_OK : nomem(a);
 }
 
 int wfp_aot_compile_file(wfp_aot *a, const char *path) {

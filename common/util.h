@@ -78,6 +78,14 @@ void wfp__buf_add_base64(wfp__buf *b, const void *p, size_t n);
 /* Decodes exactly; false on any character, padding or length error. */
 bool wfp__base64_decode(const char *s, size_t n, wfp__buf *out);
 
+/* ---- JSON ---- */
+/* True when s[0..n) is one JSON value (RFC 8259 grammar, white space around
+** it) nesting at most max_depth (<= 4096) arrays and objects. It allocates
+** nothing: a reader that failed on text this accepts ran out of memory.
+** String contents are not checked beyond their escapes (as cJSON reads
+** them: a \u escape of a lone surrogate is refused). */
+bool wfp__json_valid(const char *s, size_t n, int max_depth);
+
 /* ---- UTF-8 ---- */
 /* True when s[0..n) is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF). */
 bool wfp__utf8_valid(const char *s, size_t n);
@@ -102,7 +110,25 @@ void wfp__hex(const uint8_t *p, size_t n, char *out);
 int wfp__read_file(const char *path, char **data, size_t *len);
 /* Writes data to path atomically: a temporary file in the same directory,
 ** fsync, rename. A reader never sees a half-written file, and on failure
-** nothing is left behind. 0 or WFP_EIO (errno set). */
+** nothing is left behind. 0, WFP_ENOMEM or WFP_EIO (errno set). */
 int wfp__write_file_atomic(const char *path, const void *data, size_t len, int mode);
+
+/* The same in two steps, for outputs that appear together or not at all:
+** stage each (a synced temporary file beside it; all the allocating and
+** writing happens here), then commit each (a rename), or discard them all.
+** A path that is not a regular file (a terminal, /dev/stdout) is written
+** at commit, from data, which must live until then. stage: 0, WFP_ENOMEM,
+** WFP_EIO (errno set); commit: 0 or WFP_EIO. Both commit and discard
+** release s. */
+typedef struct wfp__staged {
+  char *tmp; /* the temporary file, or NULL when written at commit */
+  char *dst; /* where it goes */
+  const void *data;
+  size_t len;
+} wfp__staged;
+int wfp__file_stage(wfp__staged *s, const char *path, const void *data, size_t len,
+                    int mode);
+int wfp__file_commit(wfp__staged *s);
+void wfp__file_discard(wfp__staged *s);
 
 #endif /* WFP_COMMON_UTIL_H */

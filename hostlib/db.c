@@ -110,8 +110,10 @@ int wfp_env_open_db(wfp_env *e, const char *path, char *err, size_t errlen) {
   ** queries the same database; an in-memory one cannot travel */
   char *keep = NULL;
   if (strcmp(path, ":memory:") != 0 && !(keep = realpath(path, NULL)) &&
-      !(keep = strdup(path))) {
+      (errno == ENOMEM || !(keep = strdup(path)))) {
     S.close(db);
+    if (err && errlen)
+      snprintf(err, errlen, "out of memory");
     return WFP_ENOMEM;
   }
   wfp__env_close_db(e);
@@ -179,7 +181,11 @@ static int bind_one(sqlite3_stmt *st, int idx, const char *v, size_t n, char *er
   } else if (n == 5 && memcmp(v, "false", 5) == 0) {
     rc = S.bind_int64(st, idx, 0);
   } else if (v[0] == '"') {
-    cJSON *j = cJSON_ParseWithLength(v, n);
+    cJSON *j;
+    if (wfp__json_parse(v, n, &j) == WFP_ENOMEM) {
+      snprintf(err, errlen, "out of memory");
+      return WFP_ENOMEM;
+    }
     if (!cJSON_IsString(j)) {
       cJSON_Delete(j);
       snprintf(err, errlen, "parameter %d is not a valid JSON string", idx);

@@ -70,6 +70,10 @@ int wfp__env_msg_add(wfp_env *e, const char *topic, size_t tn, const char *paylo
 void wfp__env_clear(wfp_env *e);
 inst_ent *wfp__env_instance(const wfp_env *e, uint64_t handle);
 prop_ent *wfp__env_prop(const inst_ent *in, const char *name, size_t n);
+/* cJSON_ParseWithLength that tells text cJSON cannot read (WFP_EINVAL)
+** from memory running out (WFP_ENOMEM). *out: the tree, or NULL. */
+struct cJSON;
+int wfp__json_parse(const char *text, size_t n, struct cJSON **out);
 /* Checks that text (n bytes) is JSON of type ty; sets *compact (malloc) to
 ** its compact form. 0, WFP_EINVAL, WFP_ENOMEM. */
 int wfp__json_of_type(const char *text, size_t n, uint8_t ty, char **compact);

@@ -74,7 +74,12 @@ int wfp_invocation_new(wfp_module *m, wfp_env *e, const char *input, size_t len,
   inv->input_len = len;
   /* the instance a method runs on: the host performs self_get / self_set
   ** on it; the guest never sees handles */
-  cJSON *j = len ? cJSON_ParseWithLength(input, len) : NULL;
+  cJSON *j = NULL;
+  if (len && wfp__json_parse(input, len, &j) == WFP_ENOMEM) {
+    free(inv->input);
+    free(inv);
+    return WFP_ENOMEM;
+  }
   const cJSON *self = cJSON_GetObjectItemCaseSensitive(j, "self");
   if (self && !cJSON_IsNull(self)) {
     double v = cJSON_IsNumber(self) ? self->valuedouble : -1;
@@ -229,13 +234,16 @@ const char *wfp_invocation_pending_json(wfp_invocation *inv) {
   if (!inv || !inv->pending)
     return NULL;
   inv->line.len = 0;
+  inv->line.oom = false;
   effect_json(inv, &inv->line);
   return inv->line.oom ? NULL : inv->line.data;
 }
 
-static void trace_step(wfp_invocation *inv) {
+/* false when the line could not be made (out of memory) */
+static bool trace_step(wfp_invocation *inv) {
   wfp__buf *b = &inv->line;
   b->len = 0;
+  b->oom = false;
   wfp__buf_printf(b, "{\"step\":%llu,\"fuel\":%llu,\"status\":",
                   (unsigned long long)inv->steps, (unsigned long long)inv->fuel_used);
   if (inv->status == WFP_DONE) {
@@ -250,8 +258,10 @@ static void trace_step(wfp_invocation *inv) {
     wfp__buf_printf(b, ",\"state_bytes\":%zu", inv->state.len);
   }
   wfp__buf_addc(b, '}');
-  if (!b->oom)
-    inv->trace(inv->trace_ud, b->data);
+  if (b->oom)
+    return false;
+  inv->trace(inv->trace_ud, b->data);
+  return true;
 }
 
 /* ---- a step ---- */
@@ -336,11 +346,12 @@ int wfp_invocation_step(wfp_invocation *inv) {
     if (inv->fuel_max - inv->fuel_used < budget)
       budget = inv->fuel_max - inv->fuel_used;
   }
+  /* no instance for want of memory: the step did not happen */
   const char *why = NULL;
   void *inst = wfp__module_instance(inv->m, &why);
-  inv->steps++;
   if (!inst)
-    return end_trap(inv, why, strlen(why));
+    return WFP_ENOMEM;
+  inv->steps++;
   step_call c;
   c.inv = inv;
   c.inst = inst;
@@ -372,8 +383,9 @@ int wfp_invocation_step(wfp_invocation *inv) {
     inv->fuel_used += c.used > 0 ? (uint64_t)c.used : 0;
     rc = c.took;
   }
-  if (inv->trace && rc >= 0)
-    trace_step(inv);
+  /* the step happened; that its trace line is missing is said */
+  if (inv->trace && rc >= 0 && !trace_step(inv))
+    rc = WFP_ENOMEM;
   return rc;
 }
 
@@ -630,9 +642,12 @@ int wfp_invocation_perform(wfp_invocation *inv) {
     return rc;
   if (inv->resume.oom)
     return WFP_ENOMEM;
+  inv->pending = false;
   if (inv->trace) {
+    /* the effect was performed; that its trace line is missing is said */
     wfp__buf *b = &inv->line;
     b->len = 0;
+    b->oom = false;
     wfp__buf_printf(b, "{\"step\":%llu,\"performed\":", (unsigned long long)inv->steps);
     effect_json(inv, b);
     wfp__buf_adds(b, ",\"resume\":");
@@ -641,10 +656,10 @@ int wfp_invocation_perform(wfp_invocation *inv) {
     else
       wfp__buf_adds(b, "null");
     wfp__buf_addc(b, '}');
-    if (!b->oom)
-      inv->trace(inv->trace_ud, b->data);
+    if (b->oom)
+      return WFP_ENOMEM;
+    inv->trace(inv->trace_ud, b->data);
   }
-  inv->pending = false;
   return WFP_OK;
 }
 
@@ -816,7 +831,10 @@ int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t l
   wfp__hex(sum, 32, hex);
   if (memcmp(hex, data + sizeof CKPT_MAGIC - 1, 64) != 0)
     return corrupt(err, errlen, "checksum mismatch (truncated or tampered with)");
-  cJSON *j = cJSON_ParseWithLength(data + hl, len - hl);
+  cJSON *j;
+  int prc = wfp__json_parse(data + hl, len - hl, &j);
+  if (prc == WFP_ENOMEM)
+    return WFP_ENOMEM;
   if (!j)
     return corrupt(err, errlen, "malformed body");
   int rc = WFP_ECORRUPT;
@@ -862,6 +880,8 @@ int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t l
     goto out;
   rc = WFP_ECORRUPT;
   if (!wfp__base64_decode(state, strlen(state), &inv->state)) {
+    if (inv->state.oom)
+      rc = WFP_ENOMEM;
     why = "state is not base64";
     goto out;
   }
@@ -919,10 +939,15 @@ int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t l
       char *c = NULL;
       if (!cJSON_IsArray(pr) || cJSON_GetArraySize(pr) != 3 || !cJSON_IsString(pn) ||
           !cJSON_IsNumber(pt) || pt->valuedouble < WFP_TY_I64 ||
-          pt->valuedouble > WFP_TY_JSON || !cJSON_IsString(pv) ||
-          wfp__json_of_type(pv->valuestring, strlen(pv->valuestring),
-                            (uint8_t)pt->valuedouble, &c))
+          pt->valuedouble > WFP_TY_JSON || !cJSON_IsString(pv))
         goto out;
+      int t = wfp__json_of_type(pv->valuestring, strlen(pv->valuestring),
+                                (uint8_t)pt->valuedouble, &c);
+      if (t) {
+        if (t == WFP_ENOMEM)
+          rc = t;
+        goto out;
+      }
       int r = wfp__env_prop_add(in, pn->valuestring, (uint8_t)pt->valuedouble, c);
       free(c);
       if (r) {

@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "host_int.h"
 #include "util.h"
 #include "wfp/host.h"
 
@@ -70,6 +71,11 @@ static int usage_error(const char *fmt, const char *a) {
   return 2;
 }
 
+static int out_of_memory(void) {
+  fprintf(stderr, "wfp-host: error: out of memory\n");
+  return 3;
+}
+
 typedef struct kv {
   const char *key;
   size_t keylen;
@@ -99,8 +105,9 @@ static void trace_line(void *ud, const char *line) {
   fprintf(stderr, "%s\n", line);
 }
 
-/* The report: one JSON object on stdout. */
-static void report(wfp_invocation *inv, wfp_env *env, int status) {
+/* The report: one JSON object on stdout. Returns an exit code: 3 when it
+** could not be made (nothing is printed then). */
+static int report(wfp_invocation *inv, wfp_env *env, int status) {
   wfp__buf b;
   wfp__buf_init(&b);
   wfp__buf_adds(&b, "{\"status\":");
@@ -153,47 +160,61 @@ static void report(wfp_invocation *inv, wfp_env *env, int status) {
     wfp__buf_adds(&b, "null");
   }
   wfp__buf_adds(&b, "}\n");
+  if (b.oom) {
+    wfp__buf_free(&b);
+    return out_of_memory();
+  }
   fwrite(b.data, 1, b.len, stdout);
   wfp__buf_free(&b);
+  return 0;
 }
 
-/* VALUE of NAME=VALUE as JSON text of type ty (malloc), or NULL with a
-** usage error printed. An i64 takes a decimal integer, a str the text as
-** is, a json JSON text. */
-static char *typed_value(const char *what, const char *name, const char *v, uint8_t ty) {
+/* VALUE of NAME=VALUE as JSON text of type ty into *out (malloc). Returns
+** an exit code: 0, 2 with a usage error printed, 3 out of memory. An i64
+** takes a decimal integer, a str the text as is, a json JSON text. */
+static int typed_value(const char *what, const char *name, const char *v, uint8_t ty,
+                       char **out) {
   char msg[512];
+  *out = NULL;
   if (ty == WFP_TY_I64) {
     int64_t x;
     if (wfp__parse_i64(v, strlen(v), &x))
-      return strdup(v);
+      return (*out = strdup(v)) ? 0 : out_of_memory();
     snprintf(msg, sizeof msg, "%s %s: '%s' is not an i64 (a decimal integer)", what, name, v);
   } else if (ty == WFP_TY_STR) {
     wfp__buf b;
     wfp__buf_init(&b);
     wfp__buf_add_jstr(&b, v, strlen(v));
-    return b.oom ? NULL : wfp__buf_take(&b, NULL);
+    if (b.oom) {
+      wfp__buf_free(&b);
+      return out_of_memory();
+    }
+    return (*out = wfp__buf_take(&b, NULL)) ? 0 : out_of_memory();
   } else if (ty == WFP_TY_JSON) {
-    cJSON *t = cJSON_Parse(v);
+    cJSON *t;
+    if (wfp__json_parse(v, strlen(v), &t) == WFP_ENOMEM)
+      return out_of_memory();
     cJSON_Delete(t);
     if (t)
-      return strdup(v);
+      return (*out = strdup(v)) ? 0 : out_of_memory();
     snprintf(msg, sizeof msg, "%s %s: '%s' is not JSON", what, name, v);
   } else if (ty == WFP_TY_FN) {
     /* a function value in its JSON form, as an invocation outputs it */
-    cJSON *t = cJSON_Parse(v);
+    cJSON *t;
+    if (wfp__json_parse(v, strlen(v), &t) == WFP_ENOMEM)
+      return out_of_memory();
     bool ok = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(t, "fn")) &&
               cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(t, "args"));
     cJSON_Delete(t);
     if (ok)
-      return strdup(v);
+      return (*out = strdup(v)) ? 0 : out_of_memory();
     snprintf(msg, sizeof msg,
              "%s %s: '%s' is not a function value ({\"fn\": \"<id>\", \"args\": [captured values]})",
              what, name, v);
   } else {
     snprintf(msg, sizeof msg, "%s %s: a value of this type cannot be given", what, name);
   }
-  usage_error("%s", msg);
-  return NULL;
+  return usage_error("%s", msg);
 }
 
 /* --new RESOURCE[:PROP=VALUE,...]: creates the instance. Returns an exit
@@ -210,10 +231,8 @@ static int new_instance(const wfp_module *m, wfp_env *env, const char *spec,
       r = &d->resources[i];
   if (!r)
     return usage_error("--new: this module has no resource '%s'", res);
-  if (wfp_env_instance_new(env, m, res, handle)) {
-    fprintf(stderr, "wfp-host: error: out of memory\n");
-    return 3;
-  }
+  if (wfp_env_instance_new(env, m, res, handle))
+    return out_of_memory();
   const char *p = colon ? colon + 1 : NULL;
   while (p && *p) {
     const char *end = strchr(p, ',');
@@ -233,9 +252,10 @@ static int new_instance(const wfp_module *m, wfp_env *env, const char *spec,
       snprintf(msg, sizeof msg, "--new: resource '%s' has no property '%s'", res, item);
       return usage_error("%s", msg);
     }
-    char *json = typed_value("--new", item, eq + 1, r->prop_types[k]);
-    if (!json)
-      return 2;
+    char *json;
+    int code = typed_value("--new", item, eq + 1, r->prop_types[k], &json);
+    if (code)
+      return code;
     int rc = wfp_env_instance_set(env, *handle, item, json);
     free(json);
     if (rc) {
@@ -247,29 +267,43 @@ static int new_instance(const wfp_module *m, wfp_env *env, const char *spec,
   return 0;
 }
 
+/* Adds item (NULL when its creation ran out of memory) to obj; false, with
+** the item freed, when either ran out of memory. */
+static bool add_item(cJSON *obj, const char *key, cJSON *item) {
+  if (item && cJSON_AddItemToObject(obj, key, item))
+    return true;
+  cJSON_Delete(item);
+  return false;
+}
+
 /* Builds the input text from --input, --fn, --arg and --new (self).
 ** Returns an exit code (0 fine) and the text in *out (malloc). */
 static int build_input(const wfp_module *m, const char *input, const char *fn,
                        kv *args, int nargs, uint64_t self, const char *self_res,
                        char **out) {
   *out = NULL;
+  cJSON *j = NULL;
+  if (input ? wfp__json_parse(input, strlen(input), &j) == WFP_ENOMEM
+            : !(j = cJSON_CreateObject()))
+    return out_of_memory();
   if (input && !fn && nargs == 0 && !self) {
-    cJSON *j = cJSON_Parse(input);
     bool ok = cJSON_IsObject(j);
     cJSON_Delete(j);
     if (!ok)
       return usage_error("--input must be a JSON object, not '%s'", input);
     *out = strdup(input);
-    return *out ? 0 : 3;
+    return *out ? 0 : out_of_memory();
   }
-  cJSON *j = input ? cJSON_Parse(input) : cJSON_CreateObject();
   if (!cJSON_IsObject(j)) {
     cJSON_Delete(j);
     return usage_error("--input must be a JSON object, not '%s'", input);
   }
   if (fn) {
     cJSON_DeleteItemFromObjectCaseSensitive(j, "fn");
-    cJSON_AddItemToObject(j, "fn", cJSON_CreateString(fn));
+    if (!add_item(j, "fn", cJSON_CreateString(fn))) {
+      cJSON_Delete(j);
+      return out_of_memory();
+    }
   }
   const cJSON *fv = cJSON_GetObjectItemCaseSensitive(j, "fn");
   const char *fname = cJSON_IsString(fv) ? fv->valuestring : wfp_module_entry(m);
@@ -287,7 +321,10 @@ static int build_input(const wfp_module *m, const char *input, const char *fn,
     cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "args");
     if (!a) {
       a = cJSON_CreateObject();
-      cJSON_AddItemToObject(j, "args", a);
+      if (!add_item(j, "args", a)) {
+        cJSON_Delete(j);
+        return out_of_memory();
+      }
     } else if (!cJSON_IsObject(a)) {
       cJSON_Delete(j);
       return usage_error("%s", "--arg cannot add to an \"args\" array given with --input");
@@ -306,15 +343,19 @@ static int build_input(const wfp_module *m, const char *input, const char *fn,
         cJSON_Delete(j);
         return usage_error("%s", msg);
       }
-      char *json = typed_value("--arg", name, args[i].val, f->param_types[k]);
-      if (!json) {
+      char *json;
+      int code = typed_value("--arg", name, args[i].val, f->param_types[k], &json);
+      if (code) {
         cJSON_Delete(j);
-        return 2;
+        return code;
       }
       cJSON *node = cJSON_CreateRaw(json);
       free(json);
       cJSON_DeleteItemFromObjectCaseSensitive(a, name);
-      cJSON_AddItemToObject(a, name, node);
+      if (!add_item(a, name, node)) {
+        cJSON_Delete(j);
+        return out_of_memory();
+      }
     }
   } else if (fname && wfp_module_find(m, fname) < 0) {
     char name[256];
@@ -324,7 +365,10 @@ static int build_input(const wfp_module *m, const char *input, const char *fn,
   }
   if (self) {
     cJSON_DeleteItemFromObjectCaseSensitive(j, "self");
-    cJSON_AddItemToObject(j, "self", cJSON_CreateNumber((double)self));
+    if (!add_item(j, "self", cJSON_CreateNumber((double)self))) {
+      cJSON_Delete(j);
+      return out_of_memory();
+    }
   }
   /* a method runs on an instance of its resource */
   int fi = fname ? wfp_module_find(m, fname) : -1;
@@ -346,7 +390,7 @@ static int build_input(const wfp_module *m, const char *input, const char *fn,
   }
   *out = cJSON_PrintUnformatted(j);
   cJSON_Delete(j);
-  return *out ? 0 : 3;
+  return *out ? 0 : out_of_memory();
 }
 
 static int write_checkpoint(wfp_invocation *inv, const char *path) {
@@ -360,6 +404,8 @@ static int write_checkpoint(wfp_invocation *inv, const char *path) {
   rc = wfp__write_file_atomic(path, data, len, 0644);
   int e = errno;
   free(data);
+  if (rc == WFP_ENOMEM)
+    return out_of_memory();
   if (rc) {
     fprintf(stderr, "wfp-host: error: cannot write %s: %s\n", path, strerror(e));
     return 3;
@@ -523,8 +569,11 @@ int main(int argc, char **argv) {
   if (resume) {
     char *data = NULL;
     size_t len = 0;
-    if (wfp__read_file(resume, &data, &len)) {
-      fprintf(stderr, "wfp-host: error: cannot read %s: %s\n", resume, strerror(errno));
+    if ((rc = wfp__read_file(resume, &data, &len)) != 0) {
+      if (rc == WFP_ENOMEM)
+        code = out_of_memory();
+      else
+        fprintf(stderr, "wfp-host: error: cannot read %s: %s\n", resume, strerror(errno));
       code = 3;
       goto out;
     }
@@ -589,6 +638,11 @@ int main(int argc, char **argv) {
     if (max_steps && wfp_invocation_steps(inv) >= max_steps) {
       /* the limit ends the invocation as a trap */
       status = wfp_invocation_run(inv, max_steps);
+      if (status < 0) {
+        fprintf(stderr, "wfp-host: error: %s\n", wfp_strerror(status));
+        code = 3;
+        goto out;
+      }
       break;
     }
     status = wfp_invocation_step(inv);
@@ -610,7 +664,8 @@ int main(int argc, char **argv) {
     }
   }
   if (want_report) {
-    report(inv, env, status);
+    if ((code = report(inv, env, status)) != 0)
+      goto out;
   } else if (status == WFP_DONE) {
     printf("%s\n", wfp_invocation_output(inv));
   }

@@ -30,7 +30,7 @@ int wfp_module_load(const char *path, wfp_module **out, char *err, size_t errlen
   /* dlopen searches the library path for a name without '/' */
   char *full = malloc(strlen(path) + 3);
   if (!full)
-    return WFP_ENOMEM;
+    return fail(err, errlen, WFP_ENOMEM, "%s%s", "out of memory", "");
   sprintf(full, "%s%s", strchr(path, '/') ? "" : "./", path);
   void *dl = dlopen(full, RTLD_NOW | RTLD_LOCAL);
   free(full);
@@ -77,7 +77,7 @@ int wfp_module_load(const char *path, wfp_module **out, char *err, size_t errlen
     free(m);
     free(p);
     dlclose(dl);
-    return WFP_ENOMEM;
+    return fail(err, errlen, WFP_ENOMEM, "%s%s", "out of memory", "");
   }
   m->dl = dl;
   m->d = d;

@@ -129,12 +129,16 @@ WFP_API void wfp_invocation_free(wfp_invocation *inv);
 ** suspended on an effect, which stays pending (not yet performed) until
 ** wfp_invocation_perform. Negative WFP_E* on misuse (WFP_EINVAL: the
 ** invocation ended, or its effect was not performed yet) or when out of
-** memory. A trap in the compiled code is a WFP_TRAP result.
+** memory (WFP_ENOMEM: no instance could be made, or the step's result
+** could not be kept, or, with a trace, the step ran but its trace line
+** could not be made). A trap in the compiled code is a WFP_TRAP result.
 */
 WFP_API int wfp_invocation_step(wfp_invocation *inv);
 
 /* Performs the pending effect on the environment; the next step resumes
-** with its result. 0, WFP_EINVAL (nothing pending), WFP_ENOMEM. */
+** with its result. 0, WFP_EINVAL (nothing pending), WFP_ENOMEM (with a
+** trace, also when the effect was performed but its trace line could not
+** be made). */
 WFP_API int wfp_invocation_perform(wfp_invocation *inv);
 
 /*

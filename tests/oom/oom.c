@@ -50,6 +50,19 @@ static void sfree(str *s) {
   memset(s, 0, sizeof *s);
 }
 
+static void sreserve(str *s, size_t n) {
+  if (s->n + n + 1 <= s->cap)
+    return;
+  size_t cap = s->cap ? s->cap : 256;
+  while (cap < s->n + n + 1)
+    cap *= 2;
+  char *p = __real_realloc(s->p, cap);
+  if (!p)
+    abort(); /* the harness itself is out of memory: nothing to test */
+  s->p = p;
+  s->cap = cap;
+}
+
 static void sadd(str *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void sadd(str *s, const char *fmt, ...) {
   va_list ap;
@@ -58,23 +71,21 @@ static void sadd(str *s, const char *fmt, ...) {
   va_end(ap);
   if (n < 0)
     abort();
-  if (s->n + (size_t)n + 1 > s->cap) {
-    size_t cap = s->cap ? s->cap : 256;
-    while (cap < s->n + (size_t)n + 1)
-      cap *= 2;
-    char *p = __real_realloc(s->p, cap);
-    if (!p)
-      abort(); /* the harness itself is out of memory: nothing to test */
-    s->p = p;
-    s->cap = cap;
-  }
+  sreserve(s, (size_t)n);
   va_start(ap, fmt);
   vsnprintf(s->p + s->n, (size_t)n + 1, fmt, ap);
   va_end(ap);
   s->n += (size_t)n;
 }
 
-static void saddn(str *s, const char *p, size_t n) { sadd(s, "%.*s", (int)n, p); }
+/* bytes as they are, NUL included */
+static void saddn(str *s, const char *p, size_t n) {
+  sreserve(s, n);
+  if (n)
+    memcpy(s->p + s->n, p, n);
+  s->n += n;
+  s->p[s->n] = 0;
+}
 
 static bool seq(const str *a, const str *b) {
   return a->n == b->n && (a->n == 0 || memcmp(a->p, b->p, a->n) == 0);
@@ -96,13 +107,22 @@ static int broken(const char *fmt, ...) {
 
 /* ---- files ---- */
 
+/* A whole file, read around the countdown (it may run while armed). */
 static char *slurp(const char *path, size_t *len) {
-  char *d = NULL;
-  if (wfp__read_file(path, &d, len)) {
+  FILE *f = fopen(path, "rb");
+  str s = {0};
+  char buf[65536];
+  size_t n;
+  if (!f) {
     fprintf(stderr, "oom: cannot read %s: %s\n", path, strerror(errno));
     exit(2);
   }
-  return d;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+    saddn(&s, buf, n);
+  fclose(f);
+  sadd(&s, "%s", "");
+  *len = s.n;
+  return s.p;
 }
 
 /* Names in dir (sorted, one per line) into s; false when dir is missing. */
@@ -517,7 +537,8 @@ static struct {
   bool once, persist;
   bool quiet;
   bool keep_going; /* report every failing k, one line each */
-} opt = {1, 0, true, true, false, false};
+  bool verbose;    /* say what each run gave */
+} opt = {1, 0, true, true, false, false, false};
 
 static int leaks_found(void) {
 #ifdef HAVE_LSAN
@@ -576,6 +597,9 @@ static int inject(const char *label, scenario fn, void *arg, int want) {
                           : "an allocation failed, and the error is not WFP_ENOMEM";
       if (!fault && leaks_found())
         fault = "leaked memory (LSan's report above)";
+      if (opt.verbose)
+        printf("%s: allocation %lu failing (%s): %s%s\n", label, k, mname, wfp_err_name(rc),
+               failed && !fault && rc != WFP_ENOMEM ? " (recovered)" : "");
       if (fault && opt.keep_going) {
         fprintf(stderr, "FAIL %s: allocation %lu failing (%s): %s (returned %s)\n", label, k,
                 mname, fault, wfp_err_name(rc));
@@ -604,7 +628,8 @@ static int inject(const char *label, scenario fn, void *arg, int want) {
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: oom [--stride N] [--k K] [--once|--persist] [--keep-going] SCENARIO ARGS...\n"
+          "usage: oom [--stride N] [--k K] [--once|--persist] [--keep-going] [--verbose]\n"
+          "           SCENARIO ARGS...\n"
           "  ir FILE...            load (from memory and from the file), print the IR\n"
           "  codegen FILE...       lower each program to Wasm\n"
           "  aot WORKDIR FILE...   compile each program to a .so with every --emit-*\n"
@@ -623,6 +648,8 @@ int main(int argc, char **argv) {
       stride_given = true;
     } else if (strcmp(argv[i], "--k") == 0 && i + 1 < argc) {
       opt.only = strtoul(argv[++i], NULL, 10);
+    } else if (strcmp(argv[i], "--verbose") == 0) {
+      opt.verbose = true;
     } else if (strcmp(argv[i], "--keep-going") == 0) {
       opt.keep_going = true;
     } else if (strcmp(argv[i], "--once") == 0) {
