@@ -809,6 +809,8 @@ static BinaryenExpressionRef lower_json(fb *F, const wfp_expr *e) {
   flatten(&fs, e->tpl);
   if (fs.oom) {
     cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    for (int i = 0; i < fs.n; i++)
+      wfp__buf_free(&fs.v[i].text);
     free(fs.v);
     return c32(g, 0);
   }
@@ -2028,6 +2030,9 @@ static BinaryenExpressionRef run_body(cg *g) {
     names[i] = malloc(24);
     if (!names[i]) {
       cg_fail(g, WFP_ENOMEM, "", "out of memory");
+      while (i--)
+        free(names[i]);
+      free(names);
       return BinaryenUnreachable(m);
     }
     snprintf(names[i], 24, "case%d", i);

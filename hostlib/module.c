@@ -117,7 +117,12 @@ void *wfp__module_instance(wfp_module *m, const char **msg) {
   inst_call c = {m->d, NULL};
   bool oom = false;
   int trap = wfp__rt_protect(do_instantiate, &c, &oom);
-  if (trap || !c.inst) {
+  if (trap) {
+    /* what the trapped instantiation left half made (abi.h) */
+    m->d->free_instance(NULL);
+    c.inst = NULL;
+  }
+  if (!c.inst) {
     *msg = "out of memory creating an instance";
     return NULL;
   }

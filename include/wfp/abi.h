@@ -113,7 +113,11 @@ typedef struct wfp_module_desc {
   const wfp_abi_func *funcs;
   uint32_t nresources;
   const wfp_abi_resource *resources;
-  /* A new instance (NULL when out of memory). May trap. */
+  /* A new instance (NULL when out of memory). May trap (out of memory in
+  ** the runtime): the host then calls free_instance(NULL) on the same
+  ** thread, which frees what the trapped call left (a half-made instance,
+  ** a held lock), so that nothing leaks and the next call can succeed.
+  ** free_instance(NULL) is a no-op otherwise. */
   void *(*instantiate)(void);
   void (*free_instance)(void *inst);
   /* One run-step: copies input, state and resume into the instance's

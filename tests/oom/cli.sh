@@ -7,9 +7,12 @@
 # the failure must be whole: it resumes to the right output), or give
 # exactly what the run without failures gives.
 # Usage: cli.sh WFP_AOT_OOM WFP_HOST_OOM WFP_HOST MODULE.so PROGRAM.json WORKDIR
-# WFP_OOM_STRIDE=N tries every N-th allocation only (default 1: all).
+# Every allocation is tried (k = 1, 2, ...) unless WFP_OOM_AOT_STRIDE or
+# WFP_OOM_HOST_STRIDE say every N-th (the defaults of the test build);
+# WFP_OOM_STRIDE, when set, is the stride of both (1: exhaustive).
 set -u
-stride=${WFP_OOM_STRIDE:-1}
+aot_stride=${WFP_OOM_STRIDE:-${WFP_OOM_AOT_STRIDE:-1}}
+host_stride=${WFP_OOM_STRIDE:-${WFP_OOM_HOST_STRIDE:-1}}
 rm -rf "$6"
 mkdir -p "$6"
 # the commands run in a directory of their own: absolute paths
@@ -42,11 +45,11 @@ bad() {
     fails=$((fails + 1))
 }
 
-# inject LABEL SETUP CMD...: SETUP (a shell function) fills the run
-# directory first; files it makes may stay, anything new must not.
+# inject LABEL SETUP STRIDE CMD...: SETUP (a shell function) fills the
+# run directory first; files it makes may stay, anything new must not.
 inject() {
-    label=$1 setup=$2
-    shift 2
+    label=$1 setup=$2 stride=$3
+    shift 3
     prep() {
         rm -rf "$work/run" "$work/tmp"
         mkdir -p "$work/run" "$work/tmp"
@@ -115,7 +118,7 @@ inject() {
     done
     verdict=ok
     [ $fails -eq $fails_before ] || verdict=FAIL
-    echo "$verdict $label: $total allocations, $runs runs: $nomem out of memory, $same recovered"
+    echo "$verdict $label: $total allocations, $runs runs (every $stride): $nomem out of memory, $same recovered"
 }
 
 no_setup() { :; }
@@ -124,30 +127,30 @@ ck_ok=""
 # ---- wfp-aot: the front end, codegen and the driver around wasm2c ----
 # (the driver around cc and the .so is the same library code, which the
 # in-process test, oom aot, runs to the .so)
-inject "wfp-aot (every output but the .so)" no_setup \
+inject "wfp-aot (every output but the .so)" no_setup $aot_stride \
     "$aot" -O0 "$program" --check --emit-ir ir.json --emit-wasm m.wasm \
     --emit-wit f.wit --emit-c csrc
 refused=$work/refused.json
 printf '{"version": 1, "functions": [{"name": "main", "params": [], "body": [{"op": "nope"}]}]}' >"$refused"
-inject "wfp-aot (a refused program)" no_setup "$aot" "$refused" -o out.so
+inject "wfp-aot (a refused program)" no_setup "${WFP_OOM_STRIDE:-1}" "$aot" "$refused" -o out.so
 
 # ---- wfp-host: load, env, instance, steps, effects, checkpoints, report ----
 "$real_host" "$so" --ctx n=7 --arg tag=oom >"$work/ref.output" || {
     echo "FAIL: $so does not run"; exit 1; }
 ck_ok=ck
-inject "wfp-host (effects, trace, report, checkpoints)" no_setup \
+inject "wfp-host (effects, trace, report, checkpoints)" no_setup $host_stride \
     "$host" "$so" --ctx n=7 --arg tag=oom --report --trace --checkpoint ck --fuel-slice 1
 ck_ok=""
-inject "wfp-host (a method on a new instance)" no_setup \
+inject "wfp-host (a method on a new instance)" no_setup $host_stride \
     "$host" "$so" --fn bump --new 'Counter:value=5,label=ab,meta={"q":[1]}' --arg by=3 --report
 stopped() {
     (cd "$work/run" && "$real_host" "$so" --ctx n=7 --arg tag=oom --checkpoint ck \
         --stop-after 4 2>/dev/null)
     [ -s "$work/run/ck" ] || echo "FAIL: no checkpoint to resume"
 }
-inject "wfp-host (--resume)" stopped "$host" "$so" --resume ck --report
+inject "wfp-host (--resume)" stopped $host_stride "$host" "$so" --resume ck --report
 ck_ok=ck
-inject "wfp-host (--stop-after)" no_setup \
+inject "wfp-host (--stop-after)" no_setup $host_stride \
     "$host" "$so" --ctx n=7 --arg tag=oom --checkpoint ck --stop-after 3
 
 [ $fails -eq 0 ] || { echo "$fails failures"; exit 1; }

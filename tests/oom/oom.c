@@ -538,11 +538,21 @@ static struct {
   bool quiet;
   bool keep_going; /* report every failing k, one line each */
   bool verbose;    /* say what each run gave */
-} opt = {1, 0, true, true, false, false, false};
+  unsigned long leaks_every; /* LSan's check (slow: it scans the heap) every N runs */
+} opt = {1, 0, true, true, false, false, false, 1024};
+
+/* A leak stays leaked, and every later check would report it again: after
+** the first one, the checks stop (the process fails anyway). */
+static bool leak_seen;
 
 static int leaks_found(void) {
 #ifdef HAVE_LSAN
-  return __lsan_do_recoverable_leak_check();
+  if (leak_seen)
+    return 0;
+  leak_seen = __lsan_do_recoverable_leak_check() != 0;
+  if (leak_seen)
+    fprintf(stderr, "oom: no more leak checks in this process after this leak\n");
+  return leak_seen;
 #else
   return 0;
 #endif
@@ -566,13 +576,15 @@ static int inject(const char *label, scenario fn, void *arg, int want) {
     return 1;
   }
   int bad = 0;
-  unsigned long runs = 0, enomem = 0, recovered = 0;
+  unsigned long runs = 0, enomem = 0, recovered = 0, unchecked_from = 0;
   for (int pass = 0; pass < 2 && (!bad || opt.keep_going); pass++) {
     fa_mode mode = pass == 0 ? FA_ONCE : FA_PERSIST;
     if ((mode == FA_ONCE && !opt.once) || (mode == FA_PERSIST && !opt.persist))
       continue;
     const char *mname = mode == FA_ONCE ? "once" : "from";
     for (unsigned long k = opt.only ? opt.only : 1;; k += opt.stride) {
+      if (!unchecked_from)
+        unchecked_from = k;
       str t = {0};
       why[0] = 0;
       cur_label = label;
@@ -595,8 +607,19 @@ static int inject(const char *label, scenario fn, void *arg, int want) {
       else if (failed)
         fault = rc == rc0 ? "an allocation failed, the call succeeded, and the result differs"
                           : "an allocation failed, and the error is not WFP_ENOMEM";
-      if (!fault && leaks_found())
-        fault = "leaked memory (LSan's report above)";
+      /* leaks stay leaked: one check covers the runs since the last one */
+      bool last = (bad && !opt.keep_going) || !failed || opt.only;
+      char leak[160];
+      if (!fault && (last || runs % opt.leaks_every == 0)) {
+        if (leaks_found()) {
+          snprintf(leak, sizeof leak,
+                   "leaked memory in a run from allocation %lu to this one (LSan's "
+                   "report above; --leaks-every 1 names the run)",
+                   unchecked_from);
+          fault = leak;
+        }
+        unchecked_from = 0;
+      }
       if (opt.verbose)
         printf("%s: allocation %lu failing (%s): %s%s\n", label, k, mname, wfp_err_name(rc),
                failed && !fault && rc != WFP_ENOMEM ? " (recovered)" : "");
@@ -629,8 +652,9 @@ static int inject(const char *label, scenario fn, void *arg, int want) {
 static void usage(void) {
   fprintf(stderr,
           "usage: oom [--stride N] [--k K] [--once|--persist] [--keep-going] [--verbose]\n"
-          "           SCENARIO ARGS...\n"
-          "  ir FILE...            load (from memory and from the file), print the IR\n"
+          "           [--leaks-every N] SCENARIO ARGS...\n"
+          "  ir FILE...            load each program from memory, print its IR\n"
+          "  ir-file FILE...       the same, loading from the file\n"
           "  codegen FILE...       lower each program to Wasm\n"
           "  aot WORKDIR FILE...   compile each program to a .so with every --emit-*\n"
           "  host WORKDIR SO       load, run with every effect, checkpoint, restore\n"
@@ -641,13 +665,13 @@ static void usage(void) {
 int main(int argc, char **argv) {
   int i = 1;
   const char *env_stride = getenv("WFP_OOM_STRIDE");
-  bool stride_given = false;
   for (; i < argc && argv[i][0] == '-'; i++) {
     if (strcmp(argv[i], "--stride") == 0 && i + 1 < argc) {
       opt.stride = strtoul(argv[++i], NULL, 10);
-      stride_given = true;
     } else if (strcmp(argv[i], "--k") == 0 && i + 1 < argc) {
       opt.only = strtoul(argv[++i], NULL, 10);
+    } else if (strcmp(argv[i], "--leaks-every") == 0 && i + 1 < argc) {
+      opt.leaks_every = strtoul(argv[++i], NULL, 10);
     } else if (strcmp(argv[i], "--verbose") == 0) {
       opt.verbose = true;
     } else if (strcmp(argv[i], "--keep-going") == 0) {
@@ -662,25 +686,21 @@ int main(int argc, char **argv) {
   }
   if (env_stride && *env_stride)
     opt.stride = strtoul(env_stride, NULL, 10);
-  (void)stride_given;
-  if (opt.stride == 0 || i >= argc)
+  if (opt.stride == 0 || opt.leaks_every == 0 || i >= argc)
     usage();
   const char *what = argv[i++];
   int bad = 0;
   watch_crashes();
-  if (strcmp(what, "ir") == 0) {
+  if (strcmp(what, "ir") == 0 || strcmp(what, "ir-file") == 0) {
     for (; i < argc; i++) {
-      ir_case c = {argv[i], NULL, 0, false};
+      ir_case c = {argv[i], NULL, 0, strcmp(what, "ir-file") == 0};
       c.text = slurp(argv[i], &c.len);
       /* the program's verdict without failures is what every run must give */
       wfp_program *p = wfp_program_new(NULL);
       int want = wfp_program_load_mem(p, argv[i], c.text, c.len);
       wfp_program_free(p);
       char label[4200];
-      snprintf(label, sizeof label, "ir %s", argv[i]);
-      bad |= inject(label, run_ir, &c, want);
-      c.from_file = true;
-      snprintf(label, sizeof label, "ir (file) %s", argv[i]);
+      snprintf(label, sizeof label, "%s %s", what, argv[i]);
       bad |= inject(label, run_ir, &c, want);
       free(c.text);
     }
