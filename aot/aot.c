@@ -599,25 +599,29 @@ static void add_line(wfp__buf *b, const line *l, bool drop_static) {
   wfp__buf_addc(b, '\n');
 }
 
-/* Writes part_a.c and part_b.c; false when the file does not look as
-** expected (the caller compiles module.c whole). */
-static bool split_module(wfp_aot *a) {
+/* Writes part_a.c and part_b.c: 1, or 0 when the file does not look as
+** expected (the caller compiles module.c whole), or an error (with its
+** diagnostic): out of memory, or the temporary directory failing. */
+static int split_module(wfp_aot *a) {
   char *text = NULL;
   size_t len = 0;
-  if (wfp__read_file(tpath(a, "module.c"), &text, &len))
-    return false;
+  int rc = wfp__read_file(tpath(a, "module.c"), &text, &len);
+  if (rc)
+    return rc == WFP_ENOMEM ? nomem(a) : 0;
   size_t nl = 0;
   for (size_t i = 0; i < len; i++)
     nl += text[i] == '\n';
   line *L = calloc(nl + 1, sizeof *L);
   int *def_start = calloc(nl + 1, sizeof *def_start);
   int *def_end = calloc(nl + 1, sizeof *def_end);
-  bool ok = false;
+  int ok = 0;
   wfp__buf A, B;
   wfp__buf_init(&A);
   wfp__buf_init(&B);
-  if (!L || !def_start || !def_end)
+  if (!L || !def_start || !def_end) {
+    ok = nomem(a);
     goto out;
+  }
   size_t n = 0;
   for (size_t i = 0, st = 0; i < len; i++)
     if (text[i] == '\n') {
@@ -692,9 +696,11 @@ static bool split_module(wfp_aot *a) {
     }
     add_line(&A, &L[i], false);
   }
-  if (!A.oom && !B.oom && !write_tmp(a, "part_a.c", A.data, A.len) &&
-      !write_tmp(a, "part_b.c", B.data, B.len))
-    ok = true;
+  if (A.oom || B.oom)
+    ok = nomem(a);
+  else if (!(ok = write_tmp(a, "part_a.c", A.data, A.len)) &&
+           !(ok = write_tmp(a, "part_b.c", B.data, B.len)))
+    ok = 1;
 out:
   wfp__buf_free(&A);
   wfp__buf_free(&B);
@@ -772,41 +778,71 @@ static int run_tool(wfp_aot *a, const char *const *argv, const char *log,
 
 /* ---- outputs ---- */
 
-/* The outputs appear together or not at all: every one is staged (the
-** allocating and writing), and only then are they renamed into place. */
+/* The outputs appear together or not at all. Each is prepared first
+** (where it goes; all the allocating), before any work; once everything
+** succeeded, each is written to a temporary file beside it, and only then
+** are they all renamed into place. */
 typedef struct output {
   const char *path;
-  const void *data;
-  size_t len;
-  int mode;
   const char *what;
+  wfp__staged st;
+  bool prepared;
 } output;
 
-#define MAX_OUTPUTS 12
+enum { OUT_IR, OUT_WASM, OUT_WIT, OUT_C0, OUT_SO = OUT_C0 + 4, OUT_COUNT };
+static const char *const c_names[] = {"module.c", "module.h", "glue.c", "abi.h"};
 
-static int publish(wfp_aot *a, const output *o, int n) {
-  wfp__staged st[MAX_OUTPUTS];
-  int k, rc = WFP_OK;
-  for (k = 0; k < n && rc == WFP_OK; k++) {
-    int r = wfp__file_stage(&st[k], o[k].path, o[k].data, o[k].len, o[k].mode);
-    if (r == WFP_ENOMEM)
-      rc = nomem(a);
-    else if (r)
-      rc = adiag(a, WFP_EIO, "", "cannot write %s %s: %s", o[k].what, o[k].path,
-                 strerror(errno));
+static int prepare_outputs(wfp_aot *a, output *outs) {
+  const wfp_aot_opts *o = &a->o;
+  memset(outs, 0, sizeof *outs * OUT_COUNT);
+  outs[OUT_IR] = (output){o->emit_ir, "IR", {0}, false};
+  outs[OUT_WASM] = (output){o->emit_wasm, "Wasm", {0}, false};
+  outs[OUT_WIT] = (output){o->emit_wit, "WIT", {0}, false};
+  for (int i = 0; i < 4 && o->emit_c; i++) {
+    const char *p = wfp__arena_printf(&a->arena, "%s/%s", o->emit_c, c_names[i]);
+    if (!p)
+      return nomem(a);
+    outs[OUT_C0 + i] = (output){p, "C source", {0}, false};
   }
-  if (rc) {
-    for (int i = 0; i < k - 1; i++)
-      wfp__file_discard(&st[i]);
-    return rc;
+  outs[OUT_SO] = (output){o->output, "module", {0}, false};
+  for (int i = 0; i < OUT_COUNT; i++) {
+    if (!outs[i].path)
+      continue;
+    int rc = wfp__file_prepare(&outs[i].st, outs[i].path);
+    if (rc == WFP_ENOMEM)
+      return nomem(a);
+    if (rc)
+      return adiag(a, WFP_EIO, "", "cannot write %s %s: %s", outs[i].what, outs[i].path,
+                   strerror(errno));
+    outs[i].prepared = true;
   }
-  for (k = 0; k < n; k++) {
-    if (rc) {
-      wfp__file_discard(&st[k]);
-    } else if (wfp__file_commit(&st[k])) {
-      rc = adiag(a, WFP_EIO, "", "cannot write %s %s: %s", o[k].what, o[k].path,
+  return WFP_OK;
+}
+
+static void discard_outputs(output *outs) {
+  for (int i = 0; i < OUT_COUNT; i++)
+    if (outs[i].prepared)
+      wfp__file_discard(&outs[i].st);
+}
+
+/* Writes every prepared output (data[i], len[i]), then renames them all. */
+static int publish(wfp_aot *a, output *outs, const void *const *data, const size_t *len) {
+  for (int i = 0; i < OUT_COUNT; i++) {
+    if (outs[i].prepared &&
+        wfp__file_write(&outs[i].st, data[i], len[i], i == OUT_SO ? 0755 : 0644))
+      return adiag(a, WFP_EIO, "", "cannot write %s %s: %s", outs[i].what, outs[i].path,
+                   strerror(errno));
+  }
+  int rc = WFP_OK;
+  for (int i = 0; i < OUT_COUNT; i++) {
+    if (!outs[i].prepared)
+      continue;
+    outs[i].prepared = false;
+    if (rc)
+      wfp__file_discard(&outs[i].st);
+    else if (wfp__file_commit(&outs[i].st))
+      rc = adiag(a, WFP_EIO, "", "cannot write %s %s: %s", outs[i].what, outs[i].path,
                  strerror(errno));
-    }
   }
   return rc;
 }
@@ -831,8 +867,13 @@ static int compile(wfp_aot *a) {
   char *csrc[2] = {NULL, NULL};
   size_t clen[2] = {0, 0};
   bool made_dir = false;
-  if (o->emit_ir && wfp_program_ir_json(a->prog, 1, &irtext, &irlen))
-    return nomem(a);
+  output outs[OUT_COUNT];
+  if ((rc = prepare_outputs(a, outs)))
+    goto out;
+  if (o->emit_ir && wfp_program_ir_json(a->prog, 1, &irtext, &irlen)) {
+    rc = nomem(a);
+    goto out;
+  }
   if (want_wasm) {
     t0 = now();
     wfp_cg_opts co = {sizeof co, o->opt_level};
@@ -868,6 +909,15 @@ static int compile(wfp_aot *a) {
     if ((rc = write_tmp(a, "glue.c", glue, glen)) ||
         (rc = write_tmp(a, "abi.h", wfp__abi_h, wfp__abi_h_len)))
       goto out;
+    /* what --emit-c copies, read before the C compiler's long run */
+    for (int i = 0; i < 2 && o->emit_c; i++) {
+      if ((rc = wfp__read_file(tpath(a, c_names[i]), &csrc[i], &clen[i]))) {
+        rc = rc == WFP_ENOMEM ? nomem(a)
+                              : adiag(a, WFP_EIO, "", "cannot read %s: %s",
+                                      tpath(a, c_names[i]), strerror(errno));
+        goto out;
+      }
+    }
   }
   if (o->output) {
     const char *cc = o->cc;
@@ -899,7 +949,11 @@ static int compile(wfp_aot *a) {
     snprintf(a->inc_flag, sizeof a->inc_flag, "-I%s", a->tmp);
     base[nb++] = a->inc_flag;
     t0 = now();
-    bool split = split_module(a);
+    int split = split_module(a);
+    if (split < 0) {
+      rc = split;
+      goto out;
+    }
     /* compile: two halves of the module and the glue at once, then link */
     static const char *const srcs[2][3] = {{"part_a.c", "part_b.c", "glue.c"},
                                            {"module.c", "glue.c", NULL}};
@@ -962,34 +1016,7 @@ static int compile(wfp_aot *a) {
     rc = nomem(a);
     goto out;
   }
-  output outs[MAX_OUTPUTS];
-  int nout = 0;
-  if (o->emit_ir)
-    outs[nout++] = (output){o->emit_ir, irtext, irlen, 0644, "IR"};
-  if (o->emit_wasm)
-    outs[nout++] = (output){o->emit_wasm, wasm, wlen, 0644, "Wasm"};
-  if (o->emit_wit)
-    outs[nout++] = (output){o->emit_wit, wfp__function_wit, wfp__function_wit_len, 0644, "WIT"};
   if (o->emit_c) {
-    static const char *const names[] = {"module.c", "module.h", "glue.c", "abi.h"};
-    for (int i = 0; i < 2; i++) {
-      if ((rc = wfp__read_file(tpath(a, names[i]), &csrc[i], &clen[i]))) {
-        rc = rc == WFP_ENOMEM ? nomem(a)
-                              : adiag(a, WFP_EIO, "", "cannot read %s: %s",
-                                      tpath(a, names[i]), strerror(errno));
-        goto out;
-      }
-    }
-    const void *cdata[4] = {csrc[0], csrc[1], glue, wfp__abi_h};
-    size_t cl[4] = {clen[0], clen[1], glen, wfp__abi_h_len};
-    for (int i = 0; i < 4; i++) {
-      const char *dst = wfp__arena_printf(&a->arena, "%s/%s", o->emit_c, names[i]);
-      if (!dst) {
-        rc = nomem(a);
-        goto out;
-      }
-      outs[nout++] = (output){dst, cdata[i], cl[i], 0644, "C source"};
-    }
     if (mkdir(o->emit_c, 0755) == 0) {
       made_dir = true;
     } else if (errno != EEXIST) {
@@ -997,10 +1024,13 @@ static int compile(wfp_aot *a) {
       goto out;
     }
   }
-  if (o->output)
-    outs[nout++] = (output){o->output, so, solen, 0755, "module"};
-  rc = publish(a, outs, nout);
+  const void *data[OUT_COUNT] = {irtext, wasm, wfp__function_wit, csrc[0], csrc[1], glue,
+                                 wfp__abi_h, so};
+  size_t len[OUT_COUNT] = {irlen, wlen, wfp__function_wit_len, clen[0], clen[1], glen,
+                           wfp__abi_h_len, solen};
+  rc = publish(a, outs, data, len);
 out:
+  discard_outputs(outs);
   if (rc && made_dir)
     rmdir(o->emit_c); /* it was made for this compilation */
   remove_tmp(a);

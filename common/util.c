@@ -594,6 +594,9 @@ int wfp__read_file(const char *path, char **data, size_t *len) {
   }
   wfp__buf b;
   wfp__buf_init(&b);
+  /* a regular file's size is known: one allocation, not one per doubling */
+  if (S_ISREG(st.st_mode) && st.st_size > 0 && (uint64_t)st.st_size < SIZE_MAX / 4)
+    wfp__buf_reserve(&b, (size_t)st.st_size);
   char tmp[65536];
   size_t n;
   while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
@@ -637,60 +640,7 @@ static int write_direct(const char *path, const void *data, size_t len) {
   return close(fd) == 0 ? WFP_OK : WFP_EIO;
 }
 
-/* Writes data to a new temporary file beside dst (dst.tmp.XXXXXX), synced;
-** s takes dst (malloc). */
-static int stage_at(wfp__staged *s, char *dst, const void *data, size_t len, int mode) {
-  size_t plen = strlen(dst);
-  char *tmp = malloc(plen + 32);
-  if (!tmp) {
-    free(dst);
-    errno = ENOMEM;
-    return WFP_ENOMEM;
-  }
-  snprintf(tmp, plen + 32, "%s.tmp.XXXXXX", dst);
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    int e = errno;
-    free(tmp);
-    free(dst);
-    errno = e;
-    return WFP_EIO;
-  }
-  const char *p = data;
-  size_t left = len;
-  while (left) {
-    ssize_t w = write(fd, p, left);
-    if (w < 0) {
-      if (errno == EINTR)
-        continue;
-      goto fail;
-    }
-    p += w;
-    left -= (size_t)w;
-  }
-  if (fchmod(fd, (mode_t)mode) != 0 || fsync(fd) != 0)
-    goto fail;
-  if (close(fd) != 0) {
-    fd = -1;
-    goto fail;
-  }
-  s->tmp = tmp;
-  s->dst = dst;
-  return WFP_OK;
-fail : {
-  int e = errno;
-  if (fd >= 0)
-    close(fd);
-  unlink(tmp);
-  free(tmp);
-  free(dst);
-  errno = e;
-  return WFP_EIO;
-}
-}
-
-int wfp__file_stage(wfp__staged *s, const char *path, const void *data, size_t len,
-                    int mode) {
+int wfp__file_prepare(wfp__staged *s, const char *path) {
   memset(s, 0, sizeof *s);
   /* a symbolic link is followed: the file it names is replaced, not the
   ** link (and a link to a device, like /dev/stdout, is written through) */
@@ -705,8 +655,6 @@ int wfp__file_stage(wfp__staged *s, const char *path, const void *data, size_t l
       errno = ENOMEM;
       return WFP_ENOMEM;
     }
-    s->data = data;
-    s->len = len;
     return WFP_OK;
   }
   char *dst = NULL;
@@ -736,7 +684,65 @@ int wfp__file_stage(wfp__staged *s, const char *path, const void *data, size_t l
     errno = ENOMEM;
     return WFP_ENOMEM;
   }
-  return stage_at(s, dst, data, len, mode);
+  size_t plen = strlen(dst);
+  s->tmp = malloc(plen + 32);
+  if (!s->tmp) {
+    free(dst);
+    errno = ENOMEM;
+    return WFP_ENOMEM;
+  }
+  snprintf(s->tmp, plen + 32, "%s.tmp.XXXXXX", dst);
+  s->dst = dst;
+  return WFP_OK;
+}
+
+int wfp__file_write(wfp__staged *s, const void *data, size_t len, int mode) {
+  if (!s->tmp) {
+    /* written at commit */
+    s->data = data;
+    s->len = len;
+    return WFP_OK;
+  }
+  int fd = mkstemp(s->tmp);
+  if (fd < 0)
+    return WFP_EIO;
+  s->written = true;
+  const char *p = data;
+  size_t left = len;
+  while (left) {
+    ssize_t w = write(fd, p, left);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      goto fail;
+    }
+    p += w;
+    left -= (size_t)w;
+  }
+  if (fchmod(fd, (mode_t)mode) != 0 || fsync(fd) != 0)
+    goto fail;
+  if (close(fd) != 0) {
+    fd = -1;
+    goto fail;
+  }
+  return WFP_OK;
+fail : {
+  int e = errno;
+  if (fd >= 0)
+    close(fd);
+  unlink(s->tmp);
+  s->written = false;
+  errno = e;
+  return WFP_EIO;
+}
+}
+
+int wfp__file_stage(wfp__staged *s, const char *path, const void *data, size_t len,
+                    int mode) {
+  int rc = wfp__file_prepare(s, path);
+  if (rc == WFP_OK && (rc = wfp__file_write(s, data, len, mode)) != WFP_OK)
+    wfp__file_discard(s);
+  return rc;
 }
 
 int wfp__file_commit(wfp__staged *s) {
@@ -761,7 +767,7 @@ int wfp__file_commit(wfp__staged *s) {
 
 void wfp__file_discard(wfp__staged *s) {
   int e = errno;
-  if (s->tmp)
+  if (s->written)
     unlink(s->tmp);
   free(s->tmp);
   free(s->dst);

@@ -113,19 +113,24 @@ int wfp__read_file(const char *path, char **data, size_t *len);
 ** nothing is left behind. 0, WFP_ENOMEM or WFP_EIO (errno set). */
 int wfp__write_file_atomic(const char *path, const void *data, size_t len, int mode);
 
-/* The same in two steps, for outputs that appear together or not at all:
-** stage each (a synced temporary file beside it; all the allocating and
-** writing happens here), then commit each (a rename), or discard them all.
-** A path that is not a regular file (a terminal, /dev/stdout) is written
-** at commit, from data, which must live until then. stage: 0, WFP_ENOMEM,
-** WFP_EIO (errno set); commit: 0 or WFP_EIO. Both commit and discard
-** release s. */
+/* The same in steps, for outputs that appear together or not at all:
+** prepare each (where it goes, and every allocation: creates nothing),
+** write each (a synced temporary file beside it: allocates nothing), then
+** commit each (a rename: allocates nothing), or discard them all. stage
+** is prepare and write. A path that is not a regular file (a terminal,
+** /dev/stdout) is written at commit, from data, which must live until
+** then. prepare and stage: 0, WFP_ENOMEM, WFP_EIO (errno set); write and
+** commit: 0 or WFP_EIO. Commit and discard release s; a failed prepare or
+** stage leaves nothing to release; after a failed write, discard s. */
 typedef struct wfp__staged {
-  char *tmp; /* the temporary file, or NULL when written at commit */
+  char *tmp; /* the temporary file's name, or NULL when written at commit */
   char *dst; /* where it goes */
+  bool written;
   const void *data;
   size_t len;
 } wfp__staged;
+int wfp__file_prepare(wfp__staged *s, const char *path);
+int wfp__file_write(wfp__staged *s, const void *data, size_t len, int mode);
 int wfp__file_stage(wfp__staged *s, const char *path, const void *data, size_t len,
                     int mode);
 int wfp__file_commit(wfp__staged *s);

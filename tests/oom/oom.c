@@ -541,12 +541,11 @@ static struct {
   unsigned long leaks_every; /* LSan's check (slow: it scans the heap) every N runs */
 } opt = {1, 0, true, true, false, false, false, 1024};
 
-/* A leak stays leaked, and every later check would report it again: after
-** the first one, the checks stop (the process fails anyway). */
-static bool leak_seen;
-
 static int leaks_found(void) {
 #ifdef HAVE_LSAN
+  /* a leak stays leaked, and every later check would report it again:
+  ** after the first one, the checks stop (the process fails anyway) */
+  static bool leak_seen;
   if (leak_seen)
     return 0;
   leak_seen = __lsan_do_recoverable_leak_check() != 0;
