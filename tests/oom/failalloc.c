@@ -8,13 +8,16 @@
 */
 #include "failalloc.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <sqlite3.h>
 
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t k, size_t n);
@@ -87,6 +90,56 @@ static void hook_cjson(void) {
   cJSON_InitHooks(&h);
 }
 
+/* SQLite's memory, through the countdown: its allocator, set before SQLite
+** starts (sqlite3_config), with the size in a header, as xSize needs */
+#define SQ_HDR 16
+static void *sq_malloc(int n) {
+  if (n < 0 || fail_now())
+    return NULL;
+  char *p = __real_malloc((size_t)n + SQ_HDR);
+  if (!p)
+    return NULL;
+  memcpy(p, &n, sizeof n);
+  return p + SQ_HDR;
+}
+static void sq_free(void *p) {
+  if (p)
+    free((char *)p - SQ_HDR);
+}
+static void *sq_realloc(void *p, int n) {
+  if (!p)
+    return sq_malloc(n);
+  if (n < 0 || fail_now())
+    return NULL;
+  char *q = __real_realloc((char *)p - SQ_HDR, (size_t)n + SQ_HDR);
+  if (!q)
+    return NULL;
+  memcpy(q, &n, sizeof n);
+  return q + SQ_HDR;
+}
+static int sq_size(void *p) {
+  int n = 0;
+  if (p)
+    memcpy(&n, (char *)p - SQ_HDR, sizeof n);
+  return n;
+}
+static int sq_roundup(int n) { return (n + 7) & ~7; }
+static int sq_init(void *ud) {
+  (void)ud;
+  return SQLITE_OK;
+}
+static void sq_shutdown(void *ud) { (void)ud; }
+
+int fa_hook_sqlite(void) {
+  static const sqlite3_mem_methods mm = {sq_malloc, sq_free, sq_realloc, sq_size,
+                                         sq_roundup, sq_init, sq_shutdown, NULL};
+  /* the library the host loads (hostlib/db.c): loaded once per process */
+  const char *lib = getenv("WFP_SQLITE");
+  void *h = dlopen(lib && *lib ? lib : "libsqlite3.so.0", RTLD_NOW | RTLD_LOCAL);
+  int (*config)(int, ...) = h ? (int (*)(int, ...))dlsym(h, "sqlite3_config") : NULL;
+  return config && config(SQLITE_CONFIG_MALLOC, &mm) == SQLITE_OK ? 0 : -1;
+}
+
 void fa_arm(fa_mode m, unsigned long k) {
   hook_cjson();
   __atomic_store_n(&count, 0, __ATOMIC_RELAXED);
@@ -129,5 +182,10 @@ __attribute__((constructor)) static void from_env(void) {
   if (log_path && *log_path)
     atexit(write_log);
   unsigned long v = strtoul(k, NULL, 10);
+  /* wfp-host's db_query: SQLite's allocations count too */
+  if (fa_hook_sqlite() != 0) {
+    fprintf(stderr, "failalloc: cannot set SQLite's allocator\n");
+    _exit(125);
+  }
   fa_arm(v == 0 ? FA_COUNT : m && strcmp(m, "persist") == 0 ? FA_PERSIST : FA_ONCE, v);
 }

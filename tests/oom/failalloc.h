@@ -25,5 +25,8 @@ unsigned long fa_disarm(void);
 unsigned long fa_failures(void);
 /* Allocations counted since fa_arm. */
 unsigned long fa_count(void);
+/* Routes SQLite's allocations through the countdown too (before SQLite is
+** first used in the process). 0, or -1 when SQLite refused. */
+int fa_hook_sqlite(void);
 
 #endif /* WFP_TESTS_FAILALLOC_H */

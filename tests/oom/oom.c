@@ -730,6 +730,11 @@ int main(int argc, char **argv) {
       free(c.text);
     }
   } else if (strcmp(what, "host") == 0 && i + 1 < argc) {
+    /* db_query's SQLite allocates through the countdown too */
+    if (fa_hook_sqlite()) {
+      fprintf(stderr, "oom: cannot set SQLite's allocator\n");
+      return 2;
+    }
     host_case c = {argv[i + 1], argv[i]};
     char label[4200];
     snprintf(label, sizeof label, "host %s", argv[i + 1]);
