@@ -1,10 +1,7 @@
 /*
-** failalloc.c: wrappers for every allocating C library function the wfp
-** libraries call (--wrap=malloc,calloc,realloc,strdup,strndup,realpath and
-** the spawn file actions, tests/oom/CMakeLists.txt lists them),
-** counting allocations and failing the chosen ones, SQLite's way. A
-** process started with WFP_FAIL_ALLOC=k arms itself before main (the
-** test-only builds of the commands); it does not wrap anything else.
+** failalloc.c: the allocation countdown behind --wrap=malloc,... (the list
+** is in CMakeLists.txt), cJSON's hooks and SQLite's allocator; armed by the
+** tests, or by WFP_FAIL_ALLOC=k in the commands' test builds. Test-only.
 */
 #include "failalloc.h"
 

@@ -1,10 +1,7 @@
 /*
-** oom.c: fault injection, the SQLite way: every allocation of the front
-** end, codegen, the aot driver and the host fails in turn (k = 1, 2, ...;
-** once, then from k on) until a run completes with no failure injected.
-** Each run must end with WFP_ENOMEM and a clear message, or with exactly
-** the result of a run without failures; never a crash, a leak (LSan in
-** the sanitized build) or an output file left behind.
+** oom.c: fault injection in process: each allocation of the front end,
+** codegen, the aot driver or the host fails in turn (README.md says how
+** and what passes). It tests error paths; it is not a benchmark.
 */
 #include <dirent.h>
 #include <errno.h>
