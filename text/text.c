@@ -46,8 +46,10 @@ void wfp__text_diag(wfp_text *t, int line, int col, const char *fmt, ...) {
   if (t->ndiags == t->diags_cap) {
     size_t cap = t->diags_cap ? t->diags_cap * 2 : 8;
     wfp_diag *d = realloc(t->diags, cap * sizeof *d);
-    if (!d)
+    if (!d) {
+      t->oom = true;
       return;
+    }
     t->diags = d;
     t->diags_cap = cap;
   }
@@ -63,8 +65,10 @@ void wfp__text_diag(wfp_text *t, int line, int col, const char *fmt, ...) {
   d->line = line;
   d->col = col;
   d->msg = wfp__arena_strdup(&t->arena, msg);
-  if (!d->msg)
+  if (!d->msg) {
+    t->oom = true;
     d->msg = "out of memory";
+  }
 }
 
 int wfp_text_parse(wfp_text *t, const char *name, const char *text, size_t len) {
@@ -90,8 +94,11 @@ int wfp_text_parse(wfp_text *t, const char *name, const char *text, size_t len) 
       t->ir = wfp__buf_take(&b, &t->irlen);
     }
   }
-  if (rc == WFP_ENOMEM && !t->ndiags)
+  if (rc == WFP_ENOMEM && !t->ndiags) {
     wfp__text_diag(t, 0, 0, "out of memory");
+    if (t->ndiags)
+      t->diags[0].code = WFP_ENOMEM;
+  }
   return t->status = rc;
 }
 

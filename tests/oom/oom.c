@@ -20,6 +20,7 @@
 #include "wfp/host.h"
 #include "wfp/ir.h"
 #include "wfp/loop.h"
+#include "wfp/text.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define HAVE_LSAN 1
@@ -222,6 +223,72 @@ static int run_ir(void *arg, str *t) {
     }
   }
   wfp_program_free(p);
+  return rc;
+}
+
+/* ---- the text syntax ---- */
+
+/* A text program parsed (its diagnostics, or its IR and canonical layout),
+** then the IR loaded and written back as text and as JavaScript. */
+static int run_text(void *arg, str *t) {
+  ir_case *c = arg;
+  wfp_text *x = wfp_text_new(0);
+  if (!x)
+    return WFP_ENOMEM;
+  wfp_program *p = NULL;
+  char *out = NULL;
+  size_t n = 0;
+  int rc = wfp_text_parse(x, c->path, c->text, c->len);
+  sadd(t, "parse %s\n", wfp_err_name(rc));
+  bool said_oom = false;
+  char line[2048];
+  for (size_t i = 0; i < wfp_text_diag_count(x); i++) {
+    wfp_diag_format(wfp_text_diag(x, i), line, sizeof line);
+    sadd(t, "diag %s\n", line);
+    said_oom |= wfp_text_diag(x, i)->code == WFP_ENOMEM;
+  }
+  if (rc == WFP_ESYNTAX && wfp_text_diag_count(x) == 0)
+    rc = broken("WFP_ESYNTAX without a diagnostic");
+  if (rc == WFP_ESYNTAX && said_oom)
+    rc = broken("WFP_ESYNTAX with an 'out of memory' diagnostic");
+  if (rc)
+    goto out;
+  const char *ir = wfp_text_ir(x, &n);
+  if (!ir) {
+    rc = broken("a successful parse without IR");
+    goto out;
+  }
+  saddn(t, ir, n);
+  if ((rc = wfp_text_format(x, &out, &n)) != WFP_OK)
+    goto out;
+  sadd(t, "\nformat:\n");
+  saddn(t, out, n);
+  wfp_free(out);
+  out = NULL;
+  if (!(p = wfp_program_new(NULL))) {
+    rc = WFP_ENOMEM;
+    goto out;
+  }
+  rc = wfp_program_load_mem(p, c->path, ir, strlen(ir));
+  sadd(t, "load %s\n", wfp_err_name(rc));
+  if (rc)
+    goto out;
+  if ((rc = wfp_program_to_text(p, &out, &n)) != WFP_OK)
+    goto out;
+  sadd(t, "text:\n");
+  saddn(t, out, n);
+  wfp_free(out);
+  out = NULL;
+  if ((rc = wfp_program_to_js(p, c->path, &out, &n)) != WFP_OK)
+    goto out;
+  sadd(t, "js %zu bytes\n", n);
+  saddn(t, out, n);
+out:
+  if (rc != WFP_OK && out)
+    rc = broken("%s and *out set", wfp_err_name(rc));
+  wfp_free(out);
+  wfp_program_free(p);
+  wfp_text_free(x);
   return rc;
 }
 
@@ -676,6 +743,8 @@ static void usage(void) {
           "           [--leaks-every N] SCENARIO ARGS...\n"
           "  ir FILE...            load each program from memory, print its IR\n"
           "  ir-file FILE...       the same, loading from the file\n"
+          "  text FILE.wfp...      parse each text program, format it, load its IR,\n"
+          "                        write it back as text and as JavaScript\n"
           "  codegen FILE...       lower each program to Wasm\n"
           "  aot WORKDIR FILE...   compile each program to a .so with every --emit-*\n"
           "  host WORKDIR SO       load, run with every effect, checkpoint, restore\n"
@@ -723,6 +792,19 @@ int main(int argc, char **argv) {
       char label[4200];
       snprintf(label, sizeof label, "%s %s", what, argv[i]);
       bad |= inject(label, run_ir, &c, want);
+      free(c.text);
+    }
+  } else if (strcmp(what, "text") == 0) {
+    for (; i < argc; i++) {
+      ir_case c = {argv[i], NULL, 0, false};
+      c.text = slurp(argv[i], &c.len);
+      /* the verdict without failures is what every run must give */
+      str ignored = {0};
+      int want = run_text(&c, &ignored);
+      sfree(&ignored);
+      char label[4200];
+      snprintf(label, sizeof label, "text %s", argv[i]);
+      bad |= inject(label, run_text, &c, want);
       free(c.text);
     }
   } else if (strcmp(what, "codegen") == 0) {
