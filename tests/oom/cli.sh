@@ -6,7 +6,10 @@
 # nothing on stdout and leave no file behind (a checkpoint written before
 # the failure must be whole: it resumes to the right output), or give
 # exactly what the run without failures gives.
+# --batch streams: a run that fails there may have printed the lines
+# before the failure, exactly as the run without failures prints them.
 # Usage: cli.sh WFP_AOT_OOM WFP_HOST_OOM WFP_HOST MODULE.so PROGRAM.json WORKDIR
+#               PROGRAM.wfp
 # Every allocation is tried (k = 1, 2, ...) unless WFP_OOM_AOT_STRIDE or
 # WFP_OOM_HOST_STRIDE say every N-th (the defaults of the test build);
 # WFP_OOM_STRIDE, when set, is the stride of both (1: exhaustive).
@@ -18,6 +21,7 @@ mkdir -p "$6"
 # the commands run in a directory of their own: absolute paths
 aot=$(realpath "$1") host=$(realpath "$2") real_host=$(realpath "$3")
 so=$(realpath "$4") program=$(realpath "$5") work=$(realpath "$6")
+text_program=$(realpath "$7")
 fails=0
 
 # run LABEL K MODE CMD...: runs CMD in $work/run with the countdown set;
@@ -94,7 +98,9 @@ inject() {
                 bad "exit $rc, not 3"; break
             elif ! grep -q "out of memory" "$work/stderr"; then
                 bad "no 'out of memory' line"; break
-            elif [ -s "$work/stdout" ]; then
+            elif [ -s "$work/stdout" ] && { [ -z "$prefix_ok" ] ||
+                 [ "$(head -c "$(wc -c <"$work/stdout")" "$work/ref.stdout")" != \
+                   "$(cat "$work/stdout")" ]; }; then
                 bad "output on stdout although it failed"; break
             else
                 nomem=$((nomem + 1))
@@ -108,7 +114,7 @@ inject() {
             fi
             if [ -n "$left" ]; then
                 # a checkpoint written before the failure: whole and resumable
-                out=$(cd "$work/run" && "$real_host" "$so" --resume "$ck_ok" 2>&1)
+                out=$(cd "$work/run" && "$real_host" "$so" --resume "$ck_ok" $resume_args 2>&1)
                 if [ "$out" != "$(cat "$work/ref.output")" ]; then
                     bad "the checkpoint left does not resume to the output: $out"; break
                 fi
@@ -122,7 +128,8 @@ inject() {
 }
 
 no_setup() { :; }
-ck_ok=""
+ck_ok="" resume_args=""
+prefix_ok=""
 
 # ---- wfp-aot: the front end, codegen and the driver around wasm2c ----
 # (the driver around cc and the .so is the same library code, which the
@@ -133,6 +140,14 @@ inject "wfp-aot (every output but the .so)" no_setup $aot_stride \
 refused=$work/refused.json
 printf '{"version": 1, "functions": [{"name": "main", "params": [], "body": [{"op": "nope"}]}]}' >"$refused"
 inject "wfp-aot (a refused program)" no_setup "${WFP_OOM_STRIDE:-1}" "$aot" "$refused" -o out.so
+# the text syntax: parsed, checked, written back as text and JavaScript;
+# and --fmt rewriting a file in place (whole, or not at all)
+inject "wfp-aot (a text program, its text and JavaScript)" no_setup $aot_stride \
+    "$aot" "$text_program" --check --emit-ir ir.json --emit-text t.wfp --emit-js t.mjs
+unformatted() {
+    sed 's/^  /    /' "$text_program" >"$work/run/p.wfp"
+}
+inject "wfp-aot (--fmt)" unformatted $aot_stride "$aot" --fmt p.wfp
 
 # ---- wfp-host: load, env, instance, steps, effects, checkpoints, report ----
 "$real_host" "$so" --ctx n=7 --arg tag=oom >"$work/ref.output" || {
@@ -152,5 +167,21 @@ inject "wfp-host (--resume)" stopped $host_stride "$host" "$so" --resume ck --re
 ck_ok=ck
 inject "wfp-host (--stop-after)" no_setup $host_stride \
     "$host" "$so" --ctx n=7 --arg tag=oom --checkpoint ck --stop-after 3
+# a signed checkpoint: the key read, the MAC made
+keyed() {
+    printf '0123456789abcdef0123456789abcdef' >"$work/run/key"
+}
+resume_args="--checkpoint-key key"
+inject "wfp-host (--checkpoint-key)" keyed $host_stride \
+    "$host" "$so" --ctx n=7 --arg tag=oom --checkpoint ck --checkpoint-key key --stop-after 2
+ck_ok="" resume_args=""
+# many invocations in one host: the lines read, run at once, printed in order
+lines() {
+    printf '{"args":{"tag":"a"}}\n{"fn":"main","args":{"tag":"b"}}\n{"fn":"nope"}\nnot json\n' \
+        >"$work/run/lines"
+}
+prefix_ok=1
+inject "wfp-host (--batch)" lines $host_stride "$host" "$so" --ctx n=7 --batch lines
+prefix_ok=""
 
 [ $fails -eq 0 ] || { echo "$fails failures"; exit 1; }
