@@ -39,14 +39,27 @@ extern const size_t wfp__function_wit_len;
 #define MAX_DEPTH "10000" /* Wasm call depth before "call stack exhausted" */
 #define MAX_JOBS 8        /* tools running at once */
 
+#define MAX_UNITS 64 /* the C's translation units: part A, the chunks, the glue */
+/* the files wfp-aot makes in the temporary directory: a dozen of its own,
+** and a source, an object and a log per unit. Their paths are kept in
+** fixed buffers (tpath), so that naming them never allocates. */
+#define NTMP (16 + 3 * MAX_UNITS)
+
 struct wfp_aot {
   wfp_aot_opts o;
   wfp_program *prog;
   wfp__arena arena;
   wfp_diag *diags; /* our own, after the program's */
   size_t ndiags, cap;
+  bool oom; /* an allocation failed: the compilation gives WFP_ENOMEM */
   double secs[WFP_AOT_STAGE_COUNT];
   char tmp[256];
+  /* paths in the temporary directory, and its -I flag: never allocated,
+  ** so that the directory can always be removed */
+  char tmp_names[NTMP][24];
+  char tmp_paths[NTMP][320];
+  int ntmp;
+  char inc_flag[300];
   bool used;
   char **env; /* the tools' environment: ours, with TMPDIR = tmp */
   /* cancellation (wfp_aot_cancel, from a signal handler): the flag, and
@@ -91,6 +104,14 @@ wfp_aot *wfp_aot_new(const wfp_aot_opts *opts) {
   if (a->o.opt_level < 0 || a->o.opt_level > 3)
     a->o.opt_level = 2;
   wfp__arena_init(&a->arena);
+  /* room for the first diagnostics now, so that a compilation that runs
+  ** out of memory can still say so */
+  a->cap = 8;
+  a->diags = calloc(a->cap, sizeof *a->diags);
+  if (!a->diags || !wfp__arena_alloc(&a->arena, 1)) {
+    wfp_aot_free(a);
+    return NULL;
+  }
   return a;
 }
 
@@ -109,8 +130,10 @@ static int adiag(wfp_aot *a, int code, const char *path, const char *fmt, ...) {
   if (a->ndiags == a->cap) {
     size_t cap = a->cap ? a->cap * 2 : 8;
     wfp_diag *nd = realloc(a->diags, cap * sizeof *nd);
-    if (!nd)
+    if (!nd) {
+      a->oom = true;
       return code;
+    }
     a->diags = nd;
     a->cap = cap;
   }
@@ -137,6 +160,22 @@ static int cancelled(wfp_aot *a) {
   if (!a->ndiags || strcmp(a->diags[a->ndiags - 1].msg, msg) != 0)
     adiag(a, WFP_ECANCELED, "", "%s", msg);
   return WFP_ECANCELED;
+}
+
+/* Out of memory: one diagnostic says so, made without allocating (over
+** the last one when there is no room). Returns WFP_ENOMEM. */
+static int nomem(wfp_aot *a) {
+  a->oom = true;
+  for (size_t i = 0; i < a->ndiags; i++)
+    if (a->diags[i].code == WFP_ENOMEM)
+      return WFP_ENOMEM;
+  wfp_diag *d = &a->diags[a->ndiags < a->cap ? a->ndiags++ : a->ndiags - 1];
+  memset(d, 0, sizeof *d);
+  d->code = WFP_ENOMEM;
+  d->file = a->prog && a->prog->file ? a->prog->file : "wfp-aot";
+  d->path = "";
+  d->msg = "out of memory";
+  return WFP_ENOMEM;
 }
 
 size_t wfp_aot_diag_count(const wfp_aot *a) {
@@ -174,8 +213,18 @@ const char *wfp_aot_program_hash(const wfp_aot *a) {
 
 /* ---- temporary directory ---- */
 
+/* The path of a file in the temporary directory: the same buffer for the
+** same name, as long as the wfp_aot lives. */
 static const char *tpath(wfp_aot *a, const char *name) {
-  return wfp__arena_printf(&a->arena, "%s/%s", a->tmp, name);
+  int i = 0;
+  while (i < a->ntmp && strcmp(a->tmp_names[i], name) != 0)
+    i++;
+  if (i == a->ntmp) {
+    WFP_ASSERT(a->ntmp < NTMP && strlen(name) < sizeof a->tmp_names[0]);
+    snprintf(a->tmp_names[a->ntmp++], sizeof a->tmp_names[0], "%s", name);
+  }
+  snprintf(a->tmp_paths[i], sizeof a->tmp_paths[i], "%s/%s", a->tmp, name);
+  return a->tmp_paths[i];
 }
 
 static int make_tmp(wfp_aot *a) {
@@ -237,7 +286,7 @@ static char **tool_env(wfp_aot *a) {
 /* ---- running tools ---- */
 
 /* Splits a command string at spaces (no quoting: $CC is a program and
-** perhaps some flags). */
+** perhaps some flags). -1 when out of memory. */
 static int split_words(wfp_aot *a, const char *s, const char **argv, int max) {
   int n = 0;
   const char *p = s;
@@ -249,7 +298,8 @@ static int split_words(wfp_aot *a, const char *s, const char **argv, int max) {
     const char *q = p;
     while (*q && *q != ' ' && *q != '\t')
       q++;
-    argv[n++] = wfp__arena_strndup(&a->arena, p, (size_t)(q - p));
+    if (!(argv[n++] = wfp__arena_strndup(&a->arena, p, (size_t)(q - p))))
+      return -1;
     p = q;
   }
   return n;
@@ -279,6 +329,8 @@ static const char *log_head(wfp_aot *a, const char *log) {
 
 static int write_tmp(wfp_aot *a, const char *name, const void *data, size_t len) {
   int rc = wfp__write_file_atomic(tpath(a, name), data, len, 0600);
+  if (rc == WFP_ENOMEM)
+    return nomem(a);
   if (rc)
     return adiag(a, WFP_EIO, "", "cannot write %s: %s", tpath(a, name), strerror(errno));
   return WFP_OK;
@@ -585,7 +637,6 @@ static char *make_glue(wfp_aot *a, size_t *len) {
 
 #define CHUNK_MIN 400
 #define CHUNK_MAX 1500
-#define MAX_UNITS 64 /* part A, the chunks, the glue */
 
 typedef struct line {
   const char *p;
@@ -673,13 +724,16 @@ static uint32_t lines_hash(const line *L, int from, int to) {
   return h;
 }
 
-/* Writes part_a.c and chunk_0.c .. chunk_<n-1>.c; returns n, or 0 when the
-** file does not look as expected (the caller compiles module.c whole). */
+/* Writes part_a.c and chunk_0.c .. chunk_<n-1>.c; returns n, or 0 when
+** the file does not look as expected (the caller compiles module.c whole),
+** or an error (with its diagnostic): out of memory, or the temporary
+** directory failing. */
 static int split_module(wfp_aot *a) {
   char *text = NULL;
   size_t len = 0;
-  if (wfp__read_file(tpath(a, "module.c"), &text, &len))
-    return 0;
+  int rc = wfp__read_file(tpath(a, "module.c"), &text, &len);
+  if (rc)
+    return rc == WFP_ENOMEM ? nomem(a) : 0;
   size_t nl = 0;
   for (size_t i = 0; i < len; i++)
     nl += text[i] == '\n';
@@ -694,8 +748,10 @@ static int split_module(wfp_aot *a) {
   wfp__buf_init(&A);
   wfp__buf_init(&P);
   wfp__buf_init(&C);
-  if (!L || !def_start || !def_end || !def_chunk || !proto_start || !proto_end)
+  if (!L || !def_start || !def_end || !def_chunk || !proto_start || !proto_end) {
+    ok = nomem(a);
     goto out;
+  }
   size_t n = 0;
   for (size_t i = 0, st = 0; i < len; i++)
     if (text[i] == '\n') {
@@ -760,8 +816,14 @@ static int split_module(wfp_aot *a) {
       add_line(&A, &L[i], starts(&L[i], "static u32 func_types["));
     }
   }
-  if (A.oom || write_tmp(a, "part_a.c", A.data, A.len))
+  if (A.oom) {
+    ok = nomem(a);
     goto out;
+  }
+  if ((rc = write_tmp(a, "part_a.c", A.data, A.len))) {
+    ok = rc;
+    goto out;
+  }
   /* the chunks: the prelude, the table of function types, the
   ** prototypes the chunk names, its definitions */
   for (int c = 0, d = 0; c < nchunks; c++) {
@@ -784,13 +846,17 @@ static int split_module(wfp_aot *a) {
       for (int k = proto_start[p]; k <= proto_end[p]; k++)
         add_line(&P, &L[k], k == proto_start[p]);
     }
-    if (C.oom)
-      goto out;
     wfp__buf_add(&P, C.data, C.len);
+    if (C.oom || P.oom) {
+      ok = nomem(a);
+      goto out;
+    }
     char name[32];
     snprintf(name, sizeof name, "chunk_%d.c", c);
-    if (P.oom || write_tmp(a, name, P.data, P.len))
+    if ((rc = write_tmp(a, name, P.data, P.len))) {
+      ok = rc;
       goto out;
+    }
   }
   ok = nchunks;
 out:
@@ -907,19 +973,31 @@ static int spawn_job(wfp_aot *a, job *j) {
   if (!env)
     return adiag(a, WFP_ENOMEM, "", "out of memory");
   posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, tpath(a, j->log), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  int rc = posix_spawn_file_actions_init(&fa);
+  if (rc)
+    return rc == ENOMEM ? nomem(a) : adiag(a, WFP_ETOOLCHAIN, "", "cannot run %s: %s",
+                                           j->what, strerror(rc));
   /* a process group of its own: a cancellation kills what it runs too (the
   ** C compiler's cc1, as, ld), and a terminal's ^C reaches us, not it */
   posix_spawnattr_t at;
-  posix_spawnattr_init(&at);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
-  posix_spawnattr_setpgroup(&at, 0);
-  int rc = posix_spawnp(&j->pid, j->argv[0], &fa, &at, (char *const *)j->argv, env);
-  posix_spawnattr_destroy(&at);
+  bool at_made = false;
+  /* each action is an allocation: a tool never runs with its output or
+  ** input where they should not be */
+  if (!(rc = posix_spawn_file_actions_addopen(&fa, 1, tpath(a, j->log),
+                                              O_WRONLY | O_CREAT | O_TRUNC, 0600)) &&
+      !(rc = posix_spawn_file_actions_adddup2(&fa, 1, 2)) &&
+      !(rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) &&
+      !(rc = posix_spawnattr_init(&at)) && (at_made = true) &&
+      !(rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP)) &&
+      !(rc = posix_spawnattr_setpgroup(&at, 0)))
+    rc = posix_spawnp(&j->pid, j->argv[0], &fa, &at, (char *const *)j->argv, env);
+  if (at_made)
+    posix_spawnattr_destroy(&at);
   posix_spawn_file_actions_destroy(&fa);
+  if (rc == ENOMEM) {
+    j->pid = -1;
+    return nomem(a);
+  }
   if (rc != 0) {
     j->pid = -1;
     return adiag(a, WFP_ETOOLCHAIN, "", "cannot run %s '%s': %s%s", j->what, j->argv[0],
@@ -971,21 +1049,72 @@ static int run_tool(wfp_aot *a, const char *const *argv, const char *log,
 
 /* ---- outputs ---- */
 
-static int put(wfp_aot *a, const char *path, const void *data, size_t len, int mode,
-               const char *what) {
-  if (wfp__write_file_atomic(path, data, len, mode))
-    return adiag(a, WFP_EIO, "", "cannot write %s %s: %s", what, path, strerror(errno));
+/* The outputs appear together or not at all. Each is prepared first
+** (where it goes; all the allocating), before any work; once everything
+** succeeded, each is written to a temporary file beside it, and only then
+** are they all renamed into place. */
+typedef struct output {
+  const char *path;
+  const char *what;
+  wfp__staged st;
+  bool prepared;
+} output;
+
+enum { OUT_IR, OUT_WASM, OUT_WIT, OUT_C0, OUT_SO = OUT_C0 + 5, OUT_COUNT };
+static const char *const c_names[] = {"module.c", "module.h", "glue.c", "abi.h", "wasm-rt.h"};
+
+static int prepare_outputs(wfp_aot *a, output *outs) {
+  const wfp_aot_opts *o = &a->o;
+  memset(outs, 0, sizeof *outs * OUT_COUNT);
+  outs[OUT_IR] = (output){o->emit_ir, "IR", {0}, false};
+  outs[OUT_WASM] = (output){o->emit_wasm, "Wasm", {0}, false};
+  outs[OUT_WIT] = (output){o->emit_wit, "WIT", {0}, false};
+  for (int i = 0; i < 5 && o->emit_c; i++) {
+    const char *p = wfp__arena_printf(&a->arena, "%s/%s", o->emit_c, c_names[i]);
+    if (!p)
+      return nomem(a);
+    outs[OUT_C0 + i] = (output){p, "C source", {0}, false};
+  }
+  outs[OUT_SO] = (output){o->output, "module", {0}, false};
+  for (int i = 0; i < OUT_COUNT; i++) {
+    if (!outs[i].path)
+      continue;
+    int rc = wfp__file_prepare(&outs[i].st, outs[i].path);
+    if (rc == WFP_ENOMEM)
+      return nomem(a);
+    if (rc)
+      return adiag(a, WFP_EIO, "", "cannot write %s %s: %s", outs[i].what, outs[i].path,
+                   strerror(errno));
+    outs[i].prepared = true;
+  }
   return WFP_OK;
 }
 
-static int copy_into(wfp_aot *a, const char *dir, const char *name) {
-  char *data = NULL;
-  size_t len = 0;
-  if (wfp__read_file(tpath(a, name), &data, &len))
-    return adiag(a, WFP_EIO, "", "cannot read %s: %s", tpath(a, name), strerror(errno));
-  const char *dst = wfp__arena_printf(&a->arena, "%s/%s", dir, name);
-  int rc = put(a, dst, data, len, 0644, "C source");
-  free(data);
+static void discard_outputs(output *outs) {
+  for (int i = 0; i < OUT_COUNT; i++)
+    if (outs[i].prepared)
+      wfp__file_discard(&outs[i].st);
+}
+
+/* Writes every prepared output (data[i], len[i]), then renames them all. */
+static int publish(wfp_aot *a, output *outs, const void *const *data, const size_t *len) {
+  for (int i = 0; i < OUT_COUNT; i++) {
+    if (outs[i].prepared &&
+        wfp__file_write(&outs[i].st, data[i], len[i], i == OUT_SO ? 0755 : 0644))
+      return adiag(a, WFP_EIO, "", "cannot write %s %s: %s", outs[i].what, outs[i].path,
+                   strerror(errno));
+  }
+  int rc = WFP_OK;
+  for (int i = 0; i < OUT_COUNT; i++) {
+    if (!outs[i].prepared)
+      continue;
+    outs[i].prepared = false;
+    if (rc)
+      wfp__file_discard(&outs[i].st);
+    else if (wfp__file_commit(&outs[i].st))
+      rc = adiag(a, WFP_EIO, "", "cannot write %s %s: %s", outs[i].what, outs[i].path,
+                 strerror(errno));
+  }
   return rc;
 }
 
@@ -1006,8 +1135,16 @@ static int compile(wfp_aot *a) {
   size_t irlen = 0;
   char *so = NULL;
   size_t solen = 0;
-  if (o->emit_ir && wfp_program_ir_json(a->prog, 1, &irtext, &irlen))
-    return adiag(a, WFP_ENOMEM, "", "out of memory");
+  char *csrc[2] = {NULL, NULL};
+  size_t clen[2] = {0, 0};
+  bool made_dir = false;
+  output outs[OUT_COUNT];
+  if ((rc = prepare_outputs(a, outs)))
+    goto out;
+  if (o->emit_ir && wfp_program_ir_json(a->prog, 1, &irtext, &irlen)) {
+    rc = nomem(a);
+    goto out;
+  }
   if (want_wasm) {
     t0 = now();
     wfp_cg_opts co = {sizeof co, o->opt_level};
@@ -1043,13 +1180,22 @@ static int compile(wfp_aot *a) {
       goto out;
     glue = make_glue(a, &glen);
     if (!glue) {
-      rc = adiag(a, WFP_ENOMEM, "", "out of memory");
+      rc = nomem(a);
       goto out;
     }
     if ((rc = write_tmp(a, "glue.c", glue, glen)) ||
         (rc = write_tmp(a, "abi.h", wfp__abi_h, wfp__abi_h_len)) ||
         (rc = write_tmp(a, "wasm-rt.h", wfp__wasm_rt_h, wfp__wasm_rt_h_len)))
       goto out;
+    /* what --emit-c copies, read before the C compiler's long run */
+    for (int i = 0; i < 2 && o->emit_c; i++) {
+      if ((rc = wfp__read_file(tpath(a, c_names[i]), &csrc[i], &clen[i]))) {
+        rc = rc == WFP_ENOMEM ? nomem(a)
+                              : adiag(a, WFP_EIO, "", "cannot read %s: %s",
+                                      tpath(a, c_names[i]), strerror(errno));
+        goto out;
+      }
+    }
   }
   if (o->output) {
     const char *cc = o->cc;
@@ -1059,6 +1205,10 @@ static int compile(wfp_aot *a) {
       cc = "cc";
     const char *base[32];
     int nb = split_words(a, cc, base, 16);
+    if (nb < 0) {
+      rc = nomem(a);
+      goto out;
+    }
     if (nb == 0) {
       rc = adiag(a, WFP_EUSAGE, "", "the C compiler command is empty");
       goto out;
@@ -1085,37 +1235,61 @@ static int compile(wfp_aot *a) {
     program_identity(base[0], &kh);
     wfp__sha256_update(&kh, wfp__abi_h, wfp__abi_h_len);
     wfp__sha256_update(&kh, wfp__wasm_rt_h, wfp__wasm_rt_h_len);
-    base[nb++] = wfp__arena_printf(&a->arena, "-I%s", a->tmp);
+    snprintf(a->inc_flag, sizeof a->inc_flag, "-I%s", a->tmp);
+    base[nb++] = a->inc_flag;
     t0 = now();
-    /* the units: part A and the chunks (or module.c whole), the glue */
-    const char *src[MAX_UNITS], *obj[MAX_UNITS], *cached[MAX_UNITS];
+    /* the units: part A and the chunks (or module.c whole), the glue; their
+    ** names in fixed buffers (a failed allocation cannot lose one) */
+    char src[MAX_UNITS][24], obj[MAX_UNITS][24], logs[MAX_UNITS][24];
+    const char *cached[MAX_UNITS];
     char key[MAX_UNITS][65];
     int nch = split_module(a), nu = 0;
-    if (nch > 0) {
-      src[nu++] = "part_a.c";
-      for (int c = 0; c < nch; c++)
-        src[nu++] = wfp__arena_printf(&a->arena, "chunk_%d.c", c);
-    } else {
-      src[nu++] = "module.c";
+    if (nch < 0) {
+      rc = nch;
+      goto out;
     }
-    src[nu++] = "glue.c";
+    if (nch > 0) {
+      snprintf(src[nu++], sizeof src[0], "part_a.c");
+      for (int c = 0; c < nch; c++)
+        snprintf(src[nu++], sizeof src[0], "chunk_%d.c", c);
+    } else {
+      snprintf(src[nu++], sizeof src[0], "module.c");
+    }
+    snprintf(src[nu++], sizeof src[0], "glue.c");
     const char *dir = cache_dir(a);
+    if (a->arena.oom) {
+      rc = nomem(a);
+      goto out;
+    }
     char *mh = NULL;
     size_t mhlen = 0;
-    if (dir && wfp__read_file(tpath(a, "module.h"), &mh, &mhlen))
+    if (dir && (rc = wfp__read_file(tpath(a, "module.h"), &mh, &mhlen))) {
+      if (rc == WFP_ENOMEM) {
+        rc = nomem(a);
+        goto out;
+      }
       dir = NULL;
+    }
     if (mh)
       wfp__sha256_update(&kh, mh, mhlen);
     free(mh);
     a->units = nu;
     for (int u = 0; u < nu; u++) {
-      obj[u] = wfp__arena_printf(&a->arena, "%.*s.o", (int)(strlen(src[u]) - 2), src[u]);
+      snprintf(obj[u], sizeof obj[0], "%.*s.o", (int)(strlen(src[u]) - 2), src[u]);
+      snprintf(logs[u], sizeof logs[0], "cc_%d.log", u);
       cached[u] = NULL;
       key[u][0] = 0;
       char *t = NULL;
       size_t tl = 0;
-      if (!dir || !obj[u] || wfp__read_file(tpath(a, src[u]), &t, &tl))
+      if (!dir)
         continue;
+      if ((rc = wfp__read_file(tpath(a, src[u]), &t, &tl))) {
+        if (rc == WFP_ENOMEM) {
+          rc = nomem(a);
+          goto out;
+        }
+        continue;
+      }
       wfp__sha256 h = kh;
       wfp__sha256_update(&h, t, tl);
       free(t);
@@ -1123,7 +1297,11 @@ static int compile(wfp_aot *a) {
       wfp__sha256_final(&h, d);
       wfp__hex(d, sizeof d, key[u]);
       const char *p = wfp__arena_printf(&a->arena, "%s/%s.o", dir, key[u]);
-      if (p && access(p, R_OK) == 0) {
+      if (!p) {
+        rc = nomem(a);
+        goto out;
+      }
+      if (access(p, R_OK) == 0) {
         cached[u] = p;
         a->reused++;
       }
@@ -1161,7 +1339,7 @@ static int compile(wfp_aot *a) {
         v[n++] = tpath(a, src[todo[k]]);
         v[n] = NULL;
         jobs[k].argv = v;
-        jobs[k].log = wfp__arena_printf(&a->arena, "cc_%d.log", todo[k]);
+        jobs[k].log = logs[todo[k]];
         jobs[k].what = "the C compiler";
         jobs[k].hint = " (set CC, or install gcc)";
         jobs[k].slot = k % par;
@@ -1202,59 +1380,67 @@ static int compile(wfp_aot *a) {
       }
       break;
     }
-    /* the new objects to the cache (best effort: it is only a cache) */
-    if (rc == WFP_OK && dir)
-      for (int u = 0; u < nu; u++) {
-        if (cached[u] || !key[u][0])
-          continue;
-        char *t = NULL;
-        size_t tl = 0;
-        if (wfp__read_file(tpath(a, obj[u]), &t, &tl) == 0)
-          (void)wfp__write_file_atomic(wfp__arena_printf(&a->arena, "%s/%s.o", dir, key[u]),
-                                       t, tl, 0644);
-        free(t);
-      }
+    /* the new objects to the cache: a failure to write one is no failure
+    ** of the compilation (it is only a cache), but out of memory is */
+    for (int u = 0; rc == WFP_OK && dir && u < nu; u++) {
+      if (cached[u] || !key[u][0])
+        continue;
+      char *t = NULL;
+      size_t tl = 0;
+      const char *p = wfp__arena_printf(&a->arena, "%s/%s.o", dir, key[u]);
+      int r = p ? wfp__read_file(tpath(a, obj[u]), &t, &tl) : WFP_ENOMEM;
+      if (r == WFP_OK)
+        r = wfp__write_file_atomic(p, t, tl, 0644);
+      free(t);
+      if (r == WFP_ENOMEM)
+        rc = nomem(a);
+    }
     a->secs[WFP_AOT_CC] = now() - t0;
     if (rc)
       goto out;
-    if (wfp__read_file(tpath(a, "func.so"), &so, &solen)) {
-      rc = adiag(a, WFP_EIO, "", "cannot read the compiled module: %s", strerror(errno));
+    if ((rc = wfp__read_file(tpath(a, "func.so"), &so, &solen))) {
+      rc = rc == WFP_ENOMEM ? nomem(a)
+                            : adiag(a, WFP_EIO, "", "cannot read the compiled module: %s",
+                                    strerror(errno));
       goto out;
     }
   }
-  /* everything succeeded: write the outputs (all of them, once begun) */
+  /* everything succeeded: write the outputs, all or none */
   if (a->cancel) {
     rc = cancelled(a);
     goto out;
   }
-  if (o->emit_ir && (rc = put(a, o->emit_ir, irtext, irlen, 0644, "IR")))
+  if (a->oom || a->arena.oom) {
+    rc = nomem(a);
     goto out;
-  if (o->emit_wasm && (rc = put(a, o->emit_wasm, wasm, wlen, 0644, "Wasm")))
-    goto out;
-  if (o->emit_wit &&
-      (rc = put(a, o->emit_wit, wfp__function_wit, wfp__function_wit_len, 0644, "WIT")))
-    goto out;
+  }
   if (o->emit_c) {
-    if (mkdir(o->emit_c, 0755) != 0 && errno != EEXIST) {
+    if (mkdir(o->emit_c, 0755) == 0) {
+      made_dir = true;
+    } else if (errno != EEXIST) {
       rc = adiag(a, WFP_EIO, "", "cannot create %s: %s", o->emit_c, strerror(errno));
       goto out;
     }
-    if ((rc = copy_into(a, o->emit_c, "module.c")) ||
-        (rc = copy_into(a, o->emit_c, "module.h")) ||
-        (rc = copy_into(a, o->emit_c, "glue.c")) ||
-        (rc = copy_into(a, o->emit_c, "abi.h")) ||
-        (rc = copy_into(a, o->emit_c, "wasm-rt.h")))
-      goto out;
   }
-  if (o->output && (rc = put(a, o->output, so, solen, 0755, "module")))
-    goto out;
-  rc = WFP_OK;
+  const void *data[OUT_COUNT] = {irtext, wasm, wfp__function_wit, csrc[0], csrc[1], glue,
+                                 wfp__abi_h, wfp__wasm_rt_h, so};
+  size_t len[OUT_COUNT] = {irlen, wlen, wfp__function_wit_len, clen[0], clen[1], glen,
+                           wfp__abi_h_len, wfp__wasm_rt_h_len, solen};
+  rc = publish(a, outs, data, len);
 out:
+  discard_outputs(outs);
+  if (rc && made_dir)
+    rmdir(o->emit_c); /* it was made for this compilation */
   remove_tmp(a);
   free(wasm);
   free(glue);
   free(irtext);
   free(so);
+  free(csrc[0]);
+  free(csrc[1]);
+  /* a diagnostic lost for want of memory makes the failure that one */
+  if (rc && (a->oom || a->arena.oom))
+    rc = nomem(a);
   return rc;
 }
 
@@ -1264,7 +1450,7 @@ static int start(wfp_aot *a) {
   a->used = true;
   wfp_ir_opts io = {sizeof io, a->o.entry, a->o.max_diags};
   a->prog = wfp_program_new(&io);
-  return a->prog ? WFP_OK : WFP_ENOMEM;
+  return a->prog ? WFP_OK : nomem(a);
 }
 
 int wfp_aot_compile_file(wfp_aot *a, const char *path) {

@@ -12,19 +12,22 @@
 
 #include "codegen_int.h"
 
+/* The builders below give index 0 when out of memory (the arrays exist
+** from the start, build_function): lowering goes on harmlessly, and the
+** function is dropped (g->rc). */
 int wfp__cg_new_local(fb *F, BinaryenType t, int kind) {
   if (F->nl == F->lcap) {
     int cap = F->lcap ? F->lcap * 2 : 32;
     BinaryenType *nt = realloc(F->lt, sizeof *nt * (size_t)cap);
-    int *nk = realloc(F->lk, sizeof *nk * (size_t)cap);
+    if (nt)
+      F->lt = nt;
+    int *nk = nt ? realloc(F->lk, sizeof *nk * (size_t)cap) : NULL;
+    if (nk)
+      F->lk = nk;
     if (!nt || !nk) {
-      free(nt ? nt : F->lt);
-      F->lt = NULL;
       wfp__cg_fail(F->g, WFP_ENOMEM, "", "out of memory");
       return 0;
     }
-    F->lt = nt;
-    F->lk = nk;
     F->lcap = cap;
   }
   F->lt[F->nl] = t;

@@ -95,8 +95,10 @@ static frag *frag_cur(frags *fs) {
 
 static void frag_text(frags *fs, const char *s, size_t n) {
   frag *f = frag_cur(fs);
-  if (f)
+  if (f) {
     wfp__buf_add(&f->text, s, n);
+    fs->oom |= f->text.oom;
+  }
 }
 
 /* Flattens a template into literal text and holes, in order. */
@@ -124,6 +126,7 @@ static void flatten(frags *fs, const wfp_jtpl *t, int level) {
         wfp__buf_init(&kb);
         wfp__buf_add_jstr(&kb, t->keys[i], t->keylens[i]);
         wfp__buf_addc(&kb, ':');
+        fs->oom |= kb.oom;
         frag_text(fs, kb.data ? kb.data : "", kb.len);
         wfp__buf_free(&kb);
       }
@@ -140,6 +143,8 @@ static BinaryenExpressionRef lower_json(fb *F, const wfp_expr *e) {
   flatten(&fs, e->tpl, 0);
   if (fs.oom) {
     wfp__cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    for (int i = 0; i < fs.n; i++)
+      wfp__buf_free(&fs.v[i].text);
     free(fs.v);
     return wfp__cg_c32(g, 0);
   }

@@ -25,6 +25,7 @@ typedef struct ud {
   int *uses, nuses, ucap;
   uint32_t *tm, stamp; /* membership of one arm's defs, by stamp */
   bool unknown;        /* an expression the walk does not know, or no memory */
+  bool oom;            /* no memory (unknown too: the walk stops) */
 } ud;
 
 static bool ud_push(ud *u, int **v, int *n, int *cap, int x) {
@@ -32,7 +33,7 @@ static bool ud_push(ud *u, int **v, int *n, int *cap, int x) {
     int c = *cap ? *cap * 2 : 16;
     int *nv = realloc(*v, sizeof *nv * (size_t)c);
     if (!nv) {
-      u->unknown = true;
+      u->unknown = u->oom = true;
       return false;
     }
     *v = nv;
@@ -66,7 +67,7 @@ static void usedef(ud *u, BinaryenExpressionRef e) {
     int nt = u->ndefs - base;
     int *t = nt ? malloc(sizeof *t * (size_t)nt) : NULL;
     if (nt && !t) {
-      u->unknown = true;
+      u->unknown = u->oom = true;
       return;
     }
     for (int k = 0; k < nt; k++) {
@@ -181,6 +182,10 @@ int wfp__cg_liveness(fb *F) {
     }
     b->ndef = u.ndefs;
     b->nuse = u.nuses;
+  }
+  if (u.oom) {
+    rc = WFP_ENOMEM;
+    goto out;
   }
   if (u.unknown) {
     wfp__cg_fail(F->g, WFP_EINTERNAL, F->f->path,
@@ -331,12 +336,12 @@ BinaryenExpressionRef wfp__cg_restore_code(fb *F, point *pt, int ptr) {
 
 int wfp__cg_compute_saves(fb *F) {
   fninfo *fi = F->fi;
-  fi->npoints = F->npts;
   fi->pt_callee = calloc((size_t)F->npts + 1, sizeof *fi->pt_callee);
   fi->pt_nvals = calloc((size_t)F->npts + 1, sizeof *fi->pt_nvals);
   fi->pt_types = calloc((size_t)F->npts + 1, sizeof *fi->pt_types);
   if (!fi->pt_callee || !fi->pt_nvals || !fi->pt_types)
     return WFP_ENOMEM;
+  fi->npoints = F->npts; /* pt_types[0..npoints) is what wfp_codegen frees */
   for (int k = 0; k < F->npts; k++) {
     point *pt = &F->pts[k];
     const blk *c = &F->b[pt->cont];

@@ -274,9 +274,15 @@ static void build_function(cg *g, int idx) {
   F.fi = fi;
   F.fidx = idx;
   F.var_local = calloc((size_t)f->nlocals + 1, sizeof *F.var_local);
-  if (!F.var_local) {
+  F.lcap = F.bcap = 32;
+  F.pcap = 8;
+  F.lt = calloc((size_t)F.lcap, sizeof *F.lt);
+  F.lk = calloc((size_t)F.lcap, sizeof *F.lk);
+  F.b = calloc((size_t)F.bcap, sizeof *F.b);
+  F.pts = calloc((size_t)F.pcap, sizeof *F.pts);
+  if (!F.var_local || !F.lt || !F.lk || !F.b || !F.pts) {
     wfp__cg_fail(g, WFP_ENOMEM, "", "out of memory");
-    return;
+    goto done;
   }
   /* params: captures, then declared params */
   for (int i = 0; i < f->ncaps; i++)
@@ -326,12 +332,12 @@ static void build_function(cg *g, int idx) {
     goto done;
   int label = wfp__cg_new_local(&F, I32, VK_SCRATCH);
   int fptr = wfp__cg_new_local(&F, I32, VK_SCRATCH); /* frame pointer of saves/restores */
-  RelooperRef R = RelooperCreate(g->m);
   RelooperBlockRef *rb = calloc((size_t)F.nb + 1, sizeof *rb);
   if (!rb) {
     wfp__cg_fail(g, WFP_ENOMEM, "", "out of memory");
     goto done;
   }
+  RelooperRef R = RelooperCreate(g->m); /* freed by RelooperRenderAndDispose only */
   /* blocks' code, with saves at suspensions and checks after calls */
   for (int i = 0; i < F.nb; i++) {
     blk *b = &F.b[i];
