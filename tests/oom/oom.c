@@ -338,15 +338,21 @@ typedef struct aot_case {
   char *text;
   size_t len;
   const char *work; /* outputs go to work/out, temporaries to work/tmp */
+  bool warm;        /* the object cache (work/cache) kept from run to run,
+                    ** else emptied before each: objects made and stored */
 } aot_case;
 
 static int run_aot(void *arg, str *t) {
   aot_case *c = arg;
   char out[4096], tmp[4096], so[4200], ir[4200], wasm[4200], wit[4200], cdir[4200];
+  char cache[4096];
   snprintf(out, sizeof out, "%s/out", c->work);
   snprintf(tmp, sizeof tmp, "%s/tmp", c->work);
+  snprintf(cache, sizeof cache, "%s/cache", c->work);
   rm_tree(out);
   rm_tree(tmp);
+  if (!c->warm)
+    rm_tree(cache);
   if (mkdir(out, 0755) != 0 || mkdir(tmp, 0755) != 0) {
     fprintf(stderr, "oom: cannot create %s: %s\n", out, strerror(errno));
     exit(2);
@@ -366,6 +372,7 @@ static int run_aot(void *arg, str *t) {
   o.emit_wasm = wasm;
   o.emit_c = cdir;
   o.emit_wit = wit;
+  o.cache_dir = cache;
   wfp_aot *a = wfp_aot_new(&o);
   int rc;
   if (!a) {
@@ -373,6 +380,12 @@ static int run_aot(void *arg, str *t) {
   } else {
     rc = wfp_aot_compile_mem(a, c->name, c->text, c->len);
     sadd(t, "compile %s hash %s\n", wfp_err_name(rc), wfp_aot_program_hash(a));
+    if (rc == WFP_OK) {
+      /* cold: every unit compiled; warm: every object from the cache */
+      int units = 0, reused = 0;
+      wfp_aot_cache_stats(a, &units, &reused);
+      sadd(t, "units %d reused %d\n", units, reused);
+    }
     bool said_oom = false;
     char line[2048];
     for (size_t i = 0; i < wfp_aot_diag_count(a); i++) {
@@ -388,11 +401,22 @@ static int run_aot(void *arg, str *t) {
     wfp_aot_free(a);
   }
   /* what is left on disk */
-  str left = {0}, tmpleft = {0};
+  str left = {0}, tmpleft = {0}, cached = {0};
   list_dir(out, &left);
   list_dir(tmp, &tmpleft);
   if (tmpleft.n && rc != BROKEN)
     rc = broken("temporary files left behind: %.*s", (int)tmpleft.n, tmpleft.p);
+  /* the cache holds whole objects only, named by their key */
+  char objs[4200];
+  snprintf(objs, sizeof objs, "%s/objects-1", cache);
+  list_dir(objs, &cached);
+  for (size_t i = 0, st = 0; i < cached.n && rc != BROKEN; i++)
+    if (cached.p[i] == '\n') {
+      if (i - st != 66 || memcmp(cached.p + i - 2, ".o", 2) != 0)
+        rc = broken("the object cache holds %.*s", (int)(i - st), cached.p + st);
+      st = i + 1;
+    }
+  sfree(&cached);
   if (rc == WFP_OK) {
     /* the outputs, all of them, whole */
     static const char *const files[] = {"ir.json",    "core.wasm", "func.wit",
@@ -826,10 +850,20 @@ int main(int argc, char **argv) {
   } else if (strcmp(what, "aot") == 0 && i < argc) {
     const char *work = argv[i++];
     for (; i < argc; i++) {
-      aot_case c = {argv[i], NULL, 0, work};
+      aot_case c = {argv[i], NULL, 0, work, false};
       c.text = slurp(argv[i], &c.len);
       char label[4200];
-      snprintf(label, sizeof label, "aot %s", argv[i]);
+      snprintf(label, sizeof label, "aot %s (no object cached)", argv[i]);
+      bad |= inject(label, run_aot, &c, WFP_OK);
+      /* then with every object in the cache: the last run left them */
+      c.warm = true;
+      str ignored = {0};
+      if (run_aot(&c, &ignored) != WFP_OK) {
+        fprintf(stderr, "oom: %s does not compile\n", argv[i]);
+        return 2;
+      }
+      sfree(&ignored);
+      snprintf(label, sizeof label, "aot %s (every object cached)", argv[i]);
       bad |= inject(label, run_aot, &c, WFP_OK);
       free(c.text);
     }
