@@ -248,6 +248,93 @@ static bool is_hex16(const char *s, size_t n) {
   return true;
 }
 
+/* A JSON value (checked text) of a parameter's type: NULL, or what it
+** should have been. */
+static const char *arg_type_error(const char *v, size_t n, uint8_t ty) {
+  int64_t x;
+  switch (ty) {
+  case WFP_TY_I64:
+    return wfp__parse_i64(v, n, &x) ? NULL : "an integer in the i64 range";
+  case WFP_TY_STR:
+    return v[0] == '"' ? NULL : "a string";
+  case WFP_TY_FN:
+    return v[0] == '{' ? NULL : "a function value ({\"fn\": ID, \"args\": [...]})";
+  default:
+    return NULL;
+  }
+}
+
+/* The arguments (checked JSON text) against function f's parameters:
+** every one given, of its type, no other. 0, or answered with 400. */
+static int check_args(wfp_http_req *req, const wfp_abi_func *f, const char *a, size_t n) {
+  uint32_t np = f->nparams - f->ncaptures;
+  const char *const *names = f->param_names + f->ncaptures;
+  const uint8_t *types = f->param_types + f->ncaptures;
+  size_t i = wfp__json_ws(a, 0, n);
+  if (!a || (i < n && a[i] != '{' && a[i] != '[')) {
+    wfp_http_error(req, 400, "$.args: an object of parameter names to values, or an array "
+                             "of values, was expected");
+    return -1;
+  }
+  bool seen[256];
+  memset(seen, 0, sizeof seen);
+  if (a[i] == '[') {
+    uint32_t k = 0;
+    i = wfp__json_ws(a, i + 1, n);
+    while (i < n && a[i] != ']') {
+      size_t e = wfp__json_skip(a, i, n);
+      if (k >= np) {
+        wfp_http_error(req, 400, "$.args: %s takes %u argument%s", f->name, np,
+                       np == 1 ? "" : "s");
+        return -1;
+      }
+      const char *why = arg_type_error(a + i, e - i, types[k]);
+      if (why) {
+        wfp_http_error(req, 400, "$.args[%u]: argument '%s' must be %s", k, names[k], why);
+        return -1;
+      }
+      k++;
+      i = wfp__json_ws(a, e, n);
+      if (i < n && a[i] == ',')
+        i = wfp__json_ws(a, i + 1, n);
+    }
+    if (k != np) {
+      wfp_http_error(req, 400, "$.args: %s takes %u argument%s, %u given", f->name, np,
+                     np == 1 ? "" : "s", k);
+      return -1;
+    }
+    return 0;
+  }
+  wfp__json_mem m;
+  while ((i = wfp__json_member(a, i, n, &m)) != 0) {
+    uint32_t k = 0;
+    while (k < np && !wfp__json_key_is(a, &m, names[k], strlen(names[k])))
+      k++;
+    if (k == np) {
+      wfp__buf key;
+      wfp__buf_init(&key);
+      wfp__json_string(a, m.key, n, &key);
+      wfp_http_error(req, 400, "$.args: %s has no parameter '%.64s'", f->name,
+                     key.data ? key.data : "");
+      wfp__buf_free(&key);
+      return -1;
+    }
+    const char *why = arg_type_error(a + m.val, m.val_end - m.val, types[k]);
+    if (why) {
+      wfp_http_error(req, 400, "$.args.%s: argument '%s' must be %s", names[k], names[k], why);
+      return -1;
+    }
+    if (k < sizeof seen)
+      seen[k] = true;
+  }
+  for (uint32_t k = 0; k < np && k < sizeof seen; k++)
+    if (!seen[k]) {
+      wfp_http_error(req, 400, "$.args.%s: argument '%s' is missing", names[k], names[k]);
+      return -1;
+    }
+  return 0;
+}
+
 /* Checks the body is one JSON object: 0, or answered. */
 static int body_object(wfp_http_req *req) {
   size_t at = 0;
@@ -346,6 +433,17 @@ static void post_invocation(svc *S, wfp_http_req *req) {
   if (!mod || wfp_module_find(mod->m, fname) < 0) {
     wfp_http_error(req, 404, "no function '%s'%s%s", fname, has_program ? " in program " : "",
                    has_program ? program.data : "");
+    goto out;
+  }
+  /* arguments are checked here, not by the program's first step: a
+  ** wrong one is the request's fault (400), never an invocation's trap */
+  const wfp_abi_func *f = &wfp_module_descriptor_of(mod->m)->funcs[wfp_module_find(mod->m, fname)];
+  if (args ? check_args(req, f, args, args_len) != 0
+           : f->nparams > f->ncaptures &&
+                 (wfp_http_error(req, 400, "$.args: %s takes %u argument%s", f->name,
+                                 f->nparams - f->ncaptures,
+                                 f->nparams - f->ncaptures == 1 ? "" : "s"), 1)) {
+    req = NULL;
     goto out;
   }
   if (!(in = wfp_input_new(mod->m)))

@@ -168,7 +168,9 @@ static int apply(svc_committer *c, svc_op *op) {
   case SVC_OP_TICK:
     return wfp_svc_sched_tick(c->S, s, op, now);
   case SVC_OP_SETUP:
-    return wfp_svc_triggers_setup(c->S, s, op, now);
+    if ((rc = wfp_svc_triggers_setup(c->S, s, op, now)) != 0)
+      return rc;
+    return apply_writes(c, op, now);
   case SVC_OP_RELEASE:
     hold_release(c, op->seq);
     return WFP_OK;

@@ -638,6 +638,8 @@ static void help(void) {
          "                       TOPIC, with the payload (repeatable)\n"
          "  --every DURATION=FN  run FN (no parameters) every DURATION: 500ms, 10s,\n"
          "                       1m, 2h (repeatable)\n"
+         "  --ctx KEY=I64        a context key's value when the store has none yet\n"
+         "                       (repeatable)\n"
          "  --max-fuel N         end an invocation with a trap after N units of fuel\n"
          "  --max-steps N        end an invocation with a trap after N steps\n"
          "  --max-body BYTES     the largest request body (default 1048576)\n"
@@ -667,8 +669,8 @@ static int usage(const char *fmt, ...) {
 
 typedef struct sopts {
   const char *listen, *store, *db;
-  const char **sos, **subs, **everys;
-  int nsos, nsubs, neverys;
+  const char **sos, **subs, **everys, **ctx;
+  int nsos, nsubs, neverys, nctx;
   uint64_t workers, max_fuel, max_steps, max_body, max_conns, req_timeout, idle_timeout,
       max_wait;
   int sync;
@@ -704,7 +706,7 @@ static int parse(int argc, char **argv, sopts *o, bool *done) {
         "--listen",      "--store",          "--db",           "--workers",
         "--subscribe",   "--every",          "--max-fuel",     "--max-steps",
         "--fsync",       "--max-body",       "--max-connections", "--request-timeout",
-        "--idle-timeout", "--max-wait",      NULL};
+        "--idle-timeout", "--max-wait",      "--ctx",          NULL};
     const char *name = NULL, *v = NULL;
     for (const char *const *q = valued; *q; q++) {
       size_t n = strlen(*q);
@@ -731,6 +733,13 @@ static int parse(int argc, char **argv, sopts *o, bool *done) {
       o->subs[o->nsubs++] = v;
     else if (strcmp(name, "--every") == 0)
       o->everys[o->neverys++] = v;
+    else if (strcmp(name, "--ctx") == 0) {
+      const char *eq = strchr(v, '=');
+      int64_t x;
+      if (!eq || eq == v || !wfp__parse_i64(eq + 1, strlen(eq + 1), &x))
+        return usage("--ctx wants KEY=I64 (a decimal integer), not '%s'", v);
+      o->ctx[o->nctx++] = v;
+    }
     else if (strcmp(name, "--fsync") == 0) {
       if (strcmp(v, "full") == 0 || strcmp(v, "on") == 0)
         o->sync = WFP_STORE_SYNC_FULL;
@@ -901,12 +910,13 @@ int wfp_serve_main(int argc, char **argv) {
   o.sos = calloc((size_t)argc + 1, sizeof *o.sos);
   o.subs = calloc((size_t)argc + 1, sizeof *o.subs);
   o.everys = calloc((size_t)argc + 1, sizeof *o.everys);
+  o.ctx = calloc((size_t)argc + 1, sizeof *o.ctx);
   svc *S = calloc(1, sizeof *S);
   uv_loop_t uv;
   bool uv_ready = false;
   int code = 2;
   char err[1024];
-  if (!o.sos || !o.subs || !o.everys || !S) {
+  if (!o.sos || !o.subs || !o.everys || !o.ctx || !S) {
     fprintf(stderr, "wfp-host: error: out of memory\n");
     code = 3;
     goto out;
@@ -1038,6 +1048,34 @@ int wfp_serve_main(int argc, char **argv) {
     goto oom;
   op->kind = SVC_OP_SETUP;
   op->done = setup_done;
+  /* --ctx: a key the store does not have yet starts at its value */
+  op->w = calloc((size_t)o.nctx + 1, sizeof *op->w);
+  if (!op->w) {
+    free(op);
+    goto oom;
+  }
+  for (int i = 0; i < o.nctx; i++) {
+    const char *eq = strchr(o.ctx[i], '=');
+    size_t kl = (size_t)(eq - o.ctx[i]);
+    int64_t v = 0, had;
+    wfp__parse_i64(eq + 1, strlen(eq + 1), &v);
+    char *key = strndup(o.ctx[i], kl);
+    if (!key) {
+      wfp_svc_op_free(op);
+      goto oom;
+    }
+    if (wfp_env_ctx_get(S->env, key, &had) == 0) {
+      free(key);
+      continue;
+    }
+    if (wfp_env_ctx_setn(S->env, key, kl, v) != 0) {
+      free(key);
+      wfp_svc_op_free(op);
+      code = usage("--ctx: a key that is not valid UTF-8");
+      goto out;
+    }
+    op->w[op->nw++] = (svc_write){SVC_W_CTX, key, kl, NULL, 0, v, 0};
+  }
   op->si = (svc_inv *)&setup;
   wfp_svc_submit(S, op);
   while (!setup && !wfp_svc_committer_failure(S->com))
@@ -1129,6 +1167,7 @@ out:
   free(o.sos);
   free(o.subs);
   free(o.everys);
+  free(o.ctx);
   fflush(stdout);
   return code;
 }
