@@ -211,6 +211,59 @@ int wfp_db_job_run(wfp_db_job *d, void *db, unsigned flags) {
   return d->rc;
 }
 
+const char *wfp_db_job_sql(const wfp_db_job *d, size_t *len) {
+  if (len)
+    *len = d && d->sql.data ? d->sql.len : 0;
+  return d && d->sql.data ? d->sql.data : "";
+}
+
+const char *wfp_db_job_params(const wfp_db_job *d, size_t *len) {
+  if (len)
+    *len = d && d->params.data ? d->params.len : 0;
+  return d && d->params.data ? d->params.data : "";
+}
+
+uint64_t wfp_db_job_fuel(const wfp_db_job *d) { return d ? d->fuel : 0; }
+
+int wfp_db_job_answer(wfp_db_job *d, const char *rows, size_t len, const size_t *offs,
+                      size_t nrows, int readonly, uint64_t used) {
+  if (!d || d->ran || !rows || (nrows && !offs))
+    return WFP_EINVAL;
+  d->ran = true;
+  d->used = used;
+  d->readonly = readonly != 0;
+  if (len > WFP_DB_RESULT_MAX) {
+    d->rc = WFP_ELIMIT;
+    snprintf(d->err, sizeof d->err,
+             "the result is larger than %d bytes, the most one query may return",
+             WFP_DB_RESULT_MAX);
+    return WFP_EINVAL;
+  }
+  d->rows.len = 0;
+  d->rows.oom = false;
+  wfp__buf_add(&d->rows, rows, len);
+  if (d->want_offs)
+    wfp__buf_add(&d->offs, offs, 2 * nrows * sizeof *offs);
+  d->nrows = nrows;
+  if (d->rows.oom || d->offs.oom) {
+    d->rc = WFP_ENOMEM;
+    snprintf(d->err, sizeof d->err, "out of memory");
+    return WFP_ENOMEM;
+  }
+  d->rc = WFP_OK;
+  return WFP_OK;
+}
+
+int wfp_db_job_fail(wfp_db_job *d, int code, const char *msg, uint64_t used) {
+  if (!d || d->ran || code >= 0)
+    return WFP_EINVAL;
+  d->ran = true;
+  d->used = used;
+  d->rc = code;
+  snprintf(d->err, sizeof d->err, "%s", msg ? msg : "the query failed");
+  return WFP_OK;
+}
+
 int wfp_db_job_readonly(const wfp_db_job *d) { return d && d->readonly; }
 void *wfp_db_job_data(const wfp_db_job *d) { return d ? d->data : NULL; }
 int wfp_db_job_is_row(const wfp_db_job *d) { return d && d->row; }
