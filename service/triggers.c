@@ -138,7 +138,7 @@ int wfp_svc_spawn(svc *S, wfp_store *s, svc_op *op, svc_module *mod, const char 
   op->nspawn++;
   if (!sp->fn || !sp->input || !sp->origin)
     return WFP_ENOMEM;
-  wfp_store_new nw = {sp->id, mod->hash, fn, input, input_len, 0, origin, now};
+  wfp_store_new nw = {sp->id, mod->hash, fn, input, input_len, 0, origin, now, NULL, NULL};
   return s->m->inv_create(s, &nw, &sp->seq);
 }
 
