@@ -2,10 +2,13 @@
 ** aot.c: the compilation pipeline behind wfp-aot: front end, codegen,
 ** wasm2c, the descriptor glue, the system C compiler, and the outputs,
 ** written atomically and only when everything succeeded. It runs external
-** tools with posix_spawnp (no shell) in a private temporary directory.
+** tools with posix_spawnp (no shell) in a private temporary directory, each
+** in a process group of its own, so that a cancellation kills them all.
 */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +47,26 @@ struct wfp_aot {
   double secs[WFP_AOT_STAGE_COUNT];
   char tmp[256];
   bool used;
+  char **env; /* the tools' environment: ours, with TMPDIR = tmp */
+  /* cancellation (wfp_aot_cancel, from a signal handler): the flag, and
+  ** the running tools, each the leader of its process group (0: none) */
+  volatile sig_atomic_t cancel;
+  volatile pid_t pids[3];
 };
+
+void wfp_aot_cancel(wfp_aot *a) {
+  if (!a)
+    return;
+  a->cancel = 1;
+  for (int i = 0; i < 3; i++) {
+    pid_t p = a->pids[i];
+    if (p > 0)
+      kill(-p, SIGKILL);
+  }
+}
+
+/* The code of a cancelled compilation, with its one diagnostic. */
+static int cancelled(wfp_aot *a);
 
 static double now(void) {
   struct timespec ts;
@@ -107,6 +129,13 @@ static int adiag(wfp_aot *a, int code, const char *path, const char *fmt, ...) {
   return code;
 }
 
+static int cancelled(wfp_aot *a) {
+  static const char msg[] = "interrupted: the compilation was cancelled";
+  if (!a->ndiags || strcmp(a->diags[a->ndiags - 1].msg, msg) != 0)
+    adiag(a, WFP_ECANCELED, "", "%s", msg);
+  return WFP_ECANCELED;
+}
+
 size_t wfp_aot_diag_count(const wfp_aot *a) {
   return a ? wfp_program_diag_count(a->prog) + a->ndiags : 0;
 }
@@ -153,17 +182,46 @@ static int make_tmp(wfp_aot *a) {
   return WFP_OK;
 }
 
+/* Removes the temporary directory and everything in it: our files and
+** whatever the tools left there (it is their TMPDIR). No tool runs then. */
 static void remove_tmp(wfp_aot *a) {
-  static const char *const files[] = {
-      "module.wasm", "module.c", "module.h", "glue.c",  "abi.h",   "wasm-rt.h", "func.so",
-      "part_a.c",    "part_b.c", "part_a.o", "part_b.o", "glue.o",  "wasm2c.log",
-      "cc.log",      "cc_a.log", "cc_b.log", "cc_glue.log", "ld.log", NULL};
   if (!a->tmp[0])
     return;
-  for (const char *const *f = files; *f; f++)
-    unlink(tpath(a, *f));
+  DIR *d = opendir(a->tmp);
+  if (d) {
+    char path[512];
+    for (struct dirent *e; (e = readdir(d));) {
+      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+        continue;
+      snprintf(path, sizeof path, "%s/%s", a->tmp, e->d_name);
+      unlink(path);
+    }
+    closedir(d);
+  }
   rmdir(a->tmp);
   a->tmp[0] = 0;
+}
+
+/* The tools' environment: ours, with TMPDIR pointing into the temporary
+** directory (what they leave behind goes with it). NULL when out of memory. */
+static char **tool_env(wfp_aot *a) {
+  if (a->env)
+    return a->env;
+  size_t n = 0;
+  while (environ[n])
+    n++;
+  char **env = wfp__arena_alloc(&a->arena, (n + 2) * sizeof *env);
+  char *tmpdir = wfp__arena_printf(&a->arena, "TMPDIR=%s", a->tmp);
+  if (!env || !tmpdir)
+    return NULL;
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (strncmp(environ[i], "TMPDIR=", 7) != 0)
+      env[k++] = environ[i];
+  env[k++] = tmpdir;
+  env[k] = NULL;
+  a->env = env;
+  return env;
 }
 
 /* ---- running tools ---- */
@@ -533,8 +591,10 @@ static long fn_header(const line *L, size_t n, size_t i, bool *def) {
     t = starts(&L[i], *q);
   if (!t)
     return -1;
-  /* a header is a few lines at most; anything else is not what we know */
-  for (size_t j = i; j < n && j < i + 8; j++) {
+  /* wasm2c puts eight parameters or so on a line: a function of the most
+  ** parameters the checker allows (1,000) has a header of some 125 lines;
+  ** far beyond that, it is not what we know */
+  for (size_t j = i; j < n && j < i + 1024; j++) {
     char last = L[j].n ? L[j].p[L[j].n - 1] : 0;
     if (last == ';' || last == '{') {
       *def = last == '{';
@@ -666,21 +726,39 @@ typedef struct job {
   const char *what; /* "wasm2c", "the C compiler" */
   const char *hint; /* what to do when it cannot run */
   pid_t pid;
+  int slot; /* its place in a->pids */
 } job;
 
 static int spawn_job(wfp_aot *a, job *j) {
+  j->pid = -1;
+  if (a->cancel)
+    return cancelled(a);
+  char **env = tool_env(a);
+  if (!env)
+    return adiag(a, WFP_ENOMEM, "", "out of memory");
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 1, tpath(a, j->log), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  int rc = posix_spawnp(&j->pid, j->argv[0], &fa, NULL, (char *const *)j->argv, environ);
+  /* a process group of its own: a cancellation kills what it runs too (the
+  ** C compiler's cc1, as, ld), and a terminal's ^C reaches us, not it */
+  posix_spawnattr_t at;
+  posix_spawnattr_init(&at);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&at, 0);
+  int rc = posix_spawnp(&j->pid, j->argv[0], &fa, &at, (char *const *)j->argv, env);
+  posix_spawnattr_destroy(&at);
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) {
     j->pid = -1;
     return adiag(a, WFP_ETOOLCHAIN, "", "cannot run %s '%s': %s%s", j->what, j->argv[0],
                  strerror(rc), j->hint);
   }
+  a->pids[j->slot] = j->pid;
+  /* a cancellation that came before the pid was known */
+  if (a->cancel)
+    kill(-j->pid, SIGKILL);
   return WFP_OK;
 }
 
@@ -688,11 +766,20 @@ static int spawn_job(wfp_aot *a, job *j) {
 ** jobs fail alike, one message is enough). */
 static int wait_job(wfp_aot *a, job *j, bool quiet) {
   if (j->pid < 0)
-    return WFP_ETOOLCHAIN;
+    return a->cancel ? WFP_ECANCELED : WFP_ETOOLCHAIN;
+  /* wait without reaping, forget the pid, then reap: until then the pid
+  ** (and its group's id) cannot be reused, so a cancellation never kills
+  ** another process's group */
+  siginfo_t si;
   int st;
+  while (waitid(P_PID, (id_t)j->pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+    ;
+  a->pids[j->slot] = 0;
   while (waitpid(j->pid, &st, 0) < 0)
     if (errno != EINTR)
       return adiag(a, WFP_ETOOLCHAIN, "", "%s: %s", j->what, strerror(errno));
+  if (a->cancel)
+    return cancelled(a);
   if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
     return WFP_OK;
   if (quiet)
@@ -707,7 +794,7 @@ static int wait_job(wfp_aot *a, job *j, bool quiet) {
 /* Runs one tool to its end. */
 static int run_tool(wfp_aot *a, const char *const *argv, const char *log,
                     const char *what, const char *hint) {
-  job j = {argv, log, what, hint, -1};
+  job j = {argv, log, what, hint, -1, 0};
   int rc = spawn_job(a, &j);
   return rc ? rc : wait_job(a, &j, false);
 }
@@ -754,18 +841,24 @@ static int compile(wfp_aot *a) {
   if (want_wasm) {
     t0 = now();
     wfp_cg_opts co = {sizeof co, o->opt_level};
-    wfp_cg_error ce;
-    rc = wfp_codegen(a->prog, &co, &wasm, &wlen, &ce);
+    wfp_diag *cd = NULL;
+    rc = wfp_codegen(a->prog, &co, &wasm, &wlen, &cd);
     a->secs[WFP_AOT_CODEGEN] = now() - t0;
     if (rc) {
+      const char *path = cd ? cd->path : "", *msg = cd ? cd->msg : wfp_strerror(rc);
       if (rc == WFP_EUNSUPPORTED)
-        adiag(a, rc, ce.path, "%s (this stage does not exist yet for it)", ce.msg);
+        adiag(a, rc, path, "%s (this stage does not exist yet for it)", msg);
       else
-        adiag(a, rc, ce.path, "codegen: %s", ce.msg[0] ? ce.msg : wfp_strerror(rc));
+        adiag(a, rc, path, "codegen: %s", msg);
+      wfp_free(cd);
       goto out;
     }
   }
   if (want_c) {
+    if (a->cancel) {
+      rc = cancelled(a);
+      goto out;
+    }
     if ((rc = make_tmp(a)))
       goto out;
     if ((rc = write_tmp(a, "module.wasm", wasm, wlen)))
@@ -839,6 +932,7 @@ static int compile(wfp_aot *a) {
       jobs[k].log = logs[k];
       jobs[k].what = "the C compiler";
       jobs[k].hint = " (set CC, or install gcc)";
+      jobs[k].slot = k;
       rc = spawn_job(a, &jobs[k]);
       started++;
     }
@@ -869,7 +963,11 @@ static int compile(wfp_aot *a) {
       goto out;
     }
   }
-  /* everything succeeded: write the outputs */
+  /* everything succeeded: write the outputs (all of them, once begun) */
+  if (a->cancel) {
+    rc = cancelled(a);
+    goto out;
+  }
   if (o->emit_ir && (rc = put(a, o->emit_ir, irtext, irlen, 0644, "IR")))
     goto out;
   if (o->emit_wasm && (rc = put(a, o->emit_wasm, wasm, wlen, 0644, "Wasm")))

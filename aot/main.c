@@ -1,9 +1,11 @@
 /*
 ** main.c: wfp-aot, the compiler's command line. It parses options and calls
 ** the aot library (wfp/aot.h); every decision lives there. Exit codes: 0
-** compiled, 1 program refused, 2 usage, 3 environment or toolchain.
+** compiled, 1 program refused, 2 usage, 3 environment or toolchain,
+** 128 + the signal when SIGINT or SIGTERM cancelled the compilation.
 */
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,17 @@
 static const char usage_line[] =
     "usage: wfp-aot [options] program.json|program.wfp\n"
     "       wfp-aot --fmt program.wfp";
+
+/* SIGINT and SIGTERM cancel the compilation (its tools are killed, its
+** temporary directory removed, nothing written); main exits with 128 + the
+** signal's number, as a shell reports a process the signal ended. */
+static wfp_aot *volatile running;
+static volatile sig_atomic_t caught;
+
+static void on_signal(int sig) {
+  caught = sig;
+  wfp_aot_cancel(running);
+}
 
 static void help(void) {
   printf("%s\n\n"
@@ -47,7 +60,8 @@ static void help(void) {
          "Every output is written atomically, and nothing is written when the\n"
          "program is refused or a stage fails.\n"
          "Exit status: 0 compiled, 1 program refused, 2 usage error,\n"
-         "3 environment or toolchain error.\n",
+         "3 environment or toolchain error, 130 or 143 interrupted by SIGINT\n"
+         "or SIGTERM (nothing written).\n",
          usage_line);
 }
 
@@ -69,8 +83,13 @@ static void print_diags(const void *src, diag_at_fn at, size_t n, size_t dropped
     wfp_diag d = *at(src, k);
     if (t)
       wfp_text_map_diag(t, at(src, k), &d);
-    wfp_diag_format(&d, line, sizeof line);
-    fprintf(stderr, "%s\n", line);
+    /* a deep fault has a long path: print it whole */
+    int len = wfp_diag_format(&d, line, sizeof line);
+    char *big = len >= (int)sizeof line ? malloc((size_t)len + 1) : NULL;
+    if (big)
+      wfp_diag_format(&d, big, (size_t)len + 1);
+    fprintf(stderr, "%s\n", big ? big : line);
+    free(big);
   }
   if (dropped)
     fprintf(stderr, "wfp-aot: %zu more error%s not shown\n", dropped, dropped == 1 ? "" : "s");
@@ -252,7 +271,24 @@ int main(int argc, char **argv) {
     wfp_text_free(t);
     return 3;
   }
+  running = c;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal; /* no SA_RESTART: waits return at once */
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
   int rc = t ? wfp_aot_compile_mem(c, input, ir, irlen) : wfp_aot_compile_file(c, input);
+  if (rc == WFP_ECANCELED) {
+    int sig = caught;
+    fprintf(stderr, "wfp-aot: interrupted by %s: nothing written\n",
+            sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal");
+    running = NULL;
+    wfp_aot_free(c);
+    wfp_program_free(prog);
+    wfp_text_free(t);
+    return 128 + (sig ? sig : SIGTERM);
+  }
   if (rc) {
     print_diags(c, aot_diag, wfp_aot_diag_count(c), wfp_aot_diag_dropped(c), t);
     fprintf(stderr, "wfp-aot: nothing written\n");
@@ -270,6 +306,7 @@ int main(int argc, char **argv) {
       fprintf(stderr, "wfp-aot: %-9s %8.3f ms\n", names[s],
               wfp_aot_stage_seconds(c, (wfp_aot_stage)s) * 1e3);
   }
+  running = NULL;
   wfp_aot_free(c);
   wfp_program_free(prog);
   wfp_text_free(t);

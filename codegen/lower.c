@@ -21,16 +21,9 @@
 
 /* ---- the module being built ---- */
 
-typedef struct seg {
-  uint32_t addr;
-  char *bytes;
-  uint32_t n;
-} seg;
-
 typedef struct lit {
-  uint32_t addr;
+  uint32_t addr; /* of the str object: its bytes are at addr + 4 */
   uint32_t n;
-  const char *bytes; /* points into the segment */
 } lit;
 
 typedef struct fninfo {
@@ -41,6 +34,7 @@ typedef struct fninfo {
   bool has_call_ref;       /* a call of a fn value: it may do anything */
   bool closable;           /* some fn value or lambda names it: it has a wrapper */
   int k;                   /* the captures a closure of it binds */
+  int size;                /* statements and expressions of its body */
   char wrapper[32];
   char name[32]; /* Wasm function name */
   char thunk[32];
@@ -55,16 +49,20 @@ typedef struct fninfo {
 typedef struct cg {
   BinaryenModuleRef m;
   const wfp_program *p;
-  wfp_cg_error *err;
   int rc;
+  /* the first failure: where (borrowed from the program, or "") and what */
+  const char *fail_path;
+  char *fail_msg;
   fninfo *fi;
   int nf;
-  /* data appended after the runtime's */
-  seg *segs;
-  int nsegs, segs_cap;
-  uint32_t data_top;
+  /* data appended after the runtime's: one segment, from data_base to
+  ** data_top (one per literal would make wasm2c and the C compiler slow) */
+  wfp__buf data;
+  uint32_t data_base, data_top;
   lit *lits;
   int nlits, lits_cap;
+  int *lit_slot; /* open addressing over lits: index + 1, 0 when free */
+  int lit_slots; /* a power of two, at least twice nlits */
   /* runtime functions (internal names), by export name */
   const char **rt_names;
   const char **rt_int;
@@ -80,6 +78,9 @@ typedef struct cg {
 /* the k of a function no fn value names, in the function table */
 #define NOT_CLOSABLE 0xFFFFFFFFu
 
+/* the most linear memory a module may grow to (64 KiB pages): 256 MiB */
+#define MAX_PAGES 4096u
+
 #define I32 BinaryenTypeInt32()
 #define I64 BinaryenTypeInt64()
 #define NONE BinaryenTypeNone()
@@ -90,14 +91,36 @@ static void cg_fail(cg *g, int code, const char *path, const char *fmt, ...) {
   if (g->rc)
     return;
   g->rc = code;
-  if (g->err) {
-    g->err->code = code;
-    snprintf(g->err->path, sizeof g->err->path, "%s", path ? path : "");
-    va_list ap;
+  g->fail_path = path ? path : "";
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  g->fail_msg = n >= 0 ? malloc((size_t)n + 1) : NULL;
+  if (g->fail_msg) {
     va_start(ap, fmt);
-    vsnprintf(g->err->msg, sizeof g->err->msg, fmt, ap);
+    vsnprintf(g->fail_msg, (size_t)n + 1, fmt, ap);
     va_end(ap);
   }
+}
+
+/* The diagnostic of a failed codegen, in one block (wfp_free), or NULL
+** when out of memory. */
+static wfp_diag *make_diag(const cg *g) {
+  const char *file = g->p->file ? g->p->file : "<memory>";
+  const char *msg = g->fail_msg ? g->fail_msg : wfp_strerror(g->rc);
+  const char *path = g->fail_path ? g->fail_path : "";
+  size_t fl = strlen(file) + 1, pl = strlen(path) + 1, ml = strlen(msg) + 1;
+  wfp_diag *d = malloc(sizeof *d + fl + pl + ml);
+  if (!d)
+    return NULL;
+  char *s = (char *)(d + 1);
+  memset(d, 0, sizeof *d);
+  d->code = g->rc;
+  d->file = memcpy(s, file, fl);
+  d->path = memcpy(s + fl, path, pl);
+  d->msg = memcpy(s + fl + pl, msg, ml);
+  return d;
 }
 
 static const char *rt(cg *g, const char *name) {
@@ -146,37 +169,71 @@ static BinaryenExpressionRef gget(cg *g, const char *name) {
 /* ---- data ---- */
 
 static uint32_t add_data(cg *g, const void *bytes, uint32_t n, uint32_t align) {
-  if (g->nsegs == g->segs_cap) {
-    int cap = g->segs_cap ? g->segs_cap * 2 : 32;
-    seg *ns = realloc(g->segs, sizeof *ns * (size_t)cap);
-    if (!ns) {
-      cg_fail(g, WFP_ENOMEM, "", "out of memory");
-      return 0;
-    }
-    g->segs = ns;
-    g->segs_cap = cap;
-  }
   uint32_t addr = (g->data_top + align - 1) & ~(align - 1);
-  char *copy = malloc(n ? n : 1);
-  if (!copy) {
+  if ((uint64_t)addr + n + 65536u > (uint64_t)MAX_PAGES * 65536u) {
+    cg_fail(g, WFP_ELIMIT, "",
+            "the program's constant data (its literals, names and tables) does "
+            "not fit the module's memory of %u MiB",
+            MAX_PAGES / 16u);
+    return 0;
+  }
+  static const char pad[16] = {0};
+  wfp__buf_add(&g->data, pad, addr - g->data_top);
+  wfp__buf_add(&g->data, bytes, n);
+  if (g->data.oom) {
     cg_fail(g, WFP_ENOMEM, "", "out of memory");
     return 0;
   }
-  if (n)
-    memcpy(copy, bytes, n);
-  g->segs[g->nsegs].addr = addr;
-  g->segs[g->nsegs].bytes = copy;
-  g->segs[g->nsegs].n = n;
-  g->nsegs++;
   g->data_top = addr + n;
   return addr;
 }
 
-/* A str object {u32 len; bytes} in data, shared between equal literals. */
+/* The bytes of data at addr (valid until the next add_data). */
+static const char *data_at(const cg *g, uint32_t addr) {
+  return g->data.data + (addr - g->data_base);
+}
+
+static uint32_t lit_hash(const char *s, size_t n) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (unsigned char)s[i]) * 16777619u;
+  return h;
+}
+
+/* Makes room for one more literal in the hash table (rehashing when half
+** full); false when out of memory. */
+static bool lit_room(cg *g) {
+  if (2 * (g->nlits + 1) <= g->lit_slots)
+    return true;
+  int n = g->lit_slots ? g->lit_slots * 2 : 256;
+  int *slot = calloc((size_t)n, sizeof *slot);
+  if (!slot)
+    return false;
+  for (int i = 0; i < g->nlits; i++) {
+    uint32_t k = lit_hash(data_at(g, g->lits[i].addr + 4), g->lits[i].n) & (uint32_t)(n - 1);
+    while (slot[k])
+      k = (k + 1) & (uint32_t)(n - 1);
+    slot[k] = i + 1;
+  }
+  free(g->lit_slot);
+  g->lit_slot = slot;
+  g->lit_slots = n;
+  return true;
+}
+
+/* A str object {u32 len; bytes} in data, shared between equal literals
+** (a hash table: a program has as many literals as it has names). */
 static uint32_t str_obj(cg *g, const char *s, size_t n) {
-  for (int i = 0; i < g->nlits; i++)
-    if (g->lits[i].n == n && memcmp(g->lits[i].bytes, s, n) == 0)
-      return g->lits[i].addr;
+  if (!lit_room(g)) {
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    return 0;
+  }
+  uint32_t mask = (uint32_t)(g->lit_slots - 1), k = lit_hash(s, n) & mask;
+  for (; g->lit_slot[k]; k = (k + 1) & mask) {
+    const lit *l = &g->lits[g->lit_slot[k] - 1];
+    if (l->n == n && memcmp(data_at(g, l->addr + 4), s, n) == 0)
+      return l->addr;
+  }
   char *buf = malloc(4 + n);
   if (!buf) {
     cg_fail(g, WFP_ENOMEM, "", "out of memory");
@@ -188,6 +245,8 @@ static uint32_t str_obj(cg *g, const char *s, size_t n) {
     memcpy(buf + 4, s, n);
   uint32_t addr = add_data(g, buf, (uint32_t)(4 + n), 4);
   free(buf);
+  if (g->rc)
+    return addr;
   if (g->nlits == g->lits_cap) {
     int cap = g->lits_cap ? g->lits_cap * 2 : 64;
     lit *nl = realloc(g->lits, sizeof *nl * (size_t)cap);
@@ -200,8 +259,7 @@ static uint32_t str_obj(cg *g, const char *s, size_t n) {
   }
   g->lits[g->nlits].addr = addr;
   g->lits[g->nlits].n = (uint32_t)n;
-  g->lits[g->nlits].bytes = g->segs[g->nsegs - 1].bytes + 4;
-  g->nlits++;
+  g->lit_slot[k] = ++g->nlits;
   return addr;
 }
 
@@ -261,6 +319,19 @@ static int vkind(wfp_type *t) {
   }
 }
 
+/* Does the template hold a json hole inside its own arrays or objects? The
+** value put there may then nest too deep (rt_sb_json_at traps). */
+static bool tpl_nests_json(const wfp_jtpl *t, int level) {
+  if (!t)
+    return false;
+  if (t->kind == WFP_J_HOLE)
+    return level > 0 && t->hole && kind_of(t->hole->type) == WFP_T_JSON;
+  for (int i = 0; (t->kind == WFP_J_OBJ || t->kind == WFP_J_ARR) && i < t->n; i++)
+    if (tpl_nests_json(t->items[i], level + 1))
+      return true;
+  return false;
+}
+
 /* ---- analysis: which functions can suspend or unwind ---- */
 
 typedef struct walkctx {
@@ -272,6 +343,7 @@ typedef struct walkctx {
 static void scan_expr(walkctx *w, const wfp_expr *e);
 
 static void scan_block(walkctx *w, const wfp_block *b) {
+  w->fi->size += b->n;
   for (int i = 0; i < b->n; i++) {
     const wfp_stmt *s = b->v[i];
     if (s->e)
@@ -289,6 +361,7 @@ static void scan_block(walkctx *w, const wfp_block *b) {
 static void scan_tpl(walkctx *w, const wfp_jtpl *t) {
   if (!t)
     return;
+  w->fi->size++;
   if (t->kind == WFP_J_HOLE)
     scan_expr(w, t->hole);
   for (int i = 0; (t->kind == WFP_J_OBJ || t->kind == WFP_J_ARR) && i < t->n; i++)
@@ -298,6 +371,7 @@ static void scan_tpl(walkctx *w, const wfp_jtpl *t) {
 static void scan_expr(walkctx *w, const wfp_expr *e) {
   if (!e)
     return;
+  w->fi->size++;
   if (wfp__expr_op_is_effect(e->op))
     w->fi->direct_effect = true;
   switch (e->op) {
@@ -319,6 +393,10 @@ static void scan_expr(walkctx *w, const wfp_expr *e) {
     break;
   case WFP_OP_LEN:
     if (e->a && kind_of(e->a->type) == WFP_T_JSON)
+      w->fi->direct_trap = true;
+    break;
+  case WFP_OP_JSON:
+    if (tpl_nests_json(e->tpl, 0))
       w->fi->direct_trap = true;
     break;
   default:
@@ -433,6 +511,10 @@ static bool e_stmts(const cg *g, const wfp_expr *e) {
     if (e->a && kind_of(e->a->type) == WFP_T_JSON)
       return true;
     break;
+  case WFP_OP_JSON:
+    if (tpl_nests_json(e->tpl, 0))
+      return true;
+    break;
   case WFP_OP_CALL:
     if (e->target && g->fi[e->target->index].may_unwind)
       return true;
@@ -459,7 +541,10 @@ typedef struct blk {
   int s0, s1; /* successors (GOTO: s0; IF: s0 when true, s1 when false) */
   BinaryenExpressionRef cond;
   int point; /* T_SUSPEND, T_CHECK */
-  uint64_t *use, *def, *in, *out;
+  /* liveness: sorted lists of locals (sparse: a program's size, not
+  ** blocks times locals) */
+  int *use, *def, *in;
+  int nuse, ndef, nin;
 } blk;
 
 enum { P_EFFECT, P_CALL };
@@ -492,7 +577,6 @@ typedef struct fb {
   int nloops;
   point *pts;
   int npts, pcap;
-  int words; /* bitset words */
 } fb;
 
 static int new_local(fb *F, BinaryenType t, int kind) {
@@ -690,15 +774,18 @@ static bool trivial(BinaryenExpressionRef x) {
 
 /* Lowers es[0..n) left to right into out[]. When a later operand emits
 ** statements, an earlier non-trivial operand is evaluated first into a
-** temporary, so that evaluation order is the IR's. */
+** temporary, so that evaluation order is the IR's. (Which operands have a
+** later one that emits statements is found in one pass from the end: a
+** concat of many parts stays linear.) */
 static void lower_list(fb *F, wfp_expr *const *es, int n,
                        BinaryenExpressionRef *out) {
+  int last = -1; /* the last operand that emits statements */
+  for (int j = n - 1; j >= 0 && last < 0; j--)
+    if (e_stmts(F->g, es[j]))
+      last = j;
   for (int i = 0; i < n; i++) {
     out[i] = lower(F, es[i]);
-    bool later = false;
-    for (int j = i + 1; j < n && !later; j++)
-      later = e_stmts(F->g, es[j]);
-    if (later && out[i] && !trivial(out[i])) {
+    if (i < last && out[i] && !trivial(out[i])) {
       int l = new_local(F, wasm_type(es[i]->type), vkind(es[i]->type));
       emit(F, BinaryenLocalSet(F->g->m, (BinaryenIndex)l, out[i]));
       out[i] = lget(F, l);
@@ -731,6 +818,7 @@ static BinaryenExpressionRef sb_add(fb *F, int sbl, BinaryenExpressionRef v,
 typedef struct frag {
   wfp__buf text; /* literal text before the hole */
   const wfp_expr *hole;
+  int level; /* the template's arrays and objects around the hole */
 } frag;
 
 typedef struct frags {
@@ -764,15 +852,17 @@ static void frag_text(frags *fs, const char *s, size_t n) {
 }
 
 /* Flattens a template into literal text and holes, in order. */
-static void flatten(frags *fs, const wfp_jtpl *t) {
+static void flatten(frags *fs, const wfp_jtpl *t, int level) {
   switch (t->kind) {
   case WFP_J_LIT:
     frag_text(fs, t->text ? t->text : "null", strlen(t->text ? t->text : "null"));
     break;
   case WFP_J_HOLE: {
     frag *f = frag_cur(fs);
-    if (f)
+    if (f) {
       f->hole = t->hole;
+      f->level = level;
+    }
     break;
   }
   case WFP_J_OBJ:
@@ -789,7 +879,7 @@ static void flatten(frags *fs, const wfp_jtpl *t) {
         frag_text(fs, kb.data ? kb.data : "", kb.len);
         wfp__buf_free(&kb);
       }
-      flatten(fs, t->items[i]);
+      flatten(fs, t->items[i], level + 1);
     }
     frag_text(fs, t->kind == WFP_J_OBJ ? "}" : "]", 1);
     break;
@@ -799,7 +889,7 @@ static void flatten(frags *fs, const wfp_jtpl *t) {
 static BinaryenExpressionRef lower_json(fb *F, const wfp_expr *e) {
   cg *g = F->g;
   frags fs = {0};
-  flatten(&fs, e->tpl);
+  flatten(&fs, e->tpl, 0);
   if (fs.oom) {
     cg_fail(g, WFP_ENOMEM, "", "out of memory");
     free(fs.v);
@@ -839,13 +929,20 @@ static BinaryenExpressionRef lower_json(fb *F, const wfp_expr *e) {
                                            c32(g, (int32_t)fs.v[i].text.len)};
           code[nc++] = call(g, "rt_sb_raw", args, 3, NONE);
         }
-        if (fs.v[i].hole) {
+        if (fs.v[i].hole && fs.v[i].level > 0 && kind_of(holes[k]->type) == WFP_T_JSON) {
+          /* a json value inside the template's nesting: checked for depth */
+          BinaryenExpressionRef args[3] = {lget(F, sbl), hv[k], c32(g, fs.v[i].level)};
+          code[nc++] = call(g, "rt_sb_json_at", args, 3, NONE);
+          k++;
+        } else if (fs.v[i].hole) {
           code[nc++] = sb_add(F, sbl, hv[k], holes[k]->type, true);
           k++;
         }
       }
       code[nc++] = call1(g, "rt_sb_end", lget(F, sbl), I32);
       r = BinaryenBlock(g->m, NULL, code, (BinaryenIndex)nc, I32);
+      if (tpl_nests_json(e->tpl, 0))
+        r = checked(F, r, I32, VK_JSON);
       free(holes);
       free(hv);
       free(code);
@@ -1431,79 +1528,113 @@ static void lower_block(fb *F, const wfp_block *b) {
 
 /* ---- liveness ---- */
 
-static void bs_set(uint64_t *s, int i) { s[i / 64] |= 1ull << (i % 64); }
-static bool bs_has(const uint64_t *s, int i) { return (s[i / 64] >> (i % 64)) & 1; }
-
-/* Records the locals e reads before writing (use) and writes (def), in
-** execution order. An if arm starts from the defs before it and sees its
+/* Records the locals a block reads before writing (use) and writes (def),
+** in execution order. An if arm starts from the defs before it and sees its
 ** own writes (a temporary set and read inside one arm is not a use); after
-** the if, only what both arms wrote is certain. */
+** the if, only what both arms wrote is certain. Sets are kept sparse: a
+** mark per local (dm: defined on this path, um: already a use) and the
+** stack of defs on this path, undone as arms end. */
 typedef struct ud {
-  uint64_t *use;
-  int words;
-  bool unknown; /* an expression the walk does not know, or no memory */
+  uint8_t *dm, *um;
+  int *defs, ndefs, dcap; /* locals defined on this path, in order */
+  int *uses, nuses, ucap;
+  uint32_t *tm, stamp; /* membership of one arm's defs, by stamp */
+  bool unknown;        /* an expression the walk does not know, or no memory */
 } ud;
 
-static void usedef(ud *u, BinaryenExpressionRef e, uint64_t *def) {
-  if (!e)
+static bool ud_push(ud *u, int **v, int *n, int *cap, int x) {
+  if (*n == *cap) {
+    int c = *cap ? *cap * 2 : 16;
+    int *nv = realloc(*v, sizeof *nv * (size_t)c);
+    if (!nv) {
+      u->unknown = true;
+      return false;
+    }
+    *v = nv;
+    *cap = c;
+  }
+  (*v)[(*n)++] = x;
+  return true;
+}
+
+static void usedef(ud *u, BinaryenExpressionRef e) {
+  if (!e || u->unknown)
     return;
   BinaryenExpressionId id = BinaryenExpressionGetId(e);
   if (id == BinaryenLocalGetId()) {
     int i = (int)BinaryenLocalGetGetIndex(e);
-    if (!bs_has(def, i))
-      bs_set(u->use, i);
+    if (!u->dm[i] && !u->um[i] && ud_push(u, &u->uses, &u->nuses, &u->ucap, i))
+      u->um[i] = 1;
   } else if (id == BinaryenLocalSetId()) {
-    usedef(u, BinaryenLocalSetGetValue(e), def);
-    bs_set(def, (int)BinaryenLocalSetGetIndex(e));
+    usedef(u, BinaryenLocalSetGetValue(e));
+    int i = (int)BinaryenLocalSetGetIndex(e);
+    if (!u->dm[i] && ud_push(u, &u->defs, &u->ndefs, &u->dcap, i))
+      u->dm[i] = 1;
   } else if (id == BinaryenBlockId()) {
     for (BinaryenIndex i = 0; i < BinaryenBlockGetNumChildren(e); i++)
-      usedef(u, BinaryenBlockGetChildAt(e, i), def);
+      usedef(u, BinaryenBlockGetChildAt(e, i));
   } else if (id == BinaryenIfId()) {
-    usedef(u, BinaryenIfGetCondition(e), def);
-    size_t n = (size_t)u->words;
-    uint64_t *d = malloc(2 * n * sizeof *d);
-    if (!d) {
+    usedef(u, BinaryenIfGetCondition(e));
+    int base = u->ndefs;
+    usedef(u, BinaryenIfGetIfTrue(e));
+    /* take the then arm's defs off the path */
+    int nt = u->ndefs - base;
+    int *t = nt ? malloc(sizeof *t * (size_t)nt) : NULL;
+    if (nt && !t) {
       u->unknown = true;
       return;
     }
-    memcpy(d, def, n * sizeof *d);
-    memcpy(d + n, def, n * sizeof *d);
-    usedef(u, BinaryenIfGetIfTrue(e), d);
+    for (int k = 0; k < nt; k++) {
+      t[k] = u->defs[base + k];
+      u->dm[t[k]] = 0;
+    }
+    u->ndefs = base;
     BinaryenExpressionRef no = BinaryenIfGetIfFalse(e);
     if (no) {
-      usedef(u, no, d + n);
-      for (size_t w = 0; w < n; w++)
-        def[w] |= d[w] & d[n + w];
+      usedef(u, no);
+      /* keep what both arms defined */
+      u->stamp++;
+      for (int k = 0; k < nt; k++)
+        u->tm[t[k]] = u->stamp;
+      int w = base;
+      for (int k = base; k < u->ndefs; k++) {
+        int l = u->defs[k];
+        if (u->tm[l] == u->stamp)
+          u->defs[w++] = l;
+        else
+          u->dm[l] = 0;
+      }
+      u->ndefs = w;
     }
-    free(d);
+    free(t);
   } else if (id == BinaryenCallId()) {
     for (BinaryenIndex i = 0; i < BinaryenCallGetNumOperands(e); i++)
-      usedef(u, BinaryenCallGetOperandAt(e, i), def);
+      usedef(u, BinaryenCallGetOperandAt(e, i));
   } else if (id == BinaryenCallIndirectId()) {
     /* the operands are evaluated first, then the table index */
     for (BinaryenIndex i = 0; i < BinaryenCallIndirectGetNumOperands(e); i++)
-      usedef(u, BinaryenCallIndirectGetOperandAt(e, i), def);
-    usedef(u, BinaryenCallIndirectGetTarget(e), def);
+      usedef(u, BinaryenCallIndirectGetOperandAt(e, i));
+    usedef(u, BinaryenCallIndirectGetTarget(e));
   } else if (id == BinaryenUnaryId()) {
-    usedef(u, BinaryenUnaryGetValue(e), def);
+    usedef(u, BinaryenUnaryGetValue(e));
   } else if (id == BinaryenBinaryId()) {
-    usedef(u, BinaryenBinaryGetLeft(e), def);
-    usedef(u, BinaryenBinaryGetRight(e), def);
+    usedef(u, BinaryenBinaryGetLeft(e));
+    usedef(u, BinaryenBinaryGetRight(e));
   } else if (id == BinaryenLoadId()) {
-    usedef(u, BinaryenLoadGetPtr(e), def);
+    usedef(u, BinaryenLoadGetPtr(e));
   } else if (id == BinaryenStoreId()) {
-    usedef(u, BinaryenStoreGetPtr(e), def);
-    usedef(u, BinaryenStoreGetValue(e), def);
+    usedef(u, BinaryenStoreGetPtr(e));
+    usedef(u, BinaryenStoreGetValue(e));
   } else if (id == BinaryenSelectId()) {
-    usedef(u, BinaryenSelectGetIfTrue(e), def);
-    usedef(u, BinaryenSelectGetIfFalse(e), def);
-    usedef(u, BinaryenSelectGetCondition(e), def);
+    usedef(u, BinaryenSelectGetIfTrue(e));
+    usedef(u, BinaryenSelectGetIfFalse(e));
+    usedef(u, BinaryenSelectGetCondition(e));
   } else if (id == BinaryenDropId()) {
-    usedef(u, BinaryenDropGetValue(e), def);
+    usedef(u, BinaryenDropGetValue(e));
   } else if (id == BinaryenReturnId()) {
-    usedef(u, BinaryenReturnGetValue(e), def);
+    usedef(u, BinaryenReturnGetValue(e));
   } else if (id == BinaryenGlobalSetId()) {
-    usedef(u, BinaryenGlobalSetGetValue(e), def);
+    usedef(u, BinaryenGlobalSetGetValue(e));
   } else if (id != BinaryenConstId() && id != BinaryenGlobalGetId() &&
              id != BinaryenNopId() && id != BinaryenUnreachableId()) {
     /* an expression this walk does not know would hide its reads: a
@@ -1512,30 +1643,65 @@ static void usedef(ud *u, BinaryenExpressionRef e, uint64_t *def) {
   }
 }
 
+static int cmp_int(const void *a, const void *b) {
+  int x = *(const int *)a, y = *(const int *)b;
+  return (x > y) - (x < y);
+}
+
+/* A sorted copy of v[0..n) (NULL when n is 0); false when out of memory. */
+static bool sorted_copy(const int *v, int n, int **out) {
+  *out = NULL;
+  if (!n)
+    return true;
+  *out = malloc(sizeof **out * (size_t)n);
+  if (!*out)
+    return false;
+  memcpy(*out, v, sizeof **out * (size_t)n);
+  qsort(*out, (size_t)n, sizeof **out, cmp_int);
+  return true;
+}
+
+/* Live-in sets of every block, by backward dataflow until nothing
+** changes: in = use + (out - def), out = the successors' ins. The sets are
+** sorted lists: their total size is what the saves write anyway. */
 static int liveness(fb *F) {
-  int W = (F->nl + 63) / 64;
-  if (W == 0)
-    W = 1;
-  F->words = W;
-  ud u = {NULL, W, false};
-  for (int i = 0; i < F->nb; i++) {
+  int rc = WFP_OK;
+  ud u;
+  memset(&u, 0, sizeof u);
+  int nl = F->nl ? F->nl : 1;
+  u.dm = calloc((size_t)nl, 1);
+  u.um = calloc((size_t)nl, 1);
+  u.tm = calloc((size_t)nl, sizeof *u.tm);
+  int *scratch = NULL, scap = 0;
+  if (!u.dm || !u.um || !u.tm) {
+    rc = WFP_ENOMEM;
+    goto out;
+  }
+  for (int i = 0; i < F->nb && !u.unknown; i++) {
     blk *b = &F->b[i];
-    b->use = calloc((size_t)W * 4, sizeof(uint64_t));
-    if (!b->use)
-      return WFP_ENOMEM;
-    b->def = b->use + W;
-    b->in = b->use + 2 * W;
-    b->out = b->use + 3 * W;
-    u.use = b->use;
+    u.ndefs = u.nuses = 0;
     for (int k = 0; k < b->n; k++)
-      usedef(&u, b->code[k], b->def);
+      usedef(&u, b->code[k]);
     if (b->term == T_IF)
-      usedef(&u, b->cond, b->def);
+      usedef(&u, b->cond);
+    if (u.unknown)
+      break;
+    for (int k = 0; k < u.ndefs; k++)
+      u.dm[u.defs[k]] = 0;
+    for (int k = 0; k < u.nuses; k++)
+      u.um[u.uses[k]] = 0;
+    if (!sorted_copy(u.defs, u.ndefs, &b->def) || !sorted_copy(u.uses, u.nuses, &b->use)) {
+      rc = WFP_ENOMEM;
+      goto out;
+    }
+    b->ndef = u.ndefs;
+    b->nuse = u.nuses;
   }
   if (u.unknown) {
     cg_fail(F->g, WFP_EINTERNAL, F->f->path,
             "internal error: an expression the liveness analysis does not know");
-    return WFP_EINTERNAL;
+    rc = WFP_EINTERNAL;
+    goto out;
   }
   for (bool changed = true; changed;) {
     changed = false;
@@ -1552,20 +1718,64 @@ static int liveness(fb *F) {
         succ[0] = b->s0;
         succ[1] = b->s1;
       }
-      for (int w = 0; w < W; w++) {
-        uint64_t out = 0;
-        for (int s = 0; s < 2; s++)
-          if (succ[s] >= 0)
-            out |= F->b[succ[s]].in[w];
-        uint64_t in = b->use[w] | (out & ~b->def[w]);
-        if (in != b->in[w] || out != b->out[w])
-          changed = true;
-        b->in[w] = in;
-        b->out[w] = out;
+      /* in = use + (out - def), merged in order */
+      const blk *s0 = succ[0] >= 0 ? &F->b[succ[0]] : NULL;
+      const blk *s1 = succ[1] >= 0 && succ[1] != succ[0] ? &F->b[succ[1]] : NULL;
+      int most = b->nuse + (s0 ? s0->nin : 0) + (s1 ? s1->nin : 0);
+      if (most > scap) {
+        int c = most * 2;
+        int *ns = realloc(scratch, sizeof *ns * (size_t)c);
+        if (!ns) {
+          rc = WFP_ENOMEM;
+          goto out;
+        }
+        scratch = ns;
+        scap = c;
       }
+      int n = 0, iu = 0, i0 = 0, i1 = 0, id = 0;
+      for (;;) {
+        int x = INT32_MAX;
+        if (iu < b->nuse && b->use[iu] < x)
+          x = b->use[iu];
+        if (s0 && i0 < s0->nin && s0->in[i0] < x)
+          x = s0->in[i0];
+        if (s1 && i1 < s1->nin && s1->in[i1] < x)
+          x = s1->in[i1];
+        if (x == INT32_MAX)
+          break;
+        bool from_use = iu < b->nuse && b->use[iu] == x;
+        if (from_use)
+          iu++;
+        if (s0 && i0 < s0->nin && s0->in[i0] == x)
+          i0++;
+        if (s1 && i1 < s1->nin && s1->in[i1] == x)
+          i1++;
+        while (id < b->ndef && b->def[id] < x)
+          id++;
+        if (from_use || !(id < b->ndef && b->def[id] == x))
+          scratch[n++] = x;
+      }
+      if (n == b->nin && (n == 0 || memcmp(scratch, b->in, sizeof *scratch * (size_t)n) == 0))
+        continue;
+      int *nin = realloc(b->in, sizeof *nin * (size_t)(n ? n : 1));
+      if (!nin) {
+        rc = WFP_ENOMEM;
+        goto out;
+      }
+      memcpy(nin, scratch, sizeof *nin * (size_t)n);
+      b->in = nin;
+      b->nin = n;
+      changed = true;
     }
   }
-  return WFP_OK;
+out:
+  free(u.dm);
+  free(u.um);
+  free(u.tm);
+  free(u.defs);
+  free(u.uses);
+  free(scratch);
+  return rc;
 }
 
 /* ---- saves, restores and the dispatch ---- */
@@ -1644,15 +1854,17 @@ static int compute_saves(fb *F) {
     return WFP_ENOMEM;
   for (int k = 0; k < F->npts; k++) {
     point *pt = &F->pts[k];
-    const uint64_t *live = F->b[pt->cont].in;
-    pt->saved = calloc((size_t)F->nl + 1, sizeof *pt->saved);
-    fi->pt_types[k] = calloc((size_t)F->nl + 1, 1);
+    const blk *c = &F->b[pt->cont];
+    pt->saved = calloc((size_t)c->nin + 1, sizeof *pt->saved);
+    fi->pt_types[k] = calloc((size_t)c->nin + 1, 1);
     if (!pt->saved || !fi->pt_types[k])
       return WFP_ENOMEM;
-    /* i64 values first: the fixed part of the frame (save_code) */
+    /* i64 values first: the fixed part of the frame (save_code); each
+    ** part in the order of the locals */
     for (int pass = 0; pass < 2; pass++)
-      for (int l = 0; l < F->nl; l++) {
-        if (!bs_has(live, l) || l == pt->result)
+      for (int j = 0; j < c->nin; j++) {
+        int l = c->in[j];
+        if (l == pt->result)
           continue;
         if (F->lk[l] == VK_SCRATCH) {
           if (pass == 1)
@@ -1818,6 +2030,8 @@ done:
   for (int i = 0; i < F.nb; i++) {
     free(F.b[i].code);
     free(F.b[i].use);
+    free(F.b[i].def);
+    free(F.b[i].in);
   }
   for (int k = 0; k < F.npts; k++)
     free(F.pts[k].saved);
@@ -1828,34 +2042,127 @@ done:
   free(F.var_local);
 }
 
-/* ---- thunks: the entry of an invocation, from JSON args to output ---- */
+/* ---- thunks and wrappers, shared by functions of one signature ----
+** A thunk is the entry of an invocation: it reads the arguments from the
+** input JSON, calls the function and writes its output. A wrapper is what
+** call_ref calls: it unpacks a closure's captures ahead of the arguments.
+** Both reach the function through the table (slot nfuncs + i holds
+** function i), so one of each serves every function of the same signature:
+** wasm2c's time grows with the square of the number of Wasm functions, and
+** a thunk and a wrapper per function would triple it. */
 
+/* The table: [0, n) the wrapper of function i (call_ref's slot, a
+** closure's function index), [n, 2n) function i itself, [2n, 3n) the thunk
+** of function i (the entry dispatch, run_body). */
+#define SLOT_FUNC(g, i) ((g)->nf + (i))
+#define SLOT_THUNK(g, i) (2 * (g)->nf + (i))
+
+/* Groups functions by a key: each function gets the index of its group's
+** first member (*rep), and the number of groups is returned (-1: no memory). */
+typedef void (*keyfn)(const cg *g, int i, wfp__buf *key);
+
+static int group_by(cg *g, keyfn key, int *rep) {
+  int n = g->nf, slots = 16, ngroups = 0;
+  while (slots < 2 * n)
+    slots *= 2;
+  int *slot = calloc((size_t)slots, sizeof *slot); /* member index + 1 */
+  wfp__buf *keys = calloc((size_t)n + 1, sizeof *keys);
+  if (!slot || !keys) {
+    free(slot);
+    free(keys);
+    return -1;
+  }
+  bool oom = false;
+  for (int i = 0; i < n && !oom; i++) {
+    key(g, i, &keys[i]);
+    oom = keys[i].oom;
+    uint32_t h = lit_hash(keys[i].data ? keys[i].data : "", keys[i].len) & (uint32_t)(slots - 1);
+    for (;; h = (h + 1) & (uint32_t)(slots - 1)) {
+      int j = slot[h] - 1;
+      if (j < 0) {
+        slot[h] = i + 1;
+        rep[i] = i;
+        ngroups++;
+        break;
+      }
+      if (keys[j].len == keys[i].len && memcmp(keys[j].data, keys[i].data, keys[i].len) == 0) {
+        rep[i] = j;
+        break;
+      }
+    }
+  }
+  for (int i = 0; i < n; i++)
+    wfp__buf_free(&keys[i]);
+  free(keys);
+  free(slot);
+  return oom ? -1 : ngroups;
+}
+
+static wfp_var *param_var(const wfp_func *f, int i) {
+  return i < f->ncaps ? f->caps[i] : f->params[i - f->ncaps];
+}
+
+/* A thunk depends on the kinds of the parameters and the result, and on
+** whether the function may suspend and may end without a value. */
+static void thunk_key(const cg *g, int i, wfp__buf *key) {
+  const wfp_func *f = g->p->funcs[i];
+  for (int k = 0; k < f->ncaps + f->nparams; k++)
+    wfp__buf_addc(key, (char)('0' + kind_of(param_var(f, k)->type)));
+  wfp__buf_printf(key, ">%d%d%d", (int)kind_of(f->ret), g->fi[i].may_suspend,
+                  f->may_end_void);
+}
+
+/* A wrapper depends on the Wasm types of the parameters and the result,
+** and on how many leading ones are captures. Functions without a closure
+** have no wrapper: they form groups of their own. */
+static void wrapper_key(const cg *g, int i, wfp__buf *key) {
+  const wfp_func *f = g->p->funcs[i];
+  wfp__buf_printf(key, "%c%d:", g->fi[i].closable ? 'c' : 'n', g->fi[i].k);
+  for (int k = 0; k < f->ncaps + f->nparams; k++)
+    wfp__buf_addc(key, wasm_type(param_var(f, k)->type) == I64 ? 'j' : 'i');
+  wfp__buf_printf(key, ">%c", g->fi[i].ret == I64 ? 'j' : g->fi[i].ret == NONE ? 'v' : 'i');
+}
+
+/* The full signature of function i, for call_indirect. */
+static BinaryenType func_params(cg *g, int i) {
+  const wfp_func *f = g->p->funcs[i];
+  int n = f->ncaps + f->nparams;
+  BinaryenType *pt = calloc((size_t)n + 1, sizeof *pt);
+  if (!pt) {
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    return NONE;
+  }
+  for (int k = 0; k < n; k++)
+    pt[k] = wasm_type(param_var(f, k)->type);
+  BinaryenType t = BinaryenTypeCreate(pt, (BinaryenIndex)n);
+  free(pt);
+  return t;
+}
+
+/* The thunk of function idx's group: thunk(fn, resuming). */
 static void build_thunk(cg *g, int idx) {
   const wfp_func *f = g->p->funcs[idx];
   fninfo *fi = &g->fi[idx];
   BinaryenModuleRef m = g->m;
   int n = f->ncaps + f->nparams;
-  BinaryenType *lt = calloc((size_t)n + 2, sizeof *lt);
-  BinaryenExpressionRef *code = calloc((size_t)n * 2 + 8, sizeof *code);
+  BinaryenType *lt = calloc((size_t)n + 3, sizeof *lt);
+  BinaryenExpressionRef *code = calloc(8, sizeof *code);
+  BinaryenExpressionRef *load = calloc((size_t)n * 2 + 2, sizeof *load);
   BinaryenExpressionRef *args = calloc((size_t)n + 1, sizeof *args);
   BinaryenExpressionRef *zeros = calloc((size_t)n + 1, sizeof *zeros);
-  if (!lt || !code || !args || !zeros) {
+  BinaryenType params = func_params(g, idx);
+  if (!lt || !code || !load || !args || !zeros) {
     cg_fail(g, WFP_ENOMEM, "", "out of memory");
     goto out;
   }
-  /* local 0: resuming (param); 1..n: args; n+1: result */
-  lt[0] = I32;
-  int nc = 0;
-  BinaryenExpressionRef *load = calloc((size_t)n * 2 + 2, sizeof *load);
-  if (!load) {
-    cg_fail(g, WFP_ENOMEM, "", "out of memory");
-    goto out;
-  }
-  int nl = 0;
+  /* local 0: the function (param); 1: resuming (param); 2..n+1: the
+  ** arguments; n+2: the result */
+  lt[0] = lt[1] = I32;
+  int nc = 0, nl = 0;
   for (int i = 0; i < n; i++) {
-    wfp_var *v = i < f->ncaps ? f->caps[i] : f->params[i - f->ncaps];
+    wfp_var *v = param_var(f, i);
     BinaryenType t = wasm_type(v->type);
-    lt[1 + i] = t;
+    lt[2 + i] = t;
     const char *rf;
     switch (kind_of(v->type)) {
     case WFP_T_I64: rf = "rt_arg_i64"; break;
@@ -1863,26 +2170,28 @@ static void build_thunk(cg *g, int idx) {
     case WFP_T_JSON: rf = "rt_arg_json"; break;
     default: rf = "rt_arg_fn"; break;
     }
-    BinaryenExpressionRef name = c32(g, (int32_t)str_obj(g, v->name, strlen(v->name)));
-    load[nl++] = BinaryenLocalSet(m, (BinaryenIndex)(1 + i),
-                                  call2(g, rf, c32(g, i), name, t));
+    load[nl++] = BinaryenLocalSet(m, (BinaryenIndex)(2 + i),
+                                  call2(g, rf, BinaryenLocalGet(m, 0, I32), c32(g, i), t));
     load[nl++] = BinaryenIf(m, gget(g, G_UNWIND), BinaryenReturn(m, NULL), NULL);
-    args[i] = BinaryenLocalGet(m, (BinaryenIndex)(1 + i), t);
+    args[i] = BinaryenLocalGet(m, (BinaryenIndex)(2 + i), t);
     zeros[i] = zero_of(g, t);
   }
   BinaryenType rt_ = fi->ret;
-  int res = 1 + n;
+  int res = 2 + n;
   lt[res] = rt_ == NONE ? I32 : rt_;
-  BinaryenExpressionRef c = BinaryenCall(m, fi->name, args, (BinaryenIndex)n, rt_);
-  BinaryenExpressionRef rcall = BinaryenCall(m, fi->name, zeros, (BinaryenIndex)n, rt_);
+  BinaryenExpressionRef slot =
+      BinaryenBinary(m, BinaryenAddInt32(), BinaryenLocalGet(m, 0, I32), c32(g, SLOT_FUNC(g, 0)));
+  BinaryenExpressionRef c =
+      BinaryenCallIndirect(m, "wfp$fns", slot, args, (BinaryenIndex)n, params, rt_);
+  BinaryenExpressionRef rcall = BinaryenCallIndirect(
+      m, "wfp$fns", BinaryenExpressionCopy(slot, m), zeros, (BinaryenIndex)n, params, rt_);
   if (rt_ != NONE) {
     c = BinaryenLocalSet(m, (BinaryenIndex)res, c);
     rcall = BinaryenLocalSet(m, (BinaryenIndex)res, rcall);
   }
   load[nl++] = c;
   BinaryenExpressionRef fresh = BinaryenBlock(m, NULL, load, (BinaryenIndex)nl, NONE);
-  free(load);
-  code[nc++] = BinaryenIf(m, BinaryenLocalGet(m, 0, I32),
+  code[nc++] = BinaryenIf(m, BinaryenLocalGet(m, 1, I32),
                           fi->may_suspend ? rcall : BinaryenUnreachable(m), fresh);
   code[nc++] = BinaryenIf(m, gget(g, G_UNWIND), BinaryenReturn(m, NULL), NULL);
   BinaryenExpressionRef out;
@@ -1906,19 +2215,22 @@ static void build_thunk(cg *g, int idx) {
   if (rt_ != NONE && f->may_end_void)
     out = BinaryenIf(m, gget(g, G_NOVALUE), call0(g, "rt_out_null", NONE), out);
   code[nc++] = out;
-  BinaryenAddFunction(m, fi->thunk, I32, NONE, lt + 1, (BinaryenIndex)(n + 1),
-                      BinaryenBlock(m, NULL, code, (BinaryenIndex)nc, NONE));
+  BinaryenType two[2] = {I32, I32};
+  BinaryenAddFunction(m, fi->thunk, BinaryenTypeCreate(two, 2), NONE, lt + 2,
+                      (BinaryenIndex)(n + 1), BinaryenBlock(m, NULL, code, (BinaryenIndex)nc, NONE));
 out:
   free(lt);
   free(code);
+  free(load);
   free(args);
   free(zeros);
 }
 
-/* The wrapper a closure of f is called through: (closure, f's own params)
-** -> f's result. Fresh, it passes the captures stored in the closure ahead
-** of the params; resuming, f restores everything from its frame, so it
-** gets zeros (and the closure pointer is 0). */
+/* The wrapper of function idx's group: (closure, the function's own
+** params) -> its result. Fresh, it calls the closure's function with the
+** captures stored in the closure ahead of the params; resuming, the
+** function restores everything from its frame, so it gets zeros (the
+** closure pointer is 0 then: the function is the next frame's). */
 static void build_wrapper(cg *g, int idx) {
   BinaryenModuleRef m = g->m;
   const wfp_func *f = g->p->funcs[idx];
@@ -1927,14 +2239,14 @@ static void build_wrapper(cg *g, int idx) {
   BinaryenType *pt = calloc((size_t)(n - k) + 2, sizeof *pt);
   BinaryenExpressionRef *args = calloc((size_t)n + 1, sizeof *args);
   BinaryenExpressionRef *zeros = calloc((size_t)n + 1, sizeof *zeros);
+  BinaryenType params = func_params(g, idx);
   if (!pt || !args || !zeros) {
     cg_fail(g, WFP_ENOMEM, "", "out of memory");
     goto out;
   }
   pt[0] = I32;
   for (int i = 0; i < n; i++) {
-    wfp_var *v = i < f->ncaps ? f->caps[i] : f->params[i - f->ncaps];
-    BinaryenType t = wasm_type(v->type);
+    BinaryenType t = wasm_type(param_var(f, i)->type);
     zeros[i] = zero_of(g, t);
     if (i < k) {
       args[i] = BinaryenLoad(m, t == I64 ? 8 : 4, false, (uint32_t)(8 + 8 * i), 4, t,
@@ -1944,9 +2256,16 @@ static void build_wrapper(cg *g, int idx) {
       args[i] = BinaryenLocalGet(m, (BinaryenIndex)(1 + i - k), t);
     }
   }
+  BinaryenExpressionRef fresh_fn = BinaryenLoad(m, 4, false, 0, 4, I32, BinaryenLocalGet(m, 0, I32));
+  BinaryenExpressionRef fresh_slot =
+      BinaryenBinary(m, BinaryenAddInt32(), fresh_fn, c32(g, SLOT_FUNC(g, 0)));
+  BinaryenExpressionRef res_slot = BinaryenBinary(m, BinaryenAddInt32(),
+                                                  call0(g, "rt_fr_peek_fn", I32),
+                                                  c32(g, SLOT_FUNC(g, 0)));
   BinaryenExpressionRef body = BinaryenIf(
-      m, gget(g, G_RESUMING), BinaryenCall(m, fi->name, zeros, (BinaryenIndex)n, fi->ret),
-      BinaryenCall(m, fi->name, args, (BinaryenIndex)n, fi->ret));
+      m, gget(g, G_RESUMING),
+      BinaryenCallIndirect(m, "wfp$fns", res_slot, zeros, (BinaryenIndex)n, params, fi->ret),
+      BinaryenCallIndirect(m, "wfp$fns", fresh_slot, args, (BinaryenIndex)n, params, fi->ret));
   BinaryenAddFunction(m, fi->wrapper, BinaryenTypeCreate(pt, (BinaryenIndex)(n - k + 1)),
                       fi->ret, NULL, 0, body);
 out:
@@ -1955,20 +2274,59 @@ out:
   free(zeros);
 }
 
-/* The table call_ref calls through: slot i holds function i's wrapper, when
-** it has one (a closure's function index is its slot). */
-static void build_table(cg *g) {
+/* Thunks and wrappers, one per group, and the table. A slot no closure can
+** name (its function has no wrapper) holds a function that traps: the
+** runtime never makes such a closure. */
+static void build_entries(cg *g) {
   BinaryenModuleRef m = g->m;
-  BinaryenAddTable(m, "wfp$fns", (BinaryenIndex)g->nf, (BinaryenIndex)g->nf,
+  int n = g->nf;
+  BinaryenAddTable(m, "wfp$fns", (BinaryenIndex)(3 * n), (BinaryenIndex)(3 * n),
                    BinaryenTypeFuncref());
-  for (int i = 0; i < g->nf; i++) {
-    if (!g->fi[i].closable)
-      continue;
-    char sname[48];
-    snprintf(sname, sizeof sname, "wfp$fns%d", i);
-    const char *names[1] = {g->fi[i].wrapper};
-    BinaryenAddActiveElementSegment(m, "wfp$fns", sname, names, 1, c32(g, i));
+  if (n == 0)
+    return;
+  int *trep = calloc((size_t)n, sizeof *trep);
+  int *wrep = calloc((size_t)n, sizeof *wrep);
+  const char **names = calloc((size_t)n, sizeof *names);
+  if (!trep || !wrep || !names || group_by(g, thunk_key, trep) < 0 ||
+      group_by(g, wrapper_key, wrep) < 0) {
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    goto out;
   }
+  bool any_closable = false, all_closable = true;
+  for (int i = 0; i < n && !g->rc; i++) {
+    fninfo *fi = &g->fi[i];
+    snprintf(fi->thunk, sizeof fi->thunk, "thunk%d", trep[i]);
+    if (trep[i] == i)
+      build_thunk(g, i);
+    any_closable |= fi->closable;
+    all_closable &= fi->closable;
+    if (fi->closable) {
+      snprintf(fi->wrapper, sizeof fi->wrapper, "cl%d", wrep[i]);
+      if (wrep[i] == i)
+        build_wrapper(g, i);
+    }
+  }
+  if (g->rc)
+    goto out;
+  if (!all_closable)
+    BinaryenAddFunction(m, "wfp$noclosure", NONE, NONE, NULL, 0, BinaryenUnreachable(m));
+  for (int i = 0; i < n; i++)
+    names[i] = g->fi[i].closable ? g->fi[i].wrapper : "wfp$noclosure";
+  if (any_closable)
+    BinaryenAddActiveElementSegment(m, "wfp$fns", "wfp$wrappers", names, (BinaryenIndex)n,
+                                    c32(g, 0));
+  for (int i = 0; i < n; i++)
+    names[i] = g->fi[i].name;
+  BinaryenAddActiveElementSegment(m, "wfp$fns", "wfp$funcs", names, (BinaryenIndex)n,
+                                  c32(g, SLOT_FUNC(g, 0)));
+  for (int i = 0; i < n; i++)
+    names[i] = g->fi[i].thunk;
+  BinaryenAddActiveElementSegment(m, "wfp$fns", "wfp$thunks", names, (BinaryenIndex)n,
+                                  c32(g, SLOT_THUNK(g, 0)));
+out:
+  free(trep);
+  free(wrep);
+  free(names);
 }
 
 /* ---- tables and the functions the runtime imports ---- */
@@ -2044,42 +2402,20 @@ static uint32_t layout_table(cg *g) {
   return addr;
 }
 
-/* The function wfp.run: a br_table over the thunks. */
+/* The function wfp.run(fn, resuming): an indirect call of thunk fn
+** through the table. Not a br_table over the thunks: that nests one block
+** per function (wasm2c and the optimizer's passes recurse on nesting, and
+** the optimizer inlines every thunk into it, one function as large as the
+** program for the C compiler). The runtime passes only valid indexes. */
 static BinaryenExpressionRef run_body(cg *g) {
   BinaryenModuleRef m = g->m;
-  int n = g->p->nfuncs;
-  if (n == 0)
+  if (g->nf == 0)
     return BinaryenUnreachable(m);
-  char **names = calloc((size_t)n + 1, sizeof *names);
-  if (!names) {
-    cg_fail(g, WFP_ENOMEM, "", "out of memory");
-    return BinaryenUnreachable(m);
-  }
-  for (int i = 0; i < n; i++) {
-    names[i] = malloc(24);
-    if (!names[i]) {
-      cg_fail(g, WFP_ENOMEM, "", "out of memory");
-      return BinaryenUnreachable(m);
-    }
-    snprintf(names[i], 24, "case%d", i);
-  }
-  BinaryenExpressionRef inner = BinaryenSwitch(
-      m, (const char **)names, (BinaryenIndex)n, "bad", BinaryenLocalGet(m, 0, I32), NULL);
-  /* block case0 { block case1 { ... switch } thunk0 ; return } ... */
-  BinaryenExpressionRef cur = BinaryenBlock(m, names[0], &inner, 1, NONE);
-  for (int i = 0; i < n; i++) {
-    BinaryenExpressionRef arg = BinaryenLocalGet(m, 1, I32);
-    BinaryenExpressionRef body[3] = {cur, BinaryenCall(m, g->fi[i].thunk, &arg, 1, NONE),
-                                     BinaryenReturn(m, NULL)};
-    const char *outer = i + 1 < n ? names[i + 1] : "bad";
-    cur = BinaryenBlock(m, outer, body, 3, NONE);
-  }
-  BinaryenExpressionRef all[2] = {cur, BinaryenUnreachable(m)};
-  BinaryenExpressionRef r = BinaryenBlock(m, NULL, all, 2, NONE);
-  for (int i = 0; i < n; i++)
-    free(names[i]);
-  free(names);
-  return r;
+  BinaryenExpressionRef args[2] = {BinaryenLocalGet(m, 0, I32), BinaryenLocalGet(m, 1, I32)};
+  BinaryenExpressionRef slot = BinaryenBinary(m, BinaryenAddInt32(), BinaryenLocalGet(m, 0, I32),
+                                              c32(g, SLOT_THUNK(g, 0)));
+  BinaryenType two[2] = {I32, I32};
+  return BinaryenCallIndirect(m, "wfp$fns", slot, args, 2, BinaryenTypeCreate(two, 2), NONE);
 }
 
 static void define_import(cg *g, const char *base, BinaryenType params,
@@ -2128,7 +2464,7 @@ static int setup(cg *g) {
     cg_fail(g, WFP_EINTERNAL, "", "internal error: the guest runtime has no heap base");
     return WFP_EINTERNAL;
   }
-  g->data_top = (heap_base + 15u) & ~15u;
+  g->data_top = g->data_base = (heap_base + 15u) & ~15u;
   BinaryenAddGlobal(m, G_UNWIND, I32, true, c32(g, 0));
   BinaryenAddGlobal(m, G_RESUMING, I32, true, c32(g, 0));
   BinaryenAddGlobal(m, G_NOVALUE, I32, true, c32(g, 0));
@@ -2136,34 +2472,59 @@ static int setup(cg *g) {
   return WFP_OK;
 }
 
-/* Sets the memory's size and adds our data segments. Binaryen 108's
+/* Sets the memory's size and adds our data segment. Binaryen 108's
 ** BinaryenSetMemory keeps the segments the module has (the runtime's) and
 ** appends the ones given. */
 static void finish_memory(cg *g) {
   BinaryenModuleRef m = g->m;
-  int n = g->nsegs;
-  const char **data = calloc((size_t)n + 1, sizeof *data);
-  bool *passive = calloc((size_t)n + 1, sizeof *passive);
-  BinaryenExpressionRef *offs = calloc((size_t)n + 1, sizeof *offs);
-  BinaryenIndex *sizes = calloc((size_t)n + 1, sizeof *sizes);
-  if (!data || !passive || !offs || !sizes) {
-    cg_fail(g, WFP_ENOMEM, "", "out of memory");
-  } else {
-    for (int i = 0; i < n; i++) {
-      data[i] = g->segs[i].bytes;
-      offs[i] = c32(g, (int32_t)g->segs[i].addr);
-      sizes[i] = g->segs[i].n;
-    }
-    /* initial memory: the data plus 64 KiB of arena; at most 256 MiB */
-    uint32_t need = ((g->data_top + 15u) & ~15u) + 65536u;
-    BinaryenIndex pages = (need + 65535u) / 65536u;
-    BinaryenSetMemory(m, pages, 4096, NULL, data, passive, offs, sizes,
-                      (BinaryenIndex)n, false);
+  const char *data[1] = {g->data.data ? g->data.data : ""};
+  bool passive[1] = {false};
+  BinaryenExpressionRef offs[1] = {c32(g, (int32_t)g->data_base)};
+  BinaryenIndex sizes[1] = {(BinaryenIndex)g->data.len};
+  /* initial memory: the data plus 64 KiB of arena; at most 256 MiB */
+  uint32_t need = ((g->data_top + 15u) & ~15u) + 65536u;
+  BinaryenIndex pages = (need + 65535u) / 65536u;
+  BinaryenSetMemory(m, pages, MAX_PAGES, NULL, data, passive, offs, sizes,
+                    g->data.len ? 1 : 0, false);
+}
+
+/* Functions larger than this (IR statements and expressions) get a
+** lighter optimization: some of Binaryen's passes take time quadratic in
+** a function's size (effects of nested trees, branch targets of nested
+** blocks), and the C compiler optimizes the function again anyway. */
+#define LARGE_FUNCTION 2000
+
+/* Optimizes the module. Without large functions, Binaryen's own pipeline
+** at the level. With some, each function is optimized on its own (the
+** large ones by passes linear in their size), then the module as a whole
+** by passes that do not optimize functions again. */
+static void optimize(cg *g, int level) {
+  BinaryenModuleRef m = g->m;
+  if (level == 0) {
+    static const char *dce[] = {"remove-unused-module-elements"};
+    BinaryenModuleRunPasses(m, dce, 1);
+    return;
   }
-  free(data);
-  free(passive);
-  free(offs);
-  free(sizes);
+  bool large = false;
+  for (int i = 0; i < g->nf && !large; i++)
+    large = g->fi[i].size > LARGE_FUNCTION;
+  if (!large) {
+    BinaryenModuleOptimize(m);
+    return;
+  }
+  static const char *light[] = {"dce", "remove-unused-names", "vacuum"};
+  static const char *module[] = {"duplicate-function-elimination", "inlining",
+                                 "remove-unused-module-elements"};
+  for (int i = 0; i < g->nf; i++) {
+    BinaryenFunctionRef fn = BinaryenGetFunction(m, g->fi[i].name);
+    if (!fn)
+      continue;
+    if (g->fi[i].size > LARGE_FUNCTION)
+      BinaryenFunctionRunPasses(fn, m, light, sizeof light / sizeof *light);
+    else
+      BinaryenFunctionOptimize(fn, m);
+  }
+  BinaryenModuleRunPasses(m, module, sizeof module / sizeof *module);
 }
 
 static void prune_exports(cg *g) {
@@ -2185,9 +2546,9 @@ static void prune_exports(cg *g) {
 }
 
 int wfp_codegen(const wfp_program *p, const wfp_cg_opts *opts,
-                unsigned char **wasm, size_t *len, wfp_cg_error *err) {
-  if (err)
-    memset(err, 0, sizeof *err);
+                unsigned char **wasm, size_t *len, wfp_diag **diag) {
+  if (diag)
+    *diag = NULL;
   if (!p || !wasm || !len || p->status != WFP_OK)
     return WFP_EINVAL;
   *wasm = NULL;
@@ -2198,12 +2559,14 @@ int wfp_codegen(const wfp_program *p, const wfp_cg_opts *opts,
   cg G;
   memset(&G, 0, sizeof G);
   cg *g = &G;
+  wfp__buf_init(&g->data);
   g->p = p;
-  g->err = err;
   /* the guest runtime is the module we add the program to */
   char *copy = malloc(wfp__rt_wasm_len);
-  if (!copy)
-    return WFP_ENOMEM;
+  if (!copy) {
+    cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    goto out;
+  }
   memcpy(copy, wfp__rt_wasm, wfp__rt_wasm_len);
   g->m = BinaryenModuleRead(copy, wfp__rt_wasm_len);
   free(copy);
@@ -2219,8 +2582,6 @@ int wfp_codegen(const wfp_program *p, const wfp_cg_opts *opts,
   }
   for (int i = 0; i < p->nfuncs; i++) {
     snprintf(g->fi[i].name, sizeof g->fi[i].name, "f%d", i);
-    snprintf(g->fi[i].thunk, sizeof g->fi[i].thunk, "thunk%d", i);
-    snprintf(g->fi[i].wrapper, sizeof g->fi[i].wrapper, "cl%d", i);
     g->fi[i].ret = wasm_type(p->funcs[i]->ret);
     /* lifted IR read back lists its captures as leading params */
     g->fi[i].k = p->funcs[i]->ncaps ? p->funcs[i]->ncaps : p->funcs[i]->meta_ncaptures;
@@ -2228,13 +2589,8 @@ int wfp_codegen(const wfp_program *p, const wfp_cg_opts *opts,
   analyze(g);
   for (int i = 0; i < p->nfuncs && !g->rc; i++)
     build_function(g, i);
-  for (int i = 0; i < p->nfuncs && !g->rc; i++)
-    build_thunk(g, i);
-  for (int i = 0; i < p->nfuncs && !g->rc; i++)
-    if (g->fi[i].closable)
-      build_wrapper(g, i);
   if (!g->rc)
-    build_table(g);
+    build_entries(g);
   if (g->rc)
     goto out;
   /* what the runtime imports */
@@ -2274,12 +2630,7 @@ int wfp_codegen(const wfp_program *p, const wfp_cg_opts *opts,
   }
   BinaryenSetOptimizeLevel(level);
   BinaryenSetShrinkLevel(0);
-  if (level > 0) {
-    BinaryenModuleOptimize(m);
-  } else {
-    static const char *dce[] = {"remove-unused-module-elements"};
-    BinaryenModuleRunPasses(m, dce, 1);
-  }
+  optimize(g, level);
   BinaryenModuleAllocateAndWriteResult w = BinaryenModuleAllocateAndWrite(m, NULL);
   free(w.sourceMap);
   *wasm = malloc(w.binaryBytes ? w.binaryBytes : 1);
@@ -2302,11 +2653,13 @@ out:
     free(g->fi[i].pt_nvals);
   }
   free(g->fi);
-  for (int i = 0; i < g->nsegs; i++)
-    free(g->segs[i].bytes);
-  free(g->segs);
+  wfp__buf_free(&g->data);
   free(g->lits);
+  free(g->lit_slot);
   free(g->rt_names);
   free(g->rt_int);
+  if (g->rc && diag)
+    *diag = make_diag(g);
+  free(g->fail_msg);
   return g->rc;
 }

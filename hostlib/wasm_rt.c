@@ -145,8 +145,8 @@ RT_EXPORT uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results,
   for (uint64_t i = 0; i < n; i++)
     tmp[i] = (wasm_rt_type_t)va_arg(ap, int);
   va_end(ap);
-  pthread_mutex_lock(&types_lock);
   uint32_t id = 0;
+  pthread_mutex_lock(&types_lock);
   for (uint32_t i = 0; i < ntypes && !id; i++)
     if (types[i].np == params && types[i].nr == results &&
         memcmp(types[i].t, tmp, (size_t)n * sizeof *tmp) == 0)

@@ -1527,6 +1527,124 @@ static void run_defers(K *k) {
   }
 }
 
+/* ---- limits ----
+** Sizes beyond which a program is refused: each stage after the front end
+** (codegen, wasm2c, the C compiler, the guest runtime) compiles or runs a
+** program within them in time and memory near-linear in its size, and
+** none of them fails at run time on what the checker let through.
+** docs/ir.md, "Limits", gives the reasons. */
+#define LIMIT_FUNCTIONS 10000 /* functions of a program, lambdas included */
+#define LIMIT_PARAMS 1000     /* parameters of a function, captures included */
+#define LIMIT_NESTING 256     /* functions nested in functions */
+#define LIMIT_LOOPS 256       /* while loops nested in one function */
+#define LIMIT_PARTS 10000     /* parts of one concat */
+#define LIMIT_HOLES 10000     /* holes of one json template */
+#define LIMIT_SITES 2000      /* effects, calls and loops of one function */
+
+static int tpl_holes(const wfp_jtpl *t) {
+  if (!t)
+    return 0;
+  if (t->kind == WFP_J_HOLE)
+    return 1;
+  int n = 0;
+  for (int i = 0; (t->kind == WFP_J_OBJ || t->kind == WFP_J_ARR) && i < t->n; i++)
+    n += tpl_holes(t->items[i]);
+  return n;
+}
+
+/* sites: the places where the function being walked can suspend (each a
+** resume point of the generated code) */
+static void limits_expr(wfp_program *p, const wfp_expr *e, int *sites);
+
+static void limits_tpl(wfp_program *p, const wfp_jtpl *t, int *sites) {
+  if (!t)
+    return;
+  if (t->kind == WFP_J_HOLE)
+    limits_expr(p, t->hole, sites);
+  for (int i = 0; (t->kind == WFP_J_OBJ || t->kind == WFP_J_ARR) && i < t->n; i++)
+    limits_tpl(p, t->items[i], sites);
+}
+
+static void limits_expr(wfp_program *p, const wfp_expr *e, int *sites) {
+  if (!e)
+    return;
+  if (wfp__expr_op_is_effect(e->op) || e->op == WFP_OP_CALL || e->op == WFP_OP_CALL_REF)
+    ++*sites;
+  if (e->op == WFP_OP_CONCAT && e->nargs > LIMIT_PARTS)
+    wfp__diag(p, WFP_EPROGRAM, e->path,
+              "a concat of %d parts: at most %d are allowed", e->nargs, LIMIT_PARTS);
+  if (e->op == WFP_OP_JSON) {
+    int h = tpl_holes(e->tpl);
+    if (h > LIMIT_HOLES)
+      wfp__diag(p, WFP_EPROGRAM, e->path,
+                "a json template of %d holes: at most %d are allowed", h, LIMIT_HOLES);
+  }
+  limits_expr(p, e->a, sites);
+  limits_expr(p, e->b, sites);
+  limits_expr(p, e->each, sites);
+  for (int i = 0; i < e->nargs; i++)
+    limits_expr(p, e->args[i], sites);
+  for (int i = 0; i < e->nbound; i++)
+    limits_expr(p, e->bound[i], sites);
+  limits_tpl(p, e->tpl, sites);
+  /* a lambda's body is a function of its own */
+}
+
+static void limits_block(wfp_program *p, const wfp_block *b, int loops, int *sites) {
+  for (int i = 0; i < b->n; i++) {
+    const wfp_stmt *s = b->v[i];
+    int l = loops;
+    if (s->op == WFP_ST_WHILE) {
+      ++*sites; /* an iteration may yield (fuel) */
+      if (++l == LIMIT_LOOPS + 1)
+        wfp__diag(p, WFP_EPROGRAM, s->path,
+                  "loops nested more than %d deep in one function", LIMIT_LOOPS);
+    }
+    limits_expr(p, s->e, sites);
+    limits_block(p, &s->then_, l, sites);
+    limits_block(p, &s->else_, l, sites);
+    limits_block(p, &s->body, l, sites);
+  }
+}
+
+/* Reports every limit the program exceeds (after the check: captures
+** count as parameters). */
+static void check_limits(wfp_program *p) {
+  if (p->nfuncs > LIMIT_FUNCTIONS)
+    wfp__diag(p, WFP_EPROGRAM, "$.functions",
+              "the program has %d functions (lambdas included): at most %d are "
+              "allowed", p->nfuncs, LIMIT_FUNCTIONS);
+  for (int i = 0; i < p->nfuncs && !wfp__diag_full(p); i++) {
+    wfp_func *f = p->funcs[i];
+    const char *what = f->is_lambda ? "this lambda" : f->name ? f->name : "?";
+    const char *q = f->is_lambda ? "" : "'";
+    if (f->nparams + f->ncaps > LIMIT_PARAMS && !f->ncaps)
+      wfp__diag(p, WFP_EPROGRAM, wfp__arena_printf(&p->arena, "%s.params", f->path),
+                "%s%s%s has %d parameters: at most %d are allowed", q, what, q,
+                f->nparams, LIMIT_PARAMS);
+    else if (f->nparams + f->ncaps > LIMIT_PARAMS)
+      wfp__diag(p, WFP_EPROGRAM, f->path,
+                "%s%s%s has %d parameters with its %d captured variables: at "
+                "most %d are allowed",
+                q, what, q, f->nparams + f->ncaps, f->ncaps, LIMIT_PARAMS);
+    int d = 0;
+    for (const wfp_func *a = f->parent; a && d <= LIMIT_NESTING; a = a->parent)
+      d++;
+    if (d > LIMIT_NESTING)
+      wfp__diag(p, WFP_EPROGRAM, f->path,
+                "%s%s%s is nested in more than %d functions: at most %d levels "
+                "of nesting are allowed",
+                q, what, q, LIMIT_NESTING, LIMIT_NESTING);
+    int sites = 0;
+    limits_block(p, &f->body, 0, &sites);
+    if (sites > LIMIT_SITES)
+      wfp__diag(p, WFP_EPROGRAM, f->path,
+                "%s%s%s has %d effects, calls and loops (the places where it can "
+                "suspend): at most %d are allowed in one function",
+                q, what, q, sites, LIMIT_SITES);
+  }
+}
+
 int wfp__ir_check(wfp_program *p) {
   K kk;
   memset(&kk, 0, sizeof kk);
@@ -1585,6 +1703,8 @@ int wfp__ir_check(wfp_program *p) {
     resolve_sites(k);
   if (!p->oom)
     run_defers(k);
+  if (!p->oom)
+    check_limits(p);
   /* the entry */
   p->entry = wfp__map_get(&k->by_name, p->entry_name);
   if (p->entry && p->entry->parent)

@@ -296,6 +296,11 @@ static int on_headers_complete(http_parser *p) {
   conn *c = p->data;
   if (header_done(c))
     return 1;
+  if (p->http_major != 1) {
+    conn_error(c, 400, "HTTP/%u.%u is not spoken here (HTTP/1.0 and 1.1 are)", p->http_major,
+               p->http_minor);
+    return 1;
+  }
   /* a body over the limit is refused before it is read */
   if (p->content_length != ULLONG_MAX && p->content_length > c->h->o.max_body) {
     conn_error(c, 413, "the body is larger than %zu bytes", c->h->o.max_body);

@@ -10,6 +10,8 @@
 ** memory; json holds compact, validated JSON text. Everything a step
 ** allocates lives in one bump arena, reset by post-return.
 */
+#include "wfp/abi.h" /* WFP_JSON_MAX_DEPTH; freestanding: types only */
+
 typedef unsigned char u8;
 typedef unsigned short u16;
 typedef unsigned int u32;
@@ -302,9 +304,24 @@ static void fail(const char *m) { fail_str(cstr(m)); }
 
 EXPORT("rt_trap") void rt_trap(const str *m) { fail_str((str *)m); }
 
-/* ---- JSON text ---- */
+/* ---- JSON text ----
+** A value nests at most WFP_JSON_MAX_DEPTH arrays and objects (abi.h: one
+** rule for compiler, guest and host): `1` is 0 deep, `[]` 1, `[[1]]` 2. A
+** deeper value is never misread: the reader stops, sets json_too_deep, and
+** the caller traps with deep_msg. */
 
-#define JSON_MAX_DEPTH 256
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+static int json_too_deep;
+
+/* ": JSON nested deeper than the limit of 256 levels" */
+static void fail_deep(const char *what) {
+  sb *b = rt_sb_new();
+  sb_cs(b, what);
+  sb_cs(b, ": JSON nested deeper than the limit of " STR(WFP_JSON_MAX_DEPTH) " levels");
+  fail_str(rt_sb_end(b));
+}
 
 static int is_ws(u8 c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
@@ -501,15 +518,21 @@ static int lit(const u8 *p, u32 i, u32 n, const char *w) {
   return 1;
 }
 
-/* Validates one value at p[i] (after white space) and, with out, appends
-** it without insignificant white space. Returns the index after it (and
-** after trailing white space), or 0 when malformed. */
-static u32 jvalue(const u8 *p, u32 i, u32 n, sb *out, u32 depth) {
+/* Validates one value at p[i] (after white space), inside depth arrays
+** and objects, and, with out, appends it without insignificant white space.
+** Returns the index after it (and after trailing white space), or 0 when
+** malformed or nested too deep (json_too_deep set). depth -1: the value is
+** an envelope ({"rows": V}) that does not count. */
+static u32 jvalue(const u8 *p, u32 i, u32 n, sb *out, s32 depth) {
   i = ws(p, i, n);
-  if (i >= n || depth > JSON_MAX_DEPTH)
+  if (i >= n)
     return 0;
   u8 c = p[i];
   u32 j;
+  if ((c == '{' || c == '[') && depth >= WFP_JSON_MAX_DEPTH) {
+    json_too_deep = 1;
+    return 0;
+  }
   if (c == '"') {
     j = jstring(p, i, n, 0);
     if (j && out)
@@ -572,8 +595,10 @@ static u32 jvalue(const u8 *p, u32 i, u32 n, sb *out, u32 depth) {
   return ws(p, j, n);
 }
 
-/* The compact form of JSON text, or NULL when it is not one JSON value. */
+/* The compact form of JSON text, or NULL when it is not one JSON value
+** (json_too_deep says whether it was too deep). */
 static str *json_compact(const u8 *p, u32 n) {
+  json_too_deep = 0;
   sb *b = rt_sb_new();
   u32 e = jvalue(p, 0, n, b, 0);
   if (!e || e != n)
@@ -581,8 +606,60 @@ static str *json_compact(const u8 *p, u32 n) {
   return rt_sb_end(b);
 }
 
-/* Skips one value in compact text: index after it, or 0. */
-static u32 jskip(const u8 *p, u32 i, u32 n) { return jvalue(p, i, n, 0, 0); }
+/* Skips one value in compact text: index after it, or 0 (json_too_deep
+** set when it was too deep). */
+static u32 jskip(const u8 *p, u32 i, u32 n) {
+  json_too_deep = 0;
+  return jvalue(p, i, n, 0, 0);
+}
+
+/* Checks that the text p[0..n) is one JSON value (an envelope, whose own
+** level does not count, when envelope != 0); on failure traps with
+** "<pre><what>: not JSON" or the depth limit. */
+static int json_ok(const u8 *p, u32 n, int envelope, const char *pre, const char *what) {
+  json_too_deep = 0;
+  u32 e = jvalue(p, 0, n, 0, envelope ? -1 : 0);
+  if (e && e == n)
+    return 1;
+  sb *b = rt_sb_new();
+  sb_cs(b, pre);
+  sb_cs(b, what);
+  if (json_too_deep)
+    sb_cs(b, ": JSON nested deeper than the limit of " STR(WFP_JSON_MAX_DEPTH) " levels");
+  else
+    sb_cs(b, ": not JSON");
+  fail_str(rt_sb_end(b));
+  return 0;
+}
+
+/* How deep the arrays and objects of valid JSON text nest. */
+static u32 json_depth(const u8 *p, u32 n) {
+  u32 d = 0, most = 0;
+  for (u32 i = 0; i < n; i++) {
+    u8 c = p[i];
+    if (c == '"') {
+      for (i++; i < n && p[i] != '"'; i++)
+        if (p[i] == '\\')
+          i++;
+    } else if (c == '{' || c == '[') {
+      if (++d > most)
+        most = d;
+    } else if (c == '}' || c == ']') {
+      d--;
+    }
+  }
+  return most;
+}
+
+/* A json value appended at level (the arrays and objects of a template
+** around the hole): a trap when together they nest too deep. */
+EXPORT("rt_sb_json_at") void rt_sb_json_at(sb *b, const str *s, u32 level) {
+  if (level + json_depth(s->b, s->len) > WFP_JSON_MAX_DEPTH) {
+    fail_deep("json template");
+    return;
+  }
+  rt_sb_raw(b, s->b, s->len);
+}
 
 /* Does the JSON string at p[i] decode to exactly key[0..kn)? Sets *after. */
 static int jkey_eq(const u8 *p, u32 i, u32 n, const u8 *key, u32 kn, u32 *after) {
@@ -732,6 +809,7 @@ static u32 walk(const char *op, const str *j, const u32 *d) {
   u32 n = j->len, i = ws(p, 0, n);
   u32 nseg = d[0];
   const u32 *q = d + 1;
+  json_too_deep = 0;
   for (u32 s = 0; s < nseg; s++) {
     u32 kind = q[0], v = q[1];
     if (i >= n) {
@@ -769,7 +847,10 @@ static u32 walk(const char *op, const str *j, const u32 *d) {
       q += 2 + (v + 3u) / 4u;
     }
     if (!r) {
-      fail_path(op, d, s + 1, ": not found");
+      if (json_too_deep)
+        fail_deep(op);
+      else
+        fail_path(op, d, s + 1, ": not found");
       return 0;
     }
     i = r;
@@ -788,7 +869,10 @@ EXPORT("rt_get_json") str *rt_get_json(const str *j, const u32 *path) {
   i--;
   u32 e = jskip(j->b, i, j->len);
   if (!e) {
-    fail("get_json: malformed JSON");
+    if (json_too_deep)
+      fail_deep("get_json");
+    else
+      fail("get_json: malformed JSON");
     return 0;
   }
   while (e > i && is_ws(j->b[e - 1]))
@@ -861,7 +945,15 @@ EXPORT("rt_json_len") s64 rt_json_len(const str *j) {
   for (;;) {
     k++;
     i = jskip(p, i, n);
-    if (!i || i >= n || p[i] != ',')
+    if (!i) {
+      /* never a count that stops short at an element it cannot read */
+      if (json_too_deep)
+        fail_deep("len");
+      else
+        fail("len: malformed JSON");
+      return 0;
+    }
+    if (i >= n || p[i] != ',')
       break;
     i = ws(p, i + 1, n);
   }
@@ -905,7 +997,10 @@ EXPORT("rt_input") str *rt_input(void) {
     } else {
       in_json = json_compact(in_p, in_n);
       if (!in_json) {
-        fail("the invocation's input is not valid JSON");
+        if (json_too_deep)
+          fail_deep("the invocation's input");
+        else
+          fail("the invocation's input is not valid JSON");
         return 0;
       }
     }
@@ -1002,10 +1097,8 @@ EXPORT("rt_res_none") void rt_res_none(void) {
   if (!res_has || res_n == 0 || (res_n == 4 && lit(res_p, 0, 4, "null")) ||
       (res_n == 2 && res_p[0] == '{' && res_p[1] == '}'))
     return;
-  if (!jvalue(res_p, 0, res_n, 0, 0)) {
-    fail("invalid resume value: not JSON");
+  if (!json_ok(res_p, res_n, 0, "invalid resume value", ""))
     return;
-  }
   res_error();
 }
 
@@ -1021,10 +1114,8 @@ EXPORT("rt_res_i64") s64 rt_res_i64(void) {
     if (jint(p, 7, n - 1, &v))
       return v;
   }
-  if (!jvalue(p, 0, n, 0, 0)) {
-    fail("invalid resume value for ctx_get_i64: not JSON");
+  if (!json_ok(p, n, 1, "invalid resume value for ", "ctx_get_i64"))
     return 0;
-  }
   if (res_error())
     return 0;
   u32 i = jfind(p, 0, n, (const u8 *)"i64", 3);
@@ -1044,14 +1135,8 @@ EXPORT("rt_res_i64") s64 rt_res_i64(void) {
 static u32 res_field(const char *what, const char *key, u32 kn) {
   if (!res_present(what))
     return 0;
-  if (!jvalue(res_p, 0, res_n, 0, 0)) {
-    sb *b = rt_sb_new();
-    sb_cs(b, "invalid resume value for ");
-    sb_cs(b, what);
-    sb_cs(b, ": not JSON");
-    fail_str(rt_sb_end(b));
+  if (!json_ok(res_p, res_n, 1, "invalid resume value for ", what))
     return 0;
-  }
   if (res_error())
     return 0;
   u32 i = jfind(res_p, 0, res_n, (const u8 *)key, kn);
@@ -1104,8 +1189,12 @@ EXPORT("rt_res_value_json") str *rt_res_value_json(void) {
     return 0;
   i--;
   sb *b = rt_sb_new();
+  json_too_deep = 0;
   if (!jvalue(res_p, i, res_n, b, 0)) {
-    fail("invalid resume value for self_get: malformed JSON");
+    if (json_too_deep)
+      fail_deep("invalid resume value for self_get");
+    else
+      fail("invalid resume value for self_get: malformed JSON");
     return 0;
   }
   return rt_sb_end(b);
@@ -1123,7 +1212,12 @@ EXPORT("rt_res_rows") str *rt_res_rows(void) {
     return 0;
   }
   sb *b = rt_sb_new();
-  jvalue(res_p, i, res_n, b, 0);
+  json_too_deep = 0;
+  if (!jvalue(res_p, i, res_n, b, 0)) {
+    /* the envelope was valid: only the rows' own depth can fail */
+    fail_deep("invalid resume value for db_query");
+    return 0;
+  }
   return rt_sb_end(b);
 }
 
@@ -1254,10 +1348,36 @@ EXPORT("rt_resume_done") void rt_resume_done(void) { wfp_gen_set_resuming(0); }
 
 static const u32 *fn_entry(u32 fn);
 
-/* One value of type ty at s[q..t): its end, or 0 when it does not fit. A
-** closure's captures are typed by its function's leading params. */
-#define FN_NEST_MAX 32
-static u32 value_end(const u8 *s, u32 q, u32 t, u32 ty, u32 depth) {
+/* Closures nest to any depth (a loop can wrap one in another as often as
+** it runs), so every walk over one keeps its own stack of the closures it
+** is inside, in the arena, instead of recursing: the guest's call depth is
+** the program's. One frame per closure being walked. */
+typedef struct cwalk {
+  const u32 *params; /* the closure's function's parameters (name, type)* */
+  u8 *c;             /* the closure in memory (reading and writing), or 0 */
+  u32 i, k;          /* the next capture, and how many there are */
+} cwalk;
+
+static cwalk *cw;   /* the stack: valid for one step (the arena's) */
+static u32 cw_cap;
+
+/* Frame d of the stack, grown as needed. */
+static cwalk *cw_at(u32 d) {
+  if (d >= cw_cap) {
+    u32 cap = cw_cap ? cw_cap * 2u : 64u;
+    if (cap <= d)
+      cap = d + 1u;
+    cwalk *n = alloc(cap * (u32)sizeof *n);
+    if (cw_cap)
+      memcpy(n, cw, cw_cap * sizeof *n);
+    cw = n;
+    cw_cap = cap;
+  }
+  return &cw[d];
+}
+
+/* The end of one value of a type other than fn at s[q..t), or 0. */
+static u32 scalar_end(const u8 *s, u32 q, u32 t, u32 ty) {
   if (ty == TY_I64)
     return t - q >= 8u ? q + 8u : 0;
   if (ty == TY_STR || ty == TY_JSON) {
@@ -1266,19 +1386,47 @@ static u32 value_end(const u8 *s, u32 q, u32 t, u32 ty, u32 depth) {
     u32 sl = rd32(s + q);
     return sl <= t - q - 4u ? q + 4u + sl : 0;
   }
-  if (ty != TY_FN || depth > FN_NEST_MAX || t - q < 8u)
-    return 0;
-  u32 f = rd32(s + q), k = rd32(s + q + 4);
-  if (f >= ((const u32 *)(usize)wfp_gen_funcs())[0])
-    return 0;
-  const u32 *row = fn_entry(f);
-  if (k != row[4] || k > row[2])
-    return 0;
-  const u32 *params = (const u32 *)(usize)row[3];
-  q += 8;
-  for (u32 i = 0; i < k && q; i++)
-    q = value_end(s, q, t, params[2 * i + 1], depth + 1);
-  return q;
+  return 0;
+}
+
+/* One value of type ty at s[q..t): its end, or 0 when it does not fit. A
+** closure's captures are typed by its function's leading params. */
+static u32 value_end(const u8 *s, u32 q, u32 t, u32 ty) {
+  if (ty != TY_FN)
+    return scalar_end(s, q, t, ty);
+  u32 sp = 0;
+  for (;;) {
+    /* a closure header at q: function, k */
+    if (t - q < 8u)
+      return 0;
+    u32 f = rd32(s + q), k = rd32(s + q + 4);
+    if (f >= ((const u32 *)(usize)wfp_gen_funcs())[0])
+      return 0;
+    const u32 *row = fn_entry(f);
+    if (k != row[4] || k > row[2])
+      return 0;
+    q += 8;
+    cwalk *w = cw_at(sp++);
+    w->params = (const u32 *)(usize)row[3];
+    w->i = 0;
+    w->k = k;
+    /* its captures, until one is a closure (read next) or all are done */
+    for (;;) {
+      if (!sp)
+        return q;
+      w = &cw[sp - 1];
+      if (w->i == w->k) {
+        sp--;
+        continue;
+      }
+      u32 cty = w->params[2 * w->i++ + 1];
+      if (cty == TY_FN)
+        break;
+      q = scalar_end(s, q, t, cty);
+      if (!q)
+        return 0;
+    }
+  }
 }
 
 static const char *validate_state(const u8 *s, u32 n, u32 *entry) {
@@ -1327,7 +1475,7 @@ static const char *validate_state(const u8 *s, u32 n, u32 *entry) {
       return "invalid state: the frames do not end at an effect";
     u32 q = t - len;
     for (u32 v = 0; v < nvals; v++) {
-      q = value_end(s, q, t, types[v], 0);
+      q = value_end(s, q, t, types[v]);
       if (!q)
         return "invalid state: a value does not fit its frame";
     }
@@ -1430,6 +1578,12 @@ static s32 find_fn(const u8 *name, u32 n) {
   return -1;
 }
 
+/* The name of parameter idx of function fn (captures first). */
+static const str *param_name(u32 fn, u32 idx) {
+  const u32 *params = (const u32 *)(usize)fn_entry(fn)[3];
+  return (const str *)(usize)params[2 * idx];
+}
+
 static u32 arg_at(u32 idx, const str *name) {
   if (!args_at)
     return 0;
@@ -1451,7 +1605,8 @@ static void fail_arg(const str *name, const char *what) {
   fail_str(rt_sb_end(b));
 }
 
-EXPORT("rt_arg_i64") s64 rt_arg_i64(u32 idx, const str *name) {
+EXPORT("rt_arg_i64") s64 rt_arg_i64(u32 fn, u32 idx) {
+  const str *name = param_name(fn, idx);
   u32 i = arg_at(idx, name);
   if (!i) {
     fail_arg(name, "is missing");
@@ -1467,7 +1622,8 @@ EXPORT("rt_arg_i64") s64 rt_arg_i64(u32 idx, const str *name) {
   return v;
 }
 
-EXPORT("rt_arg_str") str *rt_arg_str(u32 idx, const str *name) {
+EXPORT("rt_arg_str") str *rt_arg_str(u32 fn, u32 idx) {
+  const str *name = param_name(fn, idx);
   u32 i = arg_at(idx, name);
   if (!i) {
     fail_arg(name, "is missing");
@@ -1483,7 +1639,8 @@ EXPORT("rt_arg_str") str *rt_arg_str(u32 idx, const str *name) {
   return rt_sb_end(b);
 }
 
-EXPORT("rt_arg_json") str *rt_arg_json(u32 idx, const str *name) {
+EXPORT("rt_arg_json") str *rt_arg_json(u32 fn, u32 idx) {
+  const str *name = param_name(fn, idx);
   u32 i = arg_at(idx, name);
   if (!i) {
     fail_arg(name, "is missing");
@@ -1501,13 +1658,13 @@ u8 *rt_closure_new(u32 fn, u32 k);
 ** how a host hands a fn value back (db_query's each, a fan-out's rows). Its
 ** function must be one a fn value of the program names, with that many
 ** captures, each of its parameter's type. 0 after a failure. */
-static u8 *closure_of_json(const u8 *p, u32 i, u32 n, const str *name, u32 depth) {
+static u8 *closure_of_json(const u8 *p, u32 i, u32 n, const str *name) {
   static const char form[] =
       "must be a function value: {\"fn\": \"<id>\", \"args\": [captured values]}";
   i = ws(p, i, n);
   u32 f_at = jfind(p, i, n, (const u8 *)"fn", 2);
   u32 a_at = jfind(p, i, n, (const u8 *)"args", 4);
-  if (depth > FN_NEST_MAX || !f_at || !a_at || p[f_at] != '"' || p[a_at] != '[') {
+  if (!f_at || !a_at || p[f_at] != '"' || p[a_at] != '[') {
     fail_arg(name, form);
     return 0;
   }
@@ -1558,7 +1715,7 @@ static u8 *closure_of_json(const u8 *p, u32 i, u32 n, const str *name, u32 depth
         e--;
       wr32(slot, (u32)(usize)str_new(p + at, e - at));
     } else {
-      u8 *inner = closure_of_json(p, at, n, name, depth + 1);
+      u8 *inner = closure_of_json(p, at, n, name);
       if (!inner)
         return 0;
       wr32(slot, (u32)(usize)inner);
@@ -1567,13 +1724,14 @@ static u8 *closure_of_json(const u8 *p, u32 i, u32 n, const str *name, u32 depth
   return c;
 }
 
-EXPORT("rt_arg_fn") u8 *rt_arg_fn(u32 idx, const str *name) {
+EXPORT("rt_arg_fn") u8 *rt_arg_fn(u32 fn, u32 idx) {
+  const str *name = param_name(fn, idx);
   u32 i = arg_at(idx, name);
   if (!i) {
     fail_arg(name, "is missing");
     return 0;
   }
-  return closure_of_json(in_json->b, i, in_json->len, name, 0);
+  return closure_of_json(in_json->b, i, in_json->len, name);
 }
 
 /* ---- closures ---- */
@@ -1585,29 +1743,41 @@ EXPORT("rt_closure_new") u8 *rt_closure_new(u32 fn, u32 k) {
   return c;
 }
 
-static void fw_value(u32 ty, const u8 *slot);
-
-/* A closure into the state being written: function, k, typed captures. */
+/* A closure into the state being written: function, k, then its typed
+** captures, a closure's recursively (in that order, without recursion). */
 static void fw_closure(const u8 *c) {
-  u32 f = rd32(c), k = rd32(c + 4);
-  st_need(8);
-  wr32(st_w + st_wlen, f);
-  wr32(st_w + st_wlen + 4, k);
-  st_wlen += 8;
-  const u32 *params = (const u32 *)(usize)fn_entry(f)[3];
-  for (u32 i = 0; i < k; i++)
-    fw_value(params[2 * i + 1], c + 8 + 8 * i);
-}
-
-static void fw_value(u32 ty, const u8 *slot) {
-  if (ty == TY_I64) {
+  u32 sp = 0;
+  for (;;) {
+    u32 f = rd32(c), k = rd32(c + 4);
     st_need(8);
-    memcpy(st_w + st_wlen, slot, 8);
+    wr32(st_w + st_wlen, f);
+    wr32(st_w + st_wlen + 4, k);
     st_wlen += 8;
-  } else if (ty == TY_FN) {
-    fw_closure((const u8 *)(usize)rd32(slot));
-  } else {
-    rt_fw_str((const str *)(usize)rd32(slot));
+    cwalk *w = cw_at(sp++);
+    w->params = (const u32 *)(usize)fn_entry(f)[3];
+    w->c = (u8 *)c;
+    w->i = 0;
+    w->k = k;
+    for (c = 0; sp && !c;) {
+      w = &cw[sp - 1];
+      if (w->i == w->k) {
+        sp--;
+        continue;
+      }
+      u32 i = w->i++, ty = w->params[2 * i + 1];
+      const u8 *slot = w->c + 8 + 8 * i;
+      if (ty == TY_I64) {
+        st_need(8);
+        memcpy(st_w + st_wlen, slot, 8);
+        st_wlen += 8;
+      } else if (ty == TY_FN) {
+        c = (const u8 *)(usize)rd32(slot);
+      } else {
+        rt_fw_str((const str *)(usize)rd32(slot));
+      }
+    }
+    if (!c)
+      return;
   }
 }
 
@@ -1616,64 +1786,102 @@ EXPORT("rt_fw_fn") void rt_fw_fn(const u8 *c) { fw_closure(c); }
 /* A closure out of the state being resumed (validated already): strings
 ** stay in place in the state, as rt_fr_str's. */
 EXPORT("rt_fr_fn") u8 *rt_fr_fn(void) {
-  u32 f = rd32(st_r + st_rpos), k = rd32(st_r + st_rpos + 4);
-  st_rpos += 8;
-  u8 *c = rt_closure_new(f, k);
-  const u32 *params = (const u32 *)(usize)fn_entry(f)[3];
-  for (u32 i = 0; i < k; i++) {
-    u32 ty = params[2 * i + 1];
-    u8 *slot = c + 8 + 8 * i;
-    if (ty == TY_I64) {
-      memcpy(slot, st_r + st_rpos, 8);
-      st_rpos += 8;
-    } else if (ty == TY_FN) {
-      wr32(slot, (u32)(usize)rt_fr_fn());
-    } else {
-      wr32(slot, (u32)(usize)rt_fr_str());
+  u8 *top = 0, *into = 0; /* into: the slot the next closure goes to */
+  u32 sp = 0;
+  for (;;) {
+    u32 f = rd32(st_r + st_rpos), k = rd32(st_r + st_rpos + 4);
+    st_rpos += 8;
+    u8 *c = rt_closure_new(f, k);
+    if (into)
+      wr32(into, (u32)(usize)c);
+    else
+      top = c;
+    cwalk *w = cw_at(sp++);
+    w->params = (const u32 *)(usize)fn_entry(f)[3];
+    w->c = c;
+    w->i = 0;
+    w->k = k;
+    for (into = 0; sp && !into;) {
+      w = &cw[sp - 1];
+      if (w->i == w->k) {
+        sp--;
+        continue;
+      }
+      u32 i = w->i++, ty = w->params[2 * i + 1];
+      u8 *slot = w->c + 8 + 8 * i;
+      if (ty == TY_I64) {
+        memcpy(slot, st_r + st_rpos, 8);
+        st_rpos += 8;
+      } else if (ty == TY_FN) {
+        into = slot;
+      } else {
+        wr32(slot, (u32)(usize)rt_fr_str());
+      }
     }
+    if (!into)
+      return top;
   }
-  return c;
 }
 
 /* The function of the frame a dynamic call resumes into. */
 EXPORT("rt_fr_peek_fn") u32 rt_fr_peek_fn(void) { return rd32(st_r + st_rend - 8u); }
 
 /* A closure's JSON form: {"fn": "<stable id>", "args": [captures]}: what a
-** host runs (db_query's each), and the output of a function value. */
-static void sb_closure(sb *b, const u8 *c) {
-  u32 f = rd32(c), k = rd32(c + 4);
-  const u32 *row = fn_entry(f);
-  sb_cs(b, "{\"fn\":");
-  rt_sb_jstr(b, (const str *)(usize)row[1]);
-  sb_cs(b, ",\"args\":[");
-  const u32 *params = (const u32 *)(usize)row[3];
-  for (u32 i = 0; i < k; i++) {
-    if (i)
-      sb_c(b, ',');
-    const u8 *slot = c + 8 + 8 * i;
-    u32 ty = params[2 * i + 1];
-    if (ty == TY_I64)
-      rt_sb_i64(b, (s64)rd64(slot));
-    else if (ty == TY_STR)
-      rt_sb_jstr(b, (const str *)(usize)rd32(slot));
-    else if (ty == TY_JSON)
-      rt_sb_json(b, (const str *)(usize)rd32(slot));
-    else
-      sb_closure(b, (const u8 *)(usize)rd32(slot));
+** host runs (db_query's each), and the output of a function value. Each
+** closure inside another nests two levels of JSON; base is the levels
+** around the form. A form past the JSON depth limit is a trap: a host
+** could not read it. */
+static void sb_closure(sb *b, const u8 *c, u32 base) {
+  u32 sp = 0;
+  for (;;) {
+    if (base + 2u * (sp + 1u) > WFP_JSON_MAX_DEPTH)
+      fatal("a function value nested too deep for its JSON form (the JSON "
+            "depth limit is " STR(WFP_JSON_MAX_DEPTH) " levels)");
+    u32 f = rd32(c), k = rd32(c + 4);
+    const u32 *row = fn_entry(f);
+    sb_cs(b, "{\"fn\":");
+    rt_sb_jstr(b, (const str *)(usize)row[1]);
+    sb_cs(b, ",\"args\":[");
+    cwalk *w = cw_at(sp++);
+    w->params = (const u32 *)(usize)row[3];
+    w->c = (u8 *)c;
+    w->i = 0;
+    w->k = k;
+    for (c = 0; sp && !c;) {
+      w = &cw[sp - 1];
+      if (w->i == w->k) {
+        sb_cs(b, "]}");
+        sp--;
+        continue;
+      }
+      u32 i = w->i++, ty = w->params[2 * i + 1];
+      const u8 *slot = w->c + 8 + 8 * i;
+      if (i)
+        sb_c(b, ',');
+      if (ty == TY_I64)
+        rt_sb_i64(b, (s64)rd64(slot));
+      else if (ty == TY_STR)
+        rt_sb_jstr(b, (const str *)(usize)rd32(slot));
+      else if (ty == TY_JSON)
+        rt_sb_json(b, (const str *)(usize)rd32(slot));
+      else
+        c = (const u8 *)(usize)rd32(slot);
+    }
+    if (!c)
+      return;
   }
-  sb_cs(b, "]}");
 }
 
 EXPORT("rt_closure_json") str *rt_closure_json(const u8 *c) {
   sb *b = rt_sb_new();
-  sb_closure(b, c);
+  sb_closure(b, c, 0);
   return rt_sb_end(b);
 }
 
 EXPORT("rt_out_fn") void rt_out_fn(const u8 *c) {
   sb *b = rt_sb_new();
   sb_cs(b, "{\"result\":");
-  sb_closure(b, c);
+  sb_closure(b, c, 1);
   sb_c(b, '}');
   output = rt_sb_end(b);
 }
@@ -1755,6 +1963,8 @@ static void reset_step(void) {
   st_wlen = st_wcap = st_wframes = 0;
   st_r = 0;
   st_rend = st_rpos = 0;
+  cw = 0; /* the arena was reset */
+  cw_cap = 0;
   fatal_msg = 0;
   wfp_gen_set_unwind(0);
   wfp_gen_set_resuming(0);

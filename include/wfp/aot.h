@@ -65,12 +65,27 @@ WFP_API void wfp_aot_free(wfp_aot *a);
 **   WFP_EIO                      an input or output file failed
 **   WFP_ETOOLCHAIN               wasm2c or the C compiler failed
 **   WFP_EINTERNAL                a wfp bug (invalid Wasm was generated)
+**   WFP_ECANCELED                wfp_aot_cancel was called
 **   WFP_ENOMEM, WFP_EINVAL
-** Every failure leaves at least one diagnostic.
+** Every failure leaves at least one diagnostic. The external tools run in
+** a private temporary directory (also their TMPDIR), removed before the
+** call returns, whatever the outcome.
 */
 WFP_API int wfp_aot_compile_file(wfp_aot *a, const char *path);
 WFP_API int wfp_aot_compile_mem(wfp_aot *a, const char *name, const char *text,
                                 size_t len);
+
+/*
+** Cancels the compilation: async-signal-safe, for a SIGINT or SIGTERM
+** handler (or another thread). The tools the compilation runs (wasm2c, the
+** C compiler, and what they run: each runs in a process group of its own)
+** are killed at once; the compile call then returns WFP_ECANCELED, having
+** removed its temporary directory and written nothing. Codegen, which runs
+** in the process, is not interrupted: the call returns when it ends. Once
+** the outputs are being written, they are all written (the call returns
+** 0). a may be NULL.
+*/
+WFP_API void wfp_aot_cancel(wfp_aot *a);
 
 /* Diagnostics of the compilation (borrowed; valid until wfp_aot_free). */
 WFP_API size_t wfp_aot_diag_count(const wfp_aot *a);

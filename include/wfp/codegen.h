@@ -22,27 +22,27 @@ typedef struct wfp_cg_opts {
   int opt_level;
 } wfp_cg_opts;
 
-/* What went wrong, when wfp_codegen fails. Caller-owned. */
-typedef struct wfp_cg_error {
-  int code;       /* the WFP_E* code returned */
-  char path[256]; /* JSON path of the construct, or "" */
-  char msg[512];
-} wfp_cg_error;
-
 /*
 ** Lowers the program p (loaded successfully) to a core module. On success
 ** *wasm is a buffer the caller frees with wfp_free and *len its size.
 ** Returns 0, or
 **   WFP_EUNSUPPORTED  the program uses something this version cannot lower
-**                     yet (err names the op and where)
+**                     yet
+**   WFP_ELIMIT        the program's constant data does not fit a module's
+**                     memory (256 MiB)
 **   WFP_EINTERNAL     the generated module failed Binaryen validation: a
 **                     bug in wfp, never the user's fault
 **   WFP_EINVAL, WFP_ENOMEM
-** err may be NULL. Binaryen's optimize level is process-global: do not run
-** two codegens at once on several threads.
+** When diag is not NULL, *diag is NULL after a success and, after a
+** failure, one diagnostic saying why (its path the JSON path of the
+** construct, or ""), in one block with its strings that the caller frees
+** with wfp_free (NULL after WFP_EINVAL, which has no program to speak of,
+** or when even that block could not be allocated). Binaryen's
+** optimize level is process-global: do not run two codegens at once on
+** several threads.
 */
 WFP_API int wfp_codegen(const wfp_program *p, const wfp_cg_opts *opts,
-                        unsigned char **wasm, size_t *len, wfp_cg_error *err);
+                        unsigned char **wasm, size_t *len, wfp_diag **diag);
 
 #ifdef __cplusplus
 }

@@ -38,21 +38,7 @@ SIGCOST = 40
 # fixed-seed ctest turns them off so it stays green while the bug is open
 # (tests/diff/found/ has the reproductions); a campaign (run.py) keeps them
 # on unless told --fixed-only.
-FIXED_SEED_EXCLUSIONS = {
-    # found/aot-nine-params.json: wfp-aot cannot build a function of nine
-    # or more Wasm parameters (its own plus, once lifted, its captures).
-    # Off: lambdas read at most two outer variables and call no nested
-    # function; nested functions read at most three of their parents'.
-    'many_params',
-    # found/codegen-or-concat-call.json: wfp-aot fails ("live across a
-    # suspension") on a function that calls and has an and/or whose right
-    # operand holds a concat. Off: no concat in the right operand of and/or.
-    'logic_concat',
-    # found/if-empty-skips-cond-trap.json: an if whose branches are both
-    # empty loses an arithmetic trap (div/rem) of its condition. Off: every
-    # such if gets a statement that does nothing in its then.
-    'empty_if',
-}
+FIXED_SEED_EXCLUSIONS = set()
 
 # Context keys: given on every invocation, sometimes set by the program,
 # and one that never exists (a trap).
@@ -166,7 +152,6 @@ class Gen:
         self.infos = {}               # name -> FInfo
         self.helpers = []             # FInfos of top-level helpers
         self.invocations = []
-        self.no_concat = 0
 
     # ---- small helpers ----
 
@@ -408,16 +393,12 @@ class Gen:
         if choice == 'logic':
             # the right operand may suspend or trap: it must run only when needed
             a = self.cond(c, d - 1) if self.chance(0.6) else self.gen_i64(c, d - 1)
-            if 'logic_concat' in self.exclude:
-                self.no_concat += 1
             if self.chance(0.5) and c.afford(1):
                 c.spend(1)
                 b = self.pick([{'op': 'ctx_get_i64', 'key': self.ctx_key()},
                                {'op': 'div', 'a': self.gen_i64(c, d - 1), 'b': self.gen_i64(c, 0)}])
             else:
                 b = self.gen_i64(c, d - 1)
-            if 'logic_concat' in self.exclude:
-                self.no_concat -= 1
             return {'op': self.pick(['and', 'or']), 'a': a, 'b': b}
         if choice == 'not':
             return {'op': 'not', 'a': self.gen_i64(c, d - 1)}
@@ -470,7 +451,7 @@ class Gen:
                 return {'op': 'var', 'name': v.name}
             return {'op': 'lit_str', 'value': self.pick(STR_POOL)}
         calls = self.calls_returning(c, STR)
-        choice = self.wpick([(10, 'lit'), (12, 'var'), (0 if self.no_concat else 14, 'concat'), (6, 'get'),
+        choice = self.wpick([(10, 'lit'), (12, 'var'), (14, 'concat'), (6, 'get'),
                              (7 if calls else 0, 'call'),
                              (4 if c.afford(SIGCOST) else 0, 'call_ref')])
         if choice == 'lit':
@@ -566,9 +547,6 @@ class Gen:
     def gen_lambda(self, c, sig, d):
         captured = [v.readonly() for v in c.visible().values()]
         callable_fns = [f for f in c.callable if f.cost <= SIGCOST // 2]
-        if 'many_params' in self.exclude:
-            captured = self.r.sample(captured, min(len(captured), 2))
-            callable_fns = [f for f in callable_fns if f.parent is None]
         lc = FCtx(self, c.tag, sig[2], captured, callable_fns, SIGCOST - 2, c.lambda_depth + 1)
         params = []
         for pt in sig[1]:
@@ -770,8 +748,6 @@ class Gen:
             c.scopes.pop()
         elif self.chance(0.1):
             node['else'] = []
-        if 'empty_if' in self.exclude and not node['then'] and not node.get('else'):
-            node['then'] = [{'op': 'expr', 'expr': self.lit(0)}]
         return node
 
     def maybe_terminal(self, c, block, d, p=0.3):
@@ -964,14 +940,6 @@ class Gen:
         other (earlier ones only, or themselves with a bounded depth) and
         may have nested functions of their own."""
         out = []
-        if 'many_params' in self.exclude:
-            # one small set for all of them, so that passing on adds nothing
-            seen, uniq = set(), []
-            for v in pctx_vars:  # nearest first: a name means its nearest variable
-                if v.name not in seen:
-                    seen.add(v.name)
-                    uniq.append(v)
-            pctx_vars = self.r.sample(uniq, min(len(uniq), 3))
         for j in range(self.r.randint(1, 3) if level == 0 else self.r.randint(0, 1)):
             name = '%s_g%d' % (parent, j)
             if self.chance(0.35):

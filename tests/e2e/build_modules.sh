@@ -8,6 +8,7 @@ mkdir -p "$out"
 for ex in simple nested converter accumulator resource bank-account state-machine orders; do
     "$aot" "$examples/program.$ex.json" -o "$out/$ex.so"
 done
-for p in loop calls traps spin spin_forever closures db regress hostcli runtime; do
+for p in loop calls traps spin spin_forever closures db regress hostcli runtime closure_chain \
+         json_depth; do
     "$aot" "$programs/$p.json" -o "$out/$p.so"
 done

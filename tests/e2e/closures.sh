@@ -99,4 +99,20 @@ run 1 "$WFP_HOST" "$so" --fn apply --arg "f={\"fn\":\"$str\",\"args\":[\"a\",{}]
 run 0 "$WFP_AOT" "$WORK/closures.ir.json" -o "$WORK/lifted.so"
 mod=$WORK/lifted.so
 check_outputs
+
+# closures nest to any depth: a loop wraps one in another n times, the
+# invocation suspends holding the chain, and calls it after the resume
+# (the state bytes carry it, in this process or through a checkpoint)
+c=$SO/closure_chain.so
+for n in 33 1000; do
+    run 0 "$WFP_HOST" "$c" --fn chain --arg n=$n && out_is "{\"result\":$n}"
+    rm -f "$WORK/chain.ck"
+    run 4 "$WFP_HOST" "$c" --fn chain --arg n=$n --checkpoint "$WORK/chain.ck" --stop-after 1 &&
+        run 0 "$WFP_HOST" "$c" --resume "$WORK/chain.ck" && out_is "{\"result\":$n}"
+done
+# a function value as output is JSON: within the depth limit (256), each
+# closure in another nesting two levels more; past it, a trap
+run 0 "$WFP_HOST" "$c" --fn value --arg n=126
+run 1 "$WFP_HOST" "$c" --fn value --arg n=127 &&
+    err_has "a function value nested too deep for its JSON form (the JSON depth limit is 256 levels)"
 finish

@@ -73,6 +73,42 @@ json.dump(prog, open(sys.argv[1], "w"))
 PY
 run 0 "$WFP_AOT" "$WORK/many.json" -o "$WORK/many.so" &&
     run 0 "$WFP_HOST" "$WORK/many.so" && out_is '{"result":211}'
+# the most parameters a function may have (1,000): a C header of some 125
+# lines, split right too
+python3 - "$WORK/wide.json" <<'PY'
+import json, sys
+ps = ["p%d" % i for i in range(1000)]
+body = [{"op": "let", "name": "s", "expr": {"op": "lit_i64", "value": 0}}]
+body += [{"op": "set", "name": "s", "expr": {"op": "add", "a": {"op": "var", "name": "s"},
+                                             "b": {"op": "var", "name": p}}} for p in ps]
+body += [{"op": "expr", "expr": {"op": "sleep_ms", "ms": {"op": "lit_i64", "value": 0}}},
+         {"op": "return", "expr": {"op": "var", "name": "s"}}]
+prog = {"version": 1, "functions": [
+    {"name": "wide", "params": ps, "body": body},
+    {"name": "main", "params": [], "body": [{"op": "return", "expr":
+        {"op": "call", "fn": "wide", "args": [{"op": "lit_i64", "value": i} for i in range(1000)]}}]}]}
+json.dump(prog, open(sys.argv[1], "w"))
+PY
+run 0 "$WFP_AOT" "$WORK/wide.json" -o "$WORK/wide.so" &&
+    run 0 "$WFP_HOST" "$WORK/wide.so" && out_is '{"result":499500}'
+# docs/cli.md's by-hand build of --emit-c output, run as it is written
+# there (wfp-aot and wfp-host on the PATH, cc as the C compiler): the
+# module it builds loads in wfp-host and runs
+doc=$SRC/../../docs/cli.md
+hand=$WORK/by-hand
+rm -rf "$hand"
+mkdir -p "$hand/bin"
+ln -s "$EXAMPLES" "$hand/examples"
+ln -s "$WFP_AOT" "$hand/bin/wfp-aot"
+ln -s "$WFP_HOST" "$hand/bin/wfp-host"
+awk '/^<!-- tests\/e2e\/emit.sh runs this block/ {on = 1; next}
+     on && /^```sh$/ {inside = 1; next}
+     inside && /^```$/ {exit}
+     inside {print}' "$doc" >"$hand/build.sh"
+grep -q "wfp-host" "$hand/build.sh" || fail "docs/cli.md: no by-hand build block found"
+(cd "$hand" && PATH="$hand/bin:$PATH" sh -e build.sh) >"$WORK/out" 2>"$WORK/err" ||
+    fail "docs/cli.md's by-hand build failed: $(tail -3 "$WORK/err")"
+out_is '{"result":42}'
 # a failing tool: exit 3, its name and output in the message, nothing written
 rm -f "$WORK/cc.so" "$WORK/flags.so"
 run 3 env CC=false "$WFP_AOT" "$ex/program.simple.json" -o "$WORK/cc.so" &&

@@ -55,4 +55,10 @@ r=$SO/regress.so
 run 1 "$WFP_HOST" "$r" --fn emptyIf --arg q=0 && err_has "integer division by zero"
 run 0 "$WFP_HOST" "$r" --fn emptyIf --arg q=1 && out_is '{"result":7}'
 run 0 "$WFP_HOST" "$r" --fn orConcat && out_is '{"result":1}'
+# a json template nests a value in its own arrays: within the depth limit
+# (256) it builds, past it a trap (never a value a host could not read)
+j=$SO/json_depth.so
+run 0 "$WFP_HOST" "$j" --fn wrap --arg n=256 && out_is '{"result":1}'
+run 1 "$WFP_HOST" "$j" --fn wrap --arg n=257 &&
+    err_has "json template: JSON nested deeper than the limit of 256 levels"
 finish

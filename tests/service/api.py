@@ -7,7 +7,7 @@ stopping with SIGTERM and SIGINT, one process per store."""
 import os
 import signal
 
-from svc import Service, check, fail, so, workdir
+from svc import Service, check, fail, passed, so, workdir
 
 
 def main():
@@ -189,7 +189,7 @@ def main():
     log = s.stderr()
     check('"event":"start"' in log, "log: %s" % log)
     versions()
-    print("api: ok")
+    passed("api")
 
 
 def versions():

@@ -39,9 +39,23 @@ def check(cond, msg):
         fail(msg)
 
 
+_dirs = []
+
+
 def workdir(name):
+    """A directory of the test's own; removed when the test passes
+    (passed()), kept to look at when it fails."""
+    os.makedirs(WORK, exist_ok=True)
     d = tempfile.mkdtemp(prefix=name + ".", dir=WORK)
+    _dirs.append(d)
     return d
+
+
+def passed(what):
+    import shutil
+    for d in _dirs:
+        shutil.rmtree(d, ignore_errors=True)
+    print(what + ": ok")
 
 
 class Service:

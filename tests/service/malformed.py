@@ -1,0 +1,140 @@
+"""malformed.py: what a client can throw at the service's HTTP server:
+garbage bytes, bodies over the limit (refused from their Content-Length
+before they are read), huge headers and URLs, a client that sends its
+request slowly (slowloris), too many connections, pipelined and kept-alive
+requests, Expect: 100-continue. Each refusal is a JSON {"error": ...}
+with its 4xx (or 503), and the service goes on."""
+
+import json
+import socket
+import time
+
+from svc import SLOW, Service, check, parse_response, passed, raw_exchange, so, workdir
+
+
+def error_of(raw, want):
+    st, hdrs, body = parse_response(raw)
+    check(st == want, "status %s, not %s: %r" % (st, want, raw[:300]))
+    check(hdrs.get("content-type") == "application/json", "type: %s" % hdrs)
+    o = json.loads(body)
+    check(set(o) == {"error"} and o["error"], "body: %r" % body)
+    return o["error"], hdrs
+
+
+def main():
+    d = workdir("malformed")
+    s = Service(d, [so("svc")], args=["--max-body", "4096", "--request-timeout", "700",
+                                      "--idle-timeout", "1500", "--max-connections",
+                                      "8"]).start()
+    p = s.port
+
+    # garbage: 400, the connection closes
+    for junk in (b"\x00\x01\x02garbage\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n",
+                 b"GET /v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+                 b"POST /v1/invocations HTTP/1.1\r\nTransfer-Encoding: bogus\r\n\r\n",
+                 b"\xff" * 2000 + b"\r\n\r\n", b"GET /v1/health HTTP/1.1\r\nBad Header\r\n\r\n"):
+        msg, hdrs = error_of(raw_exchange(p, junk), 400)
+        check(hdrs.get("connection") == "close", "closes: %s" % hdrs)
+
+    # a body over the limit: 413 from its Content-Length, before the body
+    raw = raw_exchange(p, b"POST /v1/invocations HTTP/1.1\r\nHost: x\r\n"
+                          b"Content-Length: 100000000\r\n\r\n{")
+    msg, _ = error_of(raw, 413)
+    check("4096" in msg, "names the limit: %s" % msg)
+    # the same sent in chunks: refused as it grows
+    chunk = b"1000\r\n" + b" " * 4096 + b"\r\n"
+    raw = raw_exchange(p, b"POST /v1/invocations HTTP/1.1\r\nHost: x\r\n"
+                          b"Transfer-Encoding: chunked\r\n\r\n" + chunk + chunk)
+    error_of(raw, 413)
+    st, o = s.post("/v1/invocations", '{"fn":"echo","args":["' + "x" * 5000 + '"]}')
+    check(st == 413 and "error" in o, "client 413: %s" % st)
+
+    # headers and URLs too large
+    raw = raw_exchange(p, b"GET /v1/health HTTP/1.1\r\nX-Big: " + b"a" * 40000 + b"\r\n\r\n")
+    error_of(raw, 431)
+    raw = raw_exchange(p, b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n")
+    error_of(raw, 414)
+
+    # slowloris: a request that does not arrive in time gets 408 and the
+    # connection closes; the service goes on meanwhile
+    sk = socket.create_connection(("127.0.0.1", p), timeout=10 * SLOW)
+    sk.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")
+    t0 = time.time()
+    st, o = s.get("/v1/health")
+    check(st == 200, "health while slow: %s" % st)
+    got = b""
+    try:
+        while True:
+            b = sk.recv(4096)
+            if not b:
+                break
+            got += b
+            sk.sendall(b"X")  # a byte now and then does not keep it alive
+            time.sleep(0.05)
+    except (ConnectionResetError, BrokenPipeError):
+        pass
+    sk.close()
+    error_of(got, 408)
+    check(time.time() - t0 < 10 * SLOW, "closed within its timeout")
+    # an idle kept-alive connection closes without an answer
+    sk = socket.create_connection(("127.0.0.1", p), timeout=10 * SLOW)
+    check(sk.recv(10) == b"", "idle connection closed")
+    sk.close()
+
+    # keep-alive and pipelining: three requests in one write, three answers
+    # in order on one connection
+    reqs = (b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"POST /v1/invocations?wait=5000 HTTP/1.1\r\nHost: x\r\nContent-Length: 33\r\n\r\n"
+            b'{"fn":"add","args":{"a":1,"b":2}}'
+            b"GET /v1/nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    raw = raw_exchange(p, reqs)
+    answers = []
+    while raw:
+        st, hdrs, body = parse_response(raw)
+        answers.append((st, json.loads(body)))
+        head_len = raw.index(b"\r\n\r\n") + 4
+        raw = raw[head_len + int(hdrs["content-length"]):]
+    check([a[0] for a in answers] == [200, 200, 404], "pipelined: %s" % answers)
+    check(answers[1][1]["output"] == {"result": 3}, "pipelined POST: %s" % answers)
+    # HTTP/1.0 closes unless asked to keep alive
+    raw = raw_exchange(p, b"GET /v1/health HTTP/1.0\r\n\r\n")
+    check(parse_response(raw)[0] == 200, "1.0: %r" % raw)
+    # Expect: 100-continue is answered before the body is sent
+    sk = socket.create_connection(("127.0.0.1", p), timeout=10 * SLOW)
+    body = b'{"fn":"add","args":[20,22]}'
+    sk.sendall(b"POST /v1/invocations?wait=5000 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(body))
+    cont = sk.recv(100)
+    check(cont.startswith(b"HTTP/1.1 100 Continue"), "100: %r" % cont)
+    sk.sendall(body)
+    got = b""
+    while b"\r\n\r\n" not in got or not got.rstrip().endswith(b"}"):
+        got += sk.recv(4096)
+    sk.close()
+    st, _, b = parse_response(got)
+    check(st == 200 and json.loads(b)["output"] == {"result": 42}, "after 100: %r" % got)
+
+    # too many connections: the ninth gets 503 and goes (once the server
+    # saw the earlier connections close: only the metrics' own is open)
+    for _ in range(200):
+        if "wfp_http_connections 1\n" in s.get("/metrics")[1]:
+            break
+        time.sleep(0.02)
+    held = [socket.create_connection(("127.0.0.1", p)) for _ in range(8)]
+    time.sleep(0.2)
+    raw = raw_exchange(p, b"")
+    error_of(raw, 503)
+    for h in held:
+        h.close()
+    time.sleep(0.2)
+
+    # through all of it: the service goes on
+    st, o = s.invoke("add", [1, 1], wait=5000)
+    check(st == 200 and o["output"] == {"result": 2}, "after: %s %s" % (st, o))
+    rc = s.stop()
+    check(rc == 0, "exit %s: %s" % (rc, s.stderr()))
+    passed("malformed")
+
+
+if __name__ == "__main__":
+    main()
