@@ -8,6 +8,7 @@
 ** BODY "-" sends none; the text "{i}" in PATH or BODY becomes the request's
 ** number (0..N-1).
 */
+#define _GNU_SOURCE /* strcasestr */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
