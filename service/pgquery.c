@@ -669,6 +669,11 @@ struct wfp_pgq_runner {
   long timeout_ms; /* the statement_timeout set (0: none yet) */
 };
 
+static void quiet(void *arg, const char *message) {
+  (void)arg;
+  (void)message;
+}
+
 static int runner_connect(wfp_pgq_runner *r, char *err, size_t errlen) {
   if (r->c)
     PQfinish(r->c);
@@ -676,6 +681,8 @@ static int runner_connect(wfp_pgq_runner *r, char *err, size_t errlen) {
   const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
   const char *vals[] = {"10", "wfp-host db_query", r->url, NULL};
   r->c = PQconnectdbParams(keys, vals, 1);
+  if (r->c)
+    PQsetNoticeProcessor(r->c, quiet, NULL); /* a program's notices go nowhere */
   if (!r->c || PQstatus(r->c) != CONNECTION_OK) {
     snprintf(err, errlen, "cannot connect to the database: %s",
              r->c ? PQerrorMessage(r->c) : "out of memory");

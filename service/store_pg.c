@@ -1617,6 +1617,11 @@ static void url_shown(const char *url, char *out, size_t n) {
     snprintf(out, n, "%s", url);
 }
 
+static void quiet(void *arg, const char *message) {
+  (void)arg;
+  (void)message;
+}
+
 static int connect_one(pg_store *s, pgc *x) {
   /* defaults first: what the URL says overrides them */
   char app[64];
@@ -1636,6 +1641,9 @@ static int connect_one(pg_store *s, pgc *x) {
     return WFP_EIO;
   }
   memset(x->prepared, 0, sizeof x->prepared);
+  /* the server's notices ("already exists, skipping") are not the
+  ** operator's business: errors come back as results */
+  PQsetNoticeProcessor(x->c, quiet, NULL);
   /* a transaction left open by a host that stopped (SIGSTOP) holds its
   ** rows for a lease at most: then the server ends it, and another host
   ** takes those rows over */
