@@ -126,6 +126,11 @@ static void read_after(svc *S, void *arg) {
   } else if (r->kind == RD_INV && r->rc == 0) {
     wfp__buf_free(&r->b);
     wfp_http_error(req, 404, "no invocation '%s'", r->id);
+  } else if (r->kind == RD_INV && r->wait > 0 && r->status == WFP_STORE_PENDING && S->cl &&
+             !S->stopping) {
+    /* GET ?wait on one another host runs: asked of the store until it ends */
+    wfp__buf_free(&r->b);
+    wfp_svc_wait_remote(S, req, r->id, r->wait, true);
   } else if (r->kind == RD_INST && r->rc == 0) {
     wfp__buf_free(&r->b);
     wfp_http_error(req, 404, "no instance %llu", (unsigned long long)r->handle);
@@ -160,12 +165,15 @@ static api_read *read_new(wfp_http_req *req, int kind) {
   return r;
 }
 
-/* GET's answer for id from the store: 200, or 404. */
-static void answer_stored(svc *S, wfp_http_req *req, const char *id) {
+/* GET's answer for id from the store: 200, or 404; with several hosts
+** and wait > 0, one still pending waits for its end (another host runs
+** it). */
+static void answer_stored(svc *S, wfp_http_req *req, const char *id, int64_t wait) {
   api_read *r = read_new(req, RD_INV);
   if (!r)
     return;
   snprintf(r->id, sizeof r->id, "%s", id);
+  r->wait = wait;
   wfp_svc_read(S, read_work, read_after, r);
 }
 
@@ -200,7 +208,7 @@ static void waiter_timeout(uv_timer_t *t) {
   w->req = NULL;
   uv_close((uv_handle_t *)&w->timer, waiter_closed);
   if (w->get)
-    answer_stored(S, req, id);
+    answer_stored(S, req, id, 0);
   else
     answer_accepted(req, id, "pending");
 }
@@ -623,11 +631,8 @@ static void get_invocation(svc *S, wfp_http_req *req, const char *id) {
   svc_inv *si = wait > 0 ? wfp_svc_find(S, id) : NULL;
   if (si)
     add_waiter(S, si, req, wait, true);
-  else if (wait > 0 && S->cl)
-    /* another host may run it: asked of the store until it ends */
-    wfp_svc_wait_remote(S, req, id, wait, true);
   else
-    answer_stored(S, req, id);
+    answer_stored(S, req, id, wait);
 }
 
 /* ---- GET /v1/messages ---- */

@@ -564,7 +564,7 @@ static void prepared_free(prepared *q) {
 static void answer_error(wfp_db_job *job, const PGresult *r, PGconn *c, const prepared *q,
                          uint64_t used) {
   const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-  if (state && strcmp(state, "57014") == 0) {
+  if (state && strcmp(state, "57014") == 0) { /* query_canceled: statement_timeout */
     char m[200];
     snprintf(m, sizeof m,
              "the query ran out of fuel: it may use %llu units (one per %d microseconds on "
@@ -624,7 +624,7 @@ static int exec_ok(PGconn *c, const char *sql) {
   return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
 }
 
-int wfp_pgq_in_txn(PGconn *c, wfp_db_job *job, char *err, size_t errlen) {
+int wfp_pgq_in_txn(PGconn *c, wfp_db_job *job, long slack_ms, char *err, size_t errlen) {
   prepared q;
   if (prepare_job(job, 1, &q))
     return WFP_OK;
@@ -632,7 +632,7 @@ int wfp_pgq_in_txn(PGconn *c, wfp_db_job *job, char *err, size_t errlen) {
   snprintf(setup, sizeof setup,
            "SAVEPOINT wfp_query; SET LOCAL ROLE wfp_program; SET LOCAL search_path = "
            "wfp_program; SET LOCAL statement_timeout = %ld",
-           q.timeout_ms);
+           q.timeout_ms + (slack_ms > 0 ? slack_ms : 0));
   int failed = 1;
   PGresult *r = PQexec(c, setup);
   if (PQresultStatus(r) != PGRES_COMMAND_OK) {

@@ -18,10 +18,12 @@
 ** Runs the job on c (the store's writer, inside its open transaction): a
 ** savepoint, the role wfp_program and its schema, the statement, and back
 ** to the store's role. The job gets its rows or its error (a failed query
-** leaves nothing behind). 0, or WFP_EIO when the transaction was lost
-** (message in err).
+** leaves nothing behind). slack_ms: added to the time its fuel buys, for
+** waiting on a row lock another host's transaction holds (a lease at
+** most: a paused host's open transaction is ended by then). 0, or WFP_EIO
+** when the transaction was lost (message in err).
 */
-int wfp_pgq_in_txn(PGconn *c, wfp_db_job *job, char *err, size_t errlen);
+int wfp_pgq_in_txn(PGconn *c, wfp_db_job *job, long slack_ms, char *err, size_t errlen);
 
 /* A runner on a database of its own: one connection, used by one thread
 ** at a time (libuv's pool calls a runner one query at a time). */

@@ -184,6 +184,8 @@ struct wfp_store_methods {
   int (*msg_last)(wfp_store *s, int64_t *seq);
   /* A subscriber's cursor: 1 and *seq when it has one, 0 when not. */
   int (*cursor_get)(wfp_store *s, const char *name, int64_t *seq);
+  /* Moves it to seq: 0; 1 when another host delivered seq to this
+  ** subscriber already (several hosts: its invocation is not made twice). */
   int (*cursor_set)(wfp_store *s, const char *name, int64_t seq);
   /* An instance and its properties (a JSON object), created or replaced. */
   int (*inst_put)(wfp_store *s, uint64_t handle, const char *resource, const char *props);

@@ -161,7 +161,7 @@ static const char *const migrations[SCHEMA_LATEST] = {migration_1, migration_2};
   X(W_MSG_LAST, "SELECT coalesce(max(id), 0) FROM wfp.wfp_messages")              \
   X(W_CUR_GET, "SELECT max(id) FROM wfp.wfp_deliveries WHERE subscriber=$1")      \
   X(W_CUR_SET, "INSERT INTO wfp.wfp_deliveries(subscriber, id) VALUES ($1,$2) ON " \
-               "CONFLICT DO NOTHING")                                             \
+               "CONFLICT DO NOTHING RETURNING 1")                                             \
   X(W_INST, "INSERT INTO wfp.wfp_instances(handle, resource, props, owner, epoch) VALUES " \
             "($1,$2,$3,$4,1) ON CONFLICT (handle) DO UPDATE SET resource=excluded.resource, " \
             "props=excluded.props RETURNING xmax = 0")                            \
@@ -923,7 +923,14 @@ static int pg_cursor_set(wfp_store *b, const char *name, int64_t seq) {
   qp q = {0};
   q_str(&q, name);
   q_i64(&q, seq);
-  return run0(&s->w, W_CUR_SET, &q);
+  /* a row already there (another host's, committed: the insert waited for
+  ** it) answers 1 */
+  PGresult *r = run(&s->w, W_CUR_SET, &q);
+  if (!r)
+    return WFP_EIO;
+  int again = PQntuples(r) == 0;
+  PQclear(r);
+  return again;
 }
 
 static int pg_inst_put(wfp_store *b, uint64_t handle, const char *resource, const char *props) {
@@ -990,7 +997,10 @@ static int pg_db_run(wfp_store *b, wfp_db_job *job) {
     seterr("the writer connection to the store is closed");
     return WFP_EIO;
   }
-  int rc = wfp_pgq_in_txn(s->w.c, job, m, sizeof m);
+  /* a row lock of another host's transaction is waited for up to a lease
+  ** (the server ends a paused host's transaction by then) on top of the
+  ** query's own time: contention is not the program's fault */
+  int rc = wfp_pgq_in_txn(s->w.c, job, (long)s->lease_ms + 1000, m, sizeof m);
   if (rc)
     seterr("%s", m);
   return rc;
