@@ -120,7 +120,9 @@ static const char *const migrations[SCHEMA_LATEST] = {migration_1, migration_2};
   "created_ms, updated_ms, epoch"
 
 /* An invocation is runnable by this host when nobody holds it, or its
-** holder's lease ended ($me is this host). */
+** holder's lease ended. Never one this host holds itself, even when its
+** own lease had lapsed (paused): that one runs here still, and commits
+** under its epoch unless another host took it meanwhile. */
 #define UNHELD(alias)                                                              \
   "(" alias ".owner IS NULL OR NOT EXISTS (SELECT 1 FROM wfp.wfp_hosts h WHERE h.id = " \
   alias ".owner AND h.lease_until_ms > " DBNOW "))"
@@ -192,7 +194,8 @@ static const char *const migrations[SCHEMA_LATEST] = {migration_1, migration_2};
                  "lease_until_ms = " DBNOW " + $4 RETURNING coalesce((SELECT " \
                  "lease_until_ms FROM old) < " DBNOW ", false)")                  \
   X(C_CANDIDATES, "SELECT i.seq, i.self FROM wfp.wfp_invocations i WHERE i.status=0 AND " \
-                  "i.program = ANY($1::text[]) AND " UNHELD("i") " AND (i.self IS NOT NULL " \
+                  "i.program = ANY($1::text[]) AND i.owner IS DISTINCT FROM $3 AND " \
+                  UNHELD("i") " AND (i.self IS NOT NULL " \
                   "OR i.deadline_ms IS NULL OR i.deadline_ms <= $2) AND (i.self IS NULL OR " \
                   "NOT EXISTS (SELECT 1 FROM wfp.wfp_instances n JOIN wfp.wfp_hosts h ON " \
                   "h.id = n.owner WHERE n.handle = i.self AND n.owner <> $3 AND " \
@@ -210,7 +213,7 @@ static const char *const migrations[SCHEMA_LATEST] = {migration_1, migration_2};
             "ANY($1::bigint[]) RETURNING " ROW_COLS ", state IS NOT NULL")        \
   X(C_NEXT, "SELECT (SELECT min(i.deadline_ms) FROM wfp.wfp_invocations i WHERE " \
             "i.status=0 AND i.self IS NULL AND i.deadline_ms > $2 AND i.program = " \
-            "ANY($1::text[]) AND " UNHELD("i") "), (SELECT min(lease_until_ms) - " DBNOW \
+            "ANY($1::text[]) AND i.owner IS DISTINCT FROM $3 AND " UNHELD("i") "), (SELECT min(lease_until_ms) - " DBNOW \
             " FROM wfp.wfp_hosts WHERE id <> $3 AND lease_until_ms > " DBNOW ")")   \
   X(C_HANDLES, "SELECT nextval('wfp.wfp_handle_blocks')")                          \
   X(C_LEAVE_INV, "UPDATE wfp.wfp_invocations SET owner=NULL, epoch=epoch+1 WHERE " \
@@ -300,10 +303,21 @@ static void seterr(const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(tl_err, sizeof tl_err, fmt, ap);
   va_end(ap);
-  /* libpq's messages end with a newline */
+  /* libpq's messages end with a newline, and some hold a hint on a line
+  ** of its own: one line */
   size_t n = strlen(tl_err);
   while (n && (tl_err[n - 1] == '\n' || tl_err[n - 1] == ' '))
     tl_err[--n] = 0;
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (tl_err[i] == '\n' || tl_err[i] == '\t') {
+      if (o && tl_err[o - 1] != ' ')
+        tl_err[o++] = ' ';
+      continue;
+    }
+    tl_err[o++] = tl_err[i];
+  }
+  tl_err[o] = 0;
 }
 
 int wfp_store_is_pg(const char *where) {

@@ -14,6 +14,7 @@ host answers the same for any invocation and for the message log.
 Usage: multihost.py [--jobs N] [--lease-ms L] [--seed S]"""
 
 import argparse
+import atexit
 import os
 import random
 import signal
@@ -21,6 +22,7 @@ import threading
 import time
 
 import pg
+from pg import kill_all
 from svc import SLOW, Service, check, fail, passed, so, workdir
 
 
@@ -47,12 +49,14 @@ def main():
     d = workdir("multihost")
     args = ["--ctx", "count=0", "--subscribe", "jobs=onJob", "--lease-ms", str(lease)]
     hosts = []
+    atexit.register(kill_all, hosts)
     for k in range(3):
         hd = os.path.join(d, "host%d" % k)
         os.makedirs(hd)
         h = Service(hd, [so("multihost")], args=args)
         h.store = url
-        hosts.append(h.start())
+        hosts.append(h)
+        h.start()
 
     st, o = hosts[0].invoke("setup", wait=10000)
     check(o.get("output") == {"result": 1}, "setup: %s" % o)
@@ -176,6 +180,13 @@ def main():
         if not pend or time.time() > t1 + 120 * SLOW:
             break
         time.sleep(0.1)
+    if pend:
+        fail("%d invocations still pending; e.g. %s; hosts %s" % (pend, pg.psql(
+            url, "select id, fn, self, owner, epoch, effect, deadline_ms, steps, "
+                 "updated_ms from wfp.wfp_invocations where status = 0 limit 10"),
+            pg.psql(url, "select id, lease_until_ms, "
+                         "(extract(epoch from clock_timestamp()) * 1000)::bigint "
+                         "from wfp.wfp_hosts")))
     print("all ended %.1f s after the last post" % (time.time() - t1))
     outs = hosts[2].wait_done(list(ids.values()), timeout=120)
     elapsed = time.time() - t0

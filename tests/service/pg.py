@@ -14,6 +14,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -137,6 +138,19 @@ def new_db(name):
     psql(base, 'DROP DATABASE IF EXISTS "%s"' % db)
     psql(base, 'CREATE DATABASE "%s"' % db)
     return base.replace("postgresql:///postgres?", "postgresql:///%s?" % db)
+
+
+def kill_all(services):
+    """At exit, also after a failure: no host outlives its test (nor the
+    cluster the fixture stops)."""
+    for s in services:
+        if s.proc and s.proc.poll() is None:
+            try:
+                s.proc.send_signal(signal.SIGCONT)
+                s.proc.kill()
+                s.proc.wait()
+            except OSError:
+                pass
 
 
 def skip_without():
