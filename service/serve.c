@@ -273,7 +273,8 @@ static bool take_writes(svc_op *op, svc_inv *si, const svc_write *w) {
   op->w = malloc(n * sizeof *op->w);
   if (!op->w)
     return false;
-  memcpy(op->w, si->held, si->nheld * sizeof *op->w);
+  if (si->nheld) /* held is NULL until a row held a write */
+    memcpy(op->w, si->held, si->nheld * sizeof *op->w);
   if (w)
     op->w[si->nheld] = *w;
   op->nw = n;
