@@ -10,6 +10,11 @@ fi
 
 packages="build-essential cmake pkg-config clang lld binaryen wabt \
 libcjson-dev libcmocka-dev libsqlite3-dev libuv1-dev python3 strace hyperfine"
+# The service (wfp-host serve): HTTP parsing; curl for the README's example
+# and bench/service.sh; Chromium and a font for the status page's test (a
+# screenshot in which the page's text is drawn); the sqlite3 command for
+# the store's operations (docs/service.md).
+packages="$packages libhttp-parser-dev curl chromium fonts-dejavu-core sqlite3"
 # PostgreSQL: the store several hosts share (libpq), and the throwaway
 # cluster its tests start (initdb, pg_ctl; no system service is used)
 packages="$packages postgresql libpq-dev"

@@ -1,8 +1,9 @@
 #!/bin/sh
 # The whole test suite: install what is needed, then build and run every
 # test twice, once plain and once under AddressSanitizer and
-# UndefinedBehaviorSanitizer; then what runs on threads (the ctest label
-# "threads") once more under ThreadSanitizer. Exits non-zero when anything
+# UndefinedBehaviorSanitizer; then what runs on threads (the ctest labels
+# "threads" and "service": the service's committer and worker threads) once
+# more under ThreadSanitizer. Exits non-zero when anything
 # fails.
 set -eu
 cd "$(dirname "$0")/.."
@@ -32,7 +33,7 @@ unset ASAN_OPTIONS UBSAN_OPTIONS
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 echo "== build-tsan: configure and build" >&2
 cmake -S . -B build-tsan -DWFP_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWFP_ENABLE_TSAN=ON
-cmake --build build-tsan -j "$jobs" --target wfp-aot wfp-host test_loop
-echo "== build-tsan: test (label threads)" >&2
-ctest --test-dir build-tsan --output-on-failure -j "$jobs" -L threads
+cmake --build build-tsan -j "$jobs" --target wfp-aot wfp-host wfp_service_module test_loop
+echo "== build-tsan: test (labels threads and service)" >&2
+ctest --test-dir build-tsan --output-on-failure -j "$jobs" -L 'threads|service'
 echo "== all tests passed (plain, sanitized, and threads under ThreadSanitizer)" >&2

@@ -274,7 +274,8 @@ static bool take_writes(svc_op *op, svc_inv *si, const svc_write *w) {
   op->w = malloc(n * sizeof *op->w);
   if (!op->w)
     return false;
-  memcpy(op->w, si->held, si->nheld * sizeof *op->w);
+  if (si->nheld) /* held is NULL until a row held a write */
+    memcpy(op->w, si->held, si->nheld * sizeof *op->w);
   if (w)
     op->w[si->nheld] = *w;
   op->nw = n;
@@ -1172,11 +1173,16 @@ int wfp_serve_main(int argc, char **argv) {
   S->sigterm.data = S->sigint.data = S;
   uv_signal_start(&S->sigterm, on_signal, SIGTERM);
   uv_signal_start(&S->sigint, on_signal, SIGINT);
-  fprintf(S->log,
-          "{\"time_ms\":%lld,\"event\":\"start\",\"store\":\"%s\",\"recovered\":%llu,"
-          "\"waiting_for_program\":%llu}\n",
-          (long long)wfp_svc_now_ms(), o.store, (unsigned long long)rec.started,
-          (unsigned long long)rec.waiting);
+  wfp__buf line; /* the store's name as a JSON string: a path may hold quotes */
+  wfp__buf_init(&line);
+  wfp__buf_printf(&line, "{\"time_ms\":%lld,\"event\":\"start\",\"store\":",
+                  (long long)wfp_svc_now_ms());
+  wfp__buf_add_jstr(&line, o.store, strlen(o.store));
+  wfp__buf_printf(&line, ",\"recovered\":%llu,\"waiting_for_program\":%llu}\n",
+                  (unsigned long long)rec.started, (unsigned long long)rec.waiting);
+  if (!line.oom)
+    fwrite(line.data, 1, line.len, S->log);
+  wfp__buf_free(&line);
   printf("listening on http://%s\n", wfp_http_address(S->http));
   fflush(stdout);
   S->exit_code = 0;

@@ -4,6 +4,7 @@ message log, the context, resource instances, idempotency keys, limits,
 every refusal as {"error": ...}, versions of one program side by side,
 stopping with SIGTERM and SIGINT, one process per store."""
 
+import json
 import os
 import signal
 
@@ -188,8 +189,22 @@ def main():
     check(rc == 0, "SIGINT exit %s" % rc)
     log = s.stderr()
     check('"event":"start"' in log, "log: %s" % log)
+    log_lines()
     versions()
     passed("api")
+
+
+def log_lines():
+    """The log's JSON lines stay JSON whatever the store's name holds."""
+    d = workdir("log")
+    s = Service(d, [so("svc")], store='a "quoted" \\ name.db').start()
+    st, o = s.invoke("boom", wait=10000)
+    check(o["status"] == "trapped", "boom: %s" % o)
+    check(s.stop() == 0, "stop: %s" % s.stderr())
+    events = [json.loads(l) for l in s.stderr().splitlines() if l.startswith("{")]
+    check([e["event"] for e in events] == ["start", "end"], "events: %s" % events)
+    check(events[0]["store"] == s.store, "the store's name: %s" % events[0])
+    check(events[1]["trap"].startswith("boom: <b>"), "the trap: %s" % events[1])
 
 
 def versions():

@@ -27,6 +27,7 @@ def main():
     ids = {}
     kills = 0
     for n, (key, src, dst, amount) in enumerate(transfers):
+        deadline = time.time() + 30 * SLOW
         while True:
             try:
                 st, o = s.invoke("transferTo", [src, dst, amount],
@@ -35,6 +36,9 @@ def main():
                 ids[key] = o["id"]
                 break
             except OSError:
+                # nothing killed it: a service that died on its own fails
+                check(s.alive() and time.time() < deadline,
+                      "the service died or stopped answering: %s" % s.stderr()[-3000:])
                 time.sleep(0.01)
         if n % 12 == 5:
             time.sleep(rnd.uniform(0, 0.05))

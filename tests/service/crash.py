@@ -56,7 +56,14 @@ def main():
         for k, (fn, args, more) in enumerate(plan):
             time.sleep(crnd.uniform(0, 2 * pace))
             key = "crash-%d" % k
+            # a kill and a restart take far less: past this the service
+            # died on its own, or hangs
+            deadline = time.time() + 60 * SLOW
             while True:
+                if time.time() > deadline:
+                    state["error"] = "POST %s: no answer for %d s: %s" % (
+                        key, 60 * SLOW, s.stderr()[-3000:])
+                    return
                 try:
                     st, o = s.invoke(fn, args, headers={"Idempotency-Key": key}, **more)
                     if st == 202:
@@ -75,7 +82,7 @@ def main():
                 state["retries"] += 1
                 time.sleep(0.01)
 
-    t = threading.Thread(target=client)
+    t = threading.Thread(target=client, daemon=True)
     t.start()
     kills = 0
     t0 = time.time()

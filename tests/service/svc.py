@@ -22,7 +22,7 @@ HOST = os.environ.get("WFP_HOST", "wfp-host")
 SO = os.environ.get("SO", ".")
 WORK = os.environ.get("WORK", tempfile.gettempdir())
 # a sanitized build is slower: waits scale
-SLOW = 4 if os.environ.get("ASAN_OPTIONS") else 1
+SLOW = 4 if os.environ.get("ASAN_OPTIONS") or os.environ.get("TSAN_OPTIONS") else 1
 
 
 def so(name):
