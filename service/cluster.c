@@ -900,9 +900,11 @@ void wfp_svc_cluster_metrics(svc *S, wfp__buf *b) {
       "# TYPE wfp_cluster_lost_total counter\nwfp_cluster_lost_total %llu\n"
       "# HELP wfp_cluster_notifications_total Work notifications (LISTEN wfp_work).\n"
       "# TYPE wfp_cluster_notifications_total counter\nwfp_cluster_notifications_total %llu\n"
-      "# HELP wfp_cluster_heartbeats_total Lease renewals, and the failed ones.\n"
+      "# HELP wfp_cluster_heartbeats_total Lease renewals.\n"
       "# TYPE wfp_cluster_heartbeats_total counter\nwfp_cluster_heartbeats_total %llu\n"
-      "wfp_cluster_heartbeats_total{result=\"failed\"} %llu\n"
+      "# HELP wfp_cluster_heartbeat_failures_total Lease renewals that failed.\n"
+      "# TYPE wfp_cluster_heartbeat_failures_total counter\n"
+      "wfp_cluster_heartbeat_failures_total %llu\n"
       "# HELP wfp_cluster_lease_lapses_total Renewals that found this host's lease ended.\n"
       "# TYPE wfp_cluster_lease_lapses_total counter\nwfp_cluster_lease_lapses_total %llu\n",
       S->nlive, (unsigned long long)c->claims, (unsigned long long)c->claimed_rows,
