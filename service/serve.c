@@ -1018,7 +1018,10 @@ int wfp_serve_main(int argc, char **argv) {
   S->max_fuel = o.max_fuel;
   S->max_steps = o.max_steps;
   S->max_wait_ms = (int64_t)o.max_wait;
-  S->store_path = o.store;
+  /* logs and the status page name the store without its password */
+  char store_shown[1024];
+  wfp_store_url_shown(o.store, store_shown, sizeof store_shown);
+  S->store_path = store_shown;
   S->started_ms = wfp_svc_now_ms();
   /* the store; on PostgreSQL this process is one host among several, with
   ** an id of its own */
@@ -1177,7 +1180,7 @@ int wfp_serve_main(int argc, char **argv) {
   wfp__buf_init(&line);
   wfp__buf_printf(&line, "{\"time_ms\":%lld,\"event\":\"start\",\"store\":",
                   (long long)wfp_svc_now_ms());
-  wfp__buf_add_jstr(&line, o.store, strlen(o.store));
+  wfp__buf_add_jstr(&line, S->store_path, strlen(S->store_path));
   wfp__buf_printf(&line, ",\"recovered\":%llu,\"waiting_for_program\":%llu}\n",
                   (unsigned long long)rec.started, (unsigned long long)rec.waiting);
   if (!line.oom)

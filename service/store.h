@@ -305,5 +305,7 @@ int wfp_store_pg_open(const char *url, const wfp_store_opts *o, wfp_store **out,
                       size_t errlen);
 /* Whether where names a PostgreSQL database. */
 int wfp_store_is_pg(const char *where);
+/* A URL as logs and pages show it: its password as ***. */
+void wfp_store_url_shown(const char *url, char *out, size_t n);
 
 #endif /* WFP_SVC_STORE_H */

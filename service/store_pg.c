@@ -1632,7 +1632,7 @@ static const wfp_store_methods pg_methods = {
 };
 
 /* The URL without its password, for messages. */
-static void url_shown(const char *url, char *out, size_t n) {
+void wfp_store_url_shown(const char *url, char *out, size_t n) {
   const char *at = strchr(url, '@'), *scheme = strstr(url, "://");
   const char *colon = scheme ? strchr(scheme + 3, ':') : NULL;
   if (at && colon && colon < at)
@@ -1654,7 +1654,7 @@ static int connect_one(pg_store *s, pgc *x) {
   const char *vals[] = {"10", app, s->url, NULL};
   x->c = PQconnectdbParams(keys, vals, 1);
   char shown[512];
-  url_shown(s->url, shown, sizeof shown);
+  wfp_store_url_shown(s->url, shown, sizeof shown);
   if (!x->c) {
     seterr("cannot connect to the store %s: out of memory", shown);
     return WFP_ENOMEM;
@@ -1710,7 +1710,7 @@ static int migrate(pg_store *s, char *err, size_t errlen) {
     if (version > SCHEMA_LATEST) {
       exec_sql(x, "ROLLBACK");
       char shown[512];
-      url_shown(s->url, shown, sizeof shown);
+      wfp_store_url_shown(s->url, shown, sizeof shown);
       snprintf(err, errlen, "the store %s has schema version %d; this wfp-host knows up to %d",
                shown, version, SCHEMA_LATEST);
       return WFP_EIO;

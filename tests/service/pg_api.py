@@ -37,7 +37,10 @@ def main():
     # migrations: three hosts starting at once on a new database make the
     # schema once (an advisory lock), and all of them serve
     url = pg.new_db("pg_api")
-    hosts = [host(d, "h%d" % k, url) for k in range(3)]
+    # the third host's URL holds a password (the cluster trusts the socket):
+    # logs show it as ***
+    secret = url.replace("postgresql:///", "postgresql://wfp:s3cret@/")
+    hosts = [host(d, "h%d" % k, u) for k, u in enumerate([url, url, secret])]
     atexit.register(kill_all, hosts)
     ths = [threading.Thread(target=h.start) for h in hosts]
     for t in ths:
@@ -49,7 +52,9 @@ def main():
     check(pg.psql(url, "select value from wfp.wfp_meta where key = 'schema_version'").strip()
           == "2", "schema version")
     a, b, c = hosts
-    c.stop()
+    check(c.stop() == 0, "c stops: %s" % c.stderr())
+    check("s3cret" not in c.stderr() and "postgresql://wfp:***@/" in c.stderr(),
+          "the password is not logged: %s" % c.stderr())
 
     # the same API on every host
     for h in (a, b):
