@@ -1011,10 +1011,10 @@ static int pg_db_run(wfp_store *b, wfp_db_job *job) {
     seterr("the writer connection to the store is closed");
     return WFP_EIO;
   }
-  /* a row lock of another host's transaction is waited for up to a lease
-  ** (the server ends a paused host's transaction by then) on top of the
-  ** query's own time: contention is not the program's fault */
-  int rc = wfp_pgq_in_txn(s->w.c, job, (long)s->lease_ms + 1000, m, sizeof m);
+  /* a row lock of another host's transaction is waited for up to two
+  ** leases (the server ends a paused host's transaction by then) on top
+  ** of the query's own time: contention is not the program's fault */
+  int rc = wfp_pgq_in_txn(s->w.c, job, (long)(2 * s->lease_ms) + 1000, m, sizeof m);
   if (rc)
     seterr("%s", m);
   return rc;
@@ -1669,12 +1669,15 @@ static int connect_one(pg_store *s, pgc *x) {
   ** operator's business: errors come back as results */
   PQsetNoticeProcessor(x->c, quiet, NULL);
   /* a transaction left open by a host that stopped (SIGSTOP) holds its
-  ** rows for a lease at most: then the server ends it, and another host
-  ** takes those rows over */
+  ** rows for a while at most: then the server ends it, and another host
+  ** takes those rows over. A lease, but two for the writer: its group
+  ** transaction waits, idle, for the step after a query that wrote (a
+  ** step is short, but a slow host's may not be) */
+  int64_t lease = s->lease_ms > 0 ? s->lease_ms : 5000;
   char set[160];
   snprintf(set, sizeof set,
            "SET idle_in_transaction_session_timeout = %lld; SET search_path = wfp, public",
-           (long long)(s->lease_ms > 0 ? s->lease_ms : 5000));
+           (long long)(x == &s->w ? 2 * lease : lease));
   if (exec_sql(x, set))
     return WFP_EIO;
   if (x == &s->l)

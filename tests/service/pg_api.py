@@ -21,10 +21,14 @@ from pg import kill_all
 from svc import SLOW, Service, check, passed, so, workdir
 
 
+# short, for the takeovers to be quick; longer in a sanitized build
+LEASE = 1000 * SLOW
+
+
 def host(d, name, url, extra=()):
     hd = os.path.join(d, name)
     os.makedirs(hd, exist_ok=True)
-    h = Service(hd, [so("svc")], args=["--ctx", "n=5", "--lease-ms", "1000",
+    h = Service(hd, [so("svc")], args=["--ctx", "n=5", "--lease-ms", str(LEASE),
                                         "--subscribe", "events=onEvent"] + list(extra))
     h.store = url
     return h
@@ -144,11 +148,11 @@ def main():
     # fencing: a host paused past its lease (its connections idle: only
     # sleepers) has its invocations taken over; when it goes on, their
     # next records fail their fence and it drops them, and keeps serving
-    naps = [a.invoke("nap", [2000])[1]["id"] for _ in range(3)]
+    naps = [a.invoke("nap", [2 * LEASE])[1]["id"] for _ in range(3)]
     a.proc.send_signal(signal.SIGSTOP)
     outs = b.wait_done(naps, timeout=30)
     for i in naps:
-        check(outs[i]["output"] == {"result": 2000} and outs[i]["steps"] == 2,
+        check(outs[i]["output"] == {"result": 2 * LEASE} and outs[i]["steps"] == 2,
               "nap taken over from the paused host: %s" % outs[i])
     a.proc.send_signal(signal.SIGCONT)
     lost = lambda: int([l for l in a.get("/metrics")[1].splitlines()
