@@ -165,7 +165,9 @@ static cJSON *i64_json(E *x, int64_t v) {
   return chk(x, cJSON_CreateString(tmp));
 }
 
-static const char *var_name(const wfp_var *v) { return v->name; }
+static const char *var_name(const E *x, const wfp_var *v) {
+  return x->lifted && v->lifted_name ? v->lifted_name : v->name;
+}
 
 static const char *type_word(wfp_type *t) {
   t = wfp__type_find(t);
@@ -187,7 +189,7 @@ static cJSON *var_ref(E *x, const wfp_var *v) {
   if (!o)
     return NULL;
   add(x, o, "op", cJSON_CreateString("var"));
-  add(x, o, "name", cJSON_CreateString(var_name(v)));
+  add(x, o, "name", cJSON_CreateString(var_name(x, v)));
   return o;
 }
 
@@ -287,7 +289,7 @@ static cJSON *expr_json(E *x, const wfp_expr *e) {
     add(x, o, "value", chk(x, cJSON_CreateRaw(e->str)));
     break;
   case WFP_OP_VAR:
-    add(x, o, "name", cJSON_CreateString(e->var && x->lifted ? var_name(e->var) : e->str));
+    add(x, o, "name", cJSON_CreateString(e->var && x->lifted ? var_name(x, e->var) : e->str));
     break;
   case WFP_OP_ADD: case WFP_OP_SUB: case WFP_OP_MUL: case WFP_OP_DIV:
   case WFP_OP_REM: case WFP_OP_BAND: case WFP_OP_BOR: case WFP_OP_BXOR:
@@ -391,7 +393,7 @@ static cJSON *stmt_json(E *x, const wfp_stmt *s) {
   switch (s->op) {
   case WFP_ST_LET:
   case WFP_ST_SET:
-    add(x, o, "name", cJSON_CreateString(var_name(s->var)));
+    add(x, o, "name", cJSON_CreateString(var_name(x, s->var)));
     add(x, o, "expr", expr_json(x, s->e));
     break;
   case WFP_ST_EXPR:

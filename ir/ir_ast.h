@@ -190,6 +190,9 @@ struct wfp_stmt {
 
 struct wfp_var {
   const char *name;
+  /* the name lifted IR gives it when a let would hide a captured name at a
+  ** site that passes it (lift.c), else NULL: the source keeps `name` */
+  const char *lifted_name;
   wfp_type *type;
   wfp_func *owner;  /* the function whose frame holds it */
   int index;        /* slot in owner: params first, then captures? see lift */

@@ -52,6 +52,49 @@ static int rename_captures(wfp_program *p, wfp_func *f) {
   return rc;
 }
 
+/* A variable that a nested function reads is passed at each site that
+** names the nested function (lifted IR spells it as a var reference). If a
+** let of the same function has that name too, a site inside the let's scope
+** would read the let instead: so such lets get a lifted name of their own,
+** name$1 (or $2, ...). Parameters keep theirs (callers pass arguments by
+** parameter name), and the source form keeps every name as written. */
+static int rename_shadowing_lets(wfp_program *p, wfp_func *f) {
+  wfp__map names, passed;
+  wfp__map_init(&names, false);
+  wfp__map_init(&passed, false);
+  int rc = WFP_OK;
+  for (int i = 0; i < f->nlocals && !rc; i++) {
+    const wfp_var *v = f->locals[i];
+    rc = count_add(&names, v->name, 1);
+    if (!rc && v->referenced_by_nested)
+      rc = count_add(&passed, v->name, 1);
+  }
+  for (int i = 0; i < f->nlocals && !rc; i++) {
+    wfp_var *v = f->locals[i];
+    if (v->is_param || v->is_capture || count_of(&names, v->name) <= 1 ||
+        count_of(&passed, v->name) == 0)
+      continue;
+    const char *base = v->name;
+    for (int k = 1;; k++) {
+      char *n = wfp__ir_printf(p, "%s$%d", base, k);
+      if (!n) {
+        rc = WFP_ENOMEM;
+        break;
+      }
+      if (count_of(&names, n) == 0) {
+        rc = count_add(&names, base, -1);
+        if (!rc)
+          rc = count_add(&names, n, 1);
+        v->lifted_name = n;
+        break;
+      }
+    }
+  }
+  wfp__map_free(&passed);
+  wfp__map_free(&names);
+  return rc;
+}
+
 int wfp__ir_lift(wfp_program *p) {
   /* the names taken, lambdas' included as they get theirs */
   wfp__map taken;
@@ -91,6 +134,8 @@ int wfp__ir_lift(wfp_program *p) {
   for (int i = 0; i < p->nfuncs && !rc; i++)
     if (p->funcs[i]->ncaps)
       rc = rename_captures(p, p->funcs[i]);
+  for (int i = 0; i < p->nfuncs && !rc; i++)
+    rc = rename_shadowing_lets(p, p->funcs[i]);
   if (rc)
     return rc;
   /* p->funcs already is the lifted order: each function, then the lambdas

@@ -6,6 +6,7 @@ requests, Expect: 100-continue. Each refusal is a JSON {"error": ...}
 with its 4xx (or 503), and the service goes on."""
 
 import json
+import random
 import socket
 import time
 
@@ -19,6 +20,78 @@ def error_of(raw, want):
     o = json.loads(body)
     check(set(o) == {"error"} and o["error"], "body: %r" % body)
     return o["error"], hdrs
+
+
+def random_json(rnd, depth=0):
+    k = rnd.randrange(9 if depth < 3 else 6)
+    if k == 0:
+        return None
+    if k == 1:
+        return rnd.choice([True, False])
+    if k == 2:
+        return rnd.choice([0, -1, 7, 2**63 - 1, -2**63, 2**63, 2**70, 1.5, -0.0, 1e308])
+    if k in (3, 4, 5):
+        return rnd.choice(["", "x", "add", "\u0000", "\udbff", "\u00e9t\u00e9", "a" * 300,
+                           "Counter", "0123456789abcdef", "%00", "../../etc"])
+    if k in (6, 7):
+        return [random_json(rnd, depth + 1) for _ in range(rnd.randrange(4))]
+    return {rnd.choice(["fn", "args", "self", "program", "a", "b", "who", "doc", "by", "",
+                        "resource", "props", "value"]): random_json(rnd, depth + 1)
+            for _ in range(rnd.randrange(5))}
+
+
+def random_inputs(s):
+    """No input crashes the service: random invocations and instances
+    (members of every type, the right names among them), random bytes in
+    place of a request, and requests with bytes flipped. Each answer is a
+    2xx or a 4xx with {"error": ...}; a sanitized build aborts on a fault."""
+    seed = int(time.time())
+    rnd = random.Random(seed)
+    fns = ["add", "greet", "echo", "boom", "main", "bump", "get", "tally", "nope", 1, None]
+    for i in range(300):
+        body = random_json(rnd)
+        if isinstance(body, dict) and rnd.random() < 0.7:
+            if rnd.random() < 0.5:
+                body["fn"] = rnd.choice(fns)
+            else:
+                body["resource"] = "Counter"
+        path = rnd.choice(["/v1/invocations", "/v1/invocations?wait=50", "/v1/instances"])
+        text = json.dumps(body)
+        if rnd.random() < 0.2:  # cut short
+            text = text[:rnd.randrange(len(text) + 1)]
+        st, o = s.post(path, text)
+        check(st in (200, 201, 202, 400, 404), "seed %d, %s %s: %s %s" % (seed, path, text, st, o))
+        check(isinstance(o, dict) and (st < 300 or set(o) == {"error"}),
+              "seed %d, %s: %s" % (seed, text, o))
+    good = (b"POST /v1/invocations?wait=50 HTTP/1.1\r\nHost: x\r\nContent-Length: 33\r\n"
+            b"Idempotency-Key: k\r\n\r\n" b'{"fn":"add","args":{"a":1,"b":2}}')
+    for i in range(150):
+        if i % 3 == 0:
+            data = bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 200)))
+        else:
+            b = bytearray(good)
+            for _ in range(rnd.randrange(1, 6)):
+                b[rnd.randrange(len(b))] = rnd.randrange(256)
+            data = bytes(b)
+        sk = socket.create_connection(("127.0.0.1", s.port), timeout=10 * SLOW)
+        try:
+            sk.sendall(data)
+            sk.shutdown(socket.SHUT_WR)  # no more: the server answers or closes now
+            got = b""
+            while True:
+                b = sk.recv(65536)
+                if not b:
+                    break
+                got += b
+        except ConnectionResetError:
+            got = b""
+        finally:
+            sk.close()
+        if got:
+            st = parse_response(got)[0]
+            check(st in (100, 200, 202, 400, 404, 405, 413, 414, 431),
+                  "seed %d, %r: %r" % (seed, data, got[:200]))
+    check(s.alive(), "the service is alive after random input (seed %d)" % seed)
 
 
 def main():
@@ -151,6 +224,8 @@ def main():
     for h in held:
         h.close()
     time.sleep(0.2)
+
+    random_inputs(s)
 
     # through all of it: the service goes on
     st, o = s.invoke("add", [1, 1], wait=5000)

@@ -7,7 +7,7 @@ IR (IDs included) and text -> IR -> text the same text. The lifted IR that
 --emit-ir writes goes the same round. Prints one line per failure and a
 summary; exit 0 when all agree.
 
-    roundtrip.py --aot wfp-aot --work DIR [--seeds 1-12] FILE.json ...
+    roundtrip.py --aot wfp-aot --work DIR [--seeds 1-12,30] [--lifted] FILE.json ...
 """
 import argparse
 import os
@@ -55,8 +55,11 @@ def main():
     progs = [(os.path.basename(f)[:-5], f) for f in o.files]
     if o.seeds:
         import gen
-        lo, _, hi = o.seeds.partition('-')
-        for s in range(int(lo), int(hi or lo) + 1):
+        seeds = []
+        for part in o.seeds.split(','):
+            lo, _, hi = part.partition('-')
+            seeds += range(int(lo), int(hi or lo) + 1)
+        for s in seeds:
             prog, _ = gen.generate(s)
             path = os.path.join(o.work, 'seed%d.json' % s)
             with open(path, 'w', encoding='utf-8') as f:
