@@ -88,6 +88,11 @@ struct svc_cluster {
   uv_timer_t wait_timer;
   bool wait_reading;
   struct ctx_read *parked; /* context reads that failed, until the loop stopped */
+  /* claimed rows whose invocation still runs here under an epoch it no
+  ** longer has (another host held it between): taken up when that one ended
+  ** at its fence (wfp_svc_cluster_retake) */
+  cl_claim *deferred;
+  size_t ndeferred; /* rows of deferred not taken up yet */
   /* the reader's thread */
   pthread_t rthread;
   bool rthread_up;
@@ -313,15 +318,32 @@ static void claim_now(svc_cluster *c) {
 
 static void on_claim_timer(uv_timer_t *t) { claim_now(t->data); }
 
-/* The counts of the status page and /metrics are the store's, all hosts
-** together: read again at each poll. */
+/* The counts of the status page and /metrics, and its recent traps, are
+** the store's, all hosts together: read again at each poll. */
 typedef struct count_read {
   char **fn;
   int *status;
   uint64_t *n;
   size_t len, cap;
   int rc;
+  /* the traps, newest first */
+  char tid[SVC_TRAPS_KEPT][17];
+  char *tfn[SVC_TRAPS_KEPT], *tmsg[SVC_TRAPS_KEPT];
+  int64_t tat[SVC_TRAPS_KEPT];
+  int nt;
 } count_read;
+
+static int trap_one(void *ud, const wfp_store_row *r) {
+  count_read *k = ud;
+  if (k->nt == SVC_TRAPS_KEPT)
+    return 0;
+  snprintf(k->tid[k->nt], sizeof k->tid[k->nt], "%s", r->id);
+  k->tfn[k->nt] = strdup(r->fn);
+  k->tmsg[k->nt] = strdup(r->trap ? r->trap : "");
+  k->tat[k->nt] = r->updated_ms;
+  k->nt++;
+  return 0;
+}
 
 static int count_one(void *ud, const char *fn, int status, uint64_t n) {
   count_read *k = ud;
@@ -350,6 +372,8 @@ static void count_work(svc *S, wfp_store *s, void *arg) {
   (void)S;
   count_read *k = arg;
   k->rc = s->m->load_counts(s, count_one, k);
+  if (!k->rc)
+    k->rc = s->m->load_traps(s, SVC_TRAPS_KEPT, trap_one, k);
 }
 
 static void count_after(svc *S, void *arg) {
@@ -359,6 +383,15 @@ static void count_after(svc *S, void *arg) {
       memset(S->stats.fns[i].n, 0, sizeof S->stats.fns[i].n);
     for (size_t i = 0; i < k->len; i++)
       wfp_svc_count_add(S, k->fn[i], k->status[i], k->n[i]);
+    /* the ring again, oldest first (its slots free what they held) */
+    S->stats.ntraps = 0;
+    for (int i = k->nt - 1; i >= 0; i--)
+      if (k->tfn[i] && k->tmsg[i])
+        wfp_svc_trap_note(S, k->tid[i], k->tfn[i], k->tmsg[i], k->tat[i]);
+  }
+  for (int i = 0; i < k->nt; i++) {
+    free(k->tfn[i]);
+    free(k->tmsg[i]);
   }
   for (size_t i = 0; i < k->len; i++)
     free(k->fn[i]);
@@ -399,10 +432,30 @@ static void take_claim(svc_cluster *c, cl_claim *k) {
       fprintf(S->log, "wfp-host: instance %llu: %s\n", (unsigned long long)k->insts[i].handle,
               err);
   }
+  if (k->ni)
+    c->m->hold(c->s);
   for (size_t i = 0; i < k->n; i++) {
     const wfp_store_row *r = &k->rows[i];
-    if (wfp_svc_find(S, r->id)) /* running here already: a row claimed back */
+    svc_inv *live = wfp_svc_find(S, r->id);
+    if (live && live->epoch == r->epoch) /* running here, held here all along */
       continue;
+    if (live) {
+      /* it runs here under an older epoch (made here, waiting for its
+      ** instance, while another host held the instance): its next record
+      ** fails its fence and it ends; then the row is taken up */
+      bool again = false; /* claimed back twice before it ended: once */
+      for (size_t j = 0; c->deferred && j < c->deferred->n && !again; j++)
+        again = c->deferred->rows[j].id && strcmp(c->deferred->rows[j].id, r->id) == 0;
+      if (again)
+        continue;
+      if (!c->deferred && (c->deferred = calloc(1, sizeof *c->deferred)) != NULL)
+        wfp__arena_init(&c->deferred->a);
+      if (!c->deferred || claim_row(c->deferred, r) != 0)
+        fprintf(S->log, "wfp-host: invocation %s cannot be taken up: out of memory\n", r->id);
+      else
+        c->ndeferred++;
+      continue;
+    }
     if (wfp_svc_take_up(S, r) == WFP_ENOMEM)
       fprintf(S->log, "wfp-host: invocation %s cannot be taken up: out of memory\n", r->id);
   }
@@ -850,6 +903,26 @@ void wfp_svc_wait_remote(svc *S, wfp_http_req *req, const char *id, int64_t ms, 
 
 static void free_data(uv_handle_t *h) { free(h->data); }
 
+void wfp_svc_cluster_retake(svc *S, const char *id) {
+  svc_cluster *c = S->cl;
+  if (!c || !c->ndeferred || S->stopping)
+    return;
+  for (size_t i = 0; i < c->deferred->n; i++) {
+    wfp_store_row *r = &c->deferred->rows[i];
+    if (!r->id || strcmp(r->id, id) != 0)
+      continue;
+    r->id = NULL;
+    c->ndeferred--;
+    if (wfp_svc_take_up(S, r) == WFP_ENOMEM)
+      fprintf(S->log, "wfp-host: invocation %s cannot be taken up: out of memory\n", id);
+    break;
+  }
+  if (!c->ndeferred) {
+    claim_free(c->deferred);
+    c->deferred = NULL;
+  }
+}
+
 void wfp_svc_cluster_lost(svc *S, svc_inv *si) {
   svc_cluster *c = S->cl;
   if (!c)
@@ -1066,6 +1139,7 @@ void wfp_svc_cluster_free(svc *S) {
   if (!c)
     return;
   claim_free(c->claimed);
+  claim_free(c->deferred);
   if (c->wake[0] >= 0)
     close(c->wake[0]);
   if (c->wake[1] >= 0)

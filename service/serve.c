@@ -432,8 +432,10 @@ static void inv_done(wfp_invocation *inv, int status, void *data) {
   (void)inv;
   svc_inv *si = data;
   svc *S = si->S;
+  char lost_id[17] = "";
   if (si->lost) {
     wfp_svc_cluster_lost(S, si);
+    snprintf(lost_id, sizeof lost_id, "%s", si->id);
   } else if (status < 0 && !S->stopping) {
     /* the host failed it (out of memory): no end was recorded, so the
     ** store keeps it pending from its last record; the next start takes
@@ -449,6 +451,8 @@ static void inv_done(wfp_invocation *inv, int status, void *data) {
     }
   }
   inv_free(S, si);
+  if (lost_id[0])
+    wfp_svc_cluster_retake(S, lost_id);
 }
 
 static svc_inv *inv_new(svc *S, const char *id, int64_t seq, svc_module *mod, const char *fn,

@@ -286,6 +286,11 @@ struct wfp_store_cluster {
   int (*leave)(wfp_store *s);
   /* This host's id (any thread). */
   const char *(*host_id)(wfp_store *s);
+  /* ---- the loop's thread ---- */
+  /* The instances of the last claim have their properties loaded: new
+  ** invocations on them are this host's from now (until then they are
+  ** made unheld, and claimed). */
+  void (*hold)(wfp_store *s);
 };
 
 /*

@@ -209,8 +209,9 @@ static const char *const migrations[SCHEMA_LATEST] = {migration_1, migration_2};
   X(C_INST_COUNT, "SELECT count(*) FROM wfp.wfp_invocations WHERE self=$1 AND status=0") \
   X(C_INST_TAKE, "UPDATE wfp.wfp_instances SET owner=$2, epoch=epoch+1 WHERE handle=$1 " \
                  "RETURNING epoch, resource, props")                              \
-  X(C_TAKE, "UPDATE wfp.wfp_invocations SET owner=$2, epoch=epoch+1 WHERE seq = " \
-            "ANY($1::bigint[]) RETURNING " ROW_COLS ", state IS NOT NULL")        \
+  X(C_TAKE, "UPDATE wfp.wfp_invocations SET epoch = CASE WHEN owner IS NOT DISTINCT FROM $2 " \
+            "THEN epoch ELSE epoch+1 END, owner=$2 WHERE seq = ANY($1::bigint[]) RETURNING " \
+            ROW_COLS ", state IS NOT NULL")                                       \
   X(C_NEXT, "SELECT (SELECT min(i.deadline_ms) FROM wfp.wfp_invocations i WHERE " \
             "i.status=0 AND i.self IS NULL AND i.deadline_ms > $2 AND i.program = " \
             "ANY($1::text[]) AND i.owner IS DISTINCT FROM $3 AND " UNHELD("i") "), (SELECT min(lease_until_ms) - " DBNOW \
@@ -293,6 +294,9 @@ struct pg_store {
   pthread_mutex_t mu;
   held *held;
   size_t nheld, held_cap;
+  /* instances claimed, held once the loop loaded their properties (hold) */
+  held *pend;
+  size_t npend, pend_cap;
 };
 
 /* ---- small helpers ---- */
@@ -1316,7 +1320,10 @@ static int arr_add(wfp__buf *b, int64_t v) {
 
 /* Takes instance h, and every pending invocation on it, when its holder
 ** is gone: 1 taken (their ids added to seqs), 2 this host holds it
-** already, 0 not now. */
+** already, 0 not now. Invocations on it this host holds already (made
+** while it held the instance before, waiting here for their turn) keep
+** their epoch (C_TAKE): they run on here, and would fail their fence
+** with a new one. */
 static int take_instance(pg_store *s, uint64_t h, wfp__buf *seqs, wfp_store_claim *c) {
   qp q = {0};
   q_i64(&q, (int64_t)h);
@@ -1371,9 +1378,35 @@ static int take_instance(pg_store *s, uint64_t h, wfp__buf *seqs, wfp_store_clai
   PQclear(r);
   if (rc)
     return rc;
-  if (!held_set(s, h, epoch))
-    return WFP_ENOMEM;
+  /* held once the loop has its properties: an invocation made on it
+  ** before would run on what the loop had of it */
+  pthread_mutex_lock(&s->mu);
+  if (s->npend == s->pend_cap) {
+    size_t cap = s->pend_cap ? s->pend_cap * 2 : 8;
+    held *n = realloc(s->pend, cap * sizeof *n);
+    if (!n) {
+      pthread_mutex_unlock(&s->mu);
+      return WFP_ENOMEM;
+    }
+    s->pend = n;
+    s->pend_cap = cap;
+  }
+  s->pend[s->npend++] = (held){h, epoch};
+  pthread_mutex_unlock(&s->mu);
   return 1;
+}
+
+static void pg_hold(wfp_store *b) {
+  pg_store *s = (pg_store *)b;
+  pthread_mutex_lock(&s->mu);
+  size_t n = s->npend;
+  held *p = s->pend;
+  s->pend = NULL;
+  s->npend = s->pend_cap = 0;
+  pthread_mutex_unlock(&s->mu);
+  for (size_t i = 0; i < n; i++)
+    held_set(s, p[i].handle, p[i].epoch);
+  free(p);
 }
 
 typedef struct taken {
@@ -1511,6 +1544,11 @@ static int pg_claim(wfp_store *b, wfp_store_claim *c) {
     rc = exec_sql(&s->l, "COMMIT");
   if (rc && s->l.c && PQtransactionStatus(s->l.c) != PQTRANS_IDLE)
     PQclear(PQexec(s->l.c, "ROLLBACK"));
+  if (rc) { /* no instance was taken after all */
+    pthread_mutex_lock(&s->mu);
+    s->npend = 0;
+    pthread_mutex_unlock(&s->mu);
+  }
   wfp__buf_free(&progs);
   return rc;
 }
@@ -1577,6 +1615,7 @@ static void pg_close(wfp_store *b) {
   free(s->ctx);
   free(s->msgs);
   free(s->held);
+  free(s->pend);
   pthread_mutex_destroy(&s->mu);
   free(s->url);
   free(s);
@@ -1594,6 +1633,7 @@ static const wfp_store_cluster pg_cluster = {
     pg_listen,
     pg_leave,
     pg_host_id,
+    pg_hold,
 };
 
 static const wfp_store_methods pg_methods = {

@@ -299,6 +299,9 @@ void wfp_svc_wait_remote(svc *S, wfp_http_req *req, const char *id, int64_t ms, 
 /* An invocation another host took over ends here: its waiters wait for it
 ** there. */
 void wfp_svc_cluster_lost(svc *S, svc_inv *si);
+/* After it was freed: a row of it this host claimed back meanwhile is
+** taken up now. */
+void wfp_svc_cluster_retake(svc *S, const char *id);
 void wfp_svc_cluster_metrics(svc *S, wfp__buf *b);
 
 /* ---- api.c: the routes ---- */

@@ -80,6 +80,16 @@ def main():
     check(o["status"] == "trapped", "boom: %s" % o)
     st, oa = a.get("/v1/invocations/%s" % o["id"])
     check(oa == o and "boom" in oa["trap"], "the trap on a: %s" % oa)
+    # a's status page lists b's trap once it read the store again (every
+    # half lease), escaped
+    deadline = time.time() + 10 * SLOW
+    while True:
+        st, page = a.get("/")
+        if "&lt;b&gt;it went wrong&lt;/b&gt;" in page or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    check(o["id"] in page and "&lt;b&gt;it went wrong&lt;/b&gt;" in page,
+          "b's trap on a's status page")
     st, o = a.get("/v1/invocations/0123456789abcdef")
     check(st == 404, "unknown id: %s %s" % (st, o))
     # ctx writes on one host, reads on the other
