@@ -101,6 +101,7 @@ struct svc_cluster {
   cl_read *rd_h, *rd_t; /* read, for the loop, under mu */
   bool rstop;
   uv_async_t rasync;
+  bool stopped; /* wfp_svc_cluster_stop ran */
   /* metrics */
   uint64_t claims, claimed_rows, instances_taken, lost, notifications, heartbeats,
       heartbeat_failures, lapsed, claim_batch_max;
@@ -887,6 +888,13 @@ static void wait_arm(svc_cluster *c) {
 
 void wfp_svc_wait_remote(svc *S, wfp_http_req *req, const char *id, int64_t ms, bool get) {
   svc_cluster *c = S->cl;
+  if (S->stopping || (c && c->stopped)) {
+    /* the waits were answered already (wfp_svc_cluster_stop): a request
+    ** that comes to wait now (a commit done while the service stops) is
+    ** answered at once */
+    wfp_http_error(req, 503, "the service is stopping");
+    return;
+  }
   rwait *q = c ? calloc(1, sizeof *q) : NULL;
   if (!q) {
     wfp_http_error(req, 500, "out of memory");
@@ -1077,6 +1085,7 @@ void wfp_svc_cluster_stop(svc *S) {
   svc_cluster *c = S->cl;
   if (!c)
     return;
+  c->stopped = true;
   pthread_mutex_lock(&c->mu);
   c->stop = true;
   c->rstop = true;

@@ -28,6 +28,8 @@ struct svc_committer {
   pthread_cond_t cv;
   svc_op *qh, *qt; /* handed over, under mu */
   svc_op *dh, *dt; /* committed, for the loop, under mu */
+  svc_op *xh;      /* not committed (a failure, the end), with a request to
+                   ** answer: for the loop, under mu */
   bool stop;       /* under mu: finish and end */
   bool stopped;    /* under mu: the thread ended; queries are not run */
   bool running;
@@ -278,6 +280,38 @@ static void free_list(svc_op *op) {
   }
 }
 
+/* Ops that will not commit (the committer's thread): one a request waits
+** for goes to the loop, which answers it 503 (answered_dropped). */
+static void drop_list(svc_committer *c, svc_op *op) {
+  while (op) {
+    svc_op *n = op->next;
+    if (op->req && op->kind != SVC_OP_QUERY) {
+      pthread_mutex_lock(&c->mu);
+      op->next = c->xh;
+      c->xh = op;
+      pthread_mutex_unlock(&c->mu);
+    } else {
+      wfp_svc_op_free(op);
+    }
+    op = n;
+  }
+}
+
+/* The loop's thread. */
+static void answer_dropped(svc_committer *c) {
+  pthread_mutex_lock(&c->mu);
+  svc_op *op = c->xh;
+  c->xh = NULL;
+  pthread_mutex_unlock(&c->mu);
+  while (op) {
+    svc_op *n = op->next;
+    wfp_http_error(op->req, 503, "the service is stopping");
+    op->req = NULL;
+    wfp_svc_op_free(op);
+    op = n;
+  }
+}
+
 static void fail_with(svc_committer *c, int rc) {
   pthread_mutex_lock(&c->mu);
   if (!c->failed) {
@@ -336,7 +370,7 @@ static void *run(void *arg) {
     if (rc || lost) {
       c->s->m->rollback(c->s);
       c->nholds = 0;
-      free_list(applied.h);
+      drop_list(c, applied.h);
       if (rc) {
         fail_with(c, rc);
         pthread_mutex_lock(&c->mu);
@@ -374,10 +408,12 @@ static void *run(void *arg) {
     svc_op *op = *l;
     while (op) {
       svc_op *next = op->next;
-      if (op->kind == SVC_OP_QUERY)
+      if (op->kind == SVC_OP_QUERY) {
         query_done(c, op);
-      else
-        wfp_svc_op_free(op);
+      } else {
+        op->next = NULL;
+        drop_list(c, op);
+      }
       op = next;
     }
   }
@@ -393,10 +429,15 @@ static void on_async(uv_async_t *h) {
   c->dh = c->dt = NULL;
   bool failed = c->failed;
   pthread_mutex_unlock(&c->mu);
+  answer_dropped(c);
   while (op) {
     svc_op *next = op->next;
-    if (op->done && !c->S->stopping)
+    if (op->done && !c->S->stopping) {
       op->done(c->S, op);
+    } else if (op->req) { /* committed; a retry with its key finds it */
+      wfp_http_error(op->req, 503, "the service is stopping");
+      op->req = NULL;
+    }
     wfp_svc_op_free(op);
     op = next;
   }
@@ -488,7 +529,14 @@ void wfp_svc_committer_stop(svc_committer *c) {
     pthread_mutex_unlock(&c->mu);
     pthread_join(c->thread, NULL);
   }
-  /* committed ops the loop did not take: dropped (it is stopping) */
+  /* committed ops the loop did not take: dropped (it is stopping); their
+  ** requests, and those of ops not committed, answered */
+  answer_dropped(c);
+  for (svc_op *op = c->dh; op; op = op->next)
+    if (op->req) {
+      wfp_http_error(op->req, 503, "the service is stopping");
+      op->req = NULL;
+    }
   free_list(c->dh);
   c->dh = c->dt = NULL;
   free(c->holds);

@@ -159,6 +159,13 @@ def main():
     # sleepers) has its invocations taken over; when it goes on, their
     # next records fail their fence and it drops them, and keeps serving
     naps = [a.invoke("nap", [2 * LEASE])[1]["id"] for _ in range(3)]
+    # their sleeps committed: a's committer is idle, no transaction open
+    ids = ",".join("'%s'" % i for i in naps)
+    deadline = time.time() + 10 * SLOW
+    while int(pg.psql(url, "select count(*) from wfp.wfp_invocations where id in (%s) and "
+                           "deadline_ms is not null" % ids)) < 3 and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
     a.proc.send_signal(signal.SIGSTOP)
     outs = b.wait_done(naps, timeout=30)
     for i in naps:
@@ -193,6 +200,39 @@ def main():
                              if l.startswith("wfp_cluster_claimed_total ")][0].split()[1])
     check(claimed(after) >= claimed(before) + 3, "b claimed a's naps")
     check(b.stop() == 0, "b stops: %s" % b.stderr())
+
+    # the committer's connection cut while requests come in: the host
+    # stops (exit 3, the store named), and every request it took is
+    # answered (a sanitized build checks none is left behind)
+    h = host(d, "cut", url)
+    h.start()
+    atexit.register(kill_all, [h])
+    stop_posting = []
+    answers = []
+
+    def poster():
+        while not stop_posting:
+            try:
+                st, o = h.invoke("add", [1, 2], wait=1000)
+                answers.append(st)
+            except (OSError, ValueError):
+                break
+
+    ths = [threading.Thread(target=poster) for _ in range(4)]
+    for t in ths:
+        t.start()
+    time.sleep(0.3)
+    pg.psql(url, "select pg_terminate_backend(pid) from pg_stat_activity where "
+                 "application_name = 'wfp-host writer' and datname = current_database()")
+    try:
+        rc = h.proc.wait(timeout=30 * SLOW)
+    finally:
+        stop_posting.append(1)
+        for t in ths:
+            t.join()
+    h.proc.stdout.close()
+    check(rc == 3 and "the store failed" in h.stderr(), "writer cut: %s %s" % (rc, h.stderr()))
+    check(answers and set(answers) <= {200, 503}, "answers while cut: %s" % set(answers))
 
     # a store of a newer wfp-host is refused, naming both versions
     pg.psql(url, "update wfp.wfp_meta set value = '99' where key = 'schema_version'")
