@@ -19,6 +19,13 @@
 #include "wfp/host.h"
 #include "wfp/loop.h"
 
+/* Where an installed wfp-host finds the service module, relative to its
+** own directory: hostlib/CMakeLists.txt sets it from the install layout;
+** another target built from this file (a test's) gets the usual one. */
+#ifndef WFP_SERVICE_RELDIR
+#define WFP_SERVICE_RELDIR "../lib/wfp"
+#endif
+
 static const char usage_line[] =
     "usage: wfp-host [options] func.so\n"
     "       wfp-host [options] --batch FILE func.so\n"
