@@ -10,6 +10,9 @@ fi
 
 packages="build-essential cmake pkg-config clang lld binaryen wabt \
 libcjson-dev libcmocka-dev libsqlite3-dev libuv1-dev python3 strace hyperfine"
+# clang's libFuzzer and sanitizer runtimes (tests/fuzz), and the symbolizer
+# that puts file and line into their reports
+packages="$packages libclang-rt-14-dev llvm"
 # Node.js runs the WIT and component tests (jco) and the V8 baseline; npm
 # installs jco. Debian 12's nodejs is 18, and jco wants 20 or later: when
 # the node on PATH is older, node 20 comes from the npm registry (below).

@@ -2,8 +2,8 @@
 # The whole test suite: install what is needed, then build and run every
 # test twice, once plain and once under AddressSanitizer and
 # UndefinedBehaviorSanitizer; then what runs on threads (the ctest label
-# "threads") once more under ThreadSanitizer. Exits non-zero when anything
-# fails.
+# "threads") once more under ThreadSanitizer; then the fuzz targets for a
+# minute each. Exits non-zero when anything fails.
 set -eu
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -35,4 +35,14 @@ cmake -S . -B build-tsan -DWFP_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWFP
 cmake --build build-tsan -j "$jobs" --target wfp-aot wfp-host test_loop
 echo "== build-tsan: test (label threads)" >&2
 ctest --test-dir build-tsan --output-on-failure -j "$jobs" -L threads
-echo "== all tests passed (plain, sanitized, and threads under ThreadSanitizer)" >&2
+unset TSAN_OPTIONS
+# Fuzzing (tests/fuzz/README.md): clang's libFuzzer, each target for a
+# bounded time (WFP_FUZZ_SECONDS, 60 by default); a crash, a leak or a
+# broken promise fails it.
+echo "== build-fuzz: configure and build" >&2
+cmake -S . -B build-fuzz -DWFP_WERROR=ON -DCMAKE_C_COMPILER=clang -DWFP_BUILD_FUZZ=ON \
+      -DWFP_BUILD_TESTS=OFF -DWFP_BUILD_BENCH=OFF
+cmake --build build-fuzz -j "$jobs"
+echo "== build-fuzz: fuzz" >&2
+ctest --test-dir build-fuzz --output-on-failure -j "$jobs" -L fuzz
+echo "== all tests passed (plain, sanitized, threads under ThreadSanitizer, fuzzed)" >&2
