@@ -29,11 +29,11 @@ static const char *const effect_names[WFP_EFFECT_COUNT] = {
 void wfp__default_sink(void *ud, wfp_invocation *inv, const char *topic, size_t tn,
                        const char *payload, size_t pn) {
   (void)ud;
-  /* out of memory loses the message from the collection only: the send
-  ** itself was committed */
-  wfp__inv_msg_add(inv, topic, tn, payload, pn);
-  if (!inv->parent)
-    wfp__env_msg_add(inv->e, topic, tn, payload, pn);
+  /* out of memory: the send itself was committed, but the collection
+  ** misses it; the invocation ends with WFP_ENOMEM (msgs_lost) */
+  if (wfp__inv_msg_add(inv, topic, tn, payload, pn) ||
+      (!inv->parent && wfp__env_msg_add(inv->e, topic, tn, payload, pn)))
+    inv->msgs_lost = true;
 }
 
 /* ---- sleeps: a heap of invocations by due time, one uv timer ---- */
@@ -211,6 +211,59 @@ int wfp_db_job_run(wfp_db_job *d, void *db, unsigned flags) {
   return d->rc;
 }
 
+const char *wfp_db_job_sql(const wfp_db_job *d, size_t *len) {
+  if (len)
+    *len = d && d->sql.data ? d->sql.len : 0;
+  return d && d->sql.data ? d->sql.data : "";
+}
+
+const char *wfp_db_job_params(const wfp_db_job *d, size_t *len) {
+  if (len)
+    *len = d && d->params.data ? d->params.len : 0;
+  return d && d->params.data ? d->params.data : "";
+}
+
+uint64_t wfp_db_job_fuel(const wfp_db_job *d) { return d ? d->fuel : 0; }
+
+int wfp_db_job_answer(wfp_db_job *d, const char *rows, size_t len, const size_t *offs,
+                      size_t nrows, int readonly, uint64_t used) {
+  if (!d || d->ran || !rows || (nrows && !offs))
+    return WFP_EINVAL;
+  d->ran = true;
+  d->used = used;
+  d->readonly = readonly != 0;
+  if (len > WFP_DB_RESULT_MAX) {
+    d->rc = WFP_ELIMIT;
+    snprintf(d->err, sizeof d->err,
+             "the result is larger than %d bytes, the most one query may return",
+             WFP_DB_RESULT_MAX);
+    return WFP_EINVAL;
+  }
+  d->rows.len = 0;
+  d->rows.oom = false;
+  wfp__buf_add(&d->rows, rows, len);
+  if (d->want_offs)
+    wfp__buf_add(&d->offs, offs, 2 * nrows * sizeof *offs);
+  d->nrows = nrows;
+  if (d->rows.oom || d->offs.oom) {
+    d->rc = WFP_ENOMEM;
+    snprintf(d->err, sizeof d->err, "out of memory");
+    return WFP_ENOMEM;
+  }
+  d->rc = WFP_OK;
+  return WFP_OK;
+}
+
+int wfp_db_job_fail(wfp_db_job *d, int code, const char *msg, uint64_t used) {
+  if (!d || d->ran || code >= 0)
+    return WFP_EINVAL;
+  d->ran = true;
+  d->used = used;
+  d->rc = code;
+  snprintf(d->err, sizeof d->err, "%s", msg ? msg : "the query failed");
+  return WFP_OK;
+}
+
 int wfp_db_job_readonly(const wfp_db_job *d) { return d && d->readonly; }
 void *wfp_db_job_data(const wfp_db_job *d) { return d ? d->data : NULL; }
 int wfp_db_job_is_row(const wfp_db_job *d) { return d && d->row; }
@@ -379,6 +432,12 @@ static void fanout_finish(wfp_loop *l, wfp_invocation *parent) {
   parent->fan = NULL;
   give_msgs(parent, f);
   wfp_effect_req *req = parent->req;
+  if (f->oom || parent->msgs_lost) {
+    /* the host's failure, not the program's */
+    fan_free(f);
+    wfp__loop_fail(l, parent, WFP_ENOMEM);
+    return;
+  }
   if (f->trapped) {
     wfp__resume_error(parent, "db_query each, row %zu: %s", f->trapped, f->trap);
   } else {
@@ -427,12 +486,11 @@ void wfp__fanout_row_ended(wfp_loop *l, wfp_invocation *row) {
       f->results[r] = strndup(o + 10, on - 11);
     else
       f->results[r] = strdup(o);
-    /* a copy that failed is an out-of-memory trap of the fan-out */
-    if (!f->results[r] && (!f->trapped || r + 1 < f->trapped)) {
-      free(f->trap);
-      f->trap = strdup("out of memory");
-      f->trapped = r + 1;
-    }
+    /* a copy that failed fails the fan-out: the host ran out of memory */
+    if (!f->results[r])
+      f->oom = true;
+  } else if (row->step_rc == WFP_ENOMEM) {
+    f->oom = true;
   } else if (!f->trapped || r + 1 < f->trapped) {
     /* the first row in row order that traps fails the query, as if the
     ** rows ran one after another: the rows after it are cancelled, the
@@ -443,6 +501,8 @@ void wfp__fanout_row_ended(wfp_loop *l, wfp_invocation *row) {
                                           : "ended without an output";
     f->trap = strdup(why);
     f->trapped = r + 1;
+    if (!f->trap)
+      f->oom = true;
     for (size_t k = r + 1; k < f->n; k++) {
       wfp_invocation *w = f->rows[k];
       if (!w)
@@ -690,6 +750,8 @@ int wfp__perform_now(wfp_invocation *inv) {
     inv->outbox = false;
     wfp__default_sink(NULL, inv, inv->s0.len ? inv->s0.data : "", inv->s0.len,
                       inv->s1.len ? inv->s1.data : "", inv->s1.len);
+    if (inv->msgs_lost)
+      return WFP_ENOMEM;
   }
   return 1;
 }

@@ -23,11 +23,6 @@ static void send_json(wfp_http_req *req, int status, wfp__buf *b) {
   wfp__buf_free(b);
 }
 
-static void store_failed(svc *S, wfp_http_req *req, int rc) {
-  wfp_http_error(req, 500, "the store: %s",
-                 rc == WFP_ENOMEM ? "out of memory" : S->store->m->errmsg(S->store));
-}
-
 static const char *status_name(int st) {
   return st == WFP_STORE_DONE ? "done" : st == WFP_STORE_TRAPPED ? "trapped" : "pending";
 }
@@ -50,11 +45,6 @@ void wfp_svc_row_json(wfp__buf *b, const wfp_store_row *r) {
   wfp__buf_printf(b, ",\"steps\":%llu}", (unsigned long long)r->steps);
 }
 
-static int row_to_buf(void *ud, const wfp_store_row *r) {
-  wfp_svc_row_json(ud, r);
-  return 0;
-}
-
 /* The object and the status. */
 typedef struct row_out {
   wfp__buf *b;
@@ -68,20 +58,123 @@ static int row_to_out(void *ud, const wfp_store_row *r) {
   return 0;
 }
 
-/* GET's answer for id from the store: 200, or 404. */
-static void answer_stored(svc *S, wfp_http_req *req, const char *id) {
+/*
+** A read of the store for a request: done by wfp_svc_read (on the
+** reader's thread when several hosts share the store: the loop never
+** waits for the network; at once with SQLite), answered after on the
+** loop's thread. kind: what is read.
+*/
+enum { RD_INV, RD_EXISTING, RD_MSGS, RD_CTX, RD_INST };
+typedef struct api_read {
+  int kind;
+  wfp_http_req *req;
+  char id[17];
+  int64_t wait;
+  char *topic;
+  int64_t after, limit;
+  uint64_t handle;
+  /* the answer */
+  int rc, status;
   wfp__buf b;
-  wfp__buf_init(&b);
-  int rc = S->store->m->get_inv(S->store, id, row_to_buf, &b);
-  if (rc < 0) {
-    wfp__buf_free(&b);
-    store_failed(S, req, rc);
-  } else if (rc == 0) {
-    wfp__buf_free(&b);
-    wfp_http_error(req, 404, "no invocation '%s'", id);
-  } else {
-    send_json(req, 200, &b);
+  char err[600];
+} api_read;
+
+static int msg_json(void *ud, const wfp_store_msg *m);
+static int ctx_json(void *ud, const char *key, size_t len, int64_t v);
+static int inst_json(void *ud, uint64_t handle, const char *resource, const char *props);
+
+static void read_work(svc *S, wfp_store *s, void *arg) {
+  (void)S;
+  api_read *r = arg;
+  switch (r->kind) {
+  case RD_INV:
+  case RD_EXISTING: {
+    row_out ro = {&r->b, WFP_STORE_PENDING};
+    r->rc = s->m->get_inv(s, r->id, row_to_out, &ro);
+    r->status = ro.status;
+    break;
   }
+  case RD_MSGS:
+    wfp__buf_adds(&r->b, "{\"messages\":[");
+    r->rc = s->m->messages(s, r->topic, r->after, r->limit, msg_json, &r->b);
+    wfp__buf_adds(&r->b, "]}");
+    break;
+  case RD_CTX:
+    wfp__buf_addc(&r->b, '{');
+    r->rc = s->m->load_ctx(s, ctx_json, &r->b);
+    wfp__buf_addc(&r->b, '}');
+    break;
+  case RD_INST:
+    r->rc = s->m->get_instance(s, r->handle, inst_json, &r->b);
+    break;
+  }
+  if (r->rc < 0)
+    snprintf(r->err, sizeof r->err, "%s", r->rc == WFP_ENOMEM ? "out of memory" : s->m->errmsg(s));
+}
+
+static void answer_accepted(wfp_http_req *req, const char *id, const char *status);
+
+static void read_after(svc *S, void *arg) {
+  api_read *r = arg;
+  wfp_http_req *req = r->req;
+  if (S->stopping && r->rc >= 0 && r->kind == RD_EXISTING) {
+    wfp__buf_free(&r->b);
+    wfp_http_error(req, 503, "the service is stopping");
+  } else if (r->rc < 0) {
+    wfp__buf_free(&r->b);
+    wfp_http_error(req, 500, "the store: %s", r->err);
+  } else if (r->kind == RD_INV && r->rc == 0) {
+    wfp__buf_free(&r->b);
+    wfp_http_error(req, 404, "no invocation '%s'", r->id);
+  } else if (r->kind == RD_INV && r->wait > 0 && r->status == WFP_STORE_PENDING && S->cl &&
+             !S->stopping) {
+    /* GET ?wait on one another host runs: asked of the store until it ends */
+    wfp__buf_free(&r->b);
+    wfp_svc_wait_remote(S, req, r->id, r->wait, true);
+  } else if (r->kind == RD_INST && r->rc == 0) {
+    wfp__buf_free(&r->b);
+    wfp_http_error(req, 404, "no instance %llu", (unsigned long long)r->handle);
+  } else if (r->kind == RD_EXISTING) {
+    if (r->rc == 1 && r->wait > 0 && r->status != WFP_STORE_PENDING) {
+      send_json(req, 200, &r->b);
+    } else if (r->rc == 1 && r->wait > 0 && S->cl) {
+      /* another host runs it: this request waits for its end there */
+      wfp__buf_free(&r->b);
+      wfp_svc_wait_remote(S, req, r->id, r->wait, false);
+    } else {
+      /* rc 0: committed, and not readable: not possible with one store */
+      wfp__buf_free(&r->b);
+      answer_accepted(req, r->id, r->rc == 1 ? status_name(r->status) : "pending");
+    }
+  } else {
+    send_json(req, 200, &r->b);
+  }
+  free(r->topic);
+  free(r);
+}
+
+static api_read *read_new(wfp_http_req *req, int kind) {
+  api_read *r = calloc(1, sizeof *r);
+  if (!r) {
+    wfp_http_error(req, 500, "out of memory");
+    return NULL;
+  }
+  r->kind = kind;
+  r->req = req;
+  wfp__buf_init(&r->b);
+  return r;
+}
+
+/* GET's answer for id from the store: 200, or 404; with several hosts
+** and wait > 0, one still pending waits for its end (another host runs
+** it). */
+static void answer_stored(svc *S, wfp_http_req *req, const char *id, int64_t wait) {
+  api_read *r = read_new(req, RD_INV);
+  if (!r)
+    return;
+  snprintf(r->id, sizeof r->id, "%s", id);
+  r->wait = wait;
+  wfp_svc_read(S, read_work, read_after, r);
 }
 
 static void answer_accepted(wfp_http_req *req, const char *id, const char *status) {
@@ -115,7 +208,7 @@ static void waiter_timeout(uv_timer_t *t) {
   w->req = NULL;
   uv_close((uv_handle_t *)&w->timer, waiter_closed);
   if (w->get)
-    answer_stored(S, req, id);
+    answer_stored(S, req, id, 0);
   else
     answer_accepted(req, id, "pending");
 }
@@ -203,34 +296,35 @@ static void answer_existing(svc *S, wfp_http_req *req, const char *id, int64_t w
       answer_accepted(req, id, "pending");
     return;
   }
-  wfp__buf b;
-  wfp__buf_init(&b);
-  row_out ro = {&b, WFP_STORE_PENDING};
-  int rc = S->store->m->get_inv(S->store, id, row_to_out, &ro);
-  int status = ro.status;
-  if (rc < 0) {
-    wfp__buf_free(&b);
-    store_failed(S, req, rc);
-  } else if (rc == 0) {
-    /* committed, and not readable: not possible with one store */
-    wfp__buf_free(&b);
-    answer_accepted(req, id, "pending");
-  } else if (wait > 0 && status != WFP_STORE_PENDING) {
-    send_json(req, 200, &b);
-  } else {
-    wfp__buf_free(&b);
-    answer_accepted(req, id, status_name(status));
-  }
+  api_read *r = read_new(req, RD_EXISTING);
+  if (!r)
+    return;
+  snprintf(r->id, sizeof r->id, "%s", id);
+  r->wait = wait;
+  wfp_svc_read(S, read_work, read_after, r);
 }
 
 static void created(svc *S, svc_op *op) {
   wfp_http_req *req = op->req;
   op->req = NULL;
+  if (op->busy) {
+    wfp_http_error(req, 503, "another request with this Idempotency-Key is being taken; "
+                             "retry it");
+    return;
+  }
   if (op->found) {
     answer_existing(S, req, op->found_id, op->wait_ms);
     return;
   }
   wfp_svc_count(S, op->fn, -1, WFP_STORE_PENDING);
+  if (!op->owned) {
+    /* several hosts: the one that holds its instance runs it */
+    if (op->wait_ms > 0)
+      wfp_svc_wait_remote(S, req, op->id, op->wait_ms, false);
+    else
+      answer_accepted(req, op->id, "pending");
+    return;
+  }
   svc_inv *si = wfp_svc_start_new(S, op->id, op->seq, op->mod, op->fn, op->input,
                                   strlen(op->input), op->origin, op->create.now_ms);
   if (si && op->wait_ms > 0)
@@ -352,7 +446,15 @@ static int body_object(wfp_http_req *req) {
   return 0;
 }
 
-static void post_invocation(svc *S, wfp_http_req *req) {
+static void post_invocation(svc *S, wfp_http_req *req, bool fetched);
+
+static void post_again(svc *S, wfp_http_req *req, bool found) {
+  (void)found; /* not found: the second pass answers 404 */
+  post_invocation(S, req, true);
+}
+
+/* fetched: the instance named by "self" was looked for in the store */
+static void post_invocation(svc *S, wfp_http_req *req, bool fetched) {
   int64_t wait = wait_param(S, req);
   if (wait < 0 || body_object(req))
     return;
@@ -457,6 +559,12 @@ static void post_invocation(svc *S, wfp_http_req *req) {
       goto out;
     }
     if (!wfp_env_instance_resource(S->env, (uint64_t)handle)) {
+      /* several hosts: one made by another host is read from the store,
+      ** and the request taken again */
+      if (!fetched && wfp_svc_instance_fetch(S, req, (uint64_t)handle, post_again)) {
+        req = NULL;
+        goto out;
+      }
       wfp_http_error(req, 404, "no instance %lld", (long long)handle);
       goto out;
     }
@@ -524,7 +632,7 @@ static void get_invocation(svc *S, wfp_http_req *req, const char *id) {
   if (si)
     add_waiter(S, si, req, wait, true);
   else
-    answer_stored(S, req, id);
+    answer_stored(S, req, id, wait);
 }
 
 /* ---- GET /v1/messages ---- */
@@ -562,18 +670,15 @@ static void get_messages(svc *S, wfp_http_req *req) {
     wfp_http_error(req, 400, "messages take topic=T, after=SEQ and limit=N (whole numbers)");
     return;
   }
-  wfp__buf b;
-  wfp__buf_init(&b);
-  wfp__buf_adds(&b, "{\"messages\":[");
-  int rc = S->store->m->messages(S->store, topic, after, limit, msg_json, &b);
-  free(topic);
-  if (rc) {
-    wfp__buf_free(&b);
-    store_failed(S, req, rc);
+  api_read *r = read_new(req, RD_MSGS);
+  if (!r) {
+    free(topic);
     return;
   }
-  wfp__buf_adds(&b, "]}");
-  send_json(req, 200, &b);
+  r->topic = topic;
+  r->after = after;
+  r->limit = limit;
+  wfp_svc_read(S, read_work, read_after, r);
 }
 
 /* ---- GET /v1/context ---- */
@@ -589,17 +694,9 @@ static int ctx_json(void *ud, const char *key, size_t len, int64_t v) {
 }
 
 static void get_context(svc *S, wfp_http_req *req) {
-  wfp__buf b;
-  wfp__buf_init(&b);
-  wfp__buf_addc(&b, '{');
-  int rc = S->store->m->load_ctx(S->store, ctx_json, &b);
-  if (rc) {
-    wfp__buf_free(&b);
-    store_failed(S, req, rc);
-    return;
-  }
-  wfp__buf_addc(&b, '}');
-  send_json(req, 200, &b);
+  api_read *r = read_new(req, RD_CTX);
+  if (r)
+    wfp_svc_read(S, read_work, read_after, r);
 }
 
 /* ---- instances ---- */
@@ -620,18 +717,11 @@ static void get_instance(svc *S, wfp_http_req *req, const char *hs) {
     wfp_http_error(req, 404, "no instance '%.64s'", hs);
     return;
   }
-  wfp__buf b;
-  wfp__buf_init(&b);
-  int rc = S->store->m->get_instance(S->store, (uint64_t)h, inst_json, &b);
-  if (rc < 0) {
-    wfp__buf_free(&b);
-    store_failed(S, req, rc);
-  } else if (rc == 0) {
-    wfp__buf_free(&b);
-    wfp_http_error(req, 404, "no instance %lld", (long long)h);
-  } else {
-    send_json(req, 200, &b);
-  }
+  api_read *r = read_new(req, RD_INST);
+  if (!r)
+    return;
+  r->handle = (uint64_t)h;
+  wfp_svc_read(S, read_work, read_after, r);
 }
 
 static void instance_created(svc *S, svc_op *op) {
@@ -736,7 +826,11 @@ static void post_instance(svc *S, wfp_http_req *req) {
     }
   }
   uint64_t h = 0;
-  int rc = wfp_env_instance_new(S->env, mod->m, r->name, &h);
+  int rc = wfp_svc_instance_new(S, mod, r->name, &h);
+  if (rc == WFP_ELIMIT) {
+    wfp_http_error(req, 503, "no instance handle at hand yet; retry");
+    goto out;
+  }
   if (rc)
     goto oom;
   if (props) {
@@ -797,7 +891,7 @@ void wfp_svc_handle(void *ud, wfp_http_req *req) {
   } while (0)
   if (strcmp(p, "/v1/invocations") == 0) {
     ONLY(post, "POST");
-    post_invocation(S, req);
+    post_invocation(S, req, false);
   } else if (strncmp(p, "/v1/invocations/", 16) == 0 && p[16] && !strchr(p + 16, '/')) {
     ONLY(get, "GET");
     get_invocation(S, req, p + 16);

@@ -28,6 +28,8 @@ struct svc_committer {
   pthread_cond_t cv;
   svc_op *qh, *qt; /* handed over, under mu */
   svc_op *dh, *dt; /* committed, for the loop, under mu */
+  svc_op *xh;      /* not committed (a failure, the end), with a request to
+                   ** answer: for the loop, under mu */
   bool stop;       /* under mu: finish and end */
   bool stopped;    /* under mu: the thread ended; queries are not run */
   bool running;
@@ -109,7 +111,10 @@ static int apply_writes(svc_committer *c, svc_op *op, int64_t now) {
     int rc = 0;
     switch (w->kind) {
     case SVC_W_CTX:
-      rc = s->m->ctx_set(s, w->key, w->key_len, w->i64);
+      /* --ctx on a store several hosts share: only where no host set it */
+      rc = op->kind == SVC_OP_SETUP && s->m->cluster
+               ? s->m->cluster->ctx_default(s, w->key, w->key_len, w->i64)
+               : s->m->ctx_set(s, w->key, w->key_len, w->i64);
       break;
     case SVC_W_MSG: {
       int64_t seq = 0;
@@ -131,14 +136,33 @@ static int apply_writes(svc_committer *c, svc_op *op, int64_t now) {
   return WFP_OK;
 }
 
+/* Several hosts: 1 when the op's invocation is still this host's (its
+** row locked to the commit), 0 when another host took it over (op->lost:
+** nothing of the op is written). */
+static int fenced(wfp_store *s, svc_op *op) {
+  if (!s->m->cluster || !op->epoch)
+    return 1;
+  int rc = s->m->cluster->fence(s, op->seq, op->epoch);
+  if (rc == 0)
+    op->lost = true;
+  return rc;
+}
+
 static int apply(svc_committer *c, svc_op *op) {
   wfp_store *s = c->s;
   int64_t now = wfp_svc_now_ms();
   int rc = WFP_OK;
   switch (op->kind) {
   case SVC_OP_CREATE:
+    op->create.owned_out = &op->owned;
+    op->create.epoch_out = &op->epoch;
+    op->owned = 1;
     if (op->idem) {
       rc = s->m->idem_get(s, op->idem, op->found_id);
+      if (rc == WFP_ELIMIT) { /* another host takes the same key now */
+        op->busy = true;
+        return WFP_OK;
+      }
       if (rc < 0)
         return rc;
       if (rc == 1) {
@@ -154,11 +178,19 @@ static int apply(svc_committer *c, svc_op *op) {
     return rc;
   case SVC_OP_STEP:
     op->st.now_ms = now;
+    if ((rc = fenced(s, op)) <= 0) {
+      hold_release(c, op->seq);
+      return rc;
+    }
     if ((rc = s->m->inv_step(s, &op->st)) != 0)
       return rc;
     hold_release(c, op->seq);
     return apply_writes(c, op, now);
   case SVC_OP_END:
+    if ((rc = fenced(s, op)) <= 0) {
+      hold_release(c, op->seq);
+      return rc;
+    }
     if ((rc = apply_writes(c, op, now)) != 0)
       return rc;
     hold_release(c, op->seq);
@@ -173,10 +205,16 @@ static int apply(svc_committer *c, svc_op *op) {
     return apply_writes(c, op, now);
   case SVC_OP_RELEASE:
     hold_release(c, op->seq);
+    /* several hosts: another one (or this one) claims it again */
+    if (s->m->cluster && op->epoch)
+      return s->m->cluster->release(s, op->seq, op->epoch);
     return WFP_OK;
   case SVC_OP_QUERY:
     if (!s->m->db_run)
       return WFP_OK;
+    /* a query of an invocation another host took over is not run */
+    if ((rc = fenced(s, op)) <= 0)
+      return rc;
     if ((rc = s->m->db_run(s, op->job)) != 0)
       return rc;
     /* a statement that wrote waits for its step's record: they commit as
@@ -242,6 +280,38 @@ static void free_list(svc_op *op) {
   }
 }
 
+/* Ops that will not commit (the committer's thread): one a request waits
+** for goes to the loop, which answers it 503 (answered_dropped). */
+static void drop_list(svc_committer *c, svc_op *op) {
+  while (op) {
+    svc_op *n = op->next;
+    if (op->req && op->kind != SVC_OP_QUERY) {
+      pthread_mutex_lock(&c->mu);
+      op->next = c->xh;
+      c->xh = op;
+      pthread_mutex_unlock(&c->mu);
+    } else {
+      wfp_svc_op_free(op);
+    }
+    op = n;
+  }
+}
+
+/* The loop's thread. */
+static void answer_dropped(svc_committer *c) {
+  pthread_mutex_lock(&c->mu);
+  svc_op *op = c->xh;
+  c->xh = NULL;
+  pthread_mutex_unlock(&c->mu);
+  while (op) {
+    svc_op *n = op->next;
+    wfp_http_error(op->req, 503, "the service is stopping");
+    op->req = NULL;
+    wfp_svc_op_free(op);
+    op = n;
+  }
+}
+
 static void fail_with(svc_committer *c, int rc) {
   pthread_mutex_lock(&c->mu);
   if (!c->failed) {
@@ -300,7 +370,7 @@ static void *run(void *arg) {
     if (rc || lost) {
       c->s->m->rollback(c->s);
       c->nholds = 0;
-      free_list(applied.h);
+      drop_list(c, applied.h);
       if (rc) {
         fail_with(c, rc);
         pthread_mutex_lock(&c->mu);
@@ -338,10 +408,12 @@ static void *run(void *arg) {
     svc_op *op = *l;
     while (op) {
       svc_op *next = op->next;
-      if (op->kind == SVC_OP_QUERY)
+      if (op->kind == SVC_OP_QUERY) {
         query_done(c, op);
-      else
-        wfp_svc_op_free(op);
+      } else {
+        op->next = NULL;
+        drop_list(c, op);
+      }
       op = next;
     }
   }
@@ -357,10 +429,15 @@ static void on_async(uv_async_t *h) {
   c->dh = c->dt = NULL;
   bool failed = c->failed;
   pthread_mutex_unlock(&c->mu);
+  answer_dropped(c);
   while (op) {
     svc_op *next = op->next;
-    if (op->done && !c->S->stopping)
+    if (op->done && !c->S->stopping) {
       op->done(c->S, op);
+    } else if (op->req) { /* committed; a retry with its key finds it */
+      wfp_http_error(op->req, 503, "the service is stopping");
+      op->req = NULL;
+    }
     wfp_svc_op_free(op);
     op = next;
   }
@@ -417,13 +494,15 @@ void wfp_svc_commit(svc_committer *c, svc_op *op) {
   pthread_mutex_unlock(&c->mu);
 }
 
-void wfp_svc_commit_query(svc_committer *c, wfp_db_job *job, int64_t hold_seq) {
+void wfp_svc_commit_query(svc_committer *c, wfp_db_job *job, int64_t seq, int64_t epoch,
+                          bool hold) {
   svc_op op;
   memset(&op, 0, sizeof op);
   op.kind = SVC_OP_QUERY;
   op.job = job;
-  op.seq = hold_seq;
-  op.hold = hold_seq > 0;
+  op.seq = seq;
+  op.epoch = epoch;
+  op.hold = hold && seq > 0;
   pthread_cond_init(&op.ran_cv, NULL);
   pthread_mutex_lock(&c->mu);
   if (!c->stopped) {
@@ -450,7 +529,14 @@ void wfp_svc_committer_stop(svc_committer *c) {
     pthread_mutex_unlock(&c->mu);
     pthread_join(c->thread, NULL);
   }
-  /* committed ops the loop did not take: dropped (it is stopping) */
+  /* committed ops the loop did not take: dropped (it is stopping); their
+  ** requests, and those of ops not committed, answered */
+  answer_dropped(c);
+  for (svc_op *op = c->dh; op; op = op->next)
+    if (op->req) {
+      wfp_http_error(op->req, 503, "the service is stopping");
+      op->req = NULL;
+    }
   free_list(c->dh);
   c->dh = c->dt = NULL;
   free(c->holds);

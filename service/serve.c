@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "json.h"
+#include "pgquery.h"
 #include "svc.h"
 
 #define WFP_SERVE_API __attribute__((visibility("default")))
@@ -284,6 +285,13 @@ static bool take_writes(svc_op *op, svc_inv *si, const svc_write *w) {
 
 static void record_done(svc *S, svc_op *op) {
   svc_inv *si = op->si;
+  if (op->lost) {
+    /* another host took it over: it ends here, and goes on there from its
+    ** last record */
+    si->lost = true;
+    op->cb(op->inv, WFP_ECANCELED);
+    return;
+  }
   for (size_t i = 0; i < op->nw; i++)
     if (op->w[i].kind == SVC_W_MSG)
       S->stats.messages++;
@@ -358,6 +366,7 @@ static void on_commit(void *ud, const wfp_commit_record *r, wfp_commit_cb cb) {
   op->inv = r->inv;
   op->cb = cb;
   op->seq = si->seq;
+  op->epoch = si->epoch;
   memcpy(op->id, si->id, sizeof op->id);
   op->done = record_done;
   bool ok = take_writes(op, si, has ? &w : NULL);
@@ -413,8 +422,8 @@ oom:
 static void run_query(void *ud, wfp_db_job *job) {
   svc *S = ud;
   svc_inv *si = wfp_db_job_data(job);
-  int64_t hold = si && !wfp_db_job_is_row(job) && !wfp_db_job_has_each(job) ? si->seq : 0;
-  wfp_svc_commit_query(S->com, job, hold);
+  bool hold = si && !wfp_db_job_is_row(job) && !wfp_db_job_has_each(job);
+  wfp_svc_commit_query(S->com, job, si ? si->seq : 0, si ? si->epoch : 0, hold);
 }
 
 /* ---- starting invocations ---- */
@@ -423,7 +432,11 @@ static void inv_done(wfp_invocation *inv, int status, void *data) {
   (void)inv;
   svc_inv *si = data;
   svc *S = si->S;
-  if (status < 0 && !S->stopping) {
+  char lost_id[17] = "";
+  if (si->lost) {
+    wfp_svc_cluster_lost(S, si);
+    snprintf(lost_id, sizeof lost_id, "%s", si->id);
+  } else if (status < 0 && !S->stopping) {
     /* the host failed it (out of memory): no end was recorded, so the
     ** store keeps it pending from its last record; the next start takes
     ** it up again */
@@ -433,10 +446,13 @@ static void inv_done(wfp_invocation *inv, int status, void *data) {
     if (op) {
       op->kind = SVC_OP_RELEASE;
       op->seq = si->seq;
+      op->epoch = si->epoch;
       wfp_svc_submit(S, op);
     }
   }
   inv_free(S, si);
+  if (lost_id[0])
+    wfp_svc_cluster_retake(S, lost_id);
 }
 
 static svc_inv *inv_new(svc *S, const char *id, int64_t seq, svc_module *mod, const char *fn,
@@ -483,6 +499,8 @@ svc_inv *wfp_svc_start_new(svc *S, const char *id, int64_t seq, svc_module *mod,
   svc_inv *si = inv_new(S, id, seq, mod, fn, origin, created_ms);
   if (!si)
     return NULL;
+  /* several hosts: a new invocation is held from its first epoch */
+  si->epoch = S->cl ? 1 : 0;
   wfp_invocation *inv = NULL;
   if (wfp_invocation_new(mod->m, S->env, input, input_len, &inv) != 0) {
     logf_(S, "error: invocation %s cannot start: its input is refused", id);
@@ -564,6 +582,7 @@ static int recover_one(void *ud, const wfp_store_row *r) {
     wfp_invocation_free(inv);
     return WFP_ENOMEM;
   }
+  si->epoch = r->epoch;
   if (e) {
     /* it can never go on: it ends, trapped, with what is wrong */
     rc->corrupt++;
@@ -575,6 +594,7 @@ static int recover_one(void *ud, const wfp_store_row *r) {
     if (op && (op->text = strdup(msg))) {
       op->kind = SVC_OP_END;
       op->seq = r->seq;
+      op->epoch = r->epoch;
       op->status = WFP_STORE_TRAPPED;
       op->steps = r->steps;
       op->fuel = r->fuel;
@@ -591,6 +611,15 @@ static int recover_one(void *ud, const wfp_store_row *r) {
   if (launch(S, si, inv))
     rc->started++;
   return 0;
+}
+
+int wfp_svc_take_up(svc *S, const wfp_store_row *r) {
+  recover rec;
+  memset(&rec, 0, sizeof rec);
+  rec.S = S;
+  int rc = recover_one(&rec, r);
+  S->stats.waiting_program += rec.waiting;
+  return rc;
 }
 
 /* ---- stopping ---- */
@@ -626,10 +655,15 @@ static void help(void) {
          "  --listen HOST:PORT   where to listen (default 127.0.0.1:8080; port 0\n"
          "                       picks a free one); prints 'listening on\n"
          "                       http://HOST:PORT' when ready\n"
-         "  --store PATH         the store, a SQLite file (default wfp-store.db)\n"
-         "  --db PATH            the SQLite database db_query runs on (default: the\n"
-         "                       store's own file, where a query's writes commit with\n"
-         "                       its step; another file is at-least-once)\n"
+         "  --store PATH|URL     the store, a SQLite file (default wfp-store.db), or\n"
+         "                       a postgresql:// URL that several hosts share\n"
+         "  --db PATH|URL        the database db_query runs on, a SQLite file or a\n"
+         "                       postgresql:// URL (default: the store's own, where a\n"
+         "                       query's writes commit with its step; another one is\n"
+         "                       at-least-once)\n"
+         "  --lease-ms N         several hosts on PostgreSQL: how long another host\n"
+         "                       waits for this one before it takes its invocations\n"
+         "                       over when it stops renewing (default 5000)\n"
          "  --fsync MODE         full (default): every commit reaches the disk before\n"
          "                       it is answered; normal: the log is synced at\n"
          "                       checkpoints (a power loss may lose the last commits);\n"
@@ -673,7 +707,7 @@ typedef struct sopts {
   const char **sos, **subs, **everys, **ctx;
   int nsos, nsubs, neverys, nctx;
   uint64_t workers, max_fuel, max_steps, max_body, max_conns, req_timeout, idle_timeout,
-      max_wait;
+      max_wait, lease_ms;
   int sync;
 } sopts;
 
@@ -707,7 +741,7 @@ static int parse(int argc, char **argv, sopts *o, bool *done) {
         "--listen",      "--store",          "--db",           "--workers",
         "--subscribe",   "--every",          "--max-fuel",     "--max-steps",
         "--fsync",       "--max-body",       "--max-connections", "--request-timeout",
-        "--idle-timeout", "--max-wait",      "--ctx",          NULL};
+        "--idle-timeout", "--max-wait",      "--ctx",          "--lease-ms",  NULL};
     const char *name = NULL, *v = NULL;
     for (const char *const *q = valued; *q; q++) {
       size_t n = strlen(*q);
@@ -762,7 +796,8 @@ static int parse(int argc, char **argv, sopts *o, bool *done) {
                   {"--max-connections", offsetof(sopts, max_conns), 1, 1000000},
                   {"--request-timeout", offsetof(sopts, req_timeout), 1, 86400000},
                   {"--idle-timeout", offsetof(sopts, idle_timeout), 1, 86400000},
-                  {"--max-wait", offsetof(sopts, max_wait), 0, 86400000}};
+                  {"--max-wait", offsetof(sopts, max_wait), 0, 86400000},
+                  {"--lease-ms", offsetof(sopts, lease_ms), 100, 3600000}};
       for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++)
         if (strcmp(name, nums[k].name) == 0) {
           uint64_t *dst = (uint64_t *)((char *)o + nums[k].off);
@@ -830,7 +865,11 @@ static int load_inst(void *ud, uint64_t handle, const char *resource, const char
           (unsigned long long)handle, resource);
     return 0;
   }
-  int rc = wfp_env_instance_restore(S->env, mod->m, resource, handle);
+  /* one seen before (several hosts: another one changed it since) keeps
+  ** its handle, and takes the store's properties */
+  int rc = wfp_env_instance_resource(S->env, handle)
+               ? WFP_OK
+               : wfp_env_instance_restore(S->env, mod->m, resource, handle);
   if (rc == WFP_ENOMEM)
     return rc;
   if (rc) {
@@ -862,6 +901,15 @@ static int load_inst(void *ud, uint64_t handle, const char *resource, const char
   }
   wfp__arena_free(&a);
   return 0;
+}
+
+int wfp_svc_instance_load(svc *S, uint64_t handle, const char *resource, const char *props,
+                          char *err, size_t errlen) {
+  inst_load il = {S, ""};
+  int rc = load_inst(&il, handle, resource, props);
+  if (rc)
+    snprintf(err, errlen, "%s", rc == WFP_ENOMEM ? "out of memory" : il.err);
+  return rc;
 }
 
 static int load_count(void *ud, const char *fn, int status, uint64_t n) {
@@ -908,6 +956,7 @@ int wfp_serve_main(int argc, char **argv) {
   o.req_timeout = 10000;
   o.idle_timeout = 60000;
   o.max_wait = 300000;
+  o.lease_ms = 5000;
   o.sos = calloc((size_t)argc + 1, sizeof *o.sos);
   o.subs = calloc((size_t)argc + 1, sizeof *o.subs);
   o.everys = calloc((size_t)argc + 1, sizeof *o.everys);
@@ -915,6 +964,7 @@ int wfp_serve_main(int argc, char **argv) {
   svc *S = calloc(1, sizeof *S);
   uv_loop_t uv;
   bool uv_ready = false;
+  wfp_pgq_runner *pg_runner = NULL;
   int code = 2;
   char err[1024];
   if (!o.sos || !o.subs || !o.everys || !o.ctx || !S) {
@@ -972,10 +1022,16 @@ int wfp_serve_main(int argc, char **argv) {
   S->max_fuel = o.max_fuel;
   S->max_steps = o.max_steps;
   S->max_wait_ms = (int64_t)o.max_wait;
-  S->store_path = o.store;
+  /* logs and the status page name the store without its password */
+  char store_shown[1024];
+  wfp_store_url_shown(o.store, store_shown, sizeof store_shown);
+  S->store_path = store_shown;
   S->started_ms = wfp_svc_now_ms();
-  /* the store */
-  wfp_store_opts so = {sizeof so, o.sync};
+  /* the store; on PostgreSQL this process is one host among several, with
+  ** an id of its own */
+  char host_id[17];
+  wfp_svc_new_id(host_id);
+  wfp_store_opts so = {sizeof so, o.sync, host_id, (int64_t)o.lease_ms};
   if (wfp_store_open(o.store, &so, &S->store, err, sizeof err) != 0) {
     fprintf(stderr, "wfp-host: error: %s\n", err);
     goto out;
@@ -984,7 +1040,15 @@ int wfp_serve_main(int argc, char **argv) {
     goto oom;
   /* db_query: the store's own file (exactly once), or another one */
   S->db_in_store = true;
-  if (o.db) {
+  if (o.db && wfp_store_is_pg(o.db)) {
+    /* PostgreSQL: the store's own database when the URL is the store's */
+    S->db_in_store = strcmp(o.db, o.store) == 0;
+    if (!S->db_in_store && wfp_pgq_runner_open(o.db, &pg_runner, err, sizeof err) != 0) {
+      fprintf(stderr, "wfp-host: error: --db: %s\n", err);
+      goto out;
+    }
+    S->db_path = o.db;
+  } else if (o.db) {
     char *a = realpath(o.db, NULL), *b = realpath(o.store, NULL);
     S->db_in_store = a && b && strcmp(a, b) == 0;
     free(a);
@@ -1038,8 +1102,15 @@ int wfp_serve_main(int argc, char **argv) {
   wfp_loop_set_sink(S->loop, NULL, NULL);
   if (S->db_in_store)
     wfp_loop_set_db_runner(S->loop, run_query, S);
+  else if (pg_runner)
+    wfp_loop_set_db_runner(S->loop, wfp_pgq_runner_run, pg_runner);
   if (wfp_svc_committer_start(S, S->store, &uv, &S->com) != 0) {
     fprintf(stderr, "wfp-host: error: cannot start the committer\n");
+    goto out;
+  }
+  /* several hosts on the store: leases, claims, reads off the loop */
+  if (wfp_svc_cluster_start(S, (int64_t)o.lease_ms, err, sizeof err) != 0) {
+    fprintf(stderr, "wfp-host: error: %s\n", err);
     goto out;
   }
   /* triggers: cursors and schedules, committed before anything runs */
@@ -1103,6 +1174,7 @@ int wfp_serve_main(int argc, char **argv) {
     goto out;
   }
   wfp_svc_scheds_arm(S);
+  wfp_svc_cluster_go(S);
   uv_signal_init(&uv, &S->sigterm);
   uv_signal_init(&uv, &S->sigint);
   S->sigterm.data = S->sigint.data = S;
@@ -1112,7 +1184,7 @@ int wfp_serve_main(int argc, char **argv) {
   wfp__buf_init(&line);
   wfp__buf_printf(&line, "{\"time_ms\":%lld,\"event\":\"start\",\"store\":",
                   (long long)wfp_svc_now_ms());
-  wfp__buf_add_jstr(&line, o.store, strlen(o.store));
+  wfp__buf_add_jstr(&line, S->store_path, strlen(S->store_path));
   wfp__buf_printf(&line, ",\"recovered\":%llu,\"waiting_for_program\":%llu}\n",
                   (unsigned long long)rec.started, (unsigned long long)rec.waiting);
   if (!line.oom)
@@ -1139,8 +1211,12 @@ out:
     for (int i = 0; i < S->nscheds; i++)
       if (S->scheds[i].timer.data)
         uv_close((uv_handle_t *)&S->scheds[i].timer, NULL);
-    /* what was handed over commits; then the loop lets go of the rest */
+    /* what was handed over commits; then the loop lets go of the rest (and
+    ** several hosts' store lets go of this host's: others take it at once) */
+    wfp_svc_cluster_stop(S);
     wfp_svc_committer_stop(S->com);
+    if (S->store)
+      wfp_svc_cluster_leave(S);
     wfp_loop_free(S->loop);
     if (uv_ready) {
       while (uv_run(&uv, UV_RUN_NOWAIT))
@@ -1150,8 +1226,10 @@ out:
     while (S->live)
       inv_free(S, S->live);
     free(S->table);
+    wfp_svc_cluster_free(S);
     if (S->store)
       S->store->m->close(S->store);
+    wfp_pgq_runner_close(pg_runner);
     wfp_env_free(S->env);
     for (int i = 0; i < S->nmods; i++)
       wfp_module_free(S->mods[i].m);

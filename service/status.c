@@ -195,6 +195,7 @@ void wfp_svc_metrics(svc *S, wfp_http_req *req) {
                   "included.\n# TYPE wfp_commit_seconds_total counter\n"
                   "wfp_commit_seconds_total %.6f\n",
                   (unsigned long long)ops, (unsigned long long)txns, secs);
+  wfp_svc_cluster_metrics(S, &b); /* several hosts: leases, claims, takeovers */
   if (S->http) {
     wfp__buf_adds(&b, "# HELP wfp_http_responses_total Responses, by class.\n"
                       "# TYPE wfp_http_responses_total counter\n");

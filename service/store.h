@@ -1,7 +1,7 @@
 /*
 ** store.h: the service's durable store, behind a table of methods with a
 ** version and a size first (as sqlite3_vfs and sqlite3_io_methods):
-** SQLite today (store_sqlite.c), PostgreSQL next behind the same table.
+** SQLite (store_sqlite.c) and PostgreSQL (store_pg.c, several hosts).
 ** The store keeps invocations (input, state bytes, pending effect, output
 ** or trap), the context, resource instances, the message log, idempotency
 ** keys, subscribers' cursors and schedules. Not here: what is written
@@ -37,6 +37,9 @@ struct wfp_store {
 typedef struct wfp_store_opts {
   size_t size;
   int sync; /* WFP_STORE_SYNC_*: when a commit reaches the disk */
+  /* several hosts on one store (PostgreSQL; ignored by SQLite): */
+  const char *host_id; /* this process's id among the hosts, 16 hex digits */
+  int64_t lease_ms;    /* --lease-ms */
 } wfp_store_opts;
 
 /*
@@ -61,6 +64,11 @@ typedef struct wfp_store_new {
   uint64_t self;      /* its instance, or 0 */
   const char *origin; /* "http", "subscriber TOPIC=FN", "every D=FN" */
   int64_t now_ms;
+  /* several hosts (NULL when not asked): whether this host holds the new
+  ** invocation (1: it runs it now; 0: another host, the one that holds its
+  ** instance, takes it), and its lease's epoch */
+  int *owned_out;
+  int64_t *epoch_out;
 } wfp_store_new;
 
 /* What a step's record leaves in its invocation's row: the state the
@@ -111,6 +119,7 @@ typedef struct wfp_store_row {
   const char *trap;   /* trapped: the message; else NULL */
   uint64_t steps, fuel;
   int64_t created_ms, updated_ms;
+  int64_t epoch; /* several hosts: the epoch of the lease it is held under */
 } wfp_store_row;
 
 typedef struct wfp_store_msg {
@@ -131,6 +140,8 @@ typedef int (*wfp_store_inst_cb)(void *ud, uint64_t handle, const char *resource
 typedef int (*wfp_store_count_cb)(void *ud, const char *fn, int status, uint64_t n);
 
 #define WFP_STORE_METHODS_VERSION 1
+
+typedef struct wfp_store_cluster wfp_store_cluster;
 
 /*
 ** The methods. Each returns 0, or a negative WFP_E* with the store's
@@ -173,6 +184,8 @@ struct wfp_store_methods {
   int (*msg_last)(wfp_store *s, int64_t *seq);
   /* A subscriber's cursor: 1 and *seq when it has one, 0 when not. */
   int (*cursor_get)(wfp_store *s, const char *name, int64_t *seq);
+  /* Moves it to seq: 0; 1 when another host delivered seq to this
+  ** subscriber already (several hosts: its invocation is not made twice). */
   int (*cursor_set)(wfp_store *s, const char *name, int64_t seq);
   /* An instance and its properties (a JSON object), created or replaced. */
   int (*inst_put)(wfp_store *s, uint64_t handle, const char *resource, const char *props);
@@ -201,13 +214,90 @@ struct wfp_store_methods {
                   wfp_store_msg_cb cb, void *ud);
   /* One instance: 1 after cb, 0 when there is none. */
   int (*get_instance)(wfp_store *s, uint64_t handle, wfp_store_inst_cb cb, void *ud);
+
+  /* Several hosts on this store (below), or NULL: one process at a time. */
+  const wfp_store_cluster *cluster;
 };
 
 /*
-** Opens the store where names (a SQLite file path; "postgresql://..." is
-** refused until its store exists), creating or upgrading its schema. A
-** second process on one SQLite store is refused (a lock file beside it).
-** 0 and *out, or WFP_EIO / WFP_EINVAL with a message in err.
+** Several hosts on one store (CONTRACT section 7; store_pg.c, docs/service.md).
+** Each host has an id and a lease (a row renewed every lease/3 by the
+** heartbeat, on a connection of its own); it holds invocations (their
+** owner column), each under an epoch that grows by one at each claim, and
+** resource instances the same way. A record commits only while its
+** invocation is still held at its epoch (fence): a host that lost its lease
+** to another one never commits a step that one took over.
+*/
+
+/* What a claim asks for and answers. Caller-allocated; size first. */
+typedef struct wfp_store_claim {
+  size_t size;
+  const char *const *programs; /* the program hashes this host runs */
+  int nprograms;
+  int limit;            /* invocations at most (an instance's come all at once) */
+  int64_t now_ms;       /* this host's clock: sleepers due by now_ms + ahead_ms */
+  int64_t ahead_ms;     /* are taken */
+  wfp_store_row_cb row; /* each claimed row (row->epoch its new epoch), the
+                        ** one of an instance that had begun first */
+  wfp_store_inst_cb inst; /* each instance acquired: its properties now */
+  void *ud;
+  /* answers */
+  int64_t next_due_ms;  /* the earliest wake time of a sleeper left (0: none) */
+  int64_t next_expiry_ms; /* in how many ms another host's lease ends (-1: none) */
+  int full;             /* the limit was reached: there may be more */
+} wfp_store_claim;
+
+/* Notifications the listener reports (bits). */
+enum { WFP_STORE_NOTE_WORK = 1 };
+
+struct wfp_store_cluster {
+  size_t size; /* sizeof(wfp_store_cluster) */
+  /* ---- the writer (committer's thread), in the open transaction ---- */
+  /* 1 while invocation seq is held at epoch (its row stays locked to the
+  ** end of the transaction), 0 when another host took it over. */
+  int (*fence)(wfp_store *s, int64_t seq, int64_t epoch);
+  /* ---- the cluster's thread and connection (cluster.c), each call a
+  ** transaction of its own ---- */
+  /* Takes runnable invocations: unheld, or held by a host whose lease
+  ** ended, of a program given, not sleeping past now + ahead; with their
+  ** resource instances. Never waits for a row another host locked. */
+  int (*claim)(wfp_store *s, wfp_store_claim *c);
+  /* ---- the writer again ---- */
+  /* A context key's value when it has none (--ctx). */
+  int (*ctx_default)(wfp_store *s, const char *key, size_t len, int64_t value);
+  /* ---- the cluster's thread ---- */
+  /* A block of instance handles no other host hands out: [*first, *first + *n). */
+  int (*handles)(wfp_store *s, uint64_t *first, uint64_t *n);
+  /* ---- the writer ---- */
+  /* Lets go of invocation seq held at epoch: another host (or this one)
+  ** claims it again from its last record. */
+  int (*release)(wfp_store *s, int64_t seq, int64_t epoch);
+  /* ---- readers (the reader's thread) ---- */
+  /* A context key: 1 and *value, 0 when it is not set. */
+  int (*ctx_get)(wfp_store *s, const char *key, size_t len, int64_t *value);
+  /* ---- the cluster's thread ---- */
+  /* Renews this host's lease; *lapsed 1 when it had ended before. */
+  int (*heartbeat)(wfp_store *s, int *lapsed);
+  /* Waits up to ms for a notification (WFP_STORE_NOTE_* bits), or for
+  ** wake_fd to be readable (0). */
+  int (*listen)(wfp_store *s, int wake_fd, int ms);
+  /* A clean stop, after the last commit: what this host holds is let go
+  ** (others take it at once) and its lease ends. */
+  int (*leave)(wfp_store *s);
+  /* This host's id (any thread). */
+  const char *(*host_id)(wfp_store *s);
+  /* ---- the loop's thread ---- */
+  /* The instances of the last claim have their properties loaded: new
+  ** invocations on them are this host's from now (until then they are
+  ** made unheld, and claimed). */
+  void (*hold)(wfp_store *s);
+};
+
+/*
+** Opens the store where names (a SQLite file path, or a postgresql:// or
+** postgres:// URL), creating or upgrading its schema. A second process on
+** one SQLite store is refused (a lock file beside it); on PostgreSQL many
+** hosts share it. 0 and *out, or WFP_EIO / WFP_EINVAL with a message in err.
 */
 int wfp_store_open(const char *where, const wfp_store_opts *o, wfp_store **out, char *err,
                    size_t errlen);
@@ -215,5 +305,12 @@ int wfp_store_open(const char *where, const wfp_store_opts *o, wfp_store **out, 
 /* The SQLite store (store_sqlite.c). */
 int wfp_store_sqlite_open(const char *path, const wfp_store_opts *o, wfp_store **out,
                           char *err, size_t errlen);
+/* The PostgreSQL store (store_pg.c). */
+int wfp_store_pg_open(const char *url, const wfp_store_opts *o, wfp_store **out, char *err,
+                      size_t errlen);
+/* Whether where names a PostgreSQL database. */
+int wfp_store_is_pg(const char *where);
+/* A URL as logs and pages show it: its password as ***. */
+void wfp_store_url_shown(const char *url, char *out, size_t n);
 
 #endif /* WFP_SVC_STORE_H */

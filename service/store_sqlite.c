@@ -614,6 +614,7 @@ static const wfp_store_methods sqlite_methods = {
     sq_get_inv,
     sq_messages,
     sq_get_instance,
+    NULL, /* one process at a time */
 };
 
 static int open_conn(sq_store *s, const char *path, bool writer, int sync, char *err,
@@ -746,10 +747,7 @@ int wfp_store_sqlite_open(const char *path, const wfp_store_opts *o, wfp_store *
 
 int wfp_store_open(const char *where, const wfp_store_opts *o, wfp_store **out, char *err,
                    size_t errlen) {
-  if (strncmp(where, "postgresql://", 13) == 0 || strncmp(where, "postgres://", 11) == 0) {
-    snprintf(err, errlen, "%s: a PostgreSQL store is not available in this wfp-host; give a "
-                          "SQLite file", where);
-    return WFP_EINVAL;
-  }
+  if (wfp_store_is_pg(where))
+    return wfp_store_pg_open(where, o, out, err, errlen);
   return wfp_store_sqlite_open(where, o, out, err, errlen);
 }

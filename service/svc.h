@@ -94,6 +94,8 @@ struct svc_inv {
   svc_inv *prev, *next;   /* the live list */
   svc_inv *hnext;         /* the id table's chain */
   bool in_loop;
+  int64_t epoch; /* several hosts: the epoch of this host's lease on it */
+  bool lost;     /* another host took it over: it ends here, unrecorded */
 };
 
 /* Invocations the committer made (subscribers, schedules): started once
@@ -165,6 +167,14 @@ struct svc_op {
   wfp_http_req *req;
   int64_t wait_ms;
   uint64_t t0_ns;
+  /* several hosts (cluster.c): the invocation's lease epoch (its records
+  ** are fenced with it); lost: the fence failed, nothing of the op was
+  ** written; owned: a new invocation is this host's to run; busy: an
+  ** Idempotency-Key being taken by another request (503) */
+  int64_t epoch;
+  bool lost;
+  int owned;
+  bool busy;
 };
 
 /* ---- commit.c: the committer ---- */
@@ -177,8 +187,11 @@ typedef struct svc_committer svc_committer;
 int wfp_svc_committer_start(svc *S, wfp_store *s, uv_loop_t *uv, svc_committer **out);
 /* Hands an op over (any thread). */
 void wfp_svc_commit(svc_committer *c, svc_op *op);
-/* A runner's query: applied in the open transaction; waits for it. */
-void wfp_svc_commit_query(svc_committer *c, wfp_db_job *job, int64_t hold_seq);
+/* A runner's query: applied in the open transaction; waits for it. seq
+** and epoch: its invocation's (the fence); hold: its writes wait for that
+** invocation's next record. */
+void wfp_svc_commit_query(svc_committer *c, wfp_db_job *job, int64_t seq, int64_t epoch,
+                          bool hold);
 /* Stops: what was handed over is committed (all of an open transaction
 ** whose queries wait for their records is rolled back, as a crash would),
 ** the thread joined, the ops not given back freed without their
@@ -241,6 +254,56 @@ void wfp_svc_submit(svc *S, svc_op *op);
 void wfp_svc_stop(svc *S);
 int64_t wfp_svc_now_ms(void);
 
+/* Takes up an invocation from its store row (a restart's recovery, a
+** claim): WFP_ENOMEM, or 0 (started, waiting for its program, or ended as
+** damaged). */
+int wfp_svc_take_up(svc *S, const wfp_store_row *r);
+/* An instance and its properties from the store into the environment
+** (made, or its properties replaced). 0, or WFP_E* with err. */
+int wfp_svc_instance_load(svc *S, uint64_t handle, const char *resource, const char *props,
+                          char *err, size_t errlen);
+
+/* ---- cluster.c: several hosts on one store (PostgreSQL) ---- */
+
+typedef struct svc_cluster svc_cluster;
+
+/* With a store for several hosts: the first block of instance handles,
+** the heartbeat's and the reader's threads, ctx_get on the store. After
+** the loop and the committer exist; nothing is claimed yet. */
+int wfp_svc_cluster_start(svc *S, int64_t lease_ms, char *err, size_t errlen);
+/* Claims begin (after recovery). */
+void wfp_svc_cluster_go(svc *S);
+/* Threads joined, timers closed, waiting requests answered 503 (before
+** the committer stops). */
+void wfp_svc_cluster_stop(svc *S);
+/* After the last commit: this host's invocations and instances are let go. */
+void wfp_svc_cluster_leave(svc *S);
+void wfp_svc_cluster_free(svc *S);
+/* Reads off the loop: work on the reader's thread (the store's reader
+** methods), then after on the loop's; with one process on its store
+** (SQLite), both at once. */
+typedef void (*svc_read_fn)(svc *S, wfp_store *s, void *arg);
+typedef void (*svc_after_fn)(svc *S, void *arg);
+void wfp_svc_read(svc *S, svc_read_fn work, svc_after_fn after, void *arg);
+/* A new instance: its handle from this host's block (several hosts) or the
+** environment's. WFP_ELIMIT: no handle at hand right now (503). */
+int wfp_svc_instance_new(svc *S, svc_module *mod, const char *resource, uint64_t *h);
+/* An instance this host has not seen (another host made it): read from the
+** store, then again(S, req, found). 1 when it went to the store, 0 when
+** there is no other host (nothing to read). */
+typedef void (*svc_fetch_fn)(svc *S, wfp_http_req *req, bool found);
+int wfp_svc_instance_fetch(svc *S, wfp_http_req *req, uint64_t h, svc_fetch_fn again);
+/* req waits up to ms for invocation id that another host runs (get: GET's
+** answer, else POST's). */
+void wfp_svc_wait_remote(svc *S, wfp_http_req *req, const char *id, int64_t ms, bool get);
+/* An invocation another host took over ends here: its waiters wait for it
+** there. */
+void wfp_svc_cluster_lost(svc *S, svc_inv *si);
+/* After it was freed: a row of it this host claimed back meanwhile is
+** taken up now. */
+void wfp_svc_cluster_retake(svc *S, const char *id);
+void wfp_svc_cluster_metrics(svc *S, wfp__buf *b);
+
 /* ---- api.c: the routes ---- */
 void wfp_svc_handle(void *ud, wfp_http_req *req);
 /* An invocation ended (committed): its waiters get the object. */
@@ -298,6 +361,7 @@ void wfp_svc_stats_free(svc_stats *st);
 struct svc {
   /* options */
   const char *store_path, *db_path;
+  svc_cluster *cl; /* several hosts on the store, or NULL */
   bool db_in_store; /* db_query runs in the store's transaction */
   uint64_t max_fuel, max_steps;
   svc_module *mods;

@@ -138,7 +138,7 @@ int wfp_svc_spawn(svc *S, wfp_store *s, svc_op *op, svc_module *mod, const char 
   op->nspawn++;
   if (!sp->fn || !sp->input || !sp->origin)
     return WFP_ENOMEM;
-  wfp_store_new nw = {sp->id, mod->hash, fn, input, input_len, 0, origin, now};
+  wfp_store_new nw = {sp->id, mod->hash, fn, input, input_len, 0, origin, now, NULL, NULL};
   return s->m->inv_create(s, &nw, &sp->seq);
 }
 
@@ -156,16 +156,19 @@ static int sub_input(const svc_sub *sub, const char *payload, size_t pn, wfp__bu
 
 static int sub_deliver(svc *S, wfp_store *s, svc_op *op, const svc_sub *sub,
                        const char *payload, size_t pn, int64_t seq, int64_t now) {
+  /* the cursor first: a message another host delivered already (catching
+  ** up at the same moment) makes no second invocation */
+  int rc = s->m->cursor_set(s, sub->name, seq);
+  if (rc)
+    return rc > 0 ? WFP_OK : rc;
   wfp__buf b;
   wfp__buf_init(&b);
   char origin[600];
   snprintf(origin, sizeof origin, "subscriber %s", sub->name);
-  int rc = sub_input(sub, payload, pn, &b);
+  rc = sub_input(sub, payload, pn, &b);
   if (!rc)
     rc = wfp_svc_spawn(S, s, op, sub->mod, sub->fn, b.data, b.len, origin, now);
   wfp__buf_free(&b);
-  if (!rc)
-    rc = s->m->cursor_set(s, sub->name, seq);
   return rc;
 }
 
@@ -206,7 +209,7 @@ int wfp_svc_triggers_setup(svc *S, wfp_store *s, svc_op *op, int64_t now) {
       /* a new subscriber starts with the messages sent from now on */
       int64_t last = 0;
       if ((rc = s->m->msg_last(s, &last)) != 0 ||
-          (rc = s->m->cursor_set(s, sub->name, last)) != 0)
+          (rc = s->m->cursor_set(s, sub->name, last)) < 0)
         return rc;
       continue;
     }

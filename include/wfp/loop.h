@@ -385,6 +385,28 @@ WFP_API void *wfp_db_job_data(const wfp_db_job *job);
 WFP_API int wfp_db_job_is_row(const wfp_db_job *job);
 WFP_API int wfp_db_job_has_each(const wfp_db_job *job);
 
+/*
+** A runner on a database other than SQLite answers the job itself instead
+** of wfp_db_job_run (once: either of them). The query: its SQL text and
+** its parameters (a JSON array's text, "" when none; both borrowed until
+** the answer), and the fuel it may use.
+*/
+WFP_API const char *wfp_db_job_sql(const wfp_db_job *job, size_t *len);
+WFP_API const char *wfp_db_job_params(const wfp_db_job *job, size_t *len);
+WFP_API uint64_t wfp_db_job_fuel(const wfp_db_job *job);
+/*
+** Its rows: rows[0..len) a JSON array of nrows objects, offs the start and
+** the end of each object in it (2 * nrows offsets; NULL when nrows is 0),
+** readonly whether the statement wrote nothing, used the fuel it used
+** (copied). 0; WFP_EINVAL (answered already, a result past
+** WFP_DB_RESULT_MAX); WFP_ENOMEM.
+*/
+WFP_API int wfp_db_job_answer(wfp_db_job *job, const char *rows, size_t len,
+                              const size_t *offs, size_t nrows, int readonly, uint64_t used);
+/* Its error: code (WFP_EINVAL a fault of the query, WFP_ELIMIT, WFP_ENOMEM,
+** WFP_EIO) and the message the invocation sees. 0 or WFP_EINVAL. */
+WFP_API int wfp_db_job_fail(wfp_db_job *job, int code, const char *msg, uint64_t used);
+
 /* ---- many invocations from lines of text (wfp-host --batch) ---- */
 
 /* Options of a batch. Caller-allocated; size first. */

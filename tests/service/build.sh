@@ -4,7 +4,7 @@
 set -eu
 aot=$1 programs=$2 examples=$3 out=$4
 mkdir -p "$out"
-for p in svc crash version.v1 version.v2; do
+for p in svc crash multihost version.v1 version.v2; do
     "$aot" "$programs/$p.wfp" -o "$out/$p.so"
 done
 "$aot" "$examples/program.simple.json" -o "$out/simple.so"
