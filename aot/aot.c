@@ -38,14 +38,27 @@ extern const size_t wfp__function_wit_len;
 
 #define MAX_DEPTH "10000" /* Wasm call depth before "call stack exhausted" */
 
+/* the files wfp-aot makes in the temporary directory: their paths are
+** kept in fixed buffers (tpath), so that naming them never allocates */
+static const char *const tmp_files[] = {
+    "module.wasm", "module.c", "module.h", "glue.c",  "abi.h",   "wasm-rt.h", "func.so",
+    "part_a.c",    "part_b.c", "part_a.o", "part_b.o", "glue.o",  "wasm2c.log",
+    "cc.log",      "cc_a.log", "cc_b.log", "cc_glue.log", "ld.log", NULL};
+#define NTMP (sizeof tmp_files / sizeof tmp_files[0] - 1)
+
 struct wfp_aot {
   wfp_aot_opts o;
   wfp_program *prog;
   wfp__arena arena;
   wfp_diag *diags; /* our own, after the program's */
   size_t ndiags, cap;
+  bool oom; /* an allocation failed: the compilation gives WFP_ENOMEM */
   double secs[WFP_AOT_STAGE_COUNT];
   char tmp[256];
+  /* paths in the temporary directory, and its -I flag: never allocated,
+  ** so that the directory can always be removed */
+  char tmp_paths[NTMP][320];
+  char inc_flag[300];
   bool used;
   char **env; /* the tools' environment: ours, with TMPDIR = tmp */
   /* cancellation (wfp_aot_cancel, from a signal handler): the flag, and
@@ -88,6 +101,14 @@ wfp_aot *wfp_aot_new(const wfp_aot_opts *opts) {
   if (a->o.opt_level < 0 || a->o.opt_level > 3)
     a->o.opt_level = 2;
   wfp__arena_init(&a->arena);
+  /* room for the first diagnostics now, so that a compilation that runs
+  ** out of memory can still say so */
+  a->cap = 8;
+  a->diags = calloc(a->cap, sizeof *a->diags);
+  if (!a->diags || !wfp__arena_alloc(&a->arena, 1)) {
+    wfp_aot_free(a);
+    return NULL;
+  }
   return a;
 }
 
@@ -106,8 +127,10 @@ static int adiag(wfp_aot *a, int code, const char *path, const char *fmt, ...) {
   if (a->ndiags == a->cap) {
     size_t cap = a->cap ? a->cap * 2 : 8;
     wfp_diag *nd = realloc(a->diags, cap * sizeof *nd);
-    if (!nd)
+    if (!nd) {
+      a->oom = true;
       return code;
+    }
     a->diags = nd;
     a->cap = cap;
   }
@@ -134,6 +157,22 @@ static int cancelled(wfp_aot *a) {
   if (!a->ndiags || strcmp(a->diags[a->ndiags - 1].msg, msg) != 0)
     adiag(a, WFP_ECANCELED, "", "%s", msg);
   return WFP_ECANCELED;
+}
+
+/* Out of memory: one diagnostic says so, made without allocating (over
+** the last one when there is no room). Returns WFP_ENOMEM. */
+static int nomem(wfp_aot *a) {
+  a->oom = true;
+  for (size_t i = 0; i < a->ndiags; i++)
+    if (a->diags[i].code == WFP_ENOMEM)
+      return WFP_ENOMEM;
+  wfp_diag *d = &a->diags[a->ndiags < a->cap ? a->ndiags++ : a->ndiags - 1];
+  memset(d, 0, sizeof *d);
+  d->code = WFP_ENOMEM;
+  d->file = a->prog && a->prog->file ? a->prog->file : "wfp-aot";
+  d->path = "";
+  d->msg = "out of memory";
+  return WFP_ENOMEM;
 }
 
 size_t wfp_aot_diag_count(const wfp_aot *a) {
@@ -165,7 +204,12 @@ const char *wfp_aot_program_hash(const wfp_aot *a) {
 /* ---- temporary directory ---- */
 
 static const char *tpath(wfp_aot *a, const char *name) {
-  return wfp__arena_printf(&a->arena, "%s/%s", a->tmp, name);
+  size_t i = 0;
+  while (tmp_files[i] && strcmp(tmp_files[i], name) != 0)
+    i++;
+  WFP_ASSERT(tmp_files[i]);
+  snprintf(a->tmp_paths[i], sizeof a->tmp_paths[i], "%s/%s", a->tmp, name);
+  return a->tmp_paths[i];
 }
 
 static int make_tmp(wfp_aot *a) {
@@ -227,7 +271,7 @@ static char **tool_env(wfp_aot *a) {
 /* ---- running tools ---- */
 
 /* Splits a command string at spaces (no quoting: $CC is a program and
-** perhaps some flags). */
+** perhaps some flags). -1 when out of memory. */
 static int split_words(wfp_aot *a, const char *s, const char **argv, int max) {
   int n = 0;
   const char *p = s;
@@ -239,7 +283,8 @@ static int split_words(wfp_aot *a, const char *s, const char **argv, int max) {
     const char *q = p;
     while (*q && *q != ' ' && *q != '\t')
       q++;
-    argv[n++] = wfp__arena_strndup(&a->arena, p, (size_t)(q - p));
+    if (!(argv[n++] = wfp__arena_strndup(&a->arena, p, (size_t)(q - p))))
+      return -1;
     p = q;
   }
   return n;
@@ -269,6 +314,8 @@ static const char *log_head(wfp_aot *a, const char *log) {
 
 static int write_tmp(wfp_aot *a, const char *name, const void *data, size_t len) {
   int rc = wfp__write_file_atomic(tpath(a, name), data, len, 0600);
+  if (rc == WFP_ENOMEM)
+    return nomem(a);
   if (rc)
     return adiag(a, WFP_EIO, "", "cannot write %s: %s", tpath(a, name), strerror(errno));
   return WFP_OK;
@@ -612,25 +659,29 @@ static void add_line(wfp__buf *b, const line *l, bool drop_static) {
   wfp__buf_addc(b, '\n');
 }
 
-/* Writes part_a.c and part_b.c; false when the file does not look as
-** expected (the caller compiles module.c whole). */
-static bool split_module(wfp_aot *a) {
+/* Writes part_a.c and part_b.c: 1, or 0 when the file does not look as
+** expected (the caller compiles module.c whole), or an error (with its
+** diagnostic): out of memory, or the temporary directory failing. */
+static int split_module(wfp_aot *a) {
   char *text = NULL;
   size_t len = 0;
-  if (wfp__read_file(tpath(a, "module.c"), &text, &len))
-    return false;
+  int rc = wfp__read_file(tpath(a, "module.c"), &text, &len);
+  if (rc)
+    return rc == WFP_ENOMEM ? nomem(a) : 0;
   size_t nl = 0;
   for (size_t i = 0; i < len; i++)
     nl += text[i] == '\n';
   line *L = calloc(nl + 1, sizeof *L);
   int *def_start = calloc(nl + 1, sizeof *def_start);
   int *def_end = calloc(nl + 1, sizeof *def_end);
-  bool ok = false;
+  int ok = 0;
   wfp__buf A, B;
   wfp__buf_init(&A);
   wfp__buf_init(&B);
-  if (!L || !def_start || !def_end)
+  if (!L || !def_start || !def_end) {
+    ok = nomem(a);
     goto out;
+  }
   size_t n = 0;
   for (size_t i = 0, st = 0; i < len; i++)
     if (text[i] == '\n') {
@@ -705,9 +756,11 @@ static bool split_module(wfp_aot *a) {
     }
     add_line(&A, &L[i], false);
   }
-  if (!A.oom && !B.oom && !write_tmp(a, "part_a.c", A.data, A.len) &&
-      !write_tmp(a, "part_b.c", B.data, B.len))
-    ok = true;
+  if (A.oom || B.oom)
+    ok = nomem(a);
+  else if (!(ok = write_tmp(a, "part_a.c", A.data, A.len)) &&
+           !(ok = write_tmp(a, "part_b.c", B.data, B.len)))
+    ok = 1;
 out:
   wfp__buf_free(&A);
   wfp__buf_free(&B);
@@ -737,19 +790,31 @@ static int spawn_job(wfp_aot *a, job *j) {
   if (!env)
     return adiag(a, WFP_ENOMEM, "", "out of memory");
   posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, tpath(a, j->log), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  int rc = posix_spawn_file_actions_init(&fa);
+  if (rc)
+    return rc == ENOMEM ? nomem(a) : adiag(a, WFP_ETOOLCHAIN, "", "cannot run %s: %s",
+                                           j->what, strerror(rc));
   /* a process group of its own: a cancellation kills what it runs too (the
   ** C compiler's cc1, as, ld), and a terminal's ^C reaches us, not it */
   posix_spawnattr_t at;
-  posix_spawnattr_init(&at);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
-  posix_spawnattr_setpgroup(&at, 0);
-  int rc = posix_spawnp(&j->pid, j->argv[0], &fa, &at, (char *const *)j->argv, env);
-  posix_spawnattr_destroy(&at);
+  bool at_made = false;
+  /* each action is an allocation: a tool never runs with its output or
+  ** input where they should not be */
+  if (!(rc = posix_spawn_file_actions_addopen(&fa, 1, tpath(a, j->log),
+                                              O_WRONLY | O_CREAT | O_TRUNC, 0600)) &&
+      !(rc = posix_spawn_file_actions_adddup2(&fa, 1, 2)) &&
+      !(rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) &&
+      !(rc = posix_spawnattr_init(&at)) && (at_made = true) &&
+      !(rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP)) &&
+      !(rc = posix_spawnattr_setpgroup(&at, 0)))
+    rc = posix_spawnp(&j->pid, j->argv[0], &fa, &at, (char *const *)j->argv, env);
+  if (at_made)
+    posix_spawnattr_destroy(&at);
   posix_spawn_file_actions_destroy(&fa);
+  if (rc == ENOMEM) {
+    j->pid = -1;
+    return nomem(a);
+  }
   if (rc != 0) {
     j->pid = -1;
     return adiag(a, WFP_ETOOLCHAIN, "", "cannot run %s '%s': %s%s", j->what, j->argv[0],
@@ -801,21 +866,72 @@ static int run_tool(wfp_aot *a, const char *const *argv, const char *log,
 
 /* ---- outputs ---- */
 
-static int put(wfp_aot *a, const char *path, const void *data, size_t len, int mode,
-               const char *what) {
-  if (wfp__write_file_atomic(path, data, len, mode))
-    return adiag(a, WFP_EIO, "", "cannot write %s %s: %s", what, path, strerror(errno));
+/* The outputs appear together or not at all. Each is prepared first
+** (where it goes; all the allocating), before any work; once everything
+** succeeded, each is written to a temporary file beside it, and only then
+** are they all renamed into place. */
+typedef struct output {
+  const char *path;
+  const char *what;
+  wfp__staged st;
+  bool prepared;
+} output;
+
+enum { OUT_IR, OUT_WASM, OUT_WIT, OUT_C0, OUT_SO = OUT_C0 + 5, OUT_COUNT };
+static const char *const c_names[] = {"module.c", "module.h", "glue.c", "abi.h", "wasm-rt.h"};
+
+static int prepare_outputs(wfp_aot *a, output *outs) {
+  const wfp_aot_opts *o = &a->o;
+  memset(outs, 0, sizeof *outs * OUT_COUNT);
+  outs[OUT_IR] = (output){o->emit_ir, "IR", {0}, false};
+  outs[OUT_WASM] = (output){o->emit_wasm, "Wasm", {0}, false};
+  outs[OUT_WIT] = (output){o->emit_wit, "WIT", {0}, false};
+  for (int i = 0; i < 5 && o->emit_c; i++) {
+    const char *p = wfp__arena_printf(&a->arena, "%s/%s", o->emit_c, c_names[i]);
+    if (!p)
+      return nomem(a);
+    outs[OUT_C0 + i] = (output){p, "C source", {0}, false};
+  }
+  outs[OUT_SO] = (output){o->output, "module", {0}, false};
+  for (int i = 0; i < OUT_COUNT; i++) {
+    if (!outs[i].path)
+      continue;
+    int rc = wfp__file_prepare(&outs[i].st, outs[i].path);
+    if (rc == WFP_ENOMEM)
+      return nomem(a);
+    if (rc)
+      return adiag(a, WFP_EIO, "", "cannot write %s %s: %s", outs[i].what, outs[i].path,
+                   strerror(errno));
+    outs[i].prepared = true;
+  }
   return WFP_OK;
 }
 
-static int copy_into(wfp_aot *a, const char *dir, const char *name) {
-  char *data = NULL;
-  size_t len = 0;
-  if (wfp__read_file(tpath(a, name), &data, &len))
-    return adiag(a, WFP_EIO, "", "cannot read %s: %s", tpath(a, name), strerror(errno));
-  const char *dst = wfp__arena_printf(&a->arena, "%s/%s", dir, name);
-  int rc = put(a, dst, data, len, 0644, "C source");
-  free(data);
+static void discard_outputs(output *outs) {
+  for (int i = 0; i < OUT_COUNT; i++)
+    if (outs[i].prepared)
+      wfp__file_discard(&outs[i].st);
+}
+
+/* Writes every prepared output (data[i], len[i]), then renames them all. */
+static int publish(wfp_aot *a, output *outs, const void *const *data, const size_t *len) {
+  for (int i = 0; i < OUT_COUNT; i++) {
+    if (outs[i].prepared &&
+        wfp__file_write(&outs[i].st, data[i], len[i], i == OUT_SO ? 0755 : 0644))
+      return adiag(a, WFP_EIO, "", "cannot write %s %s: %s", outs[i].what, outs[i].path,
+                   strerror(errno));
+  }
+  int rc = WFP_OK;
+  for (int i = 0; i < OUT_COUNT; i++) {
+    if (!outs[i].prepared)
+      continue;
+    outs[i].prepared = false;
+    if (rc)
+      wfp__file_discard(&outs[i].st);
+    else if (wfp__file_commit(&outs[i].st))
+      rc = adiag(a, WFP_EIO, "", "cannot write %s %s: %s", outs[i].what, outs[i].path,
+                 strerror(errno));
+  }
   return rc;
 }
 
@@ -836,8 +952,16 @@ static int compile(wfp_aot *a) {
   size_t irlen = 0;
   char *so = NULL;
   size_t solen = 0;
-  if (o->emit_ir && wfp_program_ir_json(a->prog, 1, &irtext, &irlen))
-    return adiag(a, WFP_ENOMEM, "", "out of memory");
+  char *csrc[2] = {NULL, NULL};
+  size_t clen[2] = {0, 0};
+  bool made_dir = false;
+  output outs[OUT_COUNT];
+  if ((rc = prepare_outputs(a, outs)))
+    goto out;
+  if (o->emit_ir && wfp_program_ir_json(a->prog, 1, &irtext, &irlen)) {
+    rc = nomem(a);
+    goto out;
+  }
   if (want_wasm) {
     t0 = now();
     wfp_cg_opts co = {sizeof co, o->opt_level};
@@ -873,13 +997,22 @@ static int compile(wfp_aot *a) {
       goto out;
     glue = make_glue(a, &glen);
     if (!glue) {
-      rc = adiag(a, WFP_ENOMEM, "", "out of memory");
+      rc = nomem(a);
       goto out;
     }
     if ((rc = write_tmp(a, "glue.c", glue, glen)) ||
         (rc = write_tmp(a, "abi.h", wfp__abi_h, wfp__abi_h_len)) ||
         (rc = write_tmp(a, "wasm-rt.h", wfp__wasm_rt_h, wfp__wasm_rt_h_len)))
       goto out;
+    /* what --emit-c copies, read before the C compiler's long run */
+    for (int i = 0; i < 2 && o->emit_c; i++) {
+      if ((rc = wfp__read_file(tpath(a, c_names[i]), &csrc[i], &clen[i]))) {
+        rc = rc == WFP_ENOMEM ? nomem(a)
+                              : adiag(a, WFP_EIO, "", "cannot read %s: %s",
+                                      tpath(a, c_names[i]), strerror(errno));
+        goto out;
+      }
+    }
   }
   if (o->output) {
     const char *cc = o->cc;
@@ -889,6 +1022,10 @@ static int compile(wfp_aot *a) {
       cc = "cc";
     const char *base[32];
     int nb = split_words(a, cc, base, 16);
+    if (nb < 0) {
+      rc = nomem(a);
+      goto out;
+    }
     if (nb == 0) {
       rc = adiag(a, WFP_EUSAGE, "", "the C compiler command is empty");
       goto out;
@@ -904,9 +1041,14 @@ static int compile(wfp_aot *a) {
     base[nb++] = "-DWASM_RT_USE_STACK_DEPTH_COUNT=1";
     base[nb++] = "-DWASM_RT_MAX_CALL_STACK_DEPTH=" MAX_DEPTH;
     base[nb++] = "-w";
-    base[nb++] = wfp__arena_printf(&a->arena, "-I%s", a->tmp);
+    snprintf(a->inc_flag, sizeof a->inc_flag, "-I%s", a->tmp);
+    base[nb++] = a->inc_flag;
     t0 = now();
-    bool split = split_module(a);
+    int split = split_module(a);
+    if (split < 0) {
+      rc = split;
+      goto out;
+    }
     /* compile: two halves of the module and the glue at once, then link */
     static const char *const srcs[2][3] = {{"part_a.c", "part_b.c", "glue.c"},
                                            {"module.c", "glue.c", NULL}};
@@ -958,44 +1100,49 @@ static int compile(wfp_aot *a) {
     a->secs[WFP_AOT_CC] = now() - t0;
     if (rc)
       goto out;
-    if (wfp__read_file(tpath(a, "func.so"), &so, &solen)) {
-      rc = adiag(a, WFP_EIO, "", "cannot read the compiled module: %s", strerror(errno));
+    if ((rc = wfp__read_file(tpath(a, "func.so"), &so, &solen))) {
+      rc = rc == WFP_ENOMEM ? nomem(a)
+                            : adiag(a, WFP_EIO, "", "cannot read the compiled module: %s",
+                                    strerror(errno));
       goto out;
     }
   }
-  /* everything succeeded: write the outputs (all of them, once begun) */
+  /* everything succeeded: write the outputs, all or none */
   if (a->cancel) {
     rc = cancelled(a);
     goto out;
   }
-  if (o->emit_ir && (rc = put(a, o->emit_ir, irtext, irlen, 0644, "IR")))
+  if (a->oom || a->arena.oom) {
+    rc = nomem(a);
     goto out;
-  if (o->emit_wasm && (rc = put(a, o->emit_wasm, wasm, wlen, 0644, "Wasm")))
-    goto out;
-  if (o->emit_wit &&
-      (rc = put(a, o->emit_wit, wfp__function_wit, wfp__function_wit_len, 0644, "WIT")))
-    goto out;
+  }
   if (o->emit_c) {
-    if (mkdir(o->emit_c, 0755) != 0 && errno != EEXIST) {
+    if (mkdir(o->emit_c, 0755) == 0) {
+      made_dir = true;
+    } else if (errno != EEXIST) {
       rc = adiag(a, WFP_EIO, "", "cannot create %s: %s", o->emit_c, strerror(errno));
       goto out;
     }
-    if ((rc = copy_into(a, o->emit_c, "module.c")) ||
-        (rc = copy_into(a, o->emit_c, "module.h")) ||
-        (rc = copy_into(a, o->emit_c, "glue.c")) ||
-        (rc = copy_into(a, o->emit_c, "abi.h")) ||
-        (rc = copy_into(a, o->emit_c, "wasm-rt.h")))
-      goto out;
   }
-  if (o->output && (rc = put(a, o->output, so, solen, 0755, "module")))
-    goto out;
-  rc = WFP_OK;
+  const void *data[OUT_COUNT] = {irtext, wasm, wfp__function_wit, csrc[0], csrc[1], glue,
+                                 wfp__abi_h, wfp__wasm_rt_h, so};
+  size_t len[OUT_COUNT] = {irlen, wlen, wfp__function_wit_len, clen[0], clen[1], glen,
+                           wfp__abi_h_len, wfp__wasm_rt_h_len, solen};
+  rc = publish(a, outs, data, len);
 out:
+  discard_outputs(outs);
+  if (rc && made_dir)
+    rmdir(o->emit_c); /* it was made for this compilation */
   remove_tmp(a);
   free(wasm);
   free(glue);
   free(irtext);
   free(so);
+  free(csrc[0]);
+  free(csrc[1]);
+  /* a diagnostic lost for want of memory makes the failure that one */
+  if (rc && (a->oom || a->arena.oom))
+    rc = nomem(a);
   return rc;
 }
 
@@ -1005,7 +1152,7 @@ static int start(wfp_aot *a) {
   a->used = true;
   wfp_ir_opts io = {sizeof io, a->o.entry, a->o.max_diags};
   a->prog = wfp_program_new(&io);
-  return a->prog ? WFP_OK : WFP_ENOMEM;
+  return a->prog ? WFP_OK : nomem(a);
 }
 
 int wfp_aot_compile_file(wfp_aot *a, const char *path) {

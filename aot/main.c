@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
 #include "wfp/aot.h"
 #include "wfp/text.h"
 
@@ -110,6 +111,8 @@ static int format_file(const char *path) {
     fprintf(stderr, "%s: error: cannot write the formatted program: %s\n", path, strerror(errno));
   else if (rc)
     print_diags(t, text_diag, wfp_text_diag_count(t), wfp_text_diag_dropped(t), NULL);
+  if (rc == WFP_ENOMEM && !wfp_text_diag_count(t))
+    fprintf(stderr, "wfp-aot: error: out of memory\n");
   if (rc == WFP_ESYNTAX)
     fprintf(stderr, "wfp-aot: nothing written\n");
   wfp_text_free(t);
@@ -236,6 +239,8 @@ int main(int argc, char **argv) {
     int rc = wfp_text_parse_file(t, input);
     if (rc) {
       print_diags(t, text_diag, wfp_text_diag_count(t), wfp_text_diag_dropped(t), NULL);
+      if (rc == WFP_ENOMEM && !wfp_text_diag_count(t))
+        fprintf(stderr, "wfp-aot: error: out of memory\n");
       fprintf(stderr, "wfp-aot: nothing written\n");
       wfp_text_free(t);
       return wfp_exit_code(rc);
@@ -264,12 +269,41 @@ int main(int argc, char **argv) {
     }
   }
 
-  wfp_aot *c = wfp_aot_new(&o);
+  /* --emit-text and --emit-js made now, and their files prepared (every
+  ** allocation done): after the compilation, which writes its own outputs,
+  ** they are written and renamed, which cannot run out of memory */
+  struct {
+    const char *path;
+    char *data;
+    size_t len;
+    wfp__staged st;
+    bool prepared;
+  } extra[2] = {{emit_text, NULL, 0, {0}, false}, {emit_js, NULL, 0, {0}, false}};
+  int xrc = WFP_OK;
+  for (int k = 0; k < 2 && !xrc; k++) {
+    if (!extra[k].path)
+      continue;
+    xrc = k == 0 ? wfp_program_to_text(prog, &extra[k].data, &extra[k].len)
+                 : wfp_program_to_js(prog, input, &extra[k].data, &extra[k].len);
+    if (!xrc && !(xrc = wfp__file_prepare(&extra[k].st, extra[k].path)))
+      extra[k].prepared = true;
+    else if (xrc != WFP_ENOMEM)
+      fprintf(stderr, "wfp-aot: error: cannot write %s: %s\n", extra[k].path,
+              xrc == WFP_EIO ? strerror(errno) : wfp_strerror(xrc));
+  }
+  wfp_aot *c = xrc ? NULL : wfp_aot_new(&o);
   if (!c) {
-    fprintf(stderr, "wfp-aot: error: out of memory\n");
+    if (!xrc || xrc == WFP_ENOMEM)
+      fprintf(stderr, "wfp-aot: error: out of memory\n");
+    fprintf(stderr, "wfp-aot: nothing written\n");
+    for (int k = 0; k < 2; k++) {
+      if (extra[k].prepared)
+        wfp__file_discard(&extra[k].st);
+      wfp_free(extra[k].data);
+    }
     wfp_program_free(prog);
     wfp_text_free(t);
-    return 3;
+    return xrc ? wfp_exit_code(xrc) : 3;
   }
   running = c;
   struct sigaction sa;
@@ -284,6 +318,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "wfp-aot: interrupted by %s: nothing written\n",
             sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal");
     running = NULL;
+    for (int k = 0; k < 2; k++) {
+      if (extra[k].prepared)
+        wfp__file_discard(&extra[k].st);
+      wfp_free(extra[k].data);
+    }
     wfp_aot_free(c);
     wfp_program_free(prog);
     wfp_text_free(t);
@@ -292,14 +331,27 @@ int main(int argc, char **argv) {
   if (rc) {
     print_diags(c, aot_diag, wfp_aot_diag_count(c), wfp_aot_diag_dropped(c), t);
     fprintf(stderr, "wfp-aot: nothing written\n");
-  } else {
-    if (emit_text && (rc = wfp_program_write_text(prog, emit_text)))
-      fprintf(stderr, "wfp-aot: error: cannot write %s: %s\n", emit_text,
-              rc == WFP_EIO ? strerror(errno) : wfp_strerror(rc));
-    if (!rc && emit_js && (rc = wfp_program_write_js(prog, input, emit_js)))
-      fprintf(stderr, "wfp-aot: error: cannot write %s: %s\n", emit_js,
-              rc == WFP_EIO ? strerror(errno) : wfp_strerror(rc));
   }
+  for (int k = 0; k < 2; k++) {
+    if (!extra[k].prepared)
+      continue;
+    if (!rc && !wfp__file_write(&extra[k].st, extra[k].data, extra[k].len, 0644)) {
+      if (wfp__file_commit(&extra[k].st))
+        rc = WFP_EIO;
+    } else {
+      /* the compilation failed, or this write did */
+      wfp__file_discard(&extra[k].st);
+      if (!rc)
+        rc = WFP_EIO;
+      else
+        continue;
+    }
+    if (rc)
+      fprintf(stderr, "wfp-aot: error: cannot write %s: %s\n", extra[k].path,
+              strerror(errno));
+  }
+  for (int k = 0; k < 2; k++)
+    wfp_free(extra[k].data);
   if (timing) {
     static const char *const names[] = {"front end", "codegen", "wasm2c", "cc"};
     for (int s = 0; s < WFP_AOT_STAGE_COUNT; s++)

@@ -579,19 +579,22 @@ typedef struct fb {
   int npts, pcap;
 } fb;
 
+/* The builders below give index 0 when out of memory (the arrays exist
+** from the start, build_function): lowering goes on harmlessly, and the
+** function is dropped (g->rc). */
 static int new_local(fb *F, BinaryenType t, int kind) {
   if (F->nl == F->lcap) {
     int cap = F->lcap ? F->lcap * 2 : 32;
     BinaryenType *nt = realloc(F->lt, sizeof *nt * (size_t)cap);
-    int *nk = realloc(F->lk, sizeof *nk * (size_t)cap);
+    if (nt)
+      F->lt = nt;
+    int *nk = nt ? realloc(F->lk, sizeof *nk * (size_t)cap) : NULL;
+    if (nk)
+      F->lk = nk;
     if (!nt || !nk) {
-      free(nt ? nt : F->lt);
-      F->lt = NULL;
       cg_fail(F->g, WFP_ENOMEM, "", "out of memory");
       return 0;
     }
-    F->lt = nt;
-    F->lk = nk;
     F->lcap = cap;
   }
   F->lt[F->nl] = t;
@@ -847,8 +850,10 @@ static frag *frag_cur(frags *fs) {
 
 static void frag_text(frags *fs, const char *s, size_t n) {
   frag *f = frag_cur(fs);
-  if (f)
+  if (f) {
     wfp__buf_add(&f->text, s, n);
+    fs->oom |= f->text.oom;
+  }
 }
 
 /* Flattens a template into literal text and holes, in order. */
@@ -876,6 +881,7 @@ static void flatten(frags *fs, const wfp_jtpl *t, int level) {
         wfp__buf_init(&kb);
         wfp__buf_add_jstr(&kb, t->keys[i], t->keylens[i]);
         wfp__buf_addc(&kb, ':');
+        fs->oom |= kb.oom;
         frag_text(fs, kb.data ? kb.data : "", kb.len);
         wfp__buf_free(&kb);
       }
@@ -892,6 +898,8 @@ static BinaryenExpressionRef lower_json(fb *F, const wfp_expr *e) {
   flatten(&fs, e->tpl, 0);
   if (fs.oom) {
     cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    for (int i = 0; i < fs.n; i++)
+      wfp__buf_free(&fs.v[i].text);
     free(fs.v);
     return c32(g, 0);
   }
@@ -1540,6 +1548,7 @@ typedef struct ud {
   int *uses, nuses, ucap;
   uint32_t *tm, stamp; /* membership of one arm's defs, by stamp */
   bool unknown;        /* an expression the walk does not know, or no memory */
+  bool oom;            /* no memory (unknown too: the walk stops) */
 } ud;
 
 static bool ud_push(ud *u, int **v, int *n, int *cap, int x) {
@@ -1547,7 +1556,7 @@ static bool ud_push(ud *u, int **v, int *n, int *cap, int x) {
     int c = *cap ? *cap * 2 : 16;
     int *nv = realloc(*v, sizeof *nv * (size_t)c);
     if (!nv) {
-      u->unknown = true;
+      u->unknown = u->oom = true;
       return false;
     }
     *v = nv;
@@ -1581,7 +1590,7 @@ static void usedef(ud *u, BinaryenExpressionRef e) {
     int nt = u->ndefs - base;
     int *t = nt ? malloc(sizeof *t * (size_t)nt) : NULL;
     if (nt && !t) {
-      u->unknown = true;
+      u->unknown = u->oom = true;
       return;
     }
     for (int k = 0; k < nt; k++) {
@@ -1696,6 +1705,10 @@ static int liveness(fb *F) {
     }
     b->ndef = u.ndefs;
     b->nuse = u.nuses;
+  }
+  if (u.oom) {
+    rc = WFP_ENOMEM;
+    goto out;
   }
   if (u.unknown) {
     cg_fail(F->g, WFP_EINTERNAL, F->f->path,
@@ -1846,12 +1859,12 @@ static BinaryenExpressionRef restore_code(fb *F, point *pt, int ptr) {
 
 static int compute_saves(fb *F) {
   fninfo *fi = F->fi;
-  fi->npoints = F->npts;
   fi->pt_callee = calloc((size_t)F->npts + 1, sizeof *fi->pt_callee);
   fi->pt_nvals = calloc((size_t)F->npts + 1, sizeof *fi->pt_nvals);
   fi->pt_types = calloc((size_t)F->npts + 1, sizeof *fi->pt_types);
   if (!fi->pt_callee || !fi->pt_nvals || !fi->pt_types)
     return WFP_ENOMEM;
+  fi->npoints = F->npts; /* pt_types[0..npoints) is what wfp_codegen frees */
   for (int k = 0; k < F->npts; k++) {
     point *pt = &F->pts[k];
     const blk *c = &F->b[pt->cont];
@@ -1897,9 +1910,15 @@ static void build_function(cg *g, int idx) {
   F.fi = fi;
   F.fidx = idx;
   F.var_local = calloc((size_t)f->nlocals + 1, sizeof *F.var_local);
-  if (!F.var_local) {
+  F.lcap = F.bcap = 32;
+  F.pcap = 8;
+  F.lt = calloc((size_t)F.lcap, sizeof *F.lt);
+  F.lk = calloc((size_t)F.lcap, sizeof *F.lk);
+  F.b = calloc((size_t)F.bcap, sizeof *F.b);
+  F.pts = calloc((size_t)F.pcap, sizeof *F.pts);
+  if (!F.var_local || !F.lt || !F.lk || !F.b || !F.pts) {
     cg_fail(g, WFP_ENOMEM, "", "out of memory");
-    return;
+    goto done;
   }
   /* params: captures, then declared params */
   for (int i = 0; i < f->ncaps; i++)
@@ -1943,12 +1962,12 @@ static void build_function(cg *g, int idx) {
     goto done;
   int label = new_local(&F, I32, VK_SCRATCH);
   int fptr = new_local(&F, I32, VK_SCRATCH); /* frame pointer of saves/restores */
-  RelooperRef R = RelooperCreate(g->m);
   RelooperBlockRef *rb = calloc((size_t)F.nb + 1, sizeof *rb);
   if (!rb) {
     cg_fail(g, WFP_ENOMEM, "", "out of memory");
     goto done;
   }
+  RelooperRef R = RelooperCreate(g->m); /* freed by RelooperRenderAndDispose only */
   /* blocks' code, with saves at suspensions and checks after calls */
   for (int i = 0; i < F.nb; i++) {
     blk *b = &F.b[i];

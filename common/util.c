@@ -109,8 +109,10 @@ void *wfp__arena_alloc(wfp__arena *a, size_t n) {
   if (!a->head || a->cap - a->used < n) {
     size_t cap = n > 32768 ? n : 32768;
     wfp__arena_chunk *c = malloc(CHUNK_HDR + cap);
-    if (!c)
+    if (!c) {
+      a->oom = true;
       return NULL;
+    }
     c->next = a->head;
     c->cap = cap;
     a->head = c;
@@ -371,6 +373,174 @@ bool wfp__base64_decode(const char *s, size_t n, wfp__buf *out) {
   return !out->oom;
 }
 
+/* ---- JSON ---- */
+
+static size_t json_ws(const char *s, size_t i, size_t n) {
+  while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+    i++;
+  return i;
+}
+
+static int json_hex4(const char *s, size_t i, size_t n) {
+  if (n - i < 4)
+    return -1;
+  int v = 0;
+  for (size_t k = i; k < i + 4; k++) {
+    char c = s[k];
+    int d = c >= '0' && c <= '9'   ? c - '0'
+            : c >= 'a' && c <= 'f' ? c - 'a' + 10
+            : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                   : -1;
+    if (d < 0)
+      return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+/* The end of the string starting at s[i] == '"', or 0. */
+static size_t json_string(const char *s, size_t i, size_t n) {
+  for (i++; i < n; i++) {
+    if (s[i] == '"')
+      return i + 1;
+    if (s[i] != '\\')
+      continue;
+    if (++i >= n)
+      return 0;
+    if (s[i] != 'u') {
+      if (!strchr("\"\\/bfnrt", s[i]) || !s[i])
+        return 0;
+      continue;
+    }
+    int c = json_hex4(s, i + 1, n);
+    if (c < 0 || (c >= 0xDC00 && c <= 0xDFFF))
+      return 0;
+    i += 4;
+    if (c >= 0xD800 && c <= 0xDBFF) {
+      /* a high surrogate needs its low one */
+      if (n - i < 3 || s[i + 1] != '\\' || s[i + 2] != 'u')
+        return 0;
+      int d = json_hex4(s, i + 3, n);
+      if (d < 0xDC00 || d > 0xDFFF)
+        return 0;
+      i += 6;
+    }
+  }
+  return 0;
+}
+
+static size_t json_number(const char *s, size_t i, size_t n) {
+  if (i < n && s[i] == '-')
+    i++;
+  if (i < n && s[i] == '0') {
+    i++;
+  } else if (i < n && s[i] >= '1' && s[i] <= '9') {
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+      i++;
+  } else {
+    return 0;
+  }
+  if (i < n && s[i] == '.') {
+    size_t d = ++i;
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+      i++;
+    if (i == d)
+      return 0;
+  }
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    i++;
+    if (i < n && (s[i] == '+' || s[i] == '-'))
+      i++;
+    size_t d = i;
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+      i++;
+    if (i == d)
+      return 0;
+  }
+  return i;
+}
+
+bool wfp__json_valid(const char *s, size_t n, int max_depth) {
+  uint8_t stack[512]; /* a bit per level: 1 object, 0 array */
+  int depth = 0;
+  if (max_depth < 0 || max_depth > (int)sizeof stack * 8)
+    return false;
+  size_t i = json_ws(s, 0, n);
+  for (;;) {
+    /* a value */
+    if (i >= n)
+      return false;
+    char c = s[i];
+    if (c == '{' || c == '[') {
+      if (depth == max_depth)
+        return false;
+      if (c == '{')
+        stack[depth / 8] |= (uint8_t)(1u << depth % 8);
+      else
+        stack[depth / 8] &= (uint8_t) ~(1u << depth % 8);
+      depth++;
+      i = json_ws(s, i + 1, n);
+      if (i < n && s[i] == (c == '{' ? '}' : ']')) {
+        depth--;
+        i++;
+      } else if (c == '{') {
+        /* the first key */
+        size_t e = i < n && s[i] == '"' ? json_string(s, i, n) : 0;
+        if (!e)
+          return false;
+        i = json_ws(s, e, n);
+        if (i >= n || s[i] != ':')
+          return false;
+        i = json_ws(s, i + 1, n);
+        continue;
+      } else {
+        continue;
+      }
+    } else if (c == '"') {
+      size_t e = json_string(s, i, n);
+      if (!e)
+        return false;
+      i = e;
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+      size_t e = json_number(s, i, n);
+      if (!e)
+        return false;
+      i = e;
+    } else if (n - i >= 4 && (memcmp(s + i, "true", 4) == 0 || memcmp(s + i, "null", 4) == 0)) {
+      i += 4;
+    } else if (n - i >= 5 && memcmp(s + i, "false", 5) == 0) {
+      i += 5;
+    } else {
+      return false;
+    }
+    /* after a value: the end, a closing bracket, or the next member */
+    for (;;) {
+      i = json_ws(s, i, n);
+      if (depth == 0)
+        return i == n;
+      bool obj = (stack[(depth - 1) / 8] >> (depth - 1) % 8) & 1;
+      if (i < n && s[i] == (obj ? '}' : ']')) {
+        depth--;
+        i++;
+        continue;
+      }
+      if (i >= n || s[i] != ',')
+        return false;
+      i = json_ws(s, i + 1, n);
+      if (obj) {
+        size_t e = i < n && s[i] == '"' ? json_string(s, i, n) : 0;
+        if (!e)
+          return false;
+        i = json_ws(s, e, n);
+        if (i >= n || s[i] != ':')
+          return false;
+        i = json_ws(s, i + 1, n);
+      }
+      break;
+    }
+  }
+}
+
 /* ---- UTF-8 ---- */
 
 bool wfp__utf8_valid(const char *str, size_t n) {
@@ -428,6 +598,9 @@ int wfp__read_file(const char *path, char **data, size_t *len) {
   }
   wfp__buf b;
   wfp__buf_init(&b);
+  /* a regular file's size is known: one allocation, not one per doubling */
+  if (S_ISREG(st.st_mode) && st.st_size > 0 && (uint64_t)st.st_size < SIZE_MAX / 4)
+    wfp__buf_reserve(&b, (size_t)st.st_size);
   char tmp[65536];
   size_t n;
   while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
@@ -438,10 +611,14 @@ int wfp__read_file(const char *path, char **data, size_t *len) {
     wfp__buf_free(&b);
     if (!err)
       errno = ENOMEM;
-    return WFP_EIO;
+    return err ? WFP_EIO : WFP_ENOMEM;
   }
   *data = wfp__buf_take(&b, len);
-  return *data ? WFP_OK : WFP_ENOMEM;
+  if (!*data) {
+    errno = ENOMEM;
+    return WFP_ENOMEM;
+  }
+  return WFP_OK;
 }
 
 /* Writes to what is not a regular file (a terminal, a pipe, /dev/stdout):
@@ -467,10 +644,8 @@ static int write_direct(const char *path, const void *data, size_t len) {
   return close(fd) == 0 ? WFP_OK : WFP_EIO;
 }
 
-static int write_atomic_at(const char *path, const void *data, size_t len, int mode);
-
-int wfp__write_file_atomic(const char *path, const void *data, size_t len,
-                           int mode) {
+int wfp__file_prepare(wfp__staged *s, const char *path) {
+  memset(s, 0, sizeof *s);
   /* a symbolic link is followed: the file it names is replaced, not the
   ** link (and a link to a device, like /dev/stdout, is written through) */
   struct stat st;
@@ -479,48 +654,63 @@ int wfp__write_file_atomic(const char *path, const void *data, size_t len,
       errno = EISDIR;
       return WFP_EIO;
     }
-    return write_direct(path, data, len);
+    /* nothing to rename over: the bytes go there directly, at commit */
+    if (!(s->dst = strdup(path))) {
+      errno = ENOMEM;
+      return WFP_ENOMEM;
+    }
+    return WFP_OK;
   }
+  char *dst = NULL;
   if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
-    char *real = realpath(path, NULL);
-    if (real) {
-      int rc = wfp__write_file_atomic(real, data, len, mode);
-      int e = errno;
-      free(real);
-      errno = e;
-      return rc;
-    }
-    /* a dangling link: create what it names */
-    char target[4096];
-    ssize_t n = readlink(path, target, sizeof target - 1);
-    if (n > 0) {
-      target[n] = 0;
-      const char *slash = strrchr(path, '/');
-      char *full = NULL;
-      if (target[0] != '/' && slash) {
-        size_t dl = (size_t)(slash - path) + 1;
-        full = malloc(dl + (size_t)n + 1);
-        if (!full) {
+    dst = realpath(path, NULL);
+    if (!dst && errno == ENOMEM)
+      return WFP_ENOMEM;
+    if (!dst) {
+      /* a dangling link: create what it names */
+      char target[4096];
+      ssize_t n = readlink(path, target, sizeof target - 1);
+      if (n > 0) {
+        target[n] = 0;
+        const char *slash = strrchr(path, '/');
+        size_t dl = target[0] != '/' && slash ? (size_t)(slash - path) + 1 : 0;
+        dst = malloc(dl + (size_t)n + 1);
+        if (!dst) {
           errno = ENOMEM;
-          return WFP_EIO;
+          return WFP_ENOMEM;
         }
-        memcpy(full, path, dl);
-        memcpy(full + dl, target, (size_t)n + 1);
+        memcpy(dst, path, dl);
+        memcpy(dst + dl, target, (size_t)n + 1);
       }
-      int rc = write_atomic_at(full ? full : target, data, len, mode);
-      int e = errno;
-      free(full);
-      errno = e;
-      return rc;
     }
   }
-  return write_atomic_at(path, data, len, mode);
+  if (!dst && !(dst = strdup(path))) {
+    errno = ENOMEM;
+    return WFP_ENOMEM;
+  }
+  size_t plen = strlen(dst);
+  s->tmp = malloc(plen + 32);
+  if (!s->tmp) {
+    free(dst);
+    errno = ENOMEM;
+    return WFP_ENOMEM;
+  }
+  snprintf(s->tmp, plen + 32, "%s.tmp.XXXXXX", dst);
+  s->dst = dst;
+  return WFP_OK;
 }
 
 /* The signals that end a process by default and that a user or a system
 ** sends to stop it: held while a temporary file exists, so that they end
-** the process only once it is renamed or removed. */
-static void hold_signals(sigset_t *old) {
+** the process only once it is renamed or removed. Several files may be
+** staged at once (wfp-aot's outputs): the calling thread's mask is set by
+** the first and given back by the last. */
+static __thread int held_files;
+static __thread sigset_t held_old;
+
+static void hold_signals(void) {
+  if (held_files++)
+    return;
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
@@ -528,37 +718,33 @@ static void hold_signals(sigset_t *old) {
   sigaddset(&set, SIGHUP);
   sigaddset(&set, SIGQUIT);
   sigaddset(&set, SIGXFSZ); /* a write past the file size limit fails instead */
-  pthread_sigmask(SIG_BLOCK, &set, old);
+  pthread_sigmask(SIG_BLOCK, &set, &held_old);
 }
 
-static int write_atomic_held(const char *path, const void *data, size_t len, int mode);
-
-static int write_atomic_at(const char *path, const void *data, size_t len,
-                           int mode) {
-  sigset_t old;
-  hold_signals(&old);
-  int rc = write_atomic_held(path, data, len, mode);
-  int e = errno;
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  errno = e;
-  return rc;
-}
-
-static int write_atomic_held(const char *path, const void *data, size_t len, int mode) {
-  size_t plen = strlen(path);
-  char *tmp = malloc(plen + 32);
-  if (!tmp) {
-    errno = ENOMEM;
-    return WFP_EIO;
+static void release_signals(void) {
+  if (held_files > 0 && --held_files == 0) {
+    int e = errno;
+    pthread_sigmask(SIG_SETMASK, &held_old, NULL);
+    errno = e;
   }
-  snprintf(tmp, plen + 32, "%s.tmp.XXXXXX", path);
-  int fd = mkstemp(tmp);
+}
+
+int wfp__file_write(wfp__staged *s, const void *data, size_t len, int mode) {
+  if (!s->tmp) {
+    /* written at commit */
+    s->data = data;
+    s->len = len;
+    return WFP_OK;
+  }
+  hold_signals();
+  int fd = mkstemp(s->tmp);
   if (fd < 0) {
-    free(tmp);
+    release_signals();
     return WFP_EIO;
   }
   /* locked while it is being written: wfp__remove_stale_temps leaves it */
   flock(fd, LOCK_EX);
+  s->written = true;
   const char *p = data;
   size_t left = len;
   while (left) {
@@ -577,17 +763,14 @@ static int write_atomic_held(const char *path, const void *data, size_t len, int
     fd = -1;
     goto fail;
   }
-  fd = -1;
-  if (rename(tmp, path) != 0)
-    goto fail;
-  free(tmp);
   return WFP_OK;
 fail : {
   int e = errno;
   if (fd >= 0)
     close(fd);
-  unlink(tmp);
-  free(tmp);
+  unlink(s->tmp);
+  s->written = false;
+  release_signals();
   errno = e;
   return WFP_EIO;
 }
@@ -633,4 +816,53 @@ int wfp__remove_stale_temps(const char *path) {
   free(dir);
   free(real);
   return removed;
+}
+
+int wfp__file_stage(wfp__staged *s, const char *path, const void *data, size_t len,
+                    int mode) {
+  int rc = wfp__file_prepare(s, path);
+  if (rc == WFP_OK && (rc = wfp__file_write(s, data, len, mode)) != WFP_OK)
+    wfp__file_discard(s);
+  return rc;
+}
+
+int wfp__file_commit(wfp__staged *s) {
+  int rc = WFP_OK;
+  if (s->tmp) {
+    if (rename(s->tmp, s->dst) != 0) {
+      int e = errno;
+      unlink(s->tmp);
+      errno = e;
+      rc = WFP_EIO;
+    }
+  } else if (s->dst) {
+    rc = write_direct(s->dst, s->data, s->len);
+  }
+  if (s->written)
+    release_signals();
+  int e = errno;
+  free(s->tmp);
+  free(s->dst);
+  memset(s, 0, sizeof *s);
+  errno = e;
+  return rc;
+}
+
+void wfp__file_discard(wfp__staged *s) {
+  int e = errno;
+  if (s->written) {
+    unlink(s->tmp);
+    release_signals();
+  }
+  free(s->tmp);
+  free(s->dst);
+  memset(s, 0, sizeof *s);
+  errno = e;
+}
+
+int wfp__write_file_atomic(const char *path, const void *data, size_t len,
+                           int mode) {
+  wfp__staged s;
+  int rc = wfp__file_stage(&s, path, data, len, mode);
+  return rc ? rc : wfp__file_commit(&s);
 }

@@ -34,6 +34,7 @@ typedef struct wfp__arena {
   wfp__arena_chunk *head;
   size_t used; /* bytes used in head */
   size_t cap;  /* capacity of head */
+  bool oom;    /* sticky: an allocation failed (its owner reports WFP_ENOMEM) */
 } wfp__arena;
 
 void wfp__arena_init(wfp__arena *a);
@@ -77,6 +78,14 @@ void wfp__buf_add_base64(wfp__buf *b, const void *p, size_t n);
 /* Decodes exactly; false on any character, padding or length error. */
 bool wfp__base64_decode(const char *s, size_t n, wfp__buf *out);
 
+/* ---- JSON ---- */
+/* True when s[0..n) is one JSON value (RFC 8259 grammar, white space around
+** it) nesting at most max_depth (<= 4096) arrays and objects. It allocates
+** nothing: a reader that failed on text this accepts ran out of memory.
+** String contents are not checked beyond their escapes (as cJSON reads
+** them: a \u escape of a lone surrogate is refused). */
+bool wfp__json_valid(const char *s, size_t n, int max_depth);
+
 /* ---- UTF-8 ---- */
 /* True when s[0..n) is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF). */
 bool wfp__utf8_valid(const char *s, size_t n);
@@ -102,7 +111,8 @@ bool wfp__equal_ct(const void *a, const void *b, size_t n);
 void wfp__hex(const uint8_t *p, size_t n, char *out);
 
 /* ---- files ---- */
-/* Reads a whole file (NUL-terminated; caller frees). 0, or WFP_EIO with errno set. */
+/* Reads a whole file (NUL-terminated; caller frees). 0, WFP_ENOMEM, or
+** WFP_EIO with errno set. */
 int wfp__read_file(const char *path, char **data, size_t *len);
 /* Writes data to path atomically: a temporary file in the same directory
 ** (path.tmp. and six random characters), fsync, rename. A reader never
@@ -110,12 +120,37 @@ int wfp__read_file(const char *path, char **data, size_t *len);
 ** SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGXFSZ are held (blocked in the
 ** calling thread) while the temporary file exists, so that they leave none
 ** either; only SIGKILL or a crash can, which wfp__remove_stale_temps
-** cleans. 0 or WFP_EIO (errno set). */
+** cleans. 0, WFP_ENOMEM or WFP_EIO (errno set). */
 int wfp__write_file_atomic(const char *path, const void *data, size_t len, int mode);
 /* Removes the temporary files that writes of path left when their process
 ** was killed: path.tmp.?????? files that no live writer holds (a writer
 ** locks its file with flock). Returns how many, or -1 when the directory
 ** cannot be read. */
 int wfp__remove_stale_temps(const char *path);
+
+/* The same in steps, for outputs that appear together or not at all:
+** prepare each (where it goes, and every allocation: creates nothing),
+** write each (a synced temporary file beside it: allocates nothing), then
+** commit each (a rename: allocates nothing), or discard them all. stage
+** is prepare and write. A path that is not a regular file (a terminal,
+** /dev/stdout) is written at commit, from data, which must live until
+** then. prepare and stage: 0, WFP_ENOMEM, WFP_EIO (errno set); write and
+** commit: 0 or WFP_EIO. Commit and discard release s; a failed prepare or
+** stage leaves nothing to release; after a failed write, discard s. The
+** signals above are held from the write of the first temporary file to the
+** commit or discard of the last (in the calling thread). */
+typedef struct wfp__staged {
+  char *tmp; /* the temporary file's name, or NULL when written at commit */
+  char *dst; /* where it goes */
+  bool written;
+  const void *data;
+  size_t len;
+} wfp__staged;
+int wfp__file_prepare(wfp__staged *s, const char *path);
+int wfp__file_write(wfp__staged *s, const void *data, size_t len, int mode);
+int wfp__file_stage(wfp__staged *s, const char *path, const void *data, size_t len,
+                    int mode);
+int wfp__file_commit(wfp__staged *s);
+void wfp__file_discard(wfp__staged *s);
 
 #endif /* WFP_COMMON_UTIL_H */

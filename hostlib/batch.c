@@ -148,7 +148,10 @@ static void write_ready(batch *b) {
   size_t k = b->done;
   while (k < b->nslots && b->slots[k]->ended) {
     slot *s = b->slots[k];
-    if (s->result && !b->write_failed && fwrite(s->result, 1, s->rlen, b->out) != s->rlen) {
+    /* out of memory anywhere: no line more (the one that failed is no
+    ** trap of the program, and the ones after it may miss their turn) */
+    if (s->result && !b->write_failed && !b->rc &&
+        fwrite(s->result, 1, s->rlen, b->out) != s->rlen) {
       b->write_failed = true;
       b->write_errno = errno;
       wfp_loop_stop(b->loop);

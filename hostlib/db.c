@@ -131,8 +131,10 @@ int wfp__env_open_db(wfp_env *e, const char *path, bool create, char *err, size_
   ** queries the same database; an in-memory one cannot travel */
   char *keep = NULL;
   if (strcmp(path, ":memory:") != 0 && !(keep = realpath(path, NULL)) &&
-      !(keep = strdup(path))) {
+      (errno == ENOMEM || !(keep = strdup(path)))) {
     S.close(db);
+    if (err && errlen)
+      snprintf(err, errlen, "out of memory");
     return WFP_ENOMEM;
   }
   wfp__env_close_db(e);
@@ -380,15 +382,16 @@ static int bind_one(sqlite3_stmt *st, int idx, const char *v, size_t n, char *er
     /* bound with its length: a U+0000 inside is part of the text */
     wfp__buf t;
     wfp__buf_init(&t);
-    if (wfp__json_string(v, 0, n, &t) != n) {
+    if (wfp__json_string(v, 0, n, &t) != n && !t.oom) {
       wfp__buf_free(&t);
       snprintf(err, errlen, "parameter %d is not a valid JSON string", idx);
       return WFP_EINVAL;
     }
     if (t.oom || t.len > 0x7fffffff) {
+      bool oom = t.oom; /* wfp__buf_free clears it */
       wfp__buf_free(&t);
-      snprintf(err, errlen, "parameter %d: %s", idx, t.oom ? "out of memory" : "too long");
-      return t.oom ? WFP_ENOMEM : WFP_EINVAL;
+      snprintf(err, errlen, "parameter %d: %s", idx, oom ? "out of memory" : "too long");
+      return oom ? WFP_ENOMEM : WFP_EINVAL;
     }
     rc = S.bind_text(st, idx, t.data ? t.data : "", (int)t.len, SQLITE_TRANSIENT);
     wfp__buf_free(&t);

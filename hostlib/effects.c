@@ -29,11 +29,11 @@ static const char *const effect_names[WFP_EFFECT_COUNT] = {
 void wfp__default_sink(void *ud, wfp_invocation *inv, const char *topic, size_t tn,
                        const char *payload, size_t pn) {
   (void)ud;
-  /* out of memory loses the message from the collection only: the send
-  ** itself was committed */
-  wfp__inv_msg_add(inv, topic, tn, payload, pn);
-  if (!inv->parent)
-    wfp__env_msg_add(inv->e, topic, tn, payload, pn);
+  /* out of memory: the send itself was committed, but the collection
+  ** misses it; the invocation ends with WFP_ENOMEM (msgs_lost) */
+  if (wfp__inv_msg_add(inv, topic, tn, payload, pn) ||
+      (!inv->parent && wfp__env_msg_add(inv->e, topic, tn, payload, pn)))
+    inv->msgs_lost = true;
 }
 
 /* ---- sleeps: a heap of invocations by due time, one uv timer ---- */
@@ -432,6 +432,12 @@ static void fanout_finish(wfp_loop *l, wfp_invocation *parent) {
   parent->fan = NULL;
   give_msgs(parent, f);
   wfp_effect_req *req = parent->req;
+  if (f->oom || parent->msgs_lost) {
+    /* the host's failure, not the program's */
+    fan_free(f);
+    wfp__loop_fail(l, parent, WFP_ENOMEM);
+    return;
+  }
   if (f->trapped) {
     wfp__resume_error(parent, "db_query each, row %zu: %s", f->trapped, f->trap);
   } else {
@@ -480,12 +486,11 @@ void wfp__fanout_row_ended(wfp_loop *l, wfp_invocation *row) {
       f->results[r] = strndup(o + 10, on - 11);
     else
       f->results[r] = strdup(o);
-    /* a copy that failed is an out-of-memory trap of the fan-out */
-    if (!f->results[r] && (!f->trapped || r + 1 < f->trapped)) {
-      free(f->trap);
-      f->trap = strdup("out of memory");
-      f->trapped = r + 1;
-    }
+    /* a copy that failed fails the fan-out: the host ran out of memory */
+    if (!f->results[r])
+      f->oom = true;
+  } else if (row->step_rc == WFP_ENOMEM) {
+    f->oom = true;
   } else if (!f->trapped || r + 1 < f->trapped) {
     /* the first row in row order that traps fails the query, as if the
     ** rows ran one after another: the rows after it are cancelled, the
@@ -496,6 +501,8 @@ void wfp__fanout_row_ended(wfp_loop *l, wfp_invocation *row) {
                                           : "ended without an output";
     f->trap = strdup(why);
     f->trapped = r + 1;
+    if (!f->trap)
+      f->oom = true;
     for (size_t k = r + 1; k < f->n; k++) {
       wfp_invocation *w = f->rows[k];
       if (!w)
@@ -743,6 +750,8 @@ int wfp__perform_now(wfp_invocation *inv) {
     inv->outbox = false;
     wfp__default_sink(NULL, inv, inv->s0.len ? inv->s0.data : "", inv->s0.len,
                       inv->s1.len ? inv->s1.data : "", inv->s1.len);
+    if (inv->msgs_lost)
+      return WFP_ENOMEM;
   }
   return 1;
 }

@@ -196,11 +196,21 @@ const char *wfp_env_message_payload(const wfp_env *e, size_t i) {
 
 /* ---- resource instances ---- */
 
+int wfp__cjson_parse(const char *text, size_t n, cJSON **out) {
+  *out = cJSON_ParseWithLength(text, n);
+  if (*out)
+    return WFP_OK;
+  /* cJSON says only "no": text it reads when memory suffices is text it
+  ** failed on for want of memory */
+  return wfp__json_valid(text, n, CJSON_NESTING_LIMIT) ? WFP_ENOMEM : WFP_EINVAL;
+}
+
 int wfp__json_of_type(const char *text, size_t n, uint8_t ty, char **compact) {
   *compact = NULL;
-  cJSON *j = cJSON_ParseWithLength(text, n);
-  if (!j)
-    return WFP_EINVAL;
+  cJSON *j;
+  int rc = wfp__cjson_parse(text, n, &j);
+  if (rc)
+    return rc;
   bool ok = true;
   wfp__buf b;
   wfp__buf_init(&b);

@@ -21,9 +21,11 @@ int wfp__rt_protect(void (*fn)(void *), void *arg, bool *oom);
 
 /* The memory limit of the steps this thread runs from now on (bytes of
 ** linear memory an instance may grow to; 0: none); a grow past it fails,
-** and wfp__rt_memory_capped says so until the next set. */
+** and wfp__rt_memory_capped says so until the next set;
+** wfp__rt_memory_failed, that a grow failed for want of host memory. */
 void wfp__rt_set_memory_cap(uint64_t bytes);
 bool wfp__rt_memory_capped(void);
+bool wfp__rt_memory_failed(void);
 
 /* The host runtime's WFP_RT_LAYOUT (abi.h), which a module must share. */
 uint64_t wfp__rt_layout(void);
@@ -55,7 +57,8 @@ struct wfp_module {
 
 /* An instance for one step on the calling thread: an idle one from the
 ** pool (none of more than max_bytes of linear memory, when not 0), or a
-** new one; NULL with *msg (static) when none can be made. */
+** new one; NULL with *msg (static) when making one trapped, NULL with
+** *msg NULL when memory ran out. */
 void *wfp__module_take(wfp_module *m, uint64_t max_bytes, const char **msg);
 /* Gives an instance back after a step that returned (kept idle, or freed
 ** when the pool is full or the instance grew large). */
@@ -152,6 +155,7 @@ struct wfp_invocation {
   /* its messages (the default sink) */
   struct msg_ent *msgs;
   size_t nmsgs, msgs_cap;
+  bool msgs_lost; /* the default sink could not keep one (out of memory) */
   /* ---- in a loop (loop.c) ---- */
   wfp_loop *loop;
   int where;                   /* WFP__L_* */
@@ -209,9 +213,10 @@ const char *wfp__limit_reached(const wfp_invocation *inv, char *buf, size_t n);
 int wfp__step_run(wfp_invocation *inv, uint64_t budget, uint64_t mem_cap);
 /* Ends inv with a trap of msg[0..n): WFP_TRAP, or WFP_ENOMEM. */
 int wfp__end_trap(wfp_invocation *inv, const char *msg, size_t n);
-/* The trace lines of a step and of a performed effect, when tracing. */
-void wfp__trace_step(wfp_invocation *inv);
-void wfp__trace_performed(wfp_invocation *inv);
+/* The trace lines of a step and of a performed effect, when tracing;
+** false when the line could not be made (out of memory). */
+bool wfp__trace_step(wfp_invocation *inv);
+bool wfp__trace_performed(wfp_invocation *inv);
 /* The pending effect's resume value: none, {"error": msg}, or JSON text. */
 void wfp__resume_none(wfp_invocation *inv);
 void wfp__resume_error(wfp_invocation *inv, const char *fmt, ...) WFP__PRINTF(2, 3);
@@ -249,6 +254,7 @@ struct wfp__fanout {
   size_t trapped;        /* the first row (1-based) that trapped, or 0 */
   char *trap;            /* its message */
   bool json_result;      /* the function returns json: the output as is */
+  bool oom;              /* a row, or keeping its result, ran out of memory */
 };
 
 /* The timers of sleep_ms (effects.c): a heap by due time, one uv timer. */
@@ -407,6 +413,10 @@ int wfp__env_msg_add(wfp_env *e, const char *topic, size_t tn, const char *paylo
 void wfp__env_clear(wfp_env *e);
 inst_ent *wfp__env_instance(const wfp_env *e, uint64_t handle);
 prop_ent *wfp__env_prop(const inst_ent *in, const char *name, size_t n);
+/* cJSON_ParseWithLength that tells text cJSON cannot read (WFP_EINVAL)
+** from memory running out (WFP_ENOMEM). *out: the tree, or NULL. */
+struct cJSON;
+int wfp__cjson_parse(const char *text, size_t n, struct cJSON **out);
 /* Checks that text (n bytes) is JSON of type ty; sets *compact (malloc) to
 ** its compact form. 0, WFP_EINVAL, WFP_ENOMEM. */
 int wfp__json_of_type(const char *text, size_t n, uint8_t ty, char **compact);

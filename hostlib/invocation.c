@@ -43,7 +43,12 @@ int wfp_invocation_new(wfp_module *m, wfp_env *e, const char *input, size_t len,
   inv->input_len = len;
   /* the instance a method runs on: the host performs self_get / self_set
   ** on it; the guest never sees handles */
-  cJSON *j = len ? cJSON_ParseWithLength(input, len) : NULL;
+  cJSON *j = NULL;
+  if (len && wfp__cjson_parse(input, len, &j) == WFP_ENOMEM) {
+    free(inv->input);
+    free(inv);
+    return WFP_ENOMEM;
+  }
   const cJSON *self = cJSON_GetObjectItemCaseSensitive(j, "self");
   if (self && !cJSON_IsNull(self)) {
     double v = cJSON_IsNumber(self) ? self->valuedouble : -1;
@@ -212,11 +217,12 @@ const char *wfp_invocation_pending_json(wfp_invocation *inv) {
   if (!inv || !inv->pending)
     return NULL;
   inv->line.len = 0;
+  inv->line.oom = false;
   effect_json(inv, &inv->line);
   return inv->line.oom ? NULL : inv->line.data;
 }
 
-void wfp__trace_step(wfp_invocation *inv) {
+bool wfp__trace_step(wfp_invocation *inv) {
   wfp__buf *b = &inv->line;
   b->len = 0;
   b->oom = false;
@@ -234,11 +240,13 @@ void wfp__trace_step(wfp_invocation *inv) {
     wfp__buf_printf(b, ",\"state_bytes\":%zu", inv->state.len);
   }
   wfp__buf_addc(b, '}');
-  if (!b->oom)
-    inv->trace(inv->trace_ud, b->data);
+  if (b->oom)
+    return false;
+  inv->trace(inv->trace_ud, b->data);
+  return true;
 }
 
-void wfp__trace_performed(wfp_invocation *inv) {
+bool wfp__trace_performed(wfp_invocation *inv) {
   wfp__buf *b = &inv->line;
   b->len = 0;
   b->oom = false;
@@ -250,8 +258,10 @@ void wfp__trace_performed(wfp_invocation *inv) {
   else
     wfp__buf_adds(b, "null");
   wfp__buf_addc(b, '}');
-  if (!b->oom)
-    inv->trace(inv->trace_ud, b->data);
+  if (b->oom)
+    return false;
+  inv->trace(inv->trace_ud, b->data);
+  return true;
 }
 
 /* ---- a step ---- */
@@ -284,7 +294,12 @@ static void do_step(void *arg) {
   if (c->rc != 0)
     return;
   c->used = d->fuel_used(c->inst);
-  c->took = take(inv, &c->out);
+  /* a trap of the guest after a grow the host could not make (its "out of
+  ** memory") is the host's failure: the step did not happen */
+  if (c->out.kind == WFP_STEP_TRAP && wfp__rt_memory_failed())
+    c->took = WFP_ENOMEM;
+  else
+    c->took = take(inv, &c->out);
   d->post_return(c->inst);
 }
 
@@ -360,8 +375,10 @@ const char *wfp__limit_reached(const wfp_invocation *inv, char *buf, size_t n) {
 int wfp__step_run(wfp_invocation *inv, uint64_t budget, uint64_t cap) {
   const char *why = NULL;
   void *inst = wfp__module_take(inv->m, cap, &why);
-  inv->steps++;
   inv->last_used = 0;
+  if (!inst && !why)
+    return WFP_ENOMEM; /* no instance for want of memory: no step */
+  inv->steps++;
   if (!inst)
     return wfp__end_trap(inv, why, strlen(why));
   char msg[512];
@@ -382,9 +399,17 @@ int wfp__step_run(wfp_invocation *inv, uint64_t budget, uint64_t cap) {
   wfp__rt_set_memory_cap(cap);
   int trap = wfp__rt_protect(do_step, &c, &oom);
   bool capped = wfp__rt_memory_capped();
+  bool failed = wfp__rt_memory_failed();
   wfp__rt_set_memory_cap(0);
   int rc;
-  if (trap) {
+  if (trap && !capped && (oom || failed)) {
+    /* the runtime could not allocate (host memory), or the guest trapped
+    ** after a grow it could not make: the host's failure, and the step did
+    ** not happen (its state is as it was) */
+    wfp__module_drop(inv->m, inst);
+    inv->steps--;
+    rc = WFP_ENOMEM;
+  } else if (trap) {
     /* a Wasm trap: the instance's own stack pointer is lost with it */
     const char *fatal = "";
     if (trap == WASM_RT_TRAP_UNREACHABLE)
@@ -403,6 +428,10 @@ int wfp__step_run(wfp_invocation *inv, uint64_t budget, uint64_t cap) {
     wfp__module_drop(inv->m, inst);
     static const char bad[] = "internal error: the module returned a malformed step result";
     rc = wfp__end_trap(inv, bad, sizeof bad - 1);
+  } else if (c.took == WFP_ENOMEM && failed) {
+    wfp__module_give(inv->m, inst);
+    inv->steps--;
+    rc = WFP_ENOMEM;
   } else {
     inv->last_used = c.used > 0 ? c.used : 0;
     inv->fuel_used += (uint64_t)inv->last_used;
@@ -437,8 +466,9 @@ int wfp_invocation_step(wfp_invocation *inv) {
   if (lim)
     return wfp__end_trap(inv, lim, strlen(lim));
   int rc = wfp__step_run(inv, budget, inv->mem_max);
-  if (inv->trace && rc >= 0)
-    wfp__trace_step(inv);
+  /* the step happened; that its trace line is missing is said */
+  if (inv->trace && rc >= 0 && !wfp__trace_step(inv))
+    rc = WFP_ENOMEM;
   return rc;
 }
 
@@ -577,8 +607,8 @@ static int run_here(wfp_invocation *inv) {
       if (rc <= 0)
         return rc < 0 ? rc : WFP_PENDING;
       inv->pending = false;
-      if (inv->trace)
-        wfp__trace_performed(inv);
+      if (inv->trace && !wfp__trace_performed(inv))
+        return WFP_ENOMEM;
     }
     const char *lim = wfp__limit_reached(inv, msg, sizeof msg);
     if (lim)
@@ -586,8 +616,8 @@ static int run_here(wfp_invocation *inv) {
     int rc = wfp__step_run(inv, wfp__step_budget(inv), inv->mem_max);
     if (rc < 0)
       return rc;
-    if (inv->trace)
-      wfp__trace_step(inv);
+    if (inv->trace && !wfp__trace_step(inv))
+      return WFP_ENOMEM;
   }
 }
 
@@ -628,8 +658,9 @@ int wfp_invocation_perform(wfp_invocation *inv) {
     return rc;
   if (rc) {
     inv->pending = false;
-    if (inv->trace)
-      wfp__trace_performed(inv);
+    /* the effect was performed; that its trace line is missing is said */
+    if (inv->trace && !wfp__trace_performed(inv))
+      return WFP_ENOMEM;
     return WFP_OK;
   }
   rc = run_private(inv, true);

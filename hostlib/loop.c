@@ -184,8 +184,8 @@ static void after_step(wfp_loop *l, wfp_invocation *inv) {
     wfp__q_push(&l->ready, w);
   }
   int rc = inv->step_rc;
-  if (rc >= 0 && inv->trace)
-    wfp__trace_step(inv);
+  if (rc >= 0 && inv->trace && !wfp__trace_step(inv))
+    rc = WFP_ENOMEM; /* the step's trace line could not be made */
   if (rc == WFP_PENDING)
     commit(l, inv, WFP_COMMIT_STEP);
   else
@@ -437,6 +437,10 @@ static void committed(wfp_loop *l, wfp_invocation *inv, int phase, int rc) {
       inv->outbox = false;
       l->sink(l->sink_ud, inv, inv->s0.len ? inv->s0.data : "", inv->s0.len,
               inv->s1.len ? inv->s1.data : "", inv->s1.len);
+      if (inv->msgs_lost) { /* the default sink ran out of memory */
+        finish(l, inv, WFP_ENOMEM);
+        return;
+      }
     }
     if (inv->perform_only) {
       leave(l, inv, WFP_PENDING);
@@ -496,8 +500,10 @@ void wfp__loop_effect_done(wfp_loop *l, wfp_invocation *inv) {
   }
   inv->pending = false;
   inv->where = WFP__L_NONE;
-  if (inv->trace)
-    wfp__trace_performed(inv);
+  if (inv->trace && !wfp__trace_performed(inv)) {
+    finish(l, inv, WFP_ENOMEM); /* its trace line could not be made */
+    return;
+  }
   commit(l, inv, WFP_COMMIT_EFFECT);
 }
 

@@ -197,7 +197,8 @@ static void on_commit(void *ud, const wfp_commit_record *r, wfp_commit_cb cb) {
   int e = errno;
   free(data);
   if (rc) {
-    fprintf(stderr, "wfp-host: error: cannot write %s: %s\n", h->path, strerror(e));
+    fprintf(stderr, "wfp-host: error: cannot write %s: %s\n", h->path,
+            rc == WFP_ENOMEM ? "out of memory" : strerror(e));
     h->code = 3;
     cb(r->inv, WFP_EIO);
     return;
@@ -569,9 +570,9 @@ int main(int argc, char **argv) {
   if (o.key_file) {
     char *key = NULL;
     size_t klen = 0;
-    if (wfp__read_file(o.key_file, &key, &klen)) {
+    if ((rc = wfp__read_file(o.key_file, &key, &klen)) != 0) {
       fprintf(stderr, "wfp-host: error: cannot read the checkpoint key %s: %s\n", o.key_file,
-              strerror(errno));
+              rc == WFP_ENOMEM ? "out of memory" : strerror(errno));
       code = 3;
       goto out;
     }
@@ -611,8 +612,9 @@ int main(int argc, char **argv) {
   if (o.resume) {
     char *data = NULL;
     size_t len = 0;
-    if (wfp__read_file(o.resume, &data, &len)) {
-      fprintf(stderr, "wfp-host: error: cannot read %s: %s\n", o.resume, strerror(errno));
+    if ((rc = wfp__read_file(o.resume, &data, &len)) != 0) {
+      fprintf(stderr, "wfp-host: error: cannot read %s: %s\n", o.resume,
+              rc == WFP_ENOMEM ? "out of memory" : strerror(errno));
       code = 3;
       goto out;
     }

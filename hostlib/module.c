@@ -376,10 +376,11 @@ static void do_init_instance(void *arg) {
 ** wfp_modules of one file share the .so's static type table */
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* The message of a failed instantiate (static storage). */
+/* The message of a failed instantiate (static storage), or NULL when
+** memory ran out: the host's failure, not the program's. */
 static const char *trap_text(int trap, bool oom) {
   if (oom || !trap)
-    return "out of memory creating an instance";
+    return NULL;
   switch (trap) {
   case WASM_RT_TRAP_OOB:
     return "creating an instance trapped: out-of-bounds memory access";

@@ -29,16 +29,18 @@
 RT_EXPORT WFP__RT_TLS uint32_t wasm_rt_call_stack_depth;
 
 /* The memory limit of the step running on this thread (0: none), and
-** whether a grow was refused for it. */
+** whether a grow was refused for it, or failed for want of host memory. */
 static __thread uint64_t mem_cap;
-static __thread bool mem_capped;
+static __thread bool mem_capped, mem_failed;
 
 void wfp__rt_set_memory_cap(uint64_t bytes) {
   mem_cap = bytes;
   mem_capped = false;
+  mem_failed = false;
 }
 
 bool wfp__rt_memory_capped(void) { return mem_capped; }
+bool wfp__rt_memory_failed(void) { return mem_failed; }
 
 typedef struct boundary {
   sigjmp_buf jb;
@@ -232,8 +234,10 @@ RT_EXPORT uint32_t wasm_rt_grow_memory(wasm_rt_memory_t *m, uint32_t delta) {
   }
   size_t bytes = (size_t)np * PAGE;
   uint8_t *d = rt_realloc(m->data, bytes);
-  if (!d)
+  if (!d) {
+    mem_failed = true;
     return (uint32_t)-1;
+  }
   memset(d + (size_t)old * PAGE, 0, (size_t)delta * PAGE);
   m->data = d;
   m->pages = (uint32_t)np;

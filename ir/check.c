@@ -1627,10 +1627,12 @@ static void check_limits(wfp_program *p) {
                 "%s%s%s has %d parameters with its %d captured variables: at "
                 "most %d are allowed",
                 q, what, q, f->nparams + f->ncaps, f->ncaps, LIMIT_PARAMS);
+    /* reported at the first function past the limit only: the functions
+    ** nested in it are past it too, and would repeat it once each */
     int d = 0;
-    for (const wfp_func *a = f->parent; a && d <= LIMIT_NESTING; a = a->parent)
+    for (const wfp_func *a = f->parent; a && d <= LIMIT_NESTING + 1; a = a->parent)
       d++;
-    if (d > LIMIT_NESTING)
+    if (d == LIMIT_NESTING + 1)
       wfp__diag(p, WFP_EPROGRAM, f->path,
                 "%s%s%s is nested in more than %d functions: at most %d levels "
                 "of nesting are allowed",

@@ -10,6 +10,9 @@ fi
 
 packages="build-essential cmake pkg-config clang lld binaryen wabt \
 libcjson-dev libcmocka-dev libsqlite3-dev libuv1-dev python3 strace hyperfine"
+# clang's libFuzzer and sanitizer runtimes (tests/fuzz), and the symbolizer
+# that puts file and line into their reports
+packages="$packages libclang-rt-14-dev llvm"
 # The service (wfp-host serve): HTTP parsing; curl for the README's example
 # and bench/service.sh; Chromium and a font for the status page's test (a
 # screenshot in which the page's text is drawn); the sqlite3 command for

@@ -3,8 +3,8 @@
 # test twice, once plain and once under AddressSanitizer and
 # UndefinedBehaviorSanitizer; then what runs on threads (the ctest labels
 # "threads" and "service": the service's committer and worker threads) once
-# more under ThreadSanitizer. Exits non-zero when anything
-# fails.
+# more under ThreadSanitizer; then the fuzz targets for a minute each.
+# Exits non-zero when anything fails.
 set -eu
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -36,4 +36,14 @@ cmake -S . -B build-tsan -DWFP_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWFP
 cmake --build build-tsan -j "$jobs" --target wfp-aot wfp-host wfp_service_module test_loop
 echo "== build-tsan: test (labels threads and service)" >&2
 ctest --test-dir build-tsan --output-on-failure -j "$jobs" -L 'threads|service'
-echo "== all tests passed (plain, sanitized, and threads under ThreadSanitizer)" >&2
+unset TSAN_OPTIONS
+# Fuzzing (tests/fuzz/README.md): clang's libFuzzer, each target for a
+# bounded time (WFP_FUZZ_SECONDS, 60 by default); a crash, a leak or a
+# broken promise fails it.
+echo "== build-fuzz: configure and build" >&2
+cmake -S . -B build-fuzz -DWFP_WERROR=ON -DCMAKE_C_COMPILER=clang -DWFP_BUILD_FUZZ=ON \
+      -DWFP_BUILD_TESTS=OFF -DWFP_BUILD_BENCH=OFF
+cmake --build build-fuzz -j "$jobs"
+echo "== build-fuzz: fuzz" >&2
+ctest --test-dir build-fuzz --output-on-failure -j "$jobs" -L fuzz
+echo "== all tests passed (plain, sanitized, threads and service under ThreadSanitizer, fuzzed)" >&2

@@ -111,6 +111,9 @@ typedef struct Ps {
   size_t ncm, cmcap, cnext;
   /* the program being built */
   cJSON *funcs, *ress;
+  /* nodes that could not join their parent (out of memory): kept here,
+  ** since the parser may still fill them, and freed with the parse */
+  cJSON *lost;
   int nfuncs, nres;
   mark *marks;
   size_t nmarks, markcap;
@@ -636,19 +639,30 @@ static void mark_at(Ps *p, const cJSON *j, int line, int col) {
 
 static void mark_tok(Ps *p, const cJSON *j, const tok *t) { mark_at(p, j, t->line, t->col); }
 
+/* v kept aside: its parent is missing, or adding it failed (linking into
+** an array allocates nothing) */
+static void lose(Ps *p, cJSON *v) {
+  if (v)
+    cJSON_AddItemToArray(p->lost, v);
+}
+
 static void put(Ps *p, cJSON *o, const char *k, cJSON *v) {
   if (!o || !v) {
     p->oom = p->oom || (!v && !p->panic);
-    cJSON_Delete(v);
+    lose(p, v);
     return;
   }
-  cJSON_AddItemToObject(o, k, v);
+  /* the key is copied: that can fail */
+  if (!cJSON_AddItemToObject(o, k, v)) {
+    p->oom = true;
+    lose(p, v);
+  }
 }
 
 static void push(Ps *p, cJSON *a, cJSON *v) {
   if (!a || !v) {
     p->oom = p->oom || (!v && !p->panic);
-    cJSON_Delete(v);
+    lose(p, v);
     return;
   }
   cJSON_AddItemToArray(a, v);
@@ -1866,7 +1880,9 @@ static cJSON *parse_stmt(Ps *p, fctx *fc, bool *decl) {
       return NULL;
     if (p->cur.k == T_ASSIGN) {
       tok eq = p->cur;
-      const char *op = cJSON_GetObjectItemCaseSensitive(e.j, "op")->valuestring;
+      /* out of memory, the node may miss its op */
+      const cJSON *opj = cJSON_GetObjectItemCaseSensitive(e.j, "op");
+      const char *op = cJSON_IsString(opj) ? opj->valuestring : "";
       if (!e.paren && strcmp(op, "var") == 0) {
         next(p);
         X v = parse_expr(p);
@@ -2271,8 +2287,9 @@ static cJSON *parse_program(Ps *p) {
   if (entry)
     put(p, prog, "entry", entry);
   put(p, prog, "functions", p->funcs);
-  /* methods written outside their resource's block join its list */
-  for (cJSON *r = p->ress->child; r; r = r->next) {
+  /* methods written outside their resource's block join its list (out of
+  ** memory, the tree may miss nodes: nothing more is done with it) */
+  for (cJSON *r = p->ress && !p->oom ? p->ress->child : NULL; r; r = r->next) {
     const char *rn = cJSON_GetObjectItemCaseSensitive(r, "name")->valuestring;
     cJSON *ms = cJSON_GetObjectItemCaseSensitive(r, "methods");
     bool explicit_list = cJSON_GetObjectItemCaseSensitive(r, "#explicit") != NULL;
@@ -2411,14 +2428,17 @@ int wfp__text_parse(wfp_text *t, const char *src, size_t len) {
   p->nlsig = true;
   if (len >= 3 && memcmp(src, "\xEF\xBB\xBF", 3) == 0)
     p->i = p->lstart = 3;
+  if (!(p->lost = cJSON_CreateArray()))
+    return WFP_ENOMEM;
   cJSON *prog = parse_program(p);
   int rc = WFP_OK;
-  if (p->oom) {
+  if (p->oom || t->oom) {
     rc = WFP_ENOMEM;
   } else if (t->ndiags || t->dropped) {
     rc = WFP_ESYNTAX;
   } else {
-    qsort(p->marks, p->nmarks, sizeof *p->marks, mark_cmp);
+    if (p->nmarks)
+      qsort(p->marks, p->nmarks, sizeof *p->marks, mark_cmp);
     W w;
     memset(&w, 0, sizeof w);
     w.p = p;
@@ -2429,7 +2449,8 @@ int wfp__text_parse(wfp_text *t, const char *src, size_t len) {
               IR_MAX_DEPTH);
       rc = WFP_ESYNTAX;
     }
-    qsort(w.pos, w.npos, sizeof *w.pos, tpos_cmp);
+    if (w.npos) /* none when out of memory (p->oom) */
+      qsort(w.pos, w.npos, sizeof *w.pos, tpos_cmp);
     t->pos = w.pos;
     t->npos = w.npos;
     /* notes */
@@ -2465,6 +2486,7 @@ int wfp__text_parse(wfp_text *t, const char *src, size_t len) {
     prog = NULL;
   }
   cJSON_Delete(prog);
+  cJSON_Delete(p->lost);
   free(p->cm);
   free(p->marks);
   free(p->notes);
@@ -2484,6 +2506,10 @@ cJSON *wfp__text_json_value(const char *s, size_t n) {
   ps.s = s;
   ps.n = n;
   ps.line = 1;
+  if (!(ps.lost = cJSON_CreateArray())) {
+    wfp_text_free(t);
+    return NULL;
+  }
   next(&ps);
   cJSON *v = parse_json_value(&ps);
   if (v && (ps.cur.k != T_EOF || t->ndiags || ps.oom)) {
@@ -2491,6 +2517,7 @@ cJSON *wfp__text_json_value(const char *s, size_t n) {
     v = NULL;
   }
   /* the strings of v are cJSON's own copies: the arena can go */
+  cJSON_Delete(ps.lost);
   free(ps.cm);
   free(ps.marks);
   free(ps.notes);

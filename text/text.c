@@ -46,8 +46,10 @@ void wfp__text_diag(wfp_text *t, int line, int col, const char *fmt, ...) {
   if (t->ndiags == t->diags_cap) {
     size_t cap = t->diags_cap ? t->diags_cap * 2 : 8;
     wfp_diag *d = realloc(t->diags, cap * sizeof *d);
-    if (!d)
+    if (!d) {
+      t->oom = true;
       return;
+    }
     t->diags = d;
     t->diags_cap = cap;
   }
@@ -63,8 +65,10 @@ void wfp__text_diag(wfp_text *t, int line, int col, const char *fmt, ...) {
   d->line = line;
   d->col = col;
   d->msg = wfp__arena_strdup(&t->arena, msg);
-  if (!d->msg)
+  if (!d->msg) {
+    t->oom = true;
     d->msg = "out of memory";
+  }
 }
 
 int wfp_text_parse(wfp_text *t, const char *name, const char *text, size_t len) {
@@ -90,8 +94,14 @@ int wfp_text_parse(wfp_text *t, const char *name, const char *text, size_t len) 
       t->ir = wfp__buf_take(&b, &t->irlen);
     }
   }
-  if (rc == WFP_ENOMEM && !t->ndiags)
+  if (rc == WFP_ENOMEM) {
+    /* faults found after memory ran out may be its effects: only it is said */
+    t->ndiags = 0;
+    t->dropped = 0;
     wfp__text_diag(t, 0, 0, "out of memory");
+    if (t->ndiags)
+      t->diags[0].code = WFP_ENOMEM;
+  }
   return t->status = rc;
 }
 
@@ -100,19 +110,19 @@ int wfp_text_parse_file(wfp_text *t, const char *path) {
     return WFP_EINVAL;
   char *data = NULL;
   size_t len = 0;
-  if (wfp__read_file(path, &data, &len)) {
+  int rrc = wfp__read_file(path, &data, &len);
+  if (rrc) {
     t->used = true;
     t->file = wfp__arena_strdup(&t->arena, path);
     if (!t->file)
       t->file = "<file>";
-    wfp_diag d = {WFP_EIO, t->file, "", 0, 0, NULL};
     char msg[512];
-    snprintf(msg, sizeof msg, "cannot read the program: %s", strerror(errno));
+    snprintf(msg, sizeof msg, "%s%s", rrc == WFP_ENOMEM ? "" : "cannot read the program: ",
+             rrc == WFP_ENOMEM ? "out of memory" : strerror(errno));
     wfp__text_diag(t, 0, 0, "%s", msg);
     if (t->ndiags)
-      t->diags[t->ndiags - 1].code = WFP_EIO;
-    (void)d;
-    return t->status = WFP_EIO;
+      t->diags[t->ndiags - 1].code = rrc;
+    return t->status = rrc;
   }
   int rc = wfp_text_parse(t, path, data, len);
   free(data);
@@ -370,7 +380,10 @@ int wfp_text_format_file(wfp_text *t, const char *path, int *changed) {
     return WFP_EINVAL;
   char *data = NULL;
   size_t len = 0;
-  if (wfp__read_file(path, &data, &len))
+  int rrc = wfp__read_file(path, &data, &len);
+  if (rrc == WFP_ENOMEM)
+    return rrc;
+  if (rrc)
     return wfp_text_parse_file(t, path); /* reports the failure */
   int rc = wfp_text_parse(t, path, data, len);
   char *fmt = NULL;
@@ -378,9 +391,8 @@ int wfp_text_format_file(wfp_text *t, const char *path, int *changed) {
   if (rc == WFP_OK)
     rc = wfp_text_format(t, &fmt, &flen);
   if (rc == WFP_OK && (flen != len || memcmp(fmt, data, len) != 0)) {
-    if (wfp__write_file_atomic(path, fmt, flen, 0644))
-      rc = WFP_EIO;
-    else if (changed)
+    rc = wfp__write_file_atomic(path, fmt, flen, 0644);
+    if (!rc && changed)
       *changed = 1;
   }
   free(fmt);
@@ -389,8 +401,8 @@ int wfp_text_format_file(wfp_text *t, const char *path, int *changed) {
 }
 
 static int write_out(const char *path, char *text, size_t len, int rc) {
-  if (rc == WFP_OK && wfp__write_file_atomic(path, text, len, 0644))
-    rc = WFP_EIO;
+  if (rc == WFP_OK)
+    rc = wfp__write_file_atomic(path, text, len, 0644); /* WFP_EIO or WFP_ENOMEM */
   free(text);
   return rc;
 }

@@ -45,6 +45,7 @@ struct wfp_text {
   const char *file;
   wfp_diag *diags;
   size_t ndiags, diags_cap, dropped;
+  bool oom; /* a diagnostic could not be kept: the parse gives WFP_ENOMEM */
   int status; /* WFP_EINVAL before a parse */
   bool used;
   struct cJSON *doc; /* the IR, as parsed */

@@ -325,15 +325,36 @@ static void fail_deep(const char *what) {
 
 static int is_ws(u8 c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
+/* Set when ws() skipped white space: json_compact_ok clears and reads it,
+** so that checking a value is compact costs no second pass. */
+static u32 ws_seen;
+
 static u32 ws(const u8 *p, u32 i, u32 n) {
+  u32 from = i;
   while (i < n && is_ws(p[i]))
     i++;
+  ws_seen |= i != from;
   return i;
+}
+
+/* Does one of the eight bytes of w need a closer look inside a JSON string:
+** '"', '\\', a control character or a byte of a multi-byte character?
+** (The zero-byte test of each: it never misses one.) */
+static int jstr_special8(u64 w) {
+  const u64 ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  u64 q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+  u64 t = ((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20u) & ~w) | w;
+  return (t & highs) != 0;
 }
 
 /* UTF-8 well-formedness of p[i..j) (no overlongs, surrogates, > U+10FFFF) */
 static int utf8_ok(const u8 *p, u32 i, u32 j) {
   while (i < j) {
+    /* ASCII eight bytes at a time: state bytes are checked on every resume */
+    while (j - i >= 8u && !(rd64(p + i) & 0x8080808080808080ull))
+      i += 8u;
+    if (i >= j)
+      break;
     u8 c = p[i];
     if (c < 0x80) {
       i++;
@@ -383,6 +404,11 @@ static u32 jstring(const u8 *p, u32 i, u32 n, sb *out) {
   i++;
   u32 run = i;
   while (i < n) {
+    /* plain ASCII eight bytes at a time */
+    while (n - i >= 8u && !jstr_special8(rd64(p + i)))
+      i += 8u;
+    if (i >= n)
+      break;
     u8 c = p[i];
     if (c == '"') {
       if (!utf8_ok(p, run, i))
@@ -1376,6 +1402,13 @@ static cwalk *cw_at(u32 d) {
   return &cw[d];
 }
 
+/* Is p[0..n) one JSON value in compact form (no white space outside
+** strings), as the guest writes json values into state bytes? */
+static int json_compact_ok(const u8 *p, u32 n) {
+  ws_seen = 0;
+  return n && jvalue(p, 0, n, 0, 0) == n && !ws_seen;
+}
+
 /* The end of one value of a type other than fn at s[q..t), or 0. */
 static u32 scalar_end(const u8 *s, u32 q, u32 t, u32 ty) {
   if (ty == TY_I64)
@@ -1384,7 +1417,15 @@ static u32 scalar_end(const u8 *s, u32 q, u32 t, u32 ty) {
     if (t - q < 4u)
       return 0;
     u32 sl = rd32(s + q);
-    return sl <= t - q - 4u ? q + 4u + sl : 0;
+    if (sl > t - q - 4u)
+      return 0;
+    /* the content too: a forged state (its checksum is no MAC) must not
+    ** make a str that is not UTF-8 or a json value that is not JSON, which
+    ** the program would print as its output */
+    const u8 *v = s + q + 4u;
+    if (ty == TY_STR ? !utf8_ok(v, 0, sl) : !json_compact_ok(v, sl))
+      return 0;
+    return q + 4u + sl;
   }
   return 0;
 }
@@ -1475,7 +1516,12 @@ static const char *validate_state(const u8 *s, u32 n, u32 *entry) {
       return "invalid state: the frames do not end at an effect";
     u32 q = t - len;
     for (u32 v = 0; v < nvals; v++) {
+      json_too_deep = 0;
       q = value_end(s, q, t, types[v]);
+      /* a json value deeper than the rule: the limit named, as everywhere */
+      if (!q && json_too_deep)
+        return "invalid state: JSON nested deeper than the limit of " STR(
+            WFP_JSON_MAX_DEPTH) " levels";
       if (!q)
         return "invalid state: a value does not fit its frame";
     }

@@ -255,8 +255,10 @@ WFP_API void wfp_invocation_free(wfp_invocation *inv);
 ** suspended on an effect, which stays pending (not yet performed) until
 ** wfp_invocation_perform. Negative WFP_E* on misuse (WFP_EINVAL: the
 ** invocation ended, its effect was not performed yet, or it is in a loop)
-** or when out of memory. A spent fuel or time limit ends it with a trap
-** before the step. A trap in the compiled code is a WFP_TRAP result.
+** or when out of memory (WFP_ENOMEM: no instance could be made, or the
+** step's result could not be kept, or, with a trace, the step ran but its
+** trace line could not be made). A spent fuel or time limit ends it with a
+** trap before the step. A trap in the compiled code is a WFP_TRAP result.
 */
 WFP_API int wfp_invocation_step(wfp_invocation *inv);
 
@@ -264,7 +266,9 @@ WFP_API int wfp_invocation_step(wfp_invocation *inv);
 ** environment, waiting for it (a sleep, a query, a fan-out's rows, which
 ** run concurrently); the next step resumes with its result. When the
 ** effect spent a limit (a fan-out's rows), the invocation ends with a trap
-** here. 0, WFP_EINVAL (nothing pending, or in a loop), WFP_ENOMEM. */
+** here. 0, WFP_EINVAL (nothing pending, or in a loop), WFP_ENOMEM (also
+** when the effect was performed but its message could not be kept, or,
+** with a trace, its trace line could not be made). */
 WFP_API int wfp_invocation_perform(wfp_invocation *inv);
 
 /*

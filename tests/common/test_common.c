@@ -21,6 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "json.h"
 #include "util.h"
 
@@ -627,6 +629,75 @@ static void json_both_modes_refuse_alike(void **state) {
   }
 }
 
+/* JSON the host reads with cJSON: text wfp__json_valid accepts is text
+** cJSON reads (so a failure there can only be memory), and RFC 8259's
+** refusals are refused. */
+static void json_valid_vs_cjson(void **state) {
+  (void)state;
+  static const char *const good[] = {
+      "0", "-0", "1.5e3", "-12.25E-2", "true", "false", "null", "\"\"",
+      " [1, 2 , {\"a\" : [ ]}]\n", "{}", "[]", "\"\\u00e9\\ud83d\\ude00\\n\\/\"",
+      "{\"a\":{\"b\":{\"c\":[null,true,\"x\"]}}}", "\"caf\xc3\xa9\"", "1e400"};
+  static const char *const bad[] = {
+      "", " ", "01", "1.", ".5", "+1", "1e", "-", "tru", "nul", "[1,]", "{\"a\":1,}",
+      "[1 2]", "{\"a\" 1}", "{a:1}", "\"abc", "\"\\x\"", "\"\\u12\"",
+      "\"\\udc00\"", "\"\\ud800\"", "\"\\ud800\\u0041\"", "[1] 2", "{\"a\":1}}",
+      "[", "]", "{", "{\"a\"", "{\"a\":", "[1,", "\t[1]\f"};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    size_t n = strlen(good[i]);
+    assert_true(wfp__json_valid(good[i], n, 1000));
+    cJSON *j = cJSON_ParseWithLength(good[i], n);
+    assert_non_null(j);
+    cJSON_Delete(j);
+  }
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    assert_false(wfp__json_valid(bad[i], strlen(bad[i]), 1000));
+  /* cJSON's nesting limit (1000) is the limit */
+  static char deep[2 * 1001 + 1];
+  for (int d = 1000; d <= 1001; d++) {
+    memset(deep, '[', (size_t)d);
+    memset(deep + d, ']', (size_t)d);
+    cJSON *j = cJSON_ParseWithLength(deep, 2 * (size_t)d);
+    assert_int_equal(wfp__json_valid(deep, 2 * (size_t)d, CJSON_NESTING_LIMIT), j != NULL);
+    assert_int_equal(j != NULL, d == 1000);
+    cJSON_Delete(j);
+  }
+  /* a lone surrogate escape is one cJSON refuses too */
+  assert_null(cJSON_ParseWithLength("\"\\ud800\"", 8));
+}
+
+/* Outputs that appear together: staged ones are invisible until committed,
+** and discarded ones leave nothing. */
+static void staged_files_commit_or_vanish(void **state) {
+  (void)state;
+  tmpdir t;
+  tmpdir_make(&t);
+  char a[PATH_MAX + 16], b[PATH_MAX + 16];
+  snprintf(a, sizeof a, "%s/a.out", t.path);
+  snprintf(b, sizeof b, "%s/b.out", t.path);
+  assert_int_equal(wfp__write_file_atomic(b, "old", 3, 0644), WFP_OK);
+  wfp__staged sa, sb;
+  assert_int_equal(wfp__file_stage(&sa, a, "new a", 5, 0644), WFP_OK);
+  assert_int_equal(wfp__file_stage(&sb, b, "new b", 5, 0600), WFP_OK);
+  expect_file(b, "old", 0644); /* nothing replaced yet */
+  assert_int_equal(access(a, F_OK), -1);
+  assert_int_equal(wfp__file_commit(&sa), WFP_OK);
+  assert_int_equal(wfp__file_commit(&sb), WFP_OK);
+  expect_file(a, "new a", 0644);
+  expect_file(b, "new b", 0600);
+  char *ls = listing(t.path);
+  assert_string_equal(ls, "a.out,b.out");
+  free(ls);
+  /* discarded: no temporary, the old file as it was */
+  assert_int_equal(wfp__file_stage(&sa, a, "newer", 5, 0644), WFP_OK);
+  wfp__file_discard(&sa);
+  expect_file(a, "new a", 0644);
+  ls = listing(t.path);
+  assert_string_equal(ls, "a.out,b.out");
+  free(ls);
+  rm_tree(t.path);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(sha256_nist_vectors),
@@ -648,6 +719,8 @@ int main(void) {
       cmocka_unit_test(write_atomic_failed_write_cleans_up),
       cmocka_unit_test(json_tree_shape),
       cmocka_unit_test(json_both_modes_refuse_alike),
+      cmocka_unit_test(json_valid_vs_cjson),
+      cmocka_unit_test(staged_files_commit_or_vanish),
   };
   return cmocka_run_group_tests_name("common", tests, NULL, NULL);
 }

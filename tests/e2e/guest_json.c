@@ -3,7 +3,8 @@
 ** path that reads JSON, driven through a real .so's descriptor with bytes
 ** a host would refuse to send: over-deep inputs and resume values, and
 ** state whose json value was made over-deep (re-checksummed, as a forger
-** could). Each must end in a trap naming the limit, never an answer.
+** could: the state check refuses it before len or get_* could read it).
+** Each must end in a trap naming the limit, never an answer.
 ** Usage: guest_json json_depth.so
 */
 #include <dlfcn.h>
@@ -165,19 +166,21 @@ int main(int argc, char **argv) {
     free(r.state);
   }
 
-  /* len, get_i64, get_json on a value made too deep in the state */
+  /* len, get_i64, get_json on a value made too deep in the state: the
+  ** state is refused before the step (every json value of a state is
+  ** checked), naming the limit */
   r = tampered("lenOf", 0);
   CHECK(has(&r, WFP_STEP_DONE, "{\"result\":3}"), "lenOf untouched: %s", r.text);
   r = tampered("lenOf", 301);
-  CHECK(has(&r, WFP_STEP_TRAP, "len: JSON nested deeper than the limit of 256 levels"),
+  CHECK(has(&r, WFP_STEP_TRAP, "invalid state: JSON nested deeper than the limit of 256 levels"),
         "len of [<301 deep>, 7, 8]: %u %s", r.kind, r.text);
   r = tampered("getAt", 0);
   CHECK(has(&r, WFP_STEP_DONE, "{\"result\":7}"), "getAt untouched: %s", r.text);
   r = tampered("getAt", 301);
-  CHECK(has(&r, WFP_STEP_TRAP, "get_i64: JSON nested deeper than the limit of 256 levels"),
+  CHECK(has(&r, WFP_STEP_TRAP, "invalid state: JSON nested deeper than the limit of 256 levels"),
         "get_i64 [1] after a 301 deep element: %u %s", r.kind, r.text);
   r = tampered("getFirst", 301);
-  CHECK(has(&r, WFP_STEP_TRAP, "get_json: JSON nested deeper than the limit of 256 levels"),
+  CHECK(has(&r, WFP_STEP_TRAP, "invalid state: JSON nested deeper than the limit of 256 levels"),
         "get_json [0] of a 301 deep element: %u %s", r.kind, r.text);
 
   /* resume values: the envelope ({"rows": V}) does not count, V does */

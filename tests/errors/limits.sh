@@ -8,6 +8,7 @@
 set -u
 aot=$1
 work=$2
+here=$(dirname "$0")
 failures=0
 rm -rf "$work"
 mkdir -p "$work" || exit 1
@@ -19,46 +20,7 @@ fail() {
 
 # gen SHAPE N FILE: a valid program of that shape and size
 gen() {
-    python3 - "$1" "$2" "$3" <<'PY'
-import json, sys
-shape, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-lit = {"op": "lit_i64", "value": 1}
-if shape == "functions":
-    fs = [{"name": "main", "params": [], "body": [{"op": "return", "expr": lit}]}]
-    fs += [{"name": "f%d" % i, "params": [], "body": [{"op": "return", "expr": lit}]}
-           for i in range(n - 1)]
-elif shape == "parts":
-    fs = [{"name": "main", "params": [], "body": [{"op": "return", "expr":
-           {"op": "concat", "parts": [{"op": "lit_str", "value": "a"}] * n}}]}]
-elif shape == "holes":
-    fs = [{"name": "main", "params": [], "body": [{"op": "return", "expr":
-           {"op": "json", "value": [lit] * n}}]}]
-elif shape == "params":
-    fs = [{"name": "main", "params": [], "body": [{"op": "return", "expr": lit}]},
-          {"name": "wide", "params": ["p%d" % i for i in range(n)], "body": [
-              {"op": "return", "expr": {"op": "var", "name": "p0"}}]}]
-elif shape == "captures":
-    # n - 2 parameters of its own and 2 captured variables
-    fs = [{"name": "main", "params": ["a", "b"], "body": [{"op": "return", "expr": lit}]},
-          {"name": "inner", "parent": "main", "params": ["p%d" % i for i in range(n - 2)],
-           "body": [{"op": "return", "expr": {"op": "add", "a": {"op": "var", "name": "a"},
-                                              "b": {"op": "var", "name": "b"}}}]}]
-elif shape == "nesting":
-    # n functions nested in main, one in the other
-    fs = [{"name": "main", "params": [], "body": [{"op": "return", "expr": lit}]}]
-    fs += [{"name": "n%d" % k, "parent": "main" if k == 1 else "n%d" % (k - 1),
-            "params": [], "body": [{"op": "return", "expr": lit}]} for k in range(1, n + 1)]
-elif shape == "sites":
-    fs = [{"name": "main", "params": [], "body": [
-        {"op": "expr", "expr": {"op": "sleep_ms", "ms": lit}}] * n + [{"op": "return", "expr": lit}]}]
-else:
-    # while loops nested n deep
-    body = [{"op": "break"}]
-    for k in range(n):
-        body = [{"op": "while", "cond": lit, "body": body}]
-    fs = [{"name": "main", "params": [], "body": body + [{"op": "return", "expr": lit}]}]
-json.dump({"version": 1, "functions": fs}, open(out, "w"))
-PY
+    python3 "$here/limits_gen.py" "$1" "$2" "$3"
 }
 
 # refused SHAPE N PATH MESSAGE

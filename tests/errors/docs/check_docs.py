@@ -2,8 +2,9 @@
 # check_docs.py: the messages docs/ir.md quotes are real output. It runs
 # the real wfp-aot on every case of the error corpus and the real wfp-aot +
 # wfp-host on docs/traps.json (the run-time traps, one function each), and
-# the sessions the page shows ("$ wfp-aot ..." blocks) on the program shown
-# before each. Then every code span of the page that is a message must be
+# the real wfp-aot on a program one past each limit of "Limits" (the
+# programs of ../limits_gen.py), and the sessions the page shows
+# ("$ wfp-aot ..." blocks) on the program shown before each. Then every code span of the page that is a message must be
 # one of the messages seen; the few spans with spaces that are not
 # messages are listed in NOT_MESSAGES below.
 #
@@ -61,7 +62,15 @@ TRAPS = [
     ["--fn", "apply", "--arg", "f={hello}", "--arg", "x=1"],
     ["--fn", "apply", "--arg", "f={noArgs}", "--arg", "x=1"],
     ["--fn", "applyStr", "--arg", "f={hello}"],
+    ["--fn", "wrap", "--arg", "n=257"],
+    ["--fn", "fnChain", "--arg", "n=127"],
+    ["--fn", "grow"],
 ]
+
+# One past each limit of "Limits": limits_gen.py's shape and size.
+LIMITS = [("functions", 10001), ("params", 1001), ("captures", 1001),
+          ("nesting", 257), ("loops", 257), ("parts", 10001), ("holes", 10001),
+          ("sites", 2001)]
 
 
 def run(argv, cwd=None):
@@ -89,6 +98,21 @@ for name in sorted(os.listdir(corpus)):
         m = re.match(r"^.*?: error: (.*)$", line)
         if m:
             seen.add(norm(m.group(1)))
+
+for shape, n in LIMITS:
+    prog = os.path.join(work, "%s.json" % shape)
+    rc, _, err = run([sys.executable, os.path.join(here, "..", "limits_gen.py"),
+                      shape, str(n), prog])
+    if rc != 0:
+        sys.exit("cannot generate the %s program:\n%s" % (shape, err))
+    rc, _, err = run([aot, "--check", prog])
+    if rc != 1:
+        failures.append("%s %d: expected exit 1, got %d" % (shape, n, rc))
+    for line in err.splitlines():
+        m = re.match(r"^.*?: error: (.*)$", line)
+        if m:
+            seen.add(norm(m.group(1)))
+    os.remove(prog)
 
 so = os.path.join(work, "traps.so")
 ir = os.path.join(work, "traps.ir.json")
