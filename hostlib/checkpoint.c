@@ -177,7 +177,8 @@ typedef struct rd {
   wfp_env *e;
   wfp_host_diag *diag;
   wfp__arena a;
-  int rc; /* the first failure */
+  int rc;           /* the first failure */
+  const char *what; /* what a corrupt input is ("invalid checkpoint" when NULL) */
 } rd;
 
 /* Records the first failure (ECORRUPT unless said otherwise) at path. */
@@ -195,7 +196,8 @@ static bool bad(rd *r, int code, const char *path, const char *fmt, ...) {
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
     if (code == WFP_ECORRUPT)
-      snprintf(r->diag->text, sizeof r->diag->text, "invalid checkpoint: %s", why);
+      snprintf(r->diag->text, sizeof r->diag->text, "%s: %s",
+               r->what ? r->what : "invalid checkpoint", why);
     else
       snprintf(r->diag->text, sizeof r->diag->text, "%s", why);
     r->diag->d.code = code;
@@ -703,7 +705,7 @@ static bool envelope(rd *r, const wfp_env *e, const char *data, size_t len,
 
 int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t len,
                            wfp_invocation **out, wfp_host_diag *diag) {
-  rd r = {m, m ? m->d : NULL, e, diag, {0}, 0};
+  rd r = {m, m ? m->d : NULL, e, diag, {0}, 0, NULL};
   if (!m || !e || !out || (!data && len)) {
     bad(&r, WFP_EINVAL, "", "invalid argument");
     return r.rc;
@@ -889,6 +891,123 @@ int wfp_invocation_restore(wfp_module *m, wfp_env *e, const char *data, size_t l
   }
 out:
   wfp_env_free(n);
+  wfp__arena_free(&r.a);
+  if (r.rc) {
+    wfp_invocation_free(inv);
+    return r.rc;
+  }
+  *out = inv;
+  return WFP_OK;
+}
+
+/* ---- an invocation from what a store kept (wfp_invocation_revive) ---- */
+
+/* A string operand: present only where the effect has it, and JSON where
+** it is JSON. */
+static bool revive_operand(rd *r, const char *p, size_t n, bool has, bool json,
+                           const char *path) {
+  if (!has)
+    return n == 0 || bad(r, WFP_ECORRUPT, path, "this effect has no such operand");
+  if (n && !p)
+    return bad(r, WFP_ECORRUPT, path, "missing");
+  return !json || json_text(r, p ? p : "", n, path, "the operand");
+}
+
+int wfp_invocation_revive(wfp_module *m, wfp_env *e, const wfp_saved_invocation *s,
+                          wfp_invocation **out, wfp_host_diag *diag) {
+  rd r = {m, m ? m->d : NULL, e, diag, {0}, 0, "invalid saved invocation"};
+  if (!m || !e || !s || !out || s->size < sizeof(wfp_saved_invocation) ||
+      (!s->input && s->input_len) || (!s->state && s->state_len)) {
+    bad(&r, WFP_EINVAL, "", "invalid argument");
+    return r.rc;
+  }
+  *out = NULL;
+  wfp__arena_init(&r.a);
+  wfp_invocation *inv = NULL;
+  /* the input, as a checkpoint's: its function and instance */
+  wfp__jv in;
+  memset(&in, 0, sizeof in);
+  in.type = WFP__J_STR;
+  in.s = s->input ? s->input : "";
+  in.n = s->input_len;
+  int fn = -1;
+  uint64_t self = 0;
+  if (!check_input(&r, &in, &fn, &self))
+    goto out;
+  int rc = wfp_invocation_new(m, e, in.s, in.n, &inv);
+  if (rc) {
+    if (rc == WFP_ENOMEM)
+      nomem(&r);
+    else
+      bad(&r, WFP_ECORRUPT, "input", "not an input this module takes");
+    goto out;
+  }
+  inv->steps = s->steps;
+  inv->fuel_used = s->fuel;
+  if (!s->state_len) /* no step taken: it starts from the beginning */
+    goto out;
+  wfp__set_bytes(&inv->state, s->state, s->state_len);
+  if (inv->state.oom) {
+    nomem(&r);
+    goto out;
+  }
+  if (!check_state(&r, &inv->state, fn))
+    goto out;
+  if (!s->steps) {
+    bad(&r, WFP_ECORRUPT, "steps", "state bytes, and no step taken");
+    goto out;
+  }
+  if (s->effect >= 0) {
+    int k = s->effect;
+    if (k >= WFP_EFFECT_COUNT) {
+      bad(&r, WFP_ECORRUPT, "effect", "no such effect (%d)", k);
+      goto out;
+    }
+    bool has_s0 = k != WFP_EFFECT_SLEEP_MS && k != WFP_EFFECT_YIELD;
+    bool has_s1 = k == WFP_EFFECT_MSG_SEND || k == WFP_EFFECT_DB_QUERY ||
+                  k == WFP_EFFECT_SELF_SET;
+    bool has_i = k == WFP_EFFECT_CTX_SET_I64 || k == WFP_EFFECT_SLEEP_MS;
+    if (!revive_operand(&r, s->key, s->key_len, has_s0, false, "effect.key") ||
+        !revive_operand(&r, s->json, s->json_len, has_s1, true, "effect.json") ||
+        (s->each && !revive_operand(&r, s->each, s->each_len, k == WFP_EFFECT_DB_QUERY, true,
+                                    "effect.each")))
+      goto out;
+    if (!has_i && s->i64) {
+      bad(&r, WFP_ECORRUPT, "effect.i64", "this effect has no such operand");
+      goto out;
+    }
+    if (s->wake_at && k != WFP_EFFECT_SLEEP_MS) {
+      bad(&r, WFP_ECORRUPT, "effect.wake_at", "a wake time, and the effect is no sleep_ms");
+      goto out;
+    }
+    inv->effect = (uint32_t)k;
+    wfp__set_bytes(&inv->s0, s->key, s->key_len);
+    wfp__set_bytes(&inv->s1, s->json, s->json_len);
+    inv->has_s2 = s->each != NULL;
+    wfp__set_bytes(&inv->s2, s->each, s->each ? s->each_len : 0);
+    if (inv->s0.oom || inv->s1.oom || inv->s2.oom) {
+      nomem(&r);
+      goto out;
+    }
+    inv->ival = s->i64;
+    inv->wake_at = s->wake_at;
+    inv->pending = true;
+    goto out;
+  }
+  if (s->has_resume) {
+    if (!s->resume && s->resume_len) {
+      bad(&r, WFP_ECORRUPT, "resume", "missing");
+      goto out;
+    }
+    if (!json_text(&r, s->resume ? s->resume : "", s->resume_len, "resume",
+                   "the resume value"))
+      goto out;
+    if (wfp__resume_json(inv, s->resume ? s->resume : "", s->resume_len)) {
+      nomem(&r);
+      goto out;
+    }
+  }
+out:
   wfp__arena_free(&r.a);
   if (r.rc) {
     wfp_invocation_free(inv);

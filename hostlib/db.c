@@ -52,7 +52,8 @@
   X(prepare_v2) \
   X(progress_handler) \
   X(set_authorizer) \
-  X(step)
+  X(step) \
+  X(stmt_readonly)
 
 static struct {
 #define X(n) __typeof__(sqlite3_##n) *n;
@@ -161,6 +162,9 @@ void wfp__env_close_db(wfp_env *e) {
 
 typedef struct guard {
   bool running;        /* the statement runs: what SQLite prepares now is its own */
+  bool protect;        /* tables, views, indexes and triggers named wfp_* are
+                       ** refused: a service keeps its store beside the
+                       ** program's tables (WFP_DB_PROTECT_STORE) */
   char why[200];       /* the first refusal, "" while none */
   uint64_t fuel, used; /* fuel units the query may use, and has used */
 } guard;
@@ -194,11 +198,62 @@ static int deny(guard *g, const char *fmt, const char *a) {
   return SQLITE_DENY;
 }
 
+/* A name of the store's (wfp_...), which a protected query may not touch. */
+static bool store_name(const char *name) {
+  return name && strncasecmp(name, "wfp_", 4) == 0;
+}
+
+/* The table or view an action names: a1 or a2, by the action (sqlite3.h,
+** "Authorizer Action Codes"); NULL for the others. */
+static const char *object_of(int action, const char *a1, const char *a2) {
+  switch (action) {
+  case SQLITE_READ:
+  case SQLITE_INSERT:
+  case SQLITE_UPDATE:
+  case SQLITE_DELETE:
+  case SQLITE_CREATE_TABLE:
+  case SQLITE_CREATE_TEMP_TABLE:
+  case SQLITE_DROP_TABLE:
+  case SQLITE_DROP_TEMP_TABLE:
+  case SQLITE_CREATE_VIEW:
+  case SQLITE_CREATE_TEMP_VIEW:
+  case SQLITE_DROP_VIEW:
+  case SQLITE_DROP_TEMP_VIEW:
+  case SQLITE_ANALYZE:
+  case SQLITE_REINDEX:
+  case SQLITE_CREATE_VTABLE:
+  case SQLITE_DROP_VTABLE:
+    return a1;
+  case SQLITE_CREATE_INDEX:
+  case SQLITE_CREATE_TEMP_INDEX:
+  case SQLITE_DROP_INDEX:
+  case SQLITE_DROP_TEMP_INDEX:
+  case SQLITE_CREATE_TRIGGER:
+  case SQLITE_CREATE_TEMP_TRIGGER:
+  case SQLITE_DROP_TRIGGER:
+  case SQLITE_DROP_TEMP_TRIGGER:
+  case SQLITE_ALTER_TABLE:
+    return a2;
+  default:
+    return NULL;
+  }
+}
+
 static int authorize(void *ud, int action, const char *a1, const char *a2,
                      const char *db, const char *trigger) {
   guard *g = ud;
   (void)db;
   (void)trigger;
+  if (g->protect) {
+    /* the index or trigger's own name too: the store's are wfp_ */
+    const char *o = object_of(action, a1, a2);
+    bool own = (action == SQLITE_CREATE_INDEX || action == SQLITE_DROP_INDEX ||
+                action == SQLITE_CREATE_TRIGGER || action == SQLITE_DROP_TRIGGER) &&
+               store_name(a1);
+    if (store_name(o) || own)
+      return deny(g, "'%s' belongs to the service's store: a program may not use the names "
+                     "wfp_*", own ? a1 : o);
+  }
   switch (action) {
   case SQLITE_SELECT:
   case SQLITE_READ:
@@ -471,7 +526,7 @@ static int add_column(wfp__buf *b, sqlite3_stmt *st, int c, char *err, size_t er
 
 /* The SQLite error of a failed prepare or step: the authorizer's words
 ** when it refused, the fuel when the progress handler stopped it. */
-static int query_error(wfp_env *e, const guard *g, int rc, char *err, size_t errlen) {
+static int query_error(sqlite3 *db, const guard *g, int rc, char *err, size_t errlen) {
   if (g->why[0]) {
     snprintf(err, errlen, "%s", g->why);
     return WFP_EINVAL;
@@ -483,13 +538,13 @@ static int query_error(wfp_env *e, const guard *g, int rc, char *err, size_t err
              (unsigned long long)g->fuel, FUEL_INSTRUCTIONS);
     return WFP_ELIMIT;
   }
-  snprintf(err, errlen, "%s", S.errmsg(e->db));
+  snprintf(err, errlen, "%s", S.errmsg(db));
   return rc == SQLITE_NOMEM ? WFP_ENOMEM : WFP_EINVAL;
 }
 
-static int run(wfp_env *e, guard *g, const char *sql, size_t sql_len, const char *params,
+static int run(sqlite3 *db, guard *g, const char *sql, size_t sql_len, const char *params,
                size_t params_len, wfp__buf *rows, wfp__buf *offs, size_t *nrows,
-               char *err, size_t errlen) {
+               bool *readonly, char *err, size_t errlen) {
   if (sql_len > 0x7fffffff) {
     snprintf(err, errlen, "the SQL text is too long");
     return WFP_EINVAL;
@@ -501,9 +556,9 @@ static int run(wfp_env *e, guard *g, const char *sql, size_t sql_len, const char
   }
   sqlite3_stmt *st = NULL;
   const char *tail = NULL;
-  int rc = S.prepare_v2(e->db, sql, (int)sql_len, &st, &tail);
+  int rc = S.prepare_v2(db, sql, (int)sql_len, &st, &tail);
   if (rc != SQLITE_OK)
-    return query_error(e, g, rc, err, errlen);
+    return query_error(db, g, rc, err, errlen);
   if (!st) {
     snprintf(err, errlen, "the SQL text holds no statement");
     return WFP_EINVAL;
@@ -513,9 +568,9 @@ static int run(wfp_env *e, guard *g, const char *sql, size_t sql_len, const char
     sqlite3_stmt *more = NULL;
     const char *t2 = NULL;
     guard quiet = *g; /* a refusal of the next statement is not the answer */
-    S.set_authorizer(e->db, authorize, &quiet);
-    int r2 = S.prepare_v2(e->db, tail, (int)(sql + sql_len - tail), &more, &t2);
-    S.set_authorizer(e->db, authorize, g);
+    S.set_authorizer(db, authorize, &quiet);
+    int r2 = S.prepare_v2(db, tail, (int)(sql + sql_len - tail), &more, &t2);
+    S.set_authorizer(db, authorize, g);
     S.finalize(more);
     if (more || r2 != SQLITE_OK) {
       S.finalize(st);
@@ -524,6 +579,7 @@ static int run(wfp_env *e, guard *g, const char *sql, size_t sql_len, const char
     }
   }
   int r = bind_all(st, params ? params : "", params ? params_len : 0, err, errlen);
+  *readonly = S.stmt_readonly(st) != 0;
   g->running = true;
   rows->len = 0;
   rows->oom = false;
@@ -565,11 +621,39 @@ static int run(wfp_env *e, guard *g, const char *sql, size_t sql_len, const char
       r = WFP_ENOMEM;
   }
   if (!r && rc != SQLITE_DONE)
-    r = query_error(e, g, rc, err, errlen);
+    r = query_error(db, g, rc, err, errlen);
   S.finalize(st);
   wfp__buf_addc(rows, ']');
   if (!r && rows->oom)
     r = WFP_ENOMEM;
+  return r;
+}
+
+int wfp__db_query_on(struct sqlite3 *db, unsigned flags, const char *sql, size_t sql_len,
+                     const char *params, size_t params_len, uint64_t fuel, uint64_t *used,
+                     wfp__buf *rows, wfp__buf *offs, size_t *nrows, bool *readonly, char *err,
+                     size_t errlen) {
+  *nrows = 0;
+  *used = 0;
+  *readonly = true;
+  int ready = S_ready(err, errlen);
+  if (ready)
+    return ready;
+  /* the guard lives for this query: the connection holds no pointer to it
+  ** afterwards */
+  guard g;
+  memset(&g, 0, sizeof g);
+  g.fuel = fuel;
+  g.protect = (flags & WFP_DB_PROTECT_STORE) != 0;
+  S.set_authorizer(db, authorize, &g);
+  S.progress_handler(db, FUEL_INSTRUCTIONS, progress, &g);
+  int r = run(db, &g, sql, sql_len, params, params_len, rows, offs, nrows, readonly, err,
+              errlen);
+  S.progress_handler(db, 0, NULL, NULL);
+  S.set_authorizer(db, NULL, NULL);
+  *used = g.used;
+  if (r == WFP_ENOMEM)
+    snprintf(err, errlen, "out of memory");
   return r;
 }
 
@@ -578,23 +662,12 @@ int wfp__db_query(wfp_env *e, const char *sql, size_t sql_len, const char *param
                   wfp__buf *offs, size_t *nrows, char *err, size_t errlen) {
   *nrows = 0;
   *used = 0;
+  bool readonly;
   if (!e->db) {
     int rc = wfp_env_open_db(e, NULL, err, errlen);
     if (rc)
       return rc;
   }
-  /* the guard lives for this query: the connection holds no pointer to it
-  ** afterwards */
-  guard g;
-  memset(&g, 0, sizeof g);
-  g.fuel = fuel;
-  S.set_authorizer(e->db, authorize, &g);
-  S.progress_handler(e->db, FUEL_INSTRUCTIONS, progress, &g);
-  int r = run(e, &g, sql, sql_len, params, params_len, rows, offs, nrows, err, errlen);
-  S.progress_handler(e->db, 0, NULL, NULL);
-  S.set_authorizer(e->db, NULL, NULL);
-  *used = g.used;
-  if (r == WFP_ENOMEM)
-    snprintf(err, errlen, "out of memory");
-  return r;
+  return wfp__db_query_on(e->db, 0, sql, sql_len, params, params_len, fuel, used, rows, offs,
+                          nrows, &readonly, err, errlen);
 }

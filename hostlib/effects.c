@@ -182,10 +182,98 @@ static void db_work(uv_work_t *w) {
   d->used = 0;
   d->offs.len = 0;
   d->err[0] = 0;
+  d->readonly = true;
+  if (d->runner) {
+    /* the embedder's connection: the runner calls wfp_db_job_run */
+    d->ran = false;
+    d->rc = WFP_OK;
+    d->runner(d->runner_ud, d);
+    if (!d->ran) {
+      d->rc = WFP_EIO;
+      snprintf(d->err, sizeof d->err, "the query was not run (the host's runner failed)");
+    }
+    return;
+  }
   d->rc = wfp__db_query(l->env, d->sql.data ? d->sql.data : "", d->sql.len,
                         d->params.len ? d->params.data : NULL, d->params.len, d->fuel,
                         &d->used, &d->rows, d->want_offs ? &d->offs : NULL, &d->nrows,
                         d->err, sizeof d->err);
+}
+
+int wfp_db_job_run(wfp_db_job *d, void *db, unsigned flags) {
+  if (!d || !db || d->ran)
+    return WFP_EINVAL;
+  d->ran = true;
+  d->rc = wfp__db_query_on(db, flags, d->sql.data ? d->sql.data : "", d->sql.len,
+                           d->params.len ? d->params.data : NULL, d->params.len, d->fuel,
+                           &d->used, &d->rows, d->want_offs ? &d->offs : NULL, &d->nrows,
+                           &d->readonly, d->err, sizeof d->err);
+  return d->rc;
+}
+
+const char *wfp_db_job_sql(const wfp_db_job *d, size_t *len) {
+  if (len)
+    *len = d && d->sql.data ? d->sql.len : 0;
+  return d && d->sql.data ? d->sql.data : "";
+}
+
+const char *wfp_db_job_params(const wfp_db_job *d, size_t *len) {
+  if (len)
+    *len = d && d->params.data ? d->params.len : 0;
+  return d && d->params.data ? d->params.data : "";
+}
+
+uint64_t wfp_db_job_fuel(const wfp_db_job *d) { return d ? d->fuel : 0; }
+
+int wfp_db_job_answer(wfp_db_job *d, const char *rows, size_t len, const size_t *offs,
+                      size_t nrows, int readonly, uint64_t used) {
+  if (!d || d->ran || !rows || (nrows && !offs))
+    return WFP_EINVAL;
+  d->ran = true;
+  d->used = used;
+  d->readonly = readonly != 0;
+  if (len > WFP_DB_RESULT_MAX) {
+    d->rc = WFP_ELIMIT;
+    snprintf(d->err, sizeof d->err,
+             "the result is larger than %d bytes, the most one query may return",
+             WFP_DB_RESULT_MAX);
+    return WFP_EINVAL;
+  }
+  d->rows.len = 0;
+  d->rows.oom = false;
+  wfp__buf_add(&d->rows, rows, len);
+  if (d->want_offs)
+    wfp__buf_add(&d->offs, offs, 2 * nrows * sizeof *offs);
+  d->nrows = nrows;
+  if (d->rows.oom || d->offs.oom) {
+    d->rc = WFP_ENOMEM;
+    snprintf(d->err, sizeof d->err, "out of memory");
+    return WFP_ENOMEM;
+  }
+  d->rc = WFP_OK;
+  return WFP_OK;
+}
+
+int wfp_db_job_fail(wfp_db_job *d, int code, const char *msg, uint64_t used) {
+  if (!d || d->ran || code >= 0)
+    return WFP_EINVAL;
+  d->ran = true;
+  d->used = used;
+  d->rc = code;
+  snprintf(d->err, sizeof d->err, "%s", msg ? msg : "the query failed");
+  return WFP_OK;
+}
+
+int wfp_db_job_readonly(const wfp_db_job *d) { return d && d->readonly; }
+void *wfp_db_job_data(const wfp_db_job *d) { return d ? d->data : NULL; }
+int wfp_db_job_is_row(const wfp_db_job *d) { return d && d->row; }
+int wfp_db_job_has_each(const wfp_db_job *d) { return d && d->want_offs; }
+
+void wfp_loop_set_db_runner(wfp_loop *l, wfp_db_runner fn, void *ud) {
+  if (!l)
+    return;
+  l->db.runner = fn;
+  l->db.runner_ud = fn ? ud : NULL;
 }
 
 static int fanout_start(wfp_loop *l, wfp_invocation *inv);
@@ -256,6 +344,8 @@ static void lane_next(wfp_loop *l) {
   }
   d->fuel = fuel;
   d->want_offs = inv->has_s2;
+  d->data = WFP__TOP(inv)->data;
+  d->row = inv->parent != NULL;
   d->req = inv->req;
   d->busy = true;
   uv_work_t *w = d->work;
@@ -278,7 +368,7 @@ bool wfp__db_lane_remove(wfp_loop *l, wfp_invocation *inv) {
 
 static int db_query(wfp_loop *l, wfp_effect_req *req) {
   wfp_invocation *inv = req->inv;
-  if (!l->env->db) {
+  if (!l->db.runner && !l->env->db) {
     /* opened here, on the loop's thread, and only here */
     char err[512];
     int rc = wfp_env_open_db(l->env, NULL, err, sizeof err);

@@ -340,6 +340,21 @@ int wfp_env_instance_new(wfp_env *e, const wfp_module *m, const char *resource,
   return WFP_OK;
 }
 
+int wfp_env_instance_restore(wfp_env *e, const wfp_module *m, const char *resource,
+                             uint64_t handle) {
+  if (!e || !m || !resource || !handle || handle > (1ull << 53) ||
+      wfp__env_instance(e, handle))
+    return WFP_EINVAL;
+  uint64_t next = e->next_handle;
+  e->next_handle = handle;
+  uint64_t h = 0;
+  int rc = wfp_env_instance_new(e, m, resource, &h);
+  /* the next new one comes after every handle there is */
+  if (next > e->next_handle)
+    e->next_handle = next;
+  return rc;
+}
+
 int wfp_env_instance_set(wfp_env *e, uint64_t handle, const char *prop,
                          const char *json) {
   inst_ent *in = wfp__env_instance(e, handle);

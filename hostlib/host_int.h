@@ -265,8 +265,9 @@ typedef struct wfp__timers {
 } wfp__timers;
 
 /* db_query's lane (effects.c): one query on the connection at a time, off
-** the loop's thread. */
-typedef struct wfp__db_lane {
+** the loop's thread; with a runner (wfp_loop_set_db_runner), the job it is
+** handed. */
+struct wfp_db_job {
   wfp__queue wait;    /* invocations whose query waits its turn */
   bool busy;
   void *work;         /* uv_work_t */
@@ -277,7 +278,15 @@ typedef struct wfp__db_lane {
   bool want_offs;
   int rc;
   char err[512];
-} wfp__db_lane;
+  /* the runner's view, set on the loop's thread before the job goes */
+  wfp_db_runner runner;
+  void *runner_ud;
+  void *data;    /* the data of the query's invocation someone started */
+  bool row;      /* the query is a row's */
+  bool ran;      /* wfp_db_job_run ran */
+  bool readonly; /* its statement writes nothing */
+};
+typedef struct wfp_db_job wfp__db_lane;
 
 typedef struct wfp__actor {
   uint64_t handle;         /* 0: a free slot */
@@ -428,6 +437,13 @@ int wfp__env_prop_add(inst_ent *in, const char *name, uint8_t ty, const char *js
 int wfp__db_query(wfp_env *e, const char *sql, size_t sql_len, const char *params,
                   size_t params_len, uint64_t fuel, uint64_t *used, wfp__buf *rows,
                   wfp__buf *offs, size_t *nrows, char *err, size_t errlen);
+/* The same on connection db (opened with the SQLite library the host
+** loads), with flags WFP_DB_PROTECT_*; *readonly tells whether the
+** statement writes nothing. */
+int wfp__db_query_on(struct sqlite3 *db, unsigned flags, const char *sql, size_t sql_len,
+                     const char *params, size_t params_len, uint64_t fuel, uint64_t *used,
+                     wfp__buf *rows, wfp__buf *offs, size_t *nrows, bool *readonly, char *err,
+                     size_t errlen);
 void wfp__env_close_db(wfp_env *e);
 /* As wfp_env_open_db; create false opens only an existing file. */
 int wfp__env_open_db(wfp_env *e, const char *path, bool create, char *err, size_t errlen);

@@ -5,8 +5,10 @@
 ** or, with --batch, hands the lines to wfp_batch_run. Exit codes: 0 done,
 ** 1 trap, 2 usage, 3 environment, 4 suspended (--stop-after).
 */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,15 +19,24 @@
 #include "wfp/host.h"
 #include "wfp/loop.h"
 
+/* Where an installed wfp-host finds the service module, relative to its
+** own directory: hostlib/CMakeLists.txt sets it from the install layout;
+** another target built from this file (a test's) gets the usual one. */
+#ifndef WFP_SERVICE_RELDIR
+#define WFP_SERVICE_RELDIR "../lib/wfp"
+#endif
+
 static const char usage_line[] =
     "usage: wfp-host [options] func.so\n"
-    "       wfp-host [options] --batch FILE func.so";
+    "       wfp-host [options] --batch FILE func.so\n"
+    "       wfp-host serve [options] func.so [func.so ...]";
 
 static void help(void) {
   printf("%s\n\n"
          "Runs one invocation of a module built by wfp-aot and prints its\n"
          "output JSON on stdout; with --batch, one invocation per line of\n"
-         "FILE, all at once in one host.\n\n"
+         "FILE, all at once in one host. 'wfp-host serve' runs an HTTP service\n"
+         "over a durable store ('wfp-host serve --help').\n\n"
          "Input:\n"
          "  --input JSON       the invocation's input: {\"fn\": .., \"args\": ..}\n"
          "  --fn NAME          the function to run (a name or a stable id;\n"
@@ -480,7 +491,50 @@ static int run_one(const opts *o, wfp_env *env, wfp_invocation *inv) {
   return status == WFP_DONE ? 0 : 1;
 }
 
+/* wfp-host serve: the service is a module of its own (wfp-service.so,
+** beside wfp-host in a build, in LIBDIR/wfp once installed), loaded only
+** here: a plain run maps no HTTP parser and no SQLite. */
+static int serve(int argc, char **argv) {
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) {
+    fprintf(stderr, "wfp-host: error: cannot find where wfp-host is: %s\n", strerror(errno));
+    return 3;
+  }
+  exe[n] = 0;
+  char *slash = strrchr(exe, '/');
+  if (slash)
+    *slash = 0;
+  static const char *const places[] = {"", "/" WFP_SERVICE_RELDIR};
+  char path[PATH_MAX + 64];
+  void *h = NULL;
+  char why[PATH_MAX + 512] = "";
+  for (size_t i = 0; i < sizeof places / sizeof places[0] && !h; i++) {
+    snprintf(path, sizeof path, "%s%s/wfp-service.so", exe, places[i]);
+    if (access(path, R_OK) != 0)
+      continue;
+    if (!(h = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {
+      const char *e = dlerror();
+      snprintf(why, sizeof why, "%.*s", (int)(sizeof why - 1), e ? e : path);
+    }
+  }
+  if (!h) {
+    fprintf(stderr, "wfp-host: error: cannot load the service module: %s\n",
+            why[0] ? why : "wfp-service.so is not installed beside wfp-host");
+    return 3;
+  }
+  int (*fn)(int, char **) = (int (*)(int, char **))dlsym(h, "wfp_serve_main");
+  if (!fn) {
+    fprintf(stderr, "wfp-host: error: %s is not a wfp service module\n", path);
+    return 3;
+  }
+  /* the module stays loaded until the process ends */
+  return fn(argc, argv);
+}
+
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "serve") == 0)
+    return serve(argc - 1, argv + 1);
   opts o;
   memset(&o, 0, sizeof o);
   o.ctx = calloc((size_t)argc + 1, sizeof *o.ctx);

@@ -13,6 +13,14 @@ libcjson-dev libcmocka-dev libsqlite3-dev libuv1-dev python3 strace hyperfine"
 # clang's libFuzzer and sanitizer runtimes (tests/fuzz), and the symbolizer
 # that puts file and line into their reports
 packages="$packages libclang-rt-14-dev llvm"
+# The service (wfp-host serve): HTTP parsing; curl for the README's example
+# and bench/service.sh; Chromium and a font for the status page's test (a
+# screenshot in which the page's text is drawn); the sqlite3 command for
+# the store's operations (docs/service.md).
+packages="$packages libhttp-parser-dev curl chromium fonts-dejavu-core sqlite3"
+# PostgreSQL: the store several hosts share (libpq), and the throwaway
+# cluster its tests start (initdb, pg_ctl; no system service is used)
+packages="$packages postgresql libpq-dev"
 # Node.js runs the WIT and component tests (jco) and the V8 baseline; npm
 # installs jco. Debian 12's nodejs is 18, and jco wants 20 or later: when
 # the node on PATH is older, node 20 comes from the npm registry (below).

@@ -1,9 +1,10 @@
 #!/bin/sh
 # The whole test suite: install what is needed, then build and run every
 # test twice, once plain and once under AddressSanitizer and
-# UndefinedBehaviorSanitizer; then what runs on threads (the ctest label
-# "threads") once more under ThreadSanitizer; then the fuzz targets for a
-# minute each. Exits non-zero when anything fails.
+# UndefinedBehaviorSanitizer; then what runs on threads (the ctest labels
+# "threads" and "service": the service's committer and worker threads) once
+# more under ThreadSanitizer; then the fuzz targets for a minute each.
+# Exits non-zero when anything fails.
 set -eu
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -32,9 +33,9 @@ unset ASAN_OPTIONS UBSAN_OPTIONS
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 echo "== build-tsan: configure and build" >&2
 cmake -S . -B build-tsan -DWFP_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWFP_ENABLE_TSAN=ON
-cmake --build build-tsan -j "$jobs" --target wfp-aot wfp-host test_loop
-echo "== build-tsan: test (label threads)" >&2
-ctest --test-dir build-tsan --output-on-failure -j "$jobs" -L threads
+cmake --build build-tsan -j "$jobs" --target wfp-aot wfp-host wfp_service_module test_loop
+echo "== build-tsan: test (labels threads and service)" >&2
+ctest --test-dir build-tsan --output-on-failure -j "$jobs" -L 'threads|service'
 unset TSAN_OPTIONS
 # Fuzzing (tests/fuzz/README.md): clang's libFuzzer, each target for a
 # bounded time (WFP_FUZZ_SECONDS, 60 by default); a crash, a leak or a
@@ -45,4 +46,4 @@ cmake -S . -B build-fuzz -DWFP_WERROR=ON -DCMAKE_C_COMPILER=clang -DWFP_BUILD_FU
 cmake --build build-fuzz -j "$jobs"
 echo "== build-fuzz: fuzz" >&2
 ctest --test-dir build-fuzz --output-on-failure -j "$jobs" -L fuzz
-echo "== all tests passed (plain, sanitized, threads under ThreadSanitizer, fuzzed)" >&2
+echo "== all tests passed (plain, sanitized, threads and service under ThreadSanitizer, fuzzed)" >&2

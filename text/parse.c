@@ -2437,7 +2437,8 @@ int wfp__text_parse(wfp_text *t, const char *src, size_t len) {
   } else if (t->ndiags || t->dropped) {
     rc = WFP_ESYNTAX;
   } else {
-    qsort(p->marks, p->nmarks, sizeof *p->marks, mark_cmp);
+    if (p->nmarks)
+      qsort(p->marks, p->nmarks, sizeof *p->marks, mark_cmp);
     W w;
     memset(&w, 0, sizeof w);
     w.p = p;
@@ -2448,7 +2449,8 @@ int wfp__text_parse(wfp_text *t, const char *src, size_t len) {
               IR_MAX_DEPTH);
       rc = WFP_ESYNTAX;
     }
-    qsort(w.pos, w.npos, sizeof *w.pos, tpos_cmp);
+    if (w.npos) /* none when out of memory (p->oom) */
+      qsort(w.pos, w.npos, sizeof *w.pos, tpos_cmp);
     t->pos = w.pos;
     t->npos = w.npos;
     /* notes */

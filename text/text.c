@@ -307,7 +307,7 @@ static cJSON *source_json(const wfp_program *cp) {
   if (p->entry_name && strcmp(p->entry_name, "main") != 0)
     ok = ok && put(prog, "entry", cJSON_CreateString(p->entry_name));
   cJSON *fa = cJSON_CreateArray();
-  ok = ok && put(prog, "functions", fa);
+  ok = put(prog, "functions", fa) && ok; /* takes fa, whatever ok */
   for (int i = 0; ok && i < p->nfuncs; i++) {
     const wfp_func *f = p->funcs[i];
     if (f->is_lambda)
@@ -324,19 +324,19 @@ static cJSON *source_json(const wfp_program *cp) {
       ok = ok && put(j, "nested_in", cJSON_CreateString(f->meta_nested_in));
     if (f->meta_ncaptures) {
       cJSON *c = cJSON_CreateArray();
-      ok = ok && put(j, "captures", c);
+      ok = put(j, "captures", c) && ok; /* takes c, whatever ok */
       for (int k = 0; ok && k < f->meta_ncaptures && k < f->nparams; k++)
         ok = cJSON_AddItemToArray(c, cJSON_CreateString(f->params[k]->name));
     }
   }
   cJSON *ra = cJSON_CreateArray();
-  ok = ok && put(prog, "resources", ra);
+  ok = put(prog, "resources", ra) && ok; /* takes ra, whatever ok */
   for (int i = 0; ok && i < p->nresources; i++) {
     const wfp_resource *r = p->resources[i];
     cJSON *ro = cJSON_CreateObject();
     ok = ro && cJSON_AddItemToArray(ra, ro) && put(ro, "name", cJSON_CreateString(r->name));
     cJSON *pa = cJSON_CreateArray();
-    ok = ok && put(ro, "properties", pa);
+    ok = put(ro, "properties", pa) && ok; /* takes pa, whatever ok */
     for (int k = 0; ok && k < r->nprops; k++) {
       cJSON *po = cJSON_CreateObject();
       ok = po && cJSON_AddItemToArray(pa, po) &&
@@ -344,7 +344,7 @@ static cJSON *source_json(const wfp_program *cp) {
            put(po, "type", type_json(r->prop_types[k]));
     }
     cJSON *ma = cJSON_CreateArray();
-    ok = ok && put(ro, "methods", ma);
+    ok = put(ro, "methods", ma) && ok; /* takes ma, whatever ok */
     for (int k = 0; ok && k < r->nmethods; k++)
       ok = cJSON_AddItemToArray(ma, cJSON_CreateString(r->methods[k]));
   }

@@ -135,6 +135,12 @@ WFP_API int wfp_env_open_db(wfp_env *e, const char *path, char *err, size_t errl
 */
 WFP_API int wfp_env_instance_new(wfp_env *e, const wfp_module *m,
                                  const char *resource, uint64_t *handle);
+/* The same with a given handle (not in use; at most 2^53), for a host
+** that keeps instances elsewhere and builds the environment again (a
+** durable store); later new instances get larger handles. 0, WFP_EINVAL
+** (no such resource, a handle in use or out of range), WFP_ENOMEM. */
+WFP_API int wfp_env_instance_restore(wfp_env *e, const wfp_module *m,
+                                     const char *resource, uint64_t handle);
 /* Sets a property from JSON text of its type (i64: an integer, str: a
 ** string, json: any value); the text is copied. 0, WFP_EINVAL (no such
 ** instance or property, or a value of another type), WFP_ENOMEM. */

@@ -287,6 +287,126 @@ typedef void (*wfp_commit_fn)(void *ud, const wfp_commit_record *rec, wfp_commit
 ** the sink, before the record is durable. */
 WFP_API void wfp_loop_set_commit(wfp_loop *loop, wfp_commit_fn fn, void *ud);
 
+/*
+** What a durable store kept of an invocation from its commit records, to
+** take it up again after a restart (wfp_invocation_revive). Caller-owned;
+** size first, fields appended only.
+**   input     the input JSON text the invocation was made with
+**   state     the state bytes of its last committed record (STEP or
+**             EFFECT); empty: it took no step yet, and the rest is ignored
+**   effect    the effect a STEP record suspended on, not performed (it is
+**             performed again: a sleep_ms waits until wake_at), with its
+**             operands as the record had them; -1: none pending (an
+**             EFFECT record): the next step resumes with resume
+**   resume    has_resume 0: none
+**   steps, fuel  the counters of the record
+*/
+typedef struct wfp_saved_invocation {
+  size_t size;
+  const char *input;
+  size_t input_len;
+  const uint8_t *state;
+  size_t state_len;
+  int effect;
+  const char *key;
+  size_t key_len;
+  const char *json;
+  size_t json_len;
+  const char *each; /* db_query's each function value, or NULL */
+  size_t each_len;
+  int64_t i64;
+  int64_t wake_at;
+  int has_resume;
+  const char *resume;
+  size_t resume_len;
+  uint64_t steps;
+  uint64_t fuel;
+} wfp_saved_invocation;
+
+/*
+** Rebuilds the invocation s describes on module m in environment e (both
+** borrowed: they must outlive it), to start in a loop: it performs its
+** pending effect first, or takes its next step. Nothing from a store is
+** trusted: the input must name a function of m, the state bytes must be
+** m's program's (header, program hash, checksum, function), the operands
+** fit the effect, the resume value be JSON. 0 and *out (free with
+** wfp_invocation_free), or with diag (may be NULL) filled, path naming the
+** field ("state", "effect", "resume", "input"):
+**   WFP_ECORRUPT  a field that does not hold; WFP_ENOMEM; WFP_EINVAL
+*/
+WFP_API int wfp_invocation_revive(wfp_module *m, wfp_env *e, const wfp_saved_invocation *s,
+                                  wfp_invocation **out, wfp_host_diag *diag);
+
+/* ---- db_query on a connection of one's own ---- */
+
+/*
+** A query of db_query on its way to a runner (wfp_loop_set_db_runner)
+** instead of the environment's database: a durable service runs it on its
+** store's connection, inside the transaction the step commits in, so that
+** the query's writes and the step are one. Opaque; the loop's (valid from
+** the runner's call until wfp_db_job_run returned).
+*/
+typedef struct wfp_db_job wfp_db_job;
+
+/* Flags of wfp_db_job_run. WFP_DB_PROTECT_STORE: the query may not name
+** tables, views, indexes or triggers wfp_* (a store's own, in the same
+** database); it fails with a message saying so. */
+#define WFP_DB_PROTECT_STORE 1u
+
+/*
+** A runner: called on a thread of libuv's pool (never the loop's), for
+** one query at a time per loop (the lane of db_query, loop.h above); it
+** calls wfp_db_job_run once, on any thread (it may hand the job to a
+** thread of its own and wait for it), and returns after that. Everything
+** else of db_query stays the loop's: the fuel, the answer, the fan-out of
+** each.
+*/
+typedef void (*wfp_db_runner)(void *ud, wfp_db_job *job);
+/* Sets the runner (NULL: the environment's database, the default). Set it
+** before the first db_query. */
+WFP_API void wfp_loop_set_db_runner(wfp_loop *loop, wfp_db_runner fn, void *ud);
+/*
+** Runs the job's query on db, a sqlite3 * opened with the SQLite library
+** the host loads (libsqlite3.so.0, or what WFP_SQLITE names), under
+** db_query's authorizer and the invocation's fuel (docs/cli.md). Its rows,
+** or its error, are the effect's answer. Returns 0, or the query's error
+** (WFP_EINVAL a fault of the query, WFP_ELIMIT, WFP_ENOMEM, WFP_EIO), which
+** the invocation then sees; a second call returns WFP_EINVAL and does
+** nothing.
+*/
+WFP_API int wfp_db_job_run(wfp_db_job *job, void *db, unsigned flags);
+/* After wfp_db_job_run: whether the statement writes nothing. */
+WFP_API int wfp_db_job_readonly(const wfp_db_job *job);
+/* Fixed when the job was handed over, readable on any thread: the data
+** given to wfp_loop_start of the invocation someone started whose query
+** this is (a row's: its top's); whether a row of a fan-out queries; whether
+** the query has each (a fan-out follows its answer). */
+WFP_API void *wfp_db_job_data(const wfp_db_job *job);
+WFP_API int wfp_db_job_is_row(const wfp_db_job *job);
+WFP_API int wfp_db_job_has_each(const wfp_db_job *job);
+
+/*
+** A runner on a database other than SQLite answers the job itself instead
+** of wfp_db_job_run (once: either of them). The query: its SQL text and
+** its parameters (a JSON array's text, "" when none; both borrowed until
+** the answer), and the fuel it may use.
+*/
+WFP_API const char *wfp_db_job_sql(const wfp_db_job *job, size_t *len);
+WFP_API const char *wfp_db_job_params(const wfp_db_job *job, size_t *len);
+WFP_API uint64_t wfp_db_job_fuel(const wfp_db_job *job);
+/*
+** Its rows: rows[0..len) a JSON array of nrows objects, offs the start and
+** the end of each object in it (2 * nrows offsets; NULL when nrows is 0),
+** readonly whether the statement wrote nothing, used the fuel it used
+** (copied). 0; WFP_EINVAL (answered already, a result past
+** WFP_DB_RESULT_MAX); WFP_ENOMEM.
+*/
+WFP_API int wfp_db_job_answer(wfp_db_job *job, const char *rows, size_t len,
+                              const size_t *offs, size_t nrows, int readonly, uint64_t used);
+/* Its error: code (WFP_EINVAL a fault of the query, WFP_ELIMIT, WFP_ENOMEM,
+** WFP_EIO) and the message the invocation sees. 0 or WFP_EINVAL. */
+WFP_API int wfp_db_job_fail(wfp_db_job *job, int code, const char *msg, uint64_t used);
+
 /* ---- many invocations from lines of text (wfp-host --batch) ---- */
 
 /* Options of a batch. Caller-allocated; size first. */

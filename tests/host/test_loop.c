@@ -4,8 +4,10 @@
 ** commit hook's phases and its suspension, the sink, one invocation at a
 ** time per resource instance, the concurrency cap, fan-out rows running at
 ** once and counting toward their parent's limits, sleeps that resume for
-** the time left, time and memory limits, a borrowed uv loop, and many
-** invocations on several threads. Usage: test_loop SO_DIR.
+** the time left, time and memory limits, a borrowed uv loop, many
+** invocations on several threads; and what a durable store needs: an
+** invocation revived from its records, db_query on a runner's connection,
+** instances at given handles. Usage: test_loop SO_DIR.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +19,8 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <pthread.h>
+#include <sqlite3.h>
 #include <uv.h>
 
 #include "host_int.h"
@@ -727,6 +731,292 @@ static void many_on_threads(void **state) {
   wfp_module_free(m);
 }
 
+
+/* ---- what a durable store needs: revive, a db runner, instances ---- */
+
+/* A record as a store would keep it (the last one of an invocation). */
+typedef struct kept {
+  char input[256];
+  uint8_t state[8192];
+  size_t state_len;
+  int effect;
+  char key[64], json[256];
+  size_t key_len, json_len;
+  int64_t i64, wake_at;
+  int has_resume;
+  char resume[256];
+  size_t resume_len;
+  uint64_t steps, fuel;
+} kept;
+
+typedef struct keeper {
+  kept all[16];
+  int n;
+  const char *input;
+} keeper;
+
+static void keep_records(void *ud, const wfp_commit_record *r, wfp_commit_cb cb) {
+  keeper *k = ud;
+  if (r->phase != WFP_COMMIT_END) {
+    kept *x = &k->all[k->n++];
+    memset(x, 0, sizeof *x);
+    snprintf(x->input, sizeof x->input, "%s", k->input);
+    assert_true(r->state_len <= sizeof x->state);
+    memcpy(x->state, r->state, r->state_len);
+    x->state_len = r->state_len;
+    x->effect = r->phase == WFP_COMMIT_STEP ? r->effect : -1;
+    memcpy(x->key, r->key, r->key_len);
+    x->key_len = r->key_len;
+    memcpy(x->json, r->json, r->json_len);
+    x->json_len = r->json_len;
+    x->i64 = r->i64;
+    x->wake_at = r->wake_at;
+    x->has_resume = r->phase == WFP_COMMIT_EFFECT && r->has_resume;
+    if (x->has_resume) {
+      memcpy(x->resume, r->resume, r->resume_len);
+      x->resume_len = r->resume_len;
+    }
+    x->steps = r->steps;
+    x->fuel = r->fuel;
+  }
+  cb(r->inv, 0);
+}
+
+static wfp_saved_invocation saved_of(const kept *x) {
+  wfp_saved_invocation s;
+  memset(&s, 0, sizeof s);
+  s.size = sizeof s;
+  s.input = x->input;
+  s.input_len = strlen(x->input);
+  s.state = x->state;
+  s.state_len = x->state_len;
+  s.effect = x->effect;
+  s.key = x->key;
+  s.key_len = x->key_len;
+  s.json = x->json;
+  s.json_len = x->json_len;
+  s.i64 = x->i64;
+  s.wake_at = x->wake_at;
+  s.has_resume = x->has_resume;
+  s.resume = x->resume;
+  s.resume_len = x->resume_len;
+  s.steps = x->steps;
+  s.fuel = x->fuel;
+  return s;
+}
+
+/* Every record of an invocation, revived in a fresh loop, runs on to the
+** same end: from a STEP record it performs the effect first, from an
+** EFFECT record it resumes with the value; a sleep keeps its wake time. */
+static void revive_from_each_record(void **state) {
+  (void)state;
+  wfp_module *m = load("simple.so");
+  wfp_module *rt = load("runtime.so");
+  static const struct {
+    int which;
+    const char *input, *out;
+    int records;
+  } cases[] = {{0, "{}", "{\"result\":42}", 4},
+               {1, "{\"fn\":\"nap\",\"args\":[30]}", "{\"result\":30}", 2}};
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    wfp_module *mod = cases[c].which ? rt : m;
+    static keeper k;
+    memset(&k, 0, sizeof k);
+    k.input = cases[c].input;
+    wfp_env *e = wfp_env_new();
+    wfp_env_ctx_set(e, "n", 41);
+    wfp_loop *l = new_loop(e, 1, 0);
+    wfp_loop_set_commit(l, keep_records, &k);
+    end x;
+    wfp_invocation *inv = start(l, mod, cases[c].input, &x);
+    wfp_loop_run(l, WFP_RUN_DEFAULT);
+    assert_int_equal(x.status, WFP_DONE);
+    assert_string_equal(x.text, cases[c].out);
+    assert_int_equal(k.n, cases[c].records);
+    wfp_invocation_free(inv);
+    wfp_loop_free(l);
+    for (int i = 0; i < k.n; i++) {
+      wfp_saved_invocation s = saved_of(&k.all[i]);
+      if (s.effect == WFP_EFFECT_SLEEP_MS) {
+        /* its wake time is kept: one in the past wakes at once */
+        assert_true(s.wake_at > 0);
+        s.wake_at -= 60000;
+      }
+      wfp_loop *l2 = new_loop(e, 2, 0);
+      wfp_invocation *v = NULL;
+      wfp_host_diag hd;
+      assert_int_equal(wfp_invocation_revive(mod, e, &s, &v, &hd), 0);
+      assert_int_equal(wfp_invocation_steps(v), k.all[i].steps);
+      int64_t t0 = now_ms();
+      assert_int_equal(wfp_loop_start(l2, v, on_end, &x), 0);
+      wfp_loop_run(l2, WFP_RUN_DEFAULT);
+      assert_int_equal(x.status, WFP_DONE);
+      assert_string_equal(x.text, cases[c].out);
+      if (s.effect == WFP_EFFECT_SLEEP_MS)
+        assert_true(now_ms() - t0 < 30000); /* it did not sleep 60 s more */
+      wfp_invocation_free(v);
+      wfp_loop_free(l2);
+    }
+    /* nothing a store holds is trusted */
+    wfp_saved_invocation s = saved_of(&k.all[k.n - 1]);
+    uint8_t bad[8192];
+    memcpy(bad, s.state, s.state_len);
+    bad[s.state_len - 1] ^= 1;
+    s.state = bad;
+    wfp_invocation *v = NULL;
+    wfp_host_diag hd;
+    assert_int_equal(wfp_invocation_revive(mod, e, &s, &v, &hd), WFP_ECORRUPT);
+    assert_string_equal(hd.d.path, "$.state");
+    assert_non_null(strstr(hd.d.msg, "invalid saved invocation: "));
+    s = saved_of(&k.all[k.n - 1]);
+    s.has_resume = 1;
+    s.effect = -1;
+    s.resume = "{\"i64\":";
+    s.resume_len = strlen(s.resume);
+    assert_int_equal(wfp_invocation_revive(mod, e, &s, &v, &hd), WFP_ECORRUPT);
+    assert_string_equal(hd.d.path, "resume");
+    s = saved_of(&k.all[0]);
+    s.input = "{\"fn\":\"nosuch\"}";
+    s.input_len = strlen(s.input);
+    assert_int_equal(wfp_invocation_revive(mod, e, &s, &v, &hd), WFP_ECORRUPT);
+    s = saved_of(&k.all[0]);
+    s.effect = WFP_EFFECT_COUNT;
+    assert_int_equal(wfp_invocation_revive(mod, e, &s, &v, &hd), WFP_ECORRUPT);
+    s.size = 8;
+    assert_int_equal(wfp_invocation_revive(mod, e, &s, &v, &hd), WFP_EINVAL);
+    /* no state: it starts from its beginning */
+    s = saved_of(&k.all[0]);
+    s.state_len = 0;
+    s.steps = 0;
+    assert_int_equal(wfp_invocation_revive(mod, e, &s, &v, NULL), 0);
+    assert_int_equal(wfp_invocation_run(v, 0), WFP_DONE);
+    assert_string_equal(wfp_invocation_output(v), cases[c].out);
+    wfp_invocation_free(v);
+    wfp_env_free(e);
+  }
+  wfp_module_free(rt);
+  wfp_module_free(m);
+}
+
+/* A runner that answers on a thread of its own, on its own connection. */
+typedef struct runner {
+  sqlite3 *db;
+  pthread_t t;
+  wfp_db_job *job;
+  int calls, rows, readonly;
+  void *data;
+  int has_each;
+} runner;
+
+static void *runner_thread(void *arg) {
+  runner *r = arg;
+  wfp_db_job_run(r->job, r->db, WFP_DB_PROTECT_STORE);
+  assert_int_equal(wfp_db_job_run(r->job, r->db, 0), WFP_EINVAL); /* once */
+  return NULL;
+}
+
+static void run_job(void *ud, wfp_db_job *job) {
+  runner *r = ud;
+  r->calls++;
+  r->job = job;
+  r->data = wfp_db_job_data(job);
+  r->rows += wfp_db_job_is_row(job);
+  r->has_each |= wfp_db_job_has_each(job);
+  pthread_create(&r->t, NULL, runner_thread, r);
+  pthread_join(r->t, NULL);
+  r->readonly += wfp_db_job_readonly(job);
+}
+
+static void db_runner_runs_queries(void **state) {
+  (void)state;
+  wfp_module *m = load("db.so");
+  wfp_env *e = wfp_env_new();
+  wfp_env_ctx_set(e, "min", 30);
+  runner r;
+  memset(&r, 0, sizeof r);
+  assert_int_equal(sqlite3_open(":memory:", &r.db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(r.db, "create table wfp_secret(x); insert into wfp_secret "
+                                      "values (1)", NULL, NULL, NULL), SQLITE_OK);
+  wfp_loop *l = new_loop(e, 2, 0);
+  wfp_loop_set_db_runner(l, run_job, &r);
+  end x;
+  wfp_invocation *inv = start(l, m, "{\"fn\":\"main\"}", &x);
+  wfp_loop_run(l, WFP_RUN_DEFAULT);
+  assert_int_equal(x.status, WFP_DONE);
+  assert_non_null(strstr(x.text, "\"age\""));
+  assert_ptr_equal(r.data, &x); /* the data of wfp_loop_start */
+  /* the queries ran on the runner's connection, not the environment's */
+  assert_null(e->db);
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(r.db, "select count(*) from users", -1, &st, NULL),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_true(sqlite3_column_int(st, 0) > 0);
+  sqlite3_finalize(st);
+  assert_true(r.readonly >= 1 && r.readonly < r.calls); /* the select; not the writes */
+  wfp_invocation_free(inv);
+  /* a fan-out: its rows' queries are rows' */
+  int calls = r.calls;
+  inv = start(l, m, "{\"fn\":\"nested\"}", &x);
+  wfp_loop_run(l, WFP_RUN_DEFAULT);
+  assert_int_equal(x.status, WFP_DONE);
+  assert_true(r.has_each);
+  assert_true(r.rows > 0 && r.calls - calls > r.rows);
+  wfp_invocation_free(inv);
+  wfp_loop_free(l);
+  /* the store's tables are out of reach */
+  static const char *const denied[] = {
+      "select * from wfp_secret", "insert into WFP_secret values (2)",
+      "create table wfp_mine(x)", "create index wfp_ix on users(age)",
+      "create trigger t after insert on wfp_secret begin select 1; end",
+      "select * from v", "insert into users(name) values ('x')", NULL};
+  /* a view and a trigger of the program's that reach the store's table:
+  ** refused when used */
+  assert_int_equal(sqlite3_exec(r.db, "create view v as select * from wfp_secret; create "
+                                      "trigger t2 after insert on users begin insert into "
+                                      "wfp_secret values (9); end", NULL, NULL, NULL),
+                   SQLITE_OK);
+  for (int i = 0; denied[i]; i++) {
+    wfp__buf rows;
+    wfp__buf_init(&rows);
+    uint64_t used;
+    size_t n;
+    bool ro;
+    char err[256];
+    int rc = wfp__db_query_on(r.db, WFP_DB_PROTECT_STORE, denied[i], strlen(denied[i]), NULL,
+                              0, 1000, &used, &rows, NULL, &n, &ro, err, sizeof err);
+    if (rc != WFP_EINVAL)
+      fail_msg("%s: %d (not refused)", denied[i], rc);
+    assert_non_null(strstr(err, "belongs to the service's store"));
+    /* without the flag the same query is a program's own */
+    rc = wfp__db_query_on(r.db, 0, denied[i], strlen(denied[i]), NULL, 0, 1000, &used, &rows,
+                          NULL, &n, &ro, err, sizeof err);
+    if (rc)
+      fail_msg("%s: %s", denied[i], err);
+    wfp__buf_free(&rows);
+  }
+  sqlite3_close(r.db);
+  wfp_env_free(e);
+  wfp_module_free(m);
+}
+
+static void instances_restored_at_their_handles(void **state) {
+  (void)state;
+  wfp_module *m = load("runtime.so");
+  wfp_env *e = wfp_env_new();
+  assert_int_equal(wfp_env_instance_restore(e, m, "Tally", 7), 0);
+  assert_int_equal(wfp_env_instance_restore(e, m, "Tally", 3), 0);
+  assert_int_equal(wfp_env_instance_restore(e, m, "Tally", 3), WFP_EINVAL);
+  assert_int_equal(wfp_env_instance_restore(e, m, "Nope", 4), WFP_EINVAL);
+  assert_int_equal(wfp_env_instance_restore(e, m, "Tally", 0), WFP_EINVAL);
+  uint64_t h;
+  assert_int_equal(wfp_env_instance_new(e, m, "Tally", &h), 0);
+  assert_int_equal(h, 8);
+  assert_string_equal(wfp_env_instance_get(e, 3, "n"), "0");
+  wfp_env_free(e);
+  wfp_module_free(m);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: test_loop SO_DIR\n");
@@ -748,6 +1038,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test(time_and_memory_limits),
       cmocka_unit_test(free_cancels_and_borrows),
       cmocka_unit_test(many_on_threads),
+      cmocka_unit_test(revive_from_each_record),
+      cmocka_unit_test(db_runner_runs_queries),
+      cmocka_unit_test(instances_restored_at_their_handles),
   };
   return cmocka_run_group_tests_name("loop", tests, NULL, NULL);
 }

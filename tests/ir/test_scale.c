@@ -176,8 +176,11 @@ static wfp__buf many_program(int n, int np, int nc) {
   add(&b, "],\"body\":[{\"op\":\"return\",\"expr\":{\"op\":\"var\",\"name\":\"p0\"}}]},");
   add(&b, "{\"name\":\"main\",\"body\":[{\"op\":\"let\",\"name\":\"b\","
           "\"expr\":{\"op\":\"lit_i64\",\"value\":1}}");
+  /* nc call sites, over the n nested functions (the sanitized build has
+  ** fewer functions than sites) */
   for (int i = 0; i < nc; i++)
-    add(&b, ",{\"op\":\"expr\",\"expr\":{\"op\":\"call\",\"fn\":\"g%d\",\"args\":[]}}", i);
+    add(&b, ",{\"op\":\"expr\",\"expr\":{\"op\":\"call\",\"fn\":\"g%d\",\"args\":[]}}",
+        i % n);
   for (int i = 0; i < n; i++)
     add(&b, ",{\"op\":\"let\",\"name\":\"l%d\",\"expr\":{\"op\":\"lambda\",\"body\":["
             "{\"op\":\"return\",\"expr\":{\"op\":\"var\",\"name\":\"b\"}}]}}", i);
