@@ -1314,10 +1314,10 @@ static int compile(wfp_aot *a) {
     for (int attempt = 0;; attempt++) {
       job jobs[MAX_UNITS];
       const char *argvs[MAX_UNITS][40];
-      int todo[MAX_UNITS], nt = 0;
+      int uncached[MAX_UNITS], nt = 0;
       for (int u = 0; u < nu; u++)
         if (!cached[u])
-          todo[nt++] = u;
+          uncached[nt++] = u;
       rc = WFP_OK;
       int started = 0, waited = 0;
       for (int k = 0; k < nt && rc == WFP_OK; k++) {
@@ -1335,11 +1335,11 @@ static int compile(wfp_aot *a) {
           v[n++] = base[q];
         v[n++] = "-c";
         v[n++] = "-o";
-        v[n++] = tpath(a, obj[todo[k]]);
-        v[n++] = tpath(a, src[todo[k]]);
+        v[n++] = tpath(a, obj[uncached[k]]);
+        v[n++] = tpath(a, src[uncached[k]]);
         v[n] = NULL;
         jobs[k].argv = v;
-        jobs[k].log = logs[todo[k]];
+        jobs[k].log = logs[uncached[k]];
         jobs[k].what = "the C compiler";
         jobs[k].hint = " (set CC, or install gcc)";
         jobs[k].slot = k % par;
