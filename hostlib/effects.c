@@ -109,6 +109,7 @@ static int timers_add(wfp_loop *l, wfp_invocation *inv, uint64_t ms) {
     t->heap = nh;
     t->cap = cap;
   }
+  uv_update_time(UV(l)); /* the cached loop time may be a long step old */
   inv->due = uv_now(UV(l)) + ms;
   heap_set(t, t->n++, inv);
   sift_up(t, t->n - 1);
@@ -124,6 +125,8 @@ bool wfp__timers_remove(wfp_loop *l, wfp_invocation *inv) {
   arm(l);
   return true;
 }
+
+static int64_t sleep_left(const wfp_invocation *inv, int64_t now);
 
 static void on_timer(uv_timer_t *h) {
   wfp_loop *l = h->data;
@@ -142,6 +145,16 @@ static void on_timer(uv_timer_t *h) {
       wfp__loop_kill(l, WFP__TOP(inv), lim);
       continue;
     }
+    /* the timer runs on the loop's clock, the wake time and the limit on
+    ** the wall clock: a timer that fired early on the latter (a loop time
+    ** read before a long step) waits for the rest, never wakes early */
+    int64_t left = sleep_left(inv, wfp__now_ms());
+    if (left > 0) {
+      inv->due = now + (uint64_t)left;
+      heap_set(t, t->n++, inv);
+      sift_up(t, t->n - 1);
+      continue;
+    }
     wfp__resume_none(inv);
     wfp__req_complete(inv->req);
   }
@@ -150,11 +163,9 @@ static void on_timer(uv_timer_t *h) {
 
 /* sleep_ms: until the wake time fixed when the step suspended, or until
 ** the time limit of its top, whichever comes first. */
-static int sleep_ms(wfp_loop *l, wfp_effect_req *req) {
-  wfp_invocation *inv = req->inv;
-  int64_t now = wfp__now_ms();
-  if (!inv->wake_at) /* restored from a checkpoint that kept no wake time */
-    inv->wake_at = now + (inv->ival > 0 ? inv->ival : 0);
+/* How long a sleep has still to wait at wall-clock time now: until its
+** wake time or its top's time limit, whichever comes first; 0 when none. */
+static int64_t sleep_left(const wfp_invocation *inv, int64_t now) {
   int64_t left = inv->wake_at - now;
   if (left > WFP_SLEEP_MAX_MS) /* the clock went back: never past a day */
     left = WFP_SLEEP_MAX_MS;
@@ -162,8 +173,17 @@ static int sleep_ms(wfp_loop *l, wfp_effect_req *req) {
   if (t->time_limit && t->started_at) {
     int64_t until = t->started_at + (int64_t)t->time_limit - now;
     if (until < left)
-      left = until < 0 ? 0 : until;
+      left = until;
   }
+  return left > 0 ? left : 0;
+}
+
+static int sleep_ms(wfp_loop *l, wfp_effect_req *req) {
+  wfp_invocation *inv = req->inv;
+  int64_t now = wfp__now_ms();
+  if (!inv->wake_at) /* restored from a checkpoint that kept no wake time */
+    inv->wake_at = now + (inv->ival > 0 ? inv->ival : 0);
+  int64_t left = sleep_left(inv, now);
   if (left <= 0) { /* woken already, or its time is up: the next step says */
     wfp__resume_none(inv);
     return wfp__req_complete(req);
