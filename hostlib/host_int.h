@@ -7,6 +7,7 @@
 #define WFP_HOST_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -324,6 +325,9 @@ struct wfp_loop {
   unsigned busy;             /* steps given to workers and not yet back */
   void *async;               /* uv_async_t: a worker finished a step */
   bool async_ref;
+  /* set by a worker when it gives back its last step, cleared when the loop
+  ** takes them: the loop's own thread stops stepping inline to feed it */
+  atomic_bool steps_back;
   /* requests */
   wfp_effect_req *free_reqs, *free_tail;
   wfp_effect_req **slabs;

@@ -279,6 +279,10 @@ static void on_idle(uv_idle_t *h) {
   for (unsigned k = 1; l->ready.head && inline_next(l); k++) {
     if (k % INLINE_CHECK == 0 && uv_hrtime() > until)
       break;
+    /* a worker gave steps back: it may be idle, and only this thread can
+    ** give it more (the async callback, once this slice ends) */
+    if (l->nthreads && atomic_load_explicit(&l->steps_back, memory_order_relaxed))
+      break;
     wfp_invocation *inv = wfp__q_pop(&l->ready);
     inv->where = WFP__L_NONE;
     if (inv->pending) {
@@ -311,7 +315,10 @@ static void *worker(void *arg) {
     inv->step_rc = wfp__step_run(inv, inv->budget, inv->run_cap);
     pthread_mutex_lock(&l->mu);
     wfp__q_push(&l->finished, inv);
+    bool dry = !l->jobs.head;
     pthread_mutex_unlock(&l->mu);
+    if (dry) /* this thread is out of work */
+      atomic_store_explicit(&l->steps_back, true, memory_order_relaxed);
     uv_async_send((uv_async_t *)l->async);
     pthread_mutex_lock(&l->mu);
   }
@@ -340,6 +347,11 @@ static int start_worker(wfp_loop *l) {
 
 static void on_async(uv_async_t *h) {
   wfp_loop *l = h->data;
+  /* wfp_loop_free joined the workers and took their steps back; the uv
+  ** loop it runs to close its handles may still deliver their last send */
+  if (l->closing)
+    return;
+  atomic_store_explicit(&l->steps_back, false, memory_order_relaxed);
   pthread_mutex_lock(&l->mu);
   wfp__queue done = l->finished;
   memset(&l->finished, 0, sizeof l->finished);
@@ -598,6 +610,7 @@ int wfp_loop_new(const wfp_loop_opts *opts, wfp_env *env, wfp_loop **out) {
   wfp_loop *l = calloc(1, sizeof *l);
   if (!l)
     return WFP_ENOMEM;
+  atomic_init(&l->steps_back, false);
   l->env = env;
   l->sink = wfp__default_sink;
   pthread_mutex_init(&l->mu, NULL);
@@ -720,8 +733,6 @@ void wfp_loop_free(wfp_loop *l) {
         free_row(l, inv);
     }
   }
-  pthread_mutex_destroy(&l->mu);
-  pthread_cond_destroy(&l->cv);
   if (l->uv) {
     cancel_all(l);
     wfp__effects_close(l);
@@ -735,6 +746,8 @@ void wfp_loop_free(wfp_loop *l) {
       free(l->uv);
     }
   }
+  pthread_mutex_destroy(&l->mu);
+  pthread_cond_destroy(&l->cv);
   for (size_t i = 0; i < l->nslabs; i++)
     free(l->slabs[i]);
   free(l->slabs);
