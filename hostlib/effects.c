@@ -161,8 +161,6 @@ static void on_timer(uv_timer_t *h) {
   arm(l);
 }
 
-/* sleep_ms: until the wake time fixed when the step suspended, or until
-** the time limit of its top, whichever comes first. */
 /* How long a sleep has still to wait at wall-clock time now: until its
 ** wake time or its top's time limit, whichever comes first; 0 when none. */
 static int64_t sleep_left(const wfp_invocation *inv, int64_t now) {
@@ -178,6 +176,8 @@ static int64_t sleep_left(const wfp_invocation *inv, int64_t now) {
   return left > 0 ? left : 0;
 }
 
+/* sleep_ms: until the wake time fixed when the step suspended, or until
+** the time limit of its top, whichever comes first. */
 static int sleep_ms(wfp_loop *l, wfp_effect_req *req) {
   wfp_invocation *inv = req->inv;
   int64_t now = wfp__now_ms();
