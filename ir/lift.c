@@ -19,6 +19,24 @@ static int count_add(wfp__map *m, const char *name, int d) {
   return wfp__map_put(m, name, (void *)(uintptr_t)n, true, NULL);
 }
 
+/* A name for a variable of a function whose names are counted in names:
+** base$1 (or $2, ...), the first one no variable has; the counts follow. */
+static int fresh_name(wfp_program *p, wfp__map *names, const char *base, const char **out) {
+  for (int k = 1;; k++) {
+    char *n = wfp__ir_printf(p, "%s$%d", base, k);
+    if (!n)
+      return WFP_ENOMEM;
+    if (count_of(names, n) == 0) {
+      int rc = count_add(names, base, -1);
+      if (!rc)
+        rc = count_add(names, n, 1);
+      if (!rc)
+        *out = n;
+      return rc;
+    }
+  }
+}
+
 /* Renames the captured parameters of f that a variable of f's own shadows:
 ** name$1 (or $2, ...), a name no other variable of f has. */
 static int rename_captures(wfp_program *p, wfp_func *f) {
@@ -32,21 +50,7 @@ static int rename_captures(wfp_program *p, wfp_func *f) {
     /* v itself is one of the locals with its name */
     if (count_of(&names, v->name) <= 1)
       continue;
-    const char *base = v->name;
-    for (int k = 1;; k++) {
-      char *n = wfp__ir_printf(p, "%s$%d", base, k);
-      if (!n) {
-        rc = WFP_ENOMEM;
-        break;
-      }
-      if (count_of(&names, n) == 0) {
-        rc = count_add(&names, base, -1);
-        if (!rc)
-          rc = count_add(&names, n, 1);
-        v->name = n;
-        break;
-      }
-    }
+    rc = fresh_name(p, &names, v->name, &v->name);
   }
   wfp__map_free(&names);
   return rc;
@@ -74,21 +78,7 @@ static int rename_shadowing_lets(wfp_program *p, wfp_func *f) {
     if (v->is_param || v->is_capture || count_of(&names, v->name) <= 1 ||
         count_of(&passed, v->name) == 0)
       continue;
-    const char *base = v->name;
-    for (int k = 1;; k++) {
-      char *n = wfp__ir_printf(p, "%s$%d", base, k);
-      if (!n) {
-        rc = WFP_ENOMEM;
-        break;
-      }
-      if (count_of(&names, n) == 0) {
-        rc = count_add(&names, base, -1);
-        if (!rc)
-          rc = count_add(&names, n, 1);
-        v->lifted_name = n;
-        break;
-      }
-    }
+    rc = fresh_name(p, &names, v->name, &v->lifted_name);
   }
   wfp__map_free(&passed);
   wfp__map_free(&names);
