@@ -187,7 +187,7 @@ static int new_point(fb *F, int kind) {
 
 /* An effect: record it, suspend, and on resume read its result. */
 BinaryenExpressionRef wfp__cg_suspend_effect(fb *F, BinaryenExpressionRef record,
-                                             const char *reader, BinaryenType t,
+                                             int reader, BinaryenType t,
                                              int kind) {
   cg *g = F->g;
   wfp__cg_emit(F, record);
@@ -201,7 +201,7 @@ BinaryenExpressionRef wfp__cg_suspend_effect(fb *F, BinaryenExpressionRef record
   F->pts[k].cont = r;
   F->pts[k].callee = POINT_EFFECT;
   F->cur = r;
-  wfp__cg_emit(F, wfp__cg_call0(g, "rt_resume_done", NONE));
+  wfp__cg_emit(F, wfp__cg_call0(g, WFP_RT_RESUME_DONE, NONE));
   return wfp__cg_checked(F, wfp__cg_call0(g, reader, t), t, kind);
 }
 
@@ -221,7 +221,7 @@ void wfp__cg_fuel_check(fb *F, int cont) {
          y, cont);
   F->cur = y;
   wfp__cg_emit(F, BinaryenLocalSet(m, fl, wfp__cg_c64(g, 0)));
-  wfp__cg_suspend_effect(F, wfp__cg_call0(g, "rt_eff_yield", NONE), "rt_res_none", NONE, 0);
+  wfp__cg_suspend_effect(F, wfp__cg_call0(g, WFP_RT_EFF_YIELD, NONE), WFP_RT_RES_NONE, NONE, 0);
   wfp__cg_emit(F, BinaryenLocalSet(
               m, fl, BinaryenBinary(m, BinaryenSubInt64(), BinaryenLocalGet(m, fl, I64), wfp__cg_c64(g, 1))));
   wfp__cg_end_goto(F, cont);

@@ -64,9 +64,7 @@ typedef struct cg {
   int *lit_slot; /* open addressing over lits: index + 1, 0 when free */
   int lit_slots; /* a power of two, at least twice nlits */
   /* runtime functions (internal names), by export name */
-  const char **rt_names;
-  const char **rt_int;
-  int nrt;
+  const char *rt_int[WFP_RT_COUNT]; /* internal names of the WFP_RT_* functions */
   uint32_t ret_kinds; /* data: each function's result type (call_ref_check) */
 } cg;
 
@@ -160,13 +158,13 @@ void wfp__cg_fail(cg *g, int code, const char *path, const char *fmt, ...)
     WFP__PRINTF(4, 5);
 BinaryenExpressionRef wfp__cg_c32(cg *g, int32_t v);
 BinaryenExpressionRef wfp__cg_c64(cg *g, int64_t v);
-BinaryenExpressionRef wfp__cg_call(cg *g, const char *rtname,
+BinaryenExpressionRef wfp__cg_call(cg *g, int rtfn,
                                    BinaryenExpressionRef *args, int n,
                                    BinaryenType ret);
-BinaryenExpressionRef wfp__cg_call0(cg *g, const char *f, BinaryenType ret);
-BinaryenExpressionRef wfp__cg_call1(cg *g, const char *f, BinaryenExpressionRef a,
+BinaryenExpressionRef wfp__cg_call0(cg *g, int f, BinaryenType ret);
+BinaryenExpressionRef wfp__cg_call1(cg *g, int f, BinaryenExpressionRef a,
                                     BinaryenType ret);
-BinaryenExpressionRef wfp__cg_call2(cg *g, const char *f, BinaryenExpressionRef a,
+BinaryenExpressionRef wfp__cg_call2(cg *g, int f, BinaryenExpressionRef a,
                                     BinaryenExpressionRef b, BinaryenType ret);
 BinaryenExpressionRef wfp__cg_gget(cg *g, const char *name);
 uint32_t wfp__cg_add_data(cg *g, const void *bytes, uint32_t n, uint32_t align);
@@ -198,7 +196,7 @@ BinaryenExpressionRef wfp__cg_unwind_return(fb *F);
 BinaryenExpressionRef wfp__cg_checked(fb *F, BinaryenExpressionRef c,
                                       BinaryenType t, int kind);
 BinaryenExpressionRef wfp__cg_suspend_effect(fb *F, BinaryenExpressionRef record,
-                                             const char *reader, BinaryenType t,
+                                             int reader, BinaryenType t,
                                              int kind);
 void wfp__cg_fuel_check(fb *F, int cont);
 BinaryenExpressionRef wfp__cg_call_point(fb *F, BinaryenExpressionRef c,

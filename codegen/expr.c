@@ -54,11 +54,11 @@ static BinaryenExpressionRef nonzero(cg *g, BinaryenExpressionRef i64) {
 static BinaryenExpressionRef sb_add(fb *F, int sbl, BinaryenExpressionRef v,
                                     wfp_type *t, bool json) {
   cg *g = F->g;
-  const char *f;
+  int f;
   switch (wfp__cg_kind_of(t)) {
-  case WFP_T_I64: f = "rt_sb_i64"; break;
-  case WFP_T_STR: f = json ? "rt_sb_jstr" : "rt_sb_str"; break;
-  default: f = "rt_sb_json"; break;
+  case WFP_T_I64: f = WFP_RT_SB_I64; break;
+  case WFP_T_STR: f = json ? WFP_RT_SB_JSTR : WFP_RT_SB_STR; break;
+  default: f = WFP_RT_SB_JSON; break;
   }
   return wfp__cg_call2(g, f, wfp__cg_lget(F, sbl), v, NONE);
 }
@@ -173,26 +173,26 @@ static BinaryenExpressionRef lower_json(fb *F, const wfp_expr *e) {
       lower_list(F, holes, nh, hv);
       int sbl = wfp__cg_new_local(F, I32, VK_SCRATCH);
       int nc = 0;
-      code[nc++] = BinaryenLocalSet(g->m, (BinaryenIndex)sbl, wfp__cg_call0(g, "rt_sb_new", I32));
+      code[nc++] = BinaryenLocalSet(g->m, (BinaryenIndex)sbl, wfp__cg_call0(g, WFP_RT_SB_NEW, I32));
       k = 0;
       for (int i = 0; i < fs.n; i++) {
         if (fs.v[i].text.len) {
           uint32_t a = wfp__cg_str_obj(g, fs.v[i].text.data, fs.v[i].text.len);
           BinaryenExpressionRef args[3] = {wfp__cg_lget(F, sbl), wfp__cg_c32(g, (int32_t)(a + 4)),
                                            wfp__cg_c32(g, (int32_t)fs.v[i].text.len)};
-          code[nc++] = wfp__cg_call(g, "rt_sb_raw", args, 3, NONE);
+          code[nc++] = wfp__cg_call(g, WFP_RT_SB_RAW, args, 3, NONE);
         }
         if (fs.v[i].hole && fs.v[i].level > 0 && wfp__cg_kind_of(holes[k]->type) == WFP_T_JSON) {
           /* a json value inside the template's nesting: checked for depth */
           BinaryenExpressionRef args[3] = {wfp__cg_lget(F, sbl), hv[k], wfp__cg_c32(g, fs.v[i].level)};
-          code[nc++] = wfp__cg_call(g, "rt_sb_json_at", args, 3, NONE);
+          code[nc++] = wfp__cg_call(g, WFP_RT_SB_JSON_AT, args, 3, NONE);
           k++;
         } else if (fs.v[i].hole) {
           code[nc++] = sb_add(F, sbl, hv[k], holes[k]->type, true);
           k++;
         }
       }
-      code[nc++] = wfp__cg_call1(g, "rt_sb_end", wfp__cg_lget(F, sbl), I32);
+      code[nc++] = wfp__cg_call1(g, WFP_RT_SB_END, wfp__cg_lget(F, sbl), I32);
       r = BinaryenBlock(g->m, NULL, code, (BinaryenIndex)nc, I32);
       if (wfp__cg_tpl_nests_json(e->tpl, 0))
         r = wfp__cg_checked(F, r, I32, VK_JSON);
@@ -222,10 +222,10 @@ static BinaryenExpressionRef lower_concat(fb *F, const wfp_expr *e) {
   lower_list(F, e->args, e->nargs, v);
   int sbl = wfp__cg_new_local(F, I32, VK_SCRATCH);
   int nc = 0;
-  code[nc++] = BinaryenLocalSet(g->m, (BinaryenIndex)sbl, wfp__cg_call0(g, "rt_sb_new", I32));
+  code[nc++] = BinaryenLocalSet(g->m, (BinaryenIndex)sbl, wfp__cg_call0(g, WFP_RT_SB_NEW, I32));
   for (int i = 0; i < e->nargs; i++)
     code[nc++] = sb_add(F, sbl, v[i], e->args[i]->type, false);
-  code[nc++] = wfp__cg_call1(g, "rt_sb_end", wfp__cg_lget(F, sbl), I32);
+  code[nc++] = wfp__cg_call1(g, WFP_RT_SB_END, wfp__cg_lget(F, sbl), I32);
   BinaryenExpressionRef r = BinaryenBlock(g->m, NULL, code, (BinaryenIndex)nc, I32);
   free(v);
   free(code);
@@ -240,8 +240,8 @@ static BinaryenExpressionRef as_json_text(fb *F, BinaryenExpressionRef v,
     return v;
   int sbl = wfp__cg_new_local(F, I32, VK_SCRATCH);
   BinaryenExpressionRef code[3] = {
-      BinaryenLocalSet(g->m, (BinaryenIndex)sbl, wfp__cg_call0(g, "rt_sb_new", I32)),
-      sb_add(F, sbl, v, t, true), wfp__cg_call1(g, "rt_sb_end", wfp__cg_lget(F, sbl), I32)};
+      BinaryenLocalSet(g->m, (BinaryenIndex)sbl, wfp__cg_call0(g, WFP_RT_SB_NEW, I32)),
+      sb_add(F, sbl, v, t, true), wfp__cg_call1(g, WFP_RT_SB_END, wfp__cg_lget(F, sbl), I32)};
   return BinaryenBlock(g->m, NULL, code, 3, I32);
 }
 
@@ -347,7 +347,7 @@ static BinaryenExpressionRef lower_closure(fb *F, const wfp_expr *e) {
   int n = 0;
   code[n++] = BinaryenLocalSet(
       m, (BinaryenIndex)cl,
-      wfp__cg_call2(g, "rt_closure_new", wfp__cg_c32(g, t->index), wfp__cg_c32(g, k), I32));
+      wfp__cg_call2(g, WFP_RT_CLOSURE_NEW, wfp__cg_c32(g, t->index), wfp__cg_c32(g, k), I32));
   for (int j = 0; j < k; j++) {
     BinaryenType vt = BinaryenExpressionGetType(v[j]);
     code[n++] = BinaryenStore(m, vt == I64 ? 8 : 4, (uint32_t)(8 + 8 * j), 4,
@@ -403,7 +403,7 @@ static void call_ref_check(fb *F, const wfp_expr *e, BinaryenExpressionRef clo,
   free(sig);
   BinaryenExpressionRef a[3] = {BinaryenExpressionCopy(clo, m), wfp__cg_c32(g, (int32_t)addr),
                                 wfp__cg_c32(g, (int32_t)g->ret_kinds)};
-  wfp__cg_checked(F, wfp__cg_call(g, "rt_call_ref_check", a, 3, NONE), NONE, 0);
+  wfp__cg_checked(F, wfp__cg_call(g, WFP_RT_CALL_REF_CHECK, a, 3, NONE), NONE, 0);
 }
 
 /* call_ref: an indirect call of the closure's wrapper (the table slot is
@@ -448,7 +448,7 @@ static BinaryenExpressionRef lower_call_ref(fb *F, const wfp_expr *e) {
   BinaryenExpressionRef c =
       BinaryenCallIndirect(m, "wfp$fns", target, v, (BinaryenIndex)n, params, rt_);
   BinaryenExpressionRef rcall = BinaryenCallIndirect(
-      m, "wfp$fns", wfp__cg_call0(g, "rt_fr_peek_fn", I32), zeros, (BinaryenIndex)n, params, rt_);
+      m, "wfp$fns", wfp__cg_call0(g, WFP_RT_FR_PEEK_FN, I32), zeros, (BinaryenIndex)n, params, rt_);
   BinaryenExpressionRef r = wfp__cg_call_point(F, c, rcall, rt_, wfp__cg_vkind(e->type), POINT_DYNAMIC);
   free(ops), free(v), free(zeros), free(pt);
   return r;
@@ -475,26 +475,26 @@ static BinaryenExpressionRef lower_db_query(fb *F, const wfp_expr *e) {
   lower_list(F, ops, n, v);
   int sbl = wfp__cg_new_local(F, I32, VK_SCRATCH);
   int nc = 0;
-  code[nc++] = BinaryenLocalSet(m, (BinaryenIndex)sbl, wfp__cg_call0(g, "rt_sb_new", I32));
+  code[nc++] = BinaryenLocalSet(m, (BinaryenIndex)sbl, wfp__cg_call0(g, WFP_RT_SB_NEW, I32));
   for (int i = 0; i < e->nargs; i++) {
     const char *sep = i ? "," : "[";
     uint32_t a = wfp__cg_str_obj(g, sep, 1);
     BinaryenExpressionRef args[3] = {wfp__cg_lget(F, sbl), wfp__cg_c32(g, (int32_t)(a + 4)), wfp__cg_c32(g, 1)};
-    code[nc++] = wfp__cg_call(g, "rt_sb_raw", args, 3, NONE);
+    code[nc++] = wfp__cg_call(g, WFP_RT_SB_RAW, args, 3, NONE);
     code[nc++] = sb_add(F, sbl, v[i], e->args[i]->type, true);
   }
   uint32_t close = e->nargs ? wfp__cg_str_obj(g, "]", 1) : wfp__cg_str_obj(g, "[]", 2);
   BinaryenExpressionRef cargs[3] = {wfp__cg_lget(F, sbl), wfp__cg_c32(g, (int32_t)(close + 4)),
                                     wfp__cg_c32(g, e->nargs ? 1 : 2)};
-  code[nc++] = wfp__cg_call(g, "rt_sb_raw", cargs, 3, NONE);
-  code[nc++] = wfp__cg_call1(g, "rt_sb_end", wfp__cg_lget(F, sbl), I32);
+  code[nc++] = wfp__cg_call(g, WFP_RT_SB_RAW, cargs, 3, NONE);
+  code[nc++] = wfp__cg_call1(g, WFP_RT_SB_END, wfp__cg_lget(F, sbl), I32);
   BinaryenExpressionRef params = BinaryenBlock(m, NULL, code, (BinaryenIndex)nc, I32);
   BinaryenExpressionRef each =
-      e->each ? wfp__cg_call1(g, "rt_closure_json", v[e->nargs], I32) : wfp__cg_c32(g, 0);
+      e->each ? wfp__cg_call1(g, WFP_RT_CLOSURE_JSON, v[e->nargs], I32) : wfp__cg_c32(g, 0);
   BinaryenExpressionRef sql = wfp__cg_c32(g, (int32_t)wfp__cg_str_obj(g, e->str, e->slen));
   BinaryenExpressionRef eargs[3] = {sql, params, each};
   free(ops), free(v), free(code);
-  return wfp__cg_suspend_effect(F, wfp__cg_call(g, "rt_eff_db", eargs, 3, NONE), "rt_res_rows", I32,
+  return wfp__cg_suspend_effect(F, wfp__cg_call(g, WFP_RT_EFF_DB, eargs, 3, NONE), WFP_RT_RES_ROWS, I32,
                         VK_JSON);
 }
 
@@ -521,7 +521,7 @@ static BinaryenExpressionRef lower(fb *F, const wfp_expr *e) {
     bool str = (e->op == WFP_OP_EQ || e->op == WFP_OP_NE) &&
                wfp__cg_kind_of(e->a->type) == WFP_T_STR;
     if (str) {
-      BinaryenExpressionRef eq = wfp__cg_call2(g, "rt_str_eq", v[0], v[1], I32);
+      BinaryenExpressionRef eq = wfp__cg_call2(g, WFP_RT_STR_EQ, v[0], v[1], I32);
       if (e->op == WFP_OP_NE)
         eq = BinaryenUnary(m, BinaryenEqZInt32(), eq);
       return to_bool(g, eq);
@@ -565,20 +565,20 @@ static BinaryenExpressionRef lower(fb *F, const wfp_expr *e) {
     if (wfp__cg_kind_of(e->a->type) == WFP_T_STR)
       return BinaryenUnary(m, BinaryenExtendUInt32(),
                            BinaryenLoad(m, 4, false, 0, 4, I32, a));
-    return wfp__cg_checked(F, wfp__cg_call1(g, "rt_json_len", a, I64), I64, VK_I64);
+    return wfp__cg_checked(F, wfp__cg_call1(g, WFP_RT_JSON_LEN, a, I64), I64, VK_I64);
   }
   case WFP_OP_JSON:
     return lower_json(F, e);
   case WFP_OP_INPUT:
-    return wfp__cg_checked(F, wfp__cg_call0(g, "rt_input", I32), I32, VK_JSON);
+    return wfp__cg_checked(F, wfp__cg_call0(g, WFP_RT_INPUT, I32), I32, VK_JSON);
   case WFP_OP_GET_I64:
   case WFP_OP_GET_STR:
   case WFP_OP_GET_JSON: {
     BinaryenExpressionRef a = lower(F, e->a);
     BinaryenExpressionRef path = wfp__cg_c32(g, (int32_t)wfp__cg_path_obj(g, e));
-    const char *f = e->op == WFP_OP_GET_I64   ? "rt_get_i64"
-                    : e->op == WFP_OP_GET_STR ? "rt_get_str"
-                                             : "rt_get_json";
+    int f = e->op == WFP_OP_GET_I64   ? WFP_RT_GET_I64
+                    : e->op == WFP_OP_GET_STR ? WFP_RT_GET_STR
+                                             : WFP_RT_GET_JSON;
     BinaryenType t = e->op == WFP_OP_GET_I64 ? I64 : I32;
     return wfp__cg_checked(F, wfp__cg_call2(g, f, a, path, t), t, wfp__cg_vkind(e->type));
   }
@@ -586,41 +586,41 @@ static BinaryenExpressionRef lower(fb *F, const wfp_expr *e) {
     return lower_call(F, e);
   case WFP_OP_CTX_GET_I64: {
     BinaryenExpressionRef key = wfp__cg_c32(g, (int32_t)wfp__cg_str_obj(g, e->str, e->slen));
-    return wfp__cg_suspend_effect(F, wfp__cg_call1(g, "rt_eff_ctx_get", key, NONE), "rt_res_i64",
+    return wfp__cg_suspend_effect(F, wfp__cg_call1(g, WFP_RT_EFF_CTX_GET, key, NONE), WFP_RT_RES_I64,
                           I64, VK_I64);
   }
   case WFP_OP_CTX_SET_I64: {
     BinaryenExpressionRef v = lower(F, e->a);
     BinaryenExpressionRef key = wfp__cg_c32(g, (int32_t)wfp__cg_str_obj(g, e->str, e->slen));
-    return wfp__cg_suspend_effect(F, wfp__cg_call2(g, "rt_eff_ctx_set", key, v, NONE),
-                          "rt_res_none", NONE, 0);
+    return wfp__cg_suspend_effect(F, wfp__cg_call2(g, WFP_RT_EFF_CTX_SET, key, v, NONE),
+                          WFP_RT_RES_NONE, NONE, 0);
   }
   case WFP_OP_MSG_SEND: {
     BinaryenExpressionRef v = as_json_text(F, lower(F, e->a), e->a->type);
     BinaryenExpressionRef topic = wfp__cg_c32(g, (int32_t)wfp__cg_str_obj(g, e->str, e->slen));
-    return wfp__cg_suspend_effect(F, wfp__cg_call2(g, "rt_eff_msg", topic, v, NONE),
-                          "rt_res_none", NONE, 0);
+    return wfp__cg_suspend_effect(F, wfp__cg_call2(g, WFP_RT_EFF_MSG, topic, v, NONE),
+                          WFP_RT_RES_NONE, NONE, 0);
   }
   case WFP_OP_SLEEP_MS: {
     BinaryenExpressionRef v = lower(F, e->a);
-    return wfp__cg_suspend_effect(F, wfp__cg_call1(g, "rt_eff_sleep", v, NONE), "rt_res_none",
+    return wfp__cg_suspend_effect(F, wfp__cg_call1(g, WFP_RT_EFF_SLEEP, v, NONE), WFP_RT_RES_NONE,
                           NONE, 0);
   }
   case WFP_OP_SELF_GET: {
     BinaryenExpressionRef prop = wfp__cg_c32(g, (int32_t)wfp__cg_str_obj(g, e->str, e->slen));
     wfp_tkind k = wfp__cg_kind_of(e->type);
-    const char *reader = k == WFP_T_I64   ? "rt_res_value_i64"
-                         : k == WFP_T_STR ? "rt_res_value_str"
-                                          : "rt_res_value_json";
+    int reader = k == WFP_T_I64   ? WFP_RT_RES_VALUE_I64
+                         : k == WFP_T_STR ? WFP_RT_RES_VALUE_STR
+                                          : WFP_RT_RES_VALUE_JSON;
     BinaryenType t = k == WFP_T_I64 ? I64 : I32;
-    return wfp__cg_suspend_effect(F, wfp__cg_call1(g, "rt_eff_self_get", prop, NONE), reader, t,
+    return wfp__cg_suspend_effect(F, wfp__cg_call1(g, WFP_RT_EFF_SELF_GET, prop, NONE), reader, t,
                           wfp__cg_vkind(e->type));
   }
   case WFP_OP_SELF_SET: {
     BinaryenExpressionRef v = as_json_text(F, lower(F, e->a), e->a->type);
     BinaryenExpressionRef prop = wfp__cg_c32(g, (int32_t)wfp__cg_str_obj(g, e->str, e->slen));
-    return wfp__cg_suspend_effect(F, wfp__cg_call2(g, "rt_eff_self_set", prop, v, NONE),
-                          "rt_res_none", NONE, 0);
+    return wfp__cg_suspend_effect(F, wfp__cg_call2(g, WFP_RT_EFF_SELF_SET, prop, v, NONE),
+                          WFP_RT_RES_NONE, NONE, 0);
   }
   case WFP_OP_FN:
   case WFP_OP_LAMBDA:
@@ -731,7 +731,7 @@ static void lower_stmt(fb *F, const wfp_stmt *s) {
     break;
   case WFP_ST_TRAP: {
     BinaryenExpressionRef m = wfp__cg_c32(g, (int32_t)wfp__cg_str_obj(g, s->msg, s->msglen));
-    wfp__cg_emit(F, wfp__cg_call1(g, "rt_trap", m, NONE));
+    wfp__cg_emit(F, wfp__cg_call1(g, WFP_RT_TRAP, m, NONE));
     wfp__cg_emit(F, wfp__cg_unwind_return(F));
     int c = wfp__cg_cur_block(F);
     F->b[c].term = T_RET;

@@ -289,17 +289,17 @@ BinaryenExpressionRef wfp__cg_save_code(fb *F, point *pt, int k, int ptr) {
   }
   int n = 0, off = 0;
   code[n++] = BinaryenLocalSet(g->m, (BinaryenIndex)ptr,
-                               wfp__cg_call1(g, "rt_fw_begin", wfp__cg_c32(g, fixed_bytes(F, pt)), I32));
+                               wfp__cg_call1(g, WFP_RT_FW_BEGIN, wfp__cg_c32(g, fixed_bytes(F, pt)), I32));
   for (int i = 0; i < pt->nsaved; i++) {
     int l = pt->saved[i];
     if (F->lk[l] == VK_I64) {
       code[n++] = BinaryenStore(g->m, 8, (uint32_t)off, 1, wfp__cg_lget(F, ptr), wfp__cg_lget(F, l), I64);
       off += 8;
     } else {
-      code[n++] = wfp__cg_call1(g, F->lk[l] == VK_FN ? "rt_fw_fn" : "rt_fw_str", wfp__cg_lget(F, l), NONE);
+      code[n++] = wfp__cg_call1(g, F->lk[l] == VK_FN ? WFP_RT_FW_FN : WFP_RT_FW_STR, wfp__cg_lget(F, l), NONE);
     }
   }
-  code[n++] = wfp__cg_call2(g, "rt_fw_end", wfp__cg_c32(g, F->fidx), wfp__cg_c32(g, k), NONE);
+  code[n++] = wfp__cg_call2(g, WFP_RT_FW_END, wfp__cg_c32(g, F->fidx), wfp__cg_c32(g, k), NONE);
   BinaryenExpressionRef r = BinaryenBlock(g->m, NULL, code, (BinaryenIndex)n, NONE);
   free(code);
   return r;
@@ -316,7 +316,7 @@ BinaryenExpressionRef wfp__cg_restore_code(fb *F, point *pt, int ptr) {
   int fixed = fixed_bytes(F, pt);
   if (fixed)
     code[n++] = BinaryenLocalSet(g->m, (BinaryenIndex)ptr,
-                                 wfp__cg_call1(g, "rt_fr_take", wfp__cg_c32(g, fixed), I32));
+                                 wfp__cg_call1(g, WFP_RT_FR_TAKE, wfp__cg_c32(g, fixed), I32));
   for (int i = 0; i < pt->nsaved; i++) {
     int l = pt->saved[i];
     if (F->lk[l] == VK_I64) {
@@ -325,7 +325,7 @@ BinaryenExpressionRef wfp__cg_restore_code(fb *F, point *pt, int ptr) {
       off += 8;
     } else {
       code[n++] = BinaryenLocalSet(g->m, (BinaryenIndex)l,
-                                   wfp__cg_call0(g, F->lk[l] == VK_FN ? "rt_fr_fn" : "rt_fr_str", I32));
+                                   wfp__cg_call0(g, F->lk[l] == VK_FN ? WFP_RT_FR_FN : WFP_RT_FR_STR, I32));
     }
   }
   BinaryenExpressionRef r = n ? BinaryenBlock(g->m, NULL, code, (BinaryenIndex)n, NONE)

@@ -60,13 +60,9 @@ static wfp_diag *make_diag(const cg *g) {
   return d;
 }
 
-static const char *rt(cg *g, const char *name) {
-  for (int i = 0; i < g->nrt; i++)
-    if (strcmp(g->rt_names[i], name) == 0)
-      return g->rt_int[i];
-  wfp__cg_fail(g, WFP_EINTERNAL, "", "internal error: runtime function %s missing",
-          name);
-  return "missing";
+static const char *rt(cg *g, int f) {
+  /* setup() found every one, or codegen stopped there */
+  return f >= 0 && f < WFP_RT_COUNT && g->rt_int[f] ? g->rt_int[f] : "missing";
 }
 
 BinaryenExpressionRef wfp__cg_c32(cg *g, int32_t v) {
@@ -76,19 +72,19 @@ BinaryenExpressionRef wfp__cg_c64(cg *g, int64_t v) {
   return BinaryenConst(g->m, BinaryenLiteralInt64(v));
 }
 
-BinaryenExpressionRef wfp__cg_call(cg *g, const char *rtname,
+BinaryenExpressionRef wfp__cg_call(cg *g, int rtfn,
                                    BinaryenExpressionRef *args, int n,
                                    BinaryenType ret) {
-  return BinaryenCall(g->m, rt(g, rtname), args, (BinaryenIndex)n, ret);
+  return BinaryenCall(g->m, rt(g, rtfn), args, (BinaryenIndex)n, ret);
 }
-BinaryenExpressionRef wfp__cg_call0(cg *g, const char *f, BinaryenType ret) {
+BinaryenExpressionRef wfp__cg_call0(cg *g, int f, BinaryenType ret) {
   return wfp__cg_call(g, f, NULL, 0, ret);
 }
-BinaryenExpressionRef wfp__cg_call1(cg *g, const char *f, BinaryenExpressionRef a,
+BinaryenExpressionRef wfp__cg_call1(cg *g, int f, BinaryenExpressionRef a,
                                     BinaryenType ret) {
   return wfp__cg_call(g, f, &a, 1, ret);
 }
-BinaryenExpressionRef wfp__cg_call2(cg *g, const char *f, BinaryenExpressionRef a,
+BinaryenExpressionRef wfp__cg_call2(cg *g, int f, BinaryenExpressionRef a,
                                     BinaryenExpressionRef b, BinaryenType ret) {
   BinaryenExpressionRef v[2] = {a, b};
   return wfp__cg_call(g, f, v, 2, ret);
@@ -345,7 +341,7 @@ static void build_function(cg *g, int idx) {
       point *pt = &F.pts[b->point];
       BinaryenExpressionRef tail[3] = {
           wfp__cg_save_code(&F, pt, b->point, fptr),
-          BinaryenGlobalSet(g->m, G_UNWIND, wfp__cg_c32(g, 1)), wfp__cg_unwind_return(&F)};
+          BinaryenGlobalSet(g->m, G_UNWIND, wfp__cg_c32(g, (int32_t)WFP_UNWIND_SUSPEND)), wfp__cg_unwind_return(&F)};
       int saved_cur = F.cur;
       F.cur = i;
       for (int t = 0; t < 3; t++)
@@ -354,7 +350,7 @@ static void build_function(cg *g, int idx) {
     } else if (b->term == T_CHECK) {
       point *pt = &F.pts[b->point];
       BinaryenExpressionRef onsusp = BinaryenIf(
-          g->m, BinaryenBinary(g->m, BinaryenEqInt32(), wfp__cg_gget(g, G_UNWIND), wfp__cg_c32(g, 1)),
+          g->m, BinaryenBinary(g->m, BinaryenEqInt32(), wfp__cg_gget(g, G_UNWIND), wfp__cg_c32(g, (int32_t)WFP_UNWIND_SUSPEND)),
           wfp__cg_save_code(&F, pt, b->point, fptr), NULL);
       BinaryenExpressionRef both[2] = {onsusp, wfp__cg_unwind_return(&F)};
       BinaryenExpressionRef chk = BinaryenIf(g->m, wfp__cg_gget(g, G_UNWIND),
@@ -393,7 +389,7 @@ static void build_function(cg *g, int idx) {
   RelooperBlockRef rentry = rb[entry];
   if (F.npts > 0) {
     RelooperBlockRef disp = RelooperAddBlockWithSwitch(
-        R, BinaryenNop(g->m), wfp__cg_call1(g, "rt_fr_open", wfp__cg_c32(g, idx), I32));
+        R, BinaryenNop(g->m), wfp__cg_call1(g, WFP_RT_FR_OPEN, wfp__cg_c32(g, idx), I32));
     RelooperBlockRef bad = RelooperAddBlock(R, BinaryenUnreachable(g->m));
     for (int k = 0; k < F.npts; k++) {
       point *pt = &F.pts[k];
@@ -552,12 +548,12 @@ static void build_thunk(cg *g, int idx) {
     wfp_var *v = param_var(f, i);
     BinaryenType t = wfp__cg_wasm_type(v->type);
     lt[2 + i] = t;
-    const char *rf;
+    int rf;
     switch (wfp__cg_kind_of(v->type)) {
-    case WFP_T_I64: rf = "rt_arg_i64"; break;
-    case WFP_T_STR: rf = "rt_arg_str"; break;
-    case WFP_T_JSON: rf = "rt_arg_json"; break;
-    default: rf = "rt_arg_fn"; break;
+    case WFP_T_I64: rf = WFP_RT_ARG_I64; break;
+    case WFP_T_STR: rf = WFP_RT_ARG_STR; break;
+    case WFP_T_JSON: rf = WFP_RT_ARG_JSON; break;
+    default: rf = WFP_RT_ARG_FN; break;
     }
     load[nl++] = BinaryenLocalSet(m, (BinaryenIndex)(2 + i),
                                   wfp__cg_call2(g, rf, BinaryenLocalGet(m, 0, I32), wfp__cg_c32(g, i), t));
@@ -586,23 +582,23 @@ static void build_thunk(cg *g, int idx) {
   BinaryenExpressionRef out;
   switch (wfp__cg_kind_of(f->ret)) {
   case WFP_T_I64:
-    out = wfp__cg_call1(g, "rt_out_i64", BinaryenLocalGet(m, (BinaryenIndex)res, I64), NONE);
+    out = wfp__cg_call1(g, WFP_RT_OUT_I64, BinaryenLocalGet(m, (BinaryenIndex)res, I64), NONE);
     break;
   case WFP_T_STR:
-    out = wfp__cg_call1(g, "rt_out_str", BinaryenLocalGet(m, (BinaryenIndex)res, I32), NONE);
+    out = wfp__cg_call1(g, WFP_RT_OUT_STR, BinaryenLocalGet(m, (BinaryenIndex)res, I32), NONE);
     break;
   case WFP_T_JSON:
-    out = wfp__cg_call1(g, "rt_out_json", BinaryenLocalGet(m, (BinaryenIndex)res, I32), NONE);
+    out = wfp__cg_call1(g, WFP_RT_OUT_JSON, BinaryenLocalGet(m, (BinaryenIndex)res, I32), NONE);
     break;
   case WFP_T_FN:
-    out = wfp__cg_call1(g, "rt_out_fn", BinaryenLocalGet(m, (BinaryenIndex)res, I32), NONE);
+    out = wfp__cg_call1(g, WFP_RT_OUT_FN, BinaryenLocalGet(m, (BinaryenIndex)res, I32), NONE);
     break;
   default:
-    out = wfp__cg_call0(g, "rt_out_null", NONE);
+    out = wfp__cg_call0(g, WFP_RT_OUT_NULL, NONE);
     break;
   }
   if (rt_ != NONE && f->may_end_void)
-    out = BinaryenIf(m, wfp__cg_gget(g, G_NOVALUE), wfp__cg_call0(g, "rt_out_null", NONE), out);
+    out = BinaryenIf(m, wfp__cg_gget(g, G_NOVALUE), wfp__cg_call0(g, WFP_RT_OUT_NULL, NONE), out);
   code[nc++] = out;
   BinaryenType two[2] = {I32, I32};
   BinaryenAddFunction(m, fi->thunk, BinaryenTypeCreate(two, 2), NONE, lt + 2,
@@ -649,7 +645,7 @@ static void build_wrapper(cg *g, int idx) {
   BinaryenExpressionRef fresh_slot =
       BinaryenBinary(m, BinaryenAddInt32(), fresh_fn, wfp__cg_c32(g, SLOT_FUNC(g, 0)));
   BinaryenExpressionRef res_slot = BinaryenBinary(m, BinaryenAddInt32(),
-                                                  wfp__cg_call0(g, "rt_fr_peek_fn", I32),
+                                                  wfp__cg_call0(g, WFP_RT_FR_PEEK_FN, I32),
                                                   wfp__cg_c32(g, SLOT_FUNC(g, 0)));
   BinaryenExpressionRef body = BinaryenIf(
       m, wfp__cg_gget(g, G_RESUMING),
@@ -751,10 +747,12 @@ static uint32_t funcs_table(cg *g) {
     const wfp_func *f = p->funcs[i];
     /* k: the captures a closure binds; all ones when no closure of the
     ** function exists (the runtime refuses one in state then) */
-    uint32_t row[5] = {wfp__cg_str_obj(g, f->name, strlen(f->name)),
-                       wfp__cg_str_obj(g, f->id, strlen(f->id)),
-                       (uint32_t)(f->ncaps + f->nparams), params[i],
-                       g->fi[i].closable ? (uint32_t)g->fi[i].k : NOT_CLOSABLE};
+    uint32_t row[WFP_FUNCS_ROW];
+    row[WFP_FUNCS_NAME] = wfp__cg_str_obj(g, f->name, strlen(f->name));
+    row[WFP_FUNCS_ID] = wfp__cg_str_obj(g, f->id, strlen(f->id));
+    row[WFP_FUNCS_NPARAMS] = (uint32_t)(f->ncaps + f->nparams);
+    row[WFP_FUNCS_PARAMS] = params[i];
+    row[WFP_FUNCS_K] = g->fi[i].closable ? (uint32_t)g->fi[i].k : NOT_CLOSABLE;
     wfp__buf_add(&b, row, sizeof row);
   }
   free(params);
@@ -772,7 +770,9 @@ static uint32_t layout_table(cg *g) {
   uint32_t nf = (uint32_t)p->nfuncs, first = 0;
   wfp__buf_add(&b, &nf, 4);
   for (int i = 0; i < p->nfuncs; i++) {
-    uint32_t row[2] = {first, (uint32_t)g->fi[i].npoints};
+    uint32_t row[WFP_LAYOUT_FN_ROW];
+    row[WFP_LAYOUT_FIRST] = first;
+    row[WFP_LAYOUT_NPOINTS] = (uint32_t)g->fi[i].npoints;
     wfp__buf_add(&b, row, sizeof row);
     first += (uint32_t)g->fi[i].npoints;
   }
@@ -780,7 +780,10 @@ static uint32_t layout_table(cg *g) {
     fninfo *fi = &g->fi[i];
     for (int k = 0; k < fi->npoints; k++) {
       uint32_t types = wfp__cg_add_data(g, fi->pt_types[k], (uint32_t)fi->pt_nvals[k] + 1, 1);
-      uint32_t row[3] = {fi->pt_callee[k], (uint32_t)fi->pt_nvals[k], types};
+      uint32_t row[WFP_LAYOUT_POINT_ROW];
+      row[WFP_POINT_CALLEE] = fi->pt_callee[k];
+      row[WFP_POINT_NVALS] = (uint32_t)fi->pt_nvals[k];
+      row[WFP_POINT_TYPES] = types;
       wfp__buf_add(&b, row, sizeof row);
     }
   }
@@ -828,25 +831,60 @@ static void define_import(cg *g, const char *base, BinaryenType params,
 
 /* ---- the module ---- */
 
+/* The list of wfp/abi.h, as data. */
+static const struct {
+  const char *name, *params, *result;
+} rt_list[WFP_RT_COUNT] = {
+#define RT_ROW(N, n, p, r) {#n, p, r},
+    WFP_RT_FUNCTIONS(RT_ROW)
+#undef RT_ROW
+};
+
+/* Is wasm type t (a tuple, or none) the one the letters spell? */
+static bool sig_is(BinaryenType t, const char *letters) {
+  BinaryenIndex n = BinaryenTypeArity(t);
+  if (t == BinaryenTypeNone())
+    n = 0;
+  if (n != strlen(letters) || n > 8)
+    return false;
+  BinaryenType v[8];
+  if (n)
+    BinaryenTypeExpand(t, v);
+  for (BinaryenIndex i = 0; i < n; i++)
+    if (v[i] != (letters[i] == 'I' ? BinaryenTypeInt64() : BinaryenTypeInt32()))
+      return false;
+  return true;
+}
+
 static int setup(cg *g) {
   BinaryenModuleRef m = g->m;
-  /* runtime functions by their export names */
-  BinaryenIndex ne = BinaryenGetNumExports(m);
-  g->rt_names = calloc(ne + 1, sizeof *g->rt_names);
-  g->rt_int = calloc(ne + 1, sizeof *g->rt_int);
-  if (!g->rt_names || !g->rt_int)
-    return WFP_ENOMEM;
+  /* the runtime's functions that codegen calls (WFP_RT_FUNCTIONS of
+  ** wfp/abi.h), each checked against the signature listed there */
   uint32_t heap_base = 0;
+  BinaryenIndex ne = BinaryenGetNumExports(m);
   for (BinaryenIndex i = 0; i < ne; i++) {
     BinaryenExportRef e = BinaryenGetExportByIndex(m, i);
-    if (BinaryenExportGetKind(e) == BinaryenExternalFunction()) {
-      g->rt_names[g->nrt] = BinaryenExportGetName(e);
-      g->rt_int[g->nrt] = BinaryenExportGetValue(e);
-      g->nrt++;
+    const char *name = BinaryenExportGetName(e);
+    if (BinaryenExportGetKind(e) == BinaryenExternalFunction() &&
+        strncmp(name, "rt_", 3) == 0) {
+      for (int f = 0; f < WFP_RT_COUNT; f++)
+        if (strcmp(name + 3, rt_list[f].name) == 0)
+          g->rt_int[f] = BinaryenExportGetValue(e);
     } else if (BinaryenExportGetKind(e) == BinaryenExternalGlobal() &&
-               strcmp(BinaryenExportGetName(e), "__heap_base") == 0) {
+               strcmp(name, "__heap_base") == 0) {
       BinaryenGlobalRef gl = BinaryenGetGlobal(m, BinaryenExportGetValue(e));
       heap_base = (uint32_t)BinaryenConstGetValueI32(BinaryenGlobalGetInitExpr(gl));
+    }
+  }
+  for (int f = 0; f < WFP_RT_COUNT; f++) {
+    BinaryenFunctionRef fn = g->rt_int[f] ? BinaryenGetFunction(m, g->rt_int[f]) : NULL;
+    if (!fn || !sig_is(BinaryenFunctionGetParams(fn), rt_list[f].params) ||
+        !sig_is(BinaryenFunctionGetResults(fn), rt_list[f].result)) {
+      wfp__cg_fail(g, WFP_EINTERNAL, "",
+                   "internal error: the guest runtime %s rt_%s(%s) -> (%s) of wfp/abi.h",
+                   fn ? "does not match" : "does not export", rt_list[f].name,
+                   rt_list[f].params, rt_list[f].result);
+      return WFP_EINTERNAL;
     }
   }
   if (!heap_base) {
@@ -854,7 +892,7 @@ static int setup(cg *g) {
     return WFP_EINTERNAL;
   }
   g->data_top = g->data_base = (heap_base + 15u) & ~15u;
-  BinaryenAddGlobal(m, G_UNWIND, I32, true, wfp__cg_c32(g, 0));
+  BinaryenAddGlobal(m, G_UNWIND, I32, true, wfp__cg_c32(g, (int32_t)WFP_UNWIND_NONE));
   BinaryenAddGlobal(m, G_RESUMING, I32, true, wfp__cg_c32(g, 0));
   BinaryenAddGlobal(m, G_NOVALUE, I32, true, wfp__cg_c32(g, 0));
   BinaryenAddGlobal(m, G_FUEL, I64, true, wfp__cg_c64(g, 0));
@@ -974,7 +1012,7 @@ int wfp_codegen(const wfp_program *p, const wfp_cg_opts *opts,
   ** same in every program of this runtime, not returned as constants: the
   ** optimizer would fold them into the runtime's own functions, whose C
   ** would then differ from program to program and miss wfp-aot's cache */
-  static const char zeros[24] = {0};
+  static const char zeros[WFP_INFO_SIZE] = {0};
   uint32_t info = wfp__cg_add_data(g, zeros, sizeof zeros, 8);
   for (int i = 0; i < p->nfuncs; i++) {
     snprintf(g->fi[i].name, sizeof g->fi[i].name, "f%d", i);
@@ -1001,18 +1039,18 @@ int wfp_codegen(const wfp_program *p, const wfp_cg_opts *opts,
     goto out;
   char *at = g->data.data + (info - g->data_base);
   uint32_t words[4] = {heap, funcs, layout, (uint32_t)entry};
-  memcpy(at, &hash, 8);
-  memcpy(at + 8, words, sizeof words);
+  memcpy(at + WFP_INFO_HASH, &hash, 8);
+  memcpy(at + WFP_INFO_HEAP, words, sizeof words); /* heap, funcs, layout, entry */
   define_import(g, "hash", NONE, I64, NULL, 0,
-                BinaryenLoad(m, 8, false, 0, 8, I64, wfp__cg_c32(g, (int32_t)info)));
+                BinaryenLoad(m, 8, false, WFP_INFO_HASH, 8, I64, wfp__cg_c32(g, (int32_t)info)));
   define_import(g, "heap_start", NONE, I32, NULL, 0,
-                BinaryenLoad(m, 4, false, 8, 4, I32, wfp__cg_c32(g, (int32_t)info)));
+                BinaryenLoad(m, 4, false, WFP_INFO_HEAP, 4, I32, wfp__cg_c32(g, (int32_t)info)));
   define_import(g, "funcs", NONE, I32, NULL, 0,
-                BinaryenLoad(m, 4, false, 12, 4, I32, wfp__cg_c32(g, (int32_t)info)));
+                BinaryenLoad(m, 4, false, WFP_INFO_FUNCS, 4, I32, wfp__cg_c32(g, (int32_t)info)));
   define_import(g, "layout", NONE, I32, NULL, 0,
-                BinaryenLoad(m, 4, false, 16, 4, I32, wfp__cg_c32(g, (int32_t)info)));
+                BinaryenLoad(m, 4, false, WFP_INFO_LAYOUT, 4, I32, wfp__cg_c32(g, (int32_t)info)));
   define_import(g, "entry", NONE, I32, NULL, 0,
-                BinaryenLoad(m, 4, false, 20, 4, I32, wfp__cg_c32(g, (int32_t)info)));
+                BinaryenLoad(m, 4, false, WFP_INFO_ENTRY, 4, I32, wfp__cg_c32(g, (int32_t)info)));
   define_import(g, "get_unwind", NONE, I32, NULL, 0, wfp__cg_gget(g, G_UNWIND));
   define_import(g, "set_unwind", I32, NONE, NULL, 0,
                 BinaryenGlobalSet(m, G_UNWIND, BinaryenLocalGet(m, 0, I32)));
@@ -1063,8 +1101,6 @@ out:
   wfp__buf_free(&g->data);
   free(g->lits);
   free(g->lit_slot);
-  free(g->rt_names);
-  free(g->rt_int);
   if (g->rc && diag)
     *diag = make_diag(g);
   free(g->fail_msg);

@@ -356,24 +356,8 @@ static uint32_t rd32(const uint8_t *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* The state's checksum, as docs/state.md defines it (and the guest's
-** runtime computes it): every 8-byte word but the checksum's own, the last
-** partial word read as the state's last 8 bytes. n >= 32. */
-static uint64_t state_sum(const uint8_t *p, size_t n) {
-  const uint64_t K = 0x9E3779B97F4A7C15ull;
-  uint64_t h = (0x243F6A8885A308D3ull ^ (uint64_t)(uint32_t)n) * K;
-  h = (h ^ rd64(p)) * K;
-  h = (h ^ rd64(p + 8)) * K;
-  size_t i = 24;
-  for (; i + 8 <= n; i += 8)
-    h = (h ^ rd64(p + i)) * K;
-  if (i < n)
-    h = (h ^ rd64(p + n - 8)) * K;
-  h ^= h >> 32;
-  h *= K;
-  return h ^ (h >> 29);
-}
-
+/* The header of a checkpoint's state, its checksum (wfp_state_sum of
+** wfp/abi.h) included; the frames are the guest's to check. */
 static bool check_state(rd *r, const wfp__buf *st, int fn) {
   const uint8_t *s = (const uint8_t *)st->data;
   size_t n = st->len;
@@ -381,24 +365,26 @@ static bool check_state(rd *r, const wfp__buf *st, int fn) {
   ** repeat every effect it performed */
   if (n == 0)
     return bad(r, WFP_ECORRUPT, "$.state", "empty: a pending invocation has state");
-  if (n < 32)
+  if (n < WFP_STATE_HDR)
     return bad(r, WFP_ECORRUPT, "$.state", "shorter than the state header");
   if (n > 0x7fffffffu)
     return bad(r, WFP_ECORRUPT, "$.state", "too long");
-  if (rd32(s) != 0x73706677u || (rd32(s + 4) & 0xffffu) != 1 || rd32(s + 4) >> 16)
+  if (rd32(s) != WFP_STATE_MAGIC ||
+      (rd32(s + WFP_STATE_AT_VERSION) & 0xffffu) != WFP_STATE_VERSION ||
+      rd32(s + WFP_STATE_AT_VERSION) >> 16)
     return bad(r, WFP_ECORRUPT, "$.state", "not wfp state bytes of format version 1");
   char hash[17];
-  snprintf(hash, sizeof hash, "%016llx", (unsigned long long)rd64(s + 8));
+  snprintf(hash, sizeof hash, "%016llx", (unsigned long long)rd64(s + WFP_STATE_AT_HASH));
   if (strcmp(hash, r->d->program_hash) != 0)
     return bad(r, WFP_ECORRUPT, "$.state", "state of another program (%s)", hash);
-  if (rd64(s + 16) != state_sum(s, n))
+  if (rd64(s + WFP_STATE_AT_SUM) != wfp_state_sum(s, (uint32_t)n))
     return bad(r, WFP_ECORRUPT, "$.state", "the state's checksum does not match");
-  if (rd32(s + 28) == 0)
+  if (rd32(s + WFP_STATE_AT_FRAMES) == 0)
     return bad(r, WFP_ECORRUPT, "$.state", "state without frames");
-  if (rd32(s + 24) != (uint32_t)fn)
+  if (rd32(s + WFP_STATE_AT_ENTRY) != (uint32_t)fn)
     return bad(r, WFP_ECORRUPT, "$.state",
                "state of another function than the input's (function %u, not %d)",
-               rd32(s + 24), fn);
+               rd32(s + WFP_STATE_AT_ENTRY), fn);
   return true;
 }
 

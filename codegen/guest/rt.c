@@ -58,14 +58,13 @@ IMPORT("set_resuming") void wfp_gen_set_resuming(u32 v);
 IMPORT("get_fuel") s64 wfp_gen_get_fuel(void);
 IMPORT("set_fuel") void wfp_gen_set_fuel(s64 v);
 
-#define UNWIND_SUSPEND 1u
-#define UNWIND_TRAP 2u
-
-/* value type codes in the layout and function tables */
-#define TY_I64 1u
-#define TY_STR 2u
-#define TY_JSON 3u
-#define TY_FN 4u
+/* the contract's names (wfp/abi.h), short */
+#define UNWIND_SUSPEND WFP_UNWIND_SUSPEND
+#define UNWIND_TRAP WFP_UNWIND_TRAP
+#define TY_I64 WFP_TY_I64
+#define TY_STR WFP_TY_STR
+#define TY_JSON WFP_TY_JSON
+#define TY_FN WFP_TY_FN
 
 /* ---- fatal errors: a wasm trap, with a message the host may read ---- */
 
@@ -1056,39 +1055,39 @@ EXPORT("rt_out_null") void rt_out_null(void) { output = cstr("{\"result\":null}"
 
 /* Effects: recorded here; the generated code then saves its frame. */
 EXPORT("rt_eff_ctx_get") void rt_eff_ctx_get(const str *key) {
-  eff_kind = 0;
+  eff_kind = WFP_EFFECT_CTX_GET_I64;
   eff_s0 = (str *)key;
 }
 EXPORT("rt_eff_ctx_set") void rt_eff_ctx_set(const str *key, s64 v) {
-  eff_kind = 1;
+  eff_kind = WFP_EFFECT_CTX_SET_I64;
   eff_s0 = (str *)key;
   eff_i = v;
 }
 EXPORT("rt_eff_msg") void rt_eff_msg(const str *topic, const str *payload) {
-  eff_kind = 2;
+  eff_kind = WFP_EFFECT_MSG_SEND;
   eff_s0 = (str *)topic;
   eff_s1 = (str *)payload;
 }
 EXPORT("rt_eff_sleep") void rt_eff_sleep(s64 ms) {
-  eff_kind = 3;
+  eff_kind = WFP_EFFECT_SLEEP_MS;
   eff_i = ms < 0 ? 0 : ms;
 }
 EXPORT("rt_eff_db") void rt_eff_db(const str *sql, const str *params, const str *each) {
-  eff_kind = 4;
+  eff_kind = WFP_EFFECT_DB_QUERY;
   eff_s0 = (str *)sql;
   eff_s1 = (str *)params;
   eff_s2 = (str *)each;
 }
 EXPORT("rt_eff_self_get") void rt_eff_self_get(const str *prop) {
-  eff_kind = 5;
+  eff_kind = WFP_EFFECT_SELF_GET;
   eff_s0 = (str *)prop;
 }
 EXPORT("rt_eff_self_set") void rt_eff_self_set(const str *prop, const str *value) {
-  eff_kind = 6;
+  eff_kind = WFP_EFFECT_SELF_SET;
   eff_s0 = (str *)prop;
   eff_s1 = (str *)value;
 }
-EXPORT("rt_eff_yield") void rt_eff_yield(void) { eff_kind = 7; }
+EXPORT("rt_eff_yield") void rt_eff_yield(void) { eff_kind = WFP_EFFECT_YIELD; }
 
 /* ---- resume values ---- */
 
@@ -1253,9 +1252,7 @@ EXPORT("rt_res_rows") str *rt_res_rows(void) {
 ** frames, innermost first: payload, then u32 payload length, u32 function,
 ** u32 resume point. See docs/state.md. */
 
-#define STATE_VERSION 1u
-#define STATE_MAGIC 0x73706677u /* "wfps" little-endian */
-#define HDR 32u
+#define HDR WFP_STATE_HDR
 
 static u8 *st_w;      /* state being written */
 static u32 st_wlen, st_wcap, st_wframes, st_wframe_start;
@@ -1264,27 +1261,8 @@ static u32 st_rend;    /* end of the unread frames */
 static u32 st_rpos;    /* read cursor within the current frame */
 
 
-/* A word-at-a-time mix over the whole state but its own field (bytes 16 to
-** 24), not a MAC: it catches truncation, bit flips and splices; it does not
-** stop a forger who recomputes it. n >= HDR: the tail is read as the last
-** eight bytes, overlapping, so there is no byte loop. */
-/* Per word one xor and one multiply by an odd constant, a bijection: a
-** change in any single word always changes the result. The end mixes the
-** high bits down. */
-static u64 state_sum(const u8 *p, u32 n) {
-  const u64 K = 0x9E3779B97F4A7C15ull;
-  u64 h = (0x243F6A8885A308D3ull ^ (u64)n) * K;
-  h = (h ^ rd64(p)) * K;
-  h = (h ^ rd64(p + 8)) * K;
-  u32 i = 24;
-  for (; i + 8u <= n; i += 8u)
-    h = (h ^ rd64(p + i)) * K;
-  if (i < n)
-    h = (h ^ rd64(p + n - 8u)) * K;
-  h ^= h >> 32;
-  h *= K;
-  return h ^ (h >> 29);
-}
+/* The checksum is wfp_state_sum of wfp/abi.h, shared with hosts. */
+#define state_sum wfp_state_sum
 
 static void st_need(u32 n) {
   if (st_wlen + n <= st_wcap)
@@ -1325,13 +1303,13 @@ EXPORT("rt_fw_end") void rt_fw_end(u32 fn, u32 point) {
   wr32(st_w + st_wlen, st_wlen - st_wframe_start);
   wr32(st_w + st_wlen + 4, fn);
   wr32(st_w + st_wlen + 8, point);
-  st_wlen += 12;
+  st_wlen += WFP_FRAME_TRAILER;
   st_wframes++;
 }
 
 /* Reading: frames were validated as a whole before the step ran. */
 EXPORT("rt_fr_open") u32 rt_fr_open(u32 fn) {
-  u32 t = st_rend - 12u;
+  u32 t = st_rend - WFP_FRAME_TRAILER;
   u32 len = rd32(st_r + t);
   u32 point = rd32(st_r + t + 8);
   if (rd32(st_r + t + 4) != fn)
@@ -1444,11 +1422,11 @@ static u32 value_end(const u8 *s, u32 q, u32 t, u32 ty) {
     if (f >= ((const u32 *)(usize)wfp_gen_funcs())[0])
       return 0;
     const u32 *row = fn_entry(f);
-    if (k != row[4] || k > row[2])
+    if (k != row[WFP_FUNCS_K] || k > row[WFP_FUNCS_NPARAMS])
       return 0;
     q += 8;
     cwalk *w = cw_at(sp++);
-    w->params = (const u32 *)(usize)row[3];
+    w->params = (const u32 *)(usize)row[WFP_FUNCS_PARAMS];
     w->i = 0;
     w->k = k;
     /* its captures, until one is a closure (read next) or all are done */
@@ -1473,29 +1451,29 @@ static u32 value_end(const u8 *s, u32 q, u32 t, u32 ty) {
 static const char *validate_state(const u8 *s, u32 n, u32 *entry) {
   if (n < HDR)
     return "invalid state: truncated header";
-  if (rd32(s) != STATE_MAGIC)
+  if (rd32(s) != WFP_STATE_MAGIC)
     return "invalid state: not wfp state bytes";
-  if ((rd32(s + 4) & 0xFFFFu) != STATE_VERSION)
+  if ((rd32(s + WFP_STATE_AT_VERSION) & 0xFFFFu) != WFP_STATE_VERSION)
     return "invalid state: unsupported format version";
-  if (rd32(s + 4) >> 16)
+  if (rd32(s + WFP_STATE_AT_VERSION) >> 16)
     return "invalid state: unknown flags";
-  if (rd64(s + 8) != wfp_gen_hash())
+  if (rd64(s + WFP_STATE_AT_HASH) != wfp_gen_hash())
     return "invalid state: it belongs to another program";
-  if (rd64(s + 16) != state_sum(s, n))
+  if (rd64(s + WFP_STATE_AT_SUM) != state_sum(s, n))
     return "invalid state: checksum mismatch (truncated or tampered)";
   const u32 *lay = (const u32 *)(usize)wfp_gen_layout();
   u32 nfuncs = lay[0];
-  u32 fn = rd32(s + 24), nframes = rd32(s + 28);
+  u32 fn = rd32(s + WFP_STATE_AT_ENTRY), nframes = rd32(s + WFP_STATE_AT_FRAMES);
   if (fn >= nfuncs)
     return "invalid state: unknown entry function";
   if (nframes == 0)
     return "invalid state: no frames";
-  const u32 *pts = lay + 1 + 2u * nfuncs;
+  const u32 *pts = lay + 1 + WFP_LAYOUT_FN_ROW * nfuncs;
   u32 end = n, expect = fn;
   for (u32 k = 0; k < nframes; k++) {
-    if (end < HDR + 12u)
+    if (end < HDR + WFP_FRAME_TRAILER)
       return "invalid state: truncated frame";
-    u32 t = end - 12u;
+    u32 t = end - WFP_FRAME_TRAILER;
     u32 len = rd32(s + t), f = rd32(s + t + 4), point = rd32(s + t + 8);
     if (len > t - HDR)
       return "invalid state: frame length out of range";
@@ -1504,13 +1482,14 @@ static const char *validate_state(const u8 *s, u32 n, u32 *entry) {
     if (expect != POINT_DYNAMIC && f != expect)
       return "invalid state: frame of an unexpected function";
     /* a dynamic call resumes through the table: only closures' functions */
-    if (expect == POINT_DYNAMIC && fn_entry(f)[4] == WFP_NOT_CLOSABLE)
+    if (expect == POINT_DYNAMIC && fn_entry(f)[WFP_FUNCS_K] == WFP_NOT_CLOSABLE)
       return "invalid state: frame of a function no fn value names";
-    if (point >= lay[2 + 2u * f])
+    const u32 *row = lay + 1 + WFP_LAYOUT_FN_ROW * f;
+    if (point >= row[WFP_LAYOUT_NPOINTS])
       return "invalid state: unknown resume point";
-    const u32 *pt = pts + 3u * (lay[1 + 2u * f] + point);
-    u32 callee = pt[0], nvals = pt[1];
-    const u8 *types = (const u8 *)(usize)pt[2];
+    const u32 *pt = pts + WFP_LAYOUT_POINT_ROW * (row[WFP_LAYOUT_FIRST] + point);
+    u32 callee = pt[WFP_POINT_CALLEE], nvals = pt[WFP_POINT_NVALS];
+    const u8 *types = (const u8 *)(usize)pt[WFP_POINT_TYPES];
     int last = k + 1 == nframes;
     if (last != (callee == POINT_EFFECT))
       return "invalid state: the frames do not end at an effect";
@@ -1540,7 +1519,7 @@ static const char *validate_state(const u8 *s, u32 n, u32 *entry) {
 
 static const u32 *fn_entry(u32 fn) {
   const u32 *t = (const u32 *)(usize)wfp_gen_funcs();
-  return t + 1 + 5u * fn;
+  return t + 1 + WFP_FUNCS_ROW * fn;
 }
 
 /*
@@ -1565,13 +1544,13 @@ EXPORT("rt_call_ref_check") void rt_call_ref_check(const u32 *clo, const u32 *si
                                                    const u32 *rets) {
   u32 f = clo[0], k = clo[1];
   const u32 *row = fn_entry(f);
-  const u32 *params = (const u32 *)(usize)row[3];
-  u32 n = row[2] - k;
+  const u32 *params = (const u32 *)(usize)row[WFP_FUNCS_PARAMS];
+  u32 n = row[WFP_FUNCS_NPARAMS] - k;
   sb *b = 0;
   if (n != sig[0]) {
     b = rt_sb_new();
     sb_cs(b, "call_ref: function '");
-    rt_sb_str(b, (const str *)(usize)row[0]);
+    rt_sb_str(b, (const str *)(usize)row[WFP_FUNCS_NAME]);
     sb_cs(b, "' takes ");
     rt_sb_i64(b, n);
     sb_cs(b, " arguments, but this call passes ");
@@ -1587,7 +1566,7 @@ EXPORT("rt_call_ref_check") void rt_call_ref_check(const u32 *clo, const u32 *si
     sb_cs(b, "call_ref: parameter '");
     rt_sb_str(b, (const str *)(usize)params[2 * (k + i)]);
     sb_cs(b, "' of function '");
-    rt_sb_str(b, (const str *)(usize)row[0]);
+    rt_sb_str(b, (const str *)(usize)row[WFP_FUNCS_NAME]);
     sb_cs(b, "' is ");
     sb_cs(b, ty_word(ty));
     sb_cs(b, ", but this call passes ");
@@ -1598,7 +1577,7 @@ EXPORT("rt_call_ref_check") void rt_call_ref_check(const u32 *clo, const u32 *si
   if (rets[f] != sig[1 + n]) {
     b = rt_sb_new();
     sb_cs(b, "call_ref: function '");
-    rt_sb_str(b, (const str *)(usize)row[0]);
+    rt_sb_str(b, (const str *)(usize)row[WFP_FUNCS_NAME]);
     sb_cs(b, "' returns ");
     sb_cs(b, ty_word(rets[f]));
     sb_cs(b, ", but this call expects ");
@@ -1612,7 +1591,7 @@ static s32 find_fn(const u8 *name, u32 n) {
   u32 nf = t[0];
   for (int pass = 0; pass < 2; pass++)
     for (u32 f = 0; f < nf; f++) {
-      const str *s = (const str *)(usize)fn_entry(f)[pass];
+      const str *s = (const str *)(usize)fn_entry(f)[pass ? WFP_FUNCS_ID : WFP_FUNCS_NAME];
       if (s->len != n)
         continue;
       u32 k = 0;
@@ -1626,7 +1605,7 @@ static s32 find_fn(const u8 *name, u32 n) {
 
 /* The name of parameter idx of function fn (captures first). */
 static const str *param_name(u32 fn, u32 idx) {
-  const u32 *params = (const u32 *)(usize)fn_entry(fn)[3];
+  const u32 *params = (const u32 *)(usize)fn_entry(fn)[WFP_FUNCS_PARAMS];
   return (const str *)(usize)params[2 * idx];
 }
 
@@ -1726,7 +1705,7 @@ static u8 *closure_of_json(const u8 *p, u32 i, u32 n, const str *name) {
     return 0;
   }
   const u32 *row = fn_entry((u32)f);
-  u32 k = row[4];
+  u32 k = row[WFP_FUNCS_K];
   if (k == WFP_NOT_CLOSABLE) {
     fail_arg(name, "names a function that no fn value of this program refers to");
     return 0;
@@ -1735,7 +1714,7 @@ static u8 *closure_of_json(const u8 *p, u32 i, u32 n, const str *name) {
     fail_arg(name, "gives a function value the wrong number of captured values");
     return 0;
   }
-  const u32 *params = (const u32 *)(usize)row[3];
+  const u32 *params = (const u32 *)(usize)row[WFP_FUNCS_PARAMS];
   u8 *c = rt_closure_new((u32)f, k);
   for (u32 j = 0; j < k; j++) {
     u32 at = jindex(p, a_at, n, j), ty = params[2 * j + 1];
@@ -1800,7 +1779,7 @@ static void fw_closure(const u8 *c) {
     wr32(st_w + st_wlen + 4, k);
     st_wlen += 8;
     cwalk *w = cw_at(sp++);
-    w->params = (const u32 *)(usize)fn_entry(f)[3];
+    w->params = (const u32 *)(usize)fn_entry(f)[WFP_FUNCS_PARAMS];
     w->c = (u8 *)c;
     w->i = 0;
     w->k = k;
@@ -1843,7 +1822,7 @@ EXPORT("rt_fr_fn") u8 *rt_fr_fn(void) {
     else
       top = c;
     cwalk *w = cw_at(sp++);
-    w->params = (const u32 *)(usize)fn_entry(f)[3];
+    w->params = (const u32 *)(usize)fn_entry(f)[WFP_FUNCS_PARAMS];
     w->c = c;
     w->i = 0;
     w->k = k;
@@ -1886,10 +1865,10 @@ static void sb_closure(sb *b, const u8 *c, u32 base) {
     u32 f = rd32(c), k = rd32(c + 4);
     const u32 *row = fn_entry(f);
     sb_cs(b, "{\"fn\":");
-    rt_sb_jstr(b, (const str *)(usize)row[1]);
+    rt_sb_jstr(b, (const str *)(usize)row[WFP_FUNCS_ID]);
     sb_cs(b, ",\"args\":[");
     cwalk *w = cw_at(sp++);
-    w->params = (const u32 *)(usize)row[3];
+    w->params = (const u32 *)(usize)row[WFP_FUNCS_PARAMS];
     w->c = (u8 *)c;
     w->i = 0;
     w->k = k;
@@ -1980,21 +1959,21 @@ static u8 *ret_pending(void) {
   r[WFP_RA_TAG] = WFP_STEP_PENDING;
   r[WFP_RA_EFFECT] = (u8)eff_kind;
   switch (eff_kind) {
-  case 0: case 5: /* ctx-get-i64, self-get */
+  case WFP_EFFECT_CTX_GET_I64: case WFP_EFFECT_SELF_GET:
     put_str(r + WFP_RA_ARG0, eff_s0);
     break;
-  case 1: /* ctx-set-i64 */
+  case WFP_EFFECT_CTX_SET_I64:
     put_str(r + WFP_RA_ARG0, eff_s0);
     wr64(r + WFP_RA_ARG1, (u64)eff_i);
     break;
-  case 2: case 6: /* msg-send, self-set */
+  case WFP_EFFECT_MSG_SEND: case WFP_EFFECT_SELF_SET:
     put_str(r + WFP_RA_ARG0, eff_s0);
     put_str(r + WFP_RA_ARG1, eff_s1);
     break;
-  case 3: /* sleep-ms */
+  case WFP_EFFECT_SLEEP_MS:
     wr64(r + WFP_RA_ARG0, (u64)eff_i);
     break;
-  case 4: /* db-query */
+  case WFP_EFFECT_DB_QUERY:
     put_str(r + WFP_RA_ARG0, eff_s0);
     put_str(r + WFP_RA_ARG1, eff_s1);
     if (eff_s2) {
@@ -2006,11 +1985,11 @@ static u8 *ret_pending(void) {
     break;
   }
   /* finish the header */
-  wr32(st_w, STATE_MAGIC);
-  wr32(st_w + 4, STATE_VERSION);
-  wr64(st_w + 8, wfp_gen_hash());
-  wr32(st_w + 28, st_wframes);
-  wr64(st_w + 16, state_sum(st_w, st_wlen));
+  wr32(st_w, WFP_STATE_MAGIC);
+  wr32(st_w + WFP_STATE_AT_VERSION, WFP_STATE_VERSION);
+  wr64(st_w + WFP_STATE_AT_HASH, wfp_gen_hash());
+  wr32(st_w + WFP_STATE_AT_FRAMES, st_wframes);
+  wr64(st_w + WFP_STATE_AT_SUM, state_sum(st_w, st_wlen));
   last_len = 0;
   if (st_wlen <= sizeof last_state) {
     memcpy(last_state, st_w, st_wlen);
@@ -2111,7 +2090,7 @@ static u8 *run_step_body(const u8 *input, u32 input_len, const u8 *state,
     wfp_gen_run(fn, 0);
   } else {
     if (same_as_last(state, state_len)) {
-      fn = rd32(state + 24);
+      fn = rd32(state + WFP_STATE_AT_ENTRY);
     } else {
       const char *bad = validate_state(state, state_len, &fn);
       if (bad)
@@ -2128,7 +2107,7 @@ static u8 *run_step_body(const u8 *input, u32 input_len, const u8 *state,
   if (u == UNWIND_TRAP)
     return ret_str(2, trap_msg ? trap_msg : cstr("trap"));
   if (u == UNWIND_SUSPEND) {
-    wr32(st_w + 24, fn);
+    wr32(st_w + WFP_STATE_AT_ENTRY, fn);
     return ret_pending();
   }
   if (!output)

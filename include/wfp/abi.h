@@ -1,8 +1,10 @@
 /*
 ** abi.h: the contract between a compiled program (func.so) and a host. A
 ** .so exports one symbol, WFP_MODULE_SYMBOL, a function returning its
-** descriptor. This header is compiled into every .so and into hosts; it
-** declares data and function-pointer types only, no functions.
+** descriptor. This header is compiled into every .so, into the guest
+** runtime (freestanding wasm32) and into hosts; it declares constants, data
+** and function-pointer types, and one inline function (the state's
+** checksum, which guest and host must compute alike).
 **
 ** Evolution: the descriptor starts with abi_version and struct_size; fields
 ** are only ever appended. A host refuses a module whose abi_version differs
@@ -74,6 +76,161 @@ enum {
 #define WFP_RA_OPT 32u
 #define WFP_RA_OPT_STR 36u
 #define WFP_RA_STATE 48u
+/*
+** State bytes (docs/state.md), written by the guest runtime, read by it and
+** by hosts that look inside (a checkpoint's summary): a header of
+** WFP_STATE_HDR bytes, little-endian: the magic "wfps" at 0, a u16 version
+** and a u16 of flags (none defined: nonzero is refused) at
+** WFP_STATE_AT_VERSION, the program's hash (u64) at WFP_STATE_AT_HASH, the
+** checksum (u64) at WFP_STATE_AT_SUM, the entry function (u32) at
+** WFP_STATE_AT_ENTRY, the frame count (u32) at WFP_STATE_AT_FRAMES; then
+** the frames, innermost first, each its payload followed by a trailer of
+** WFP_FRAME_TRAILER bytes: u32 payload length, u32 function, u32 resume
+** point.
+*/
+#define WFP_STATE_MAGIC 0x73706677u /* "wfps" read as a little-endian u32 */
+#define WFP_STATE_VERSION 1u
+#define WFP_STATE_HDR 32u
+#define WFP_STATE_AT_VERSION 4u
+#define WFP_STATE_AT_HASH 8u
+#define WFP_STATE_AT_SUM 16u
+#define WFP_STATE_AT_ENTRY 24u
+#define WFP_STATE_AT_FRAMES 28u
+#define WFP_FRAME_TRAILER 12u
+/*
+** The checksum at WFP_STATE_AT_SUM, over the n >= WFP_STATE_HDR bytes of a
+** state but its own field: per 8-byte word one xor and one multiply by an
+** odd constant, a bijection, so a change in any single word changes the
+** result; the tail is read as the last eight bytes, overlapping, so there
+** is no byte loop; the end mixes the high bits down. It catches
+** truncation, bit flips and splices, not a forger who recomputes it. The
+** guest writes and checks it, a host checks a checkpoint's with it.
+** Words are read in the machine's order: wasm and every host wfp runs on
+** are little-endian.
+*/
+static inline uint64_t wfp_state_sum(const uint8_t *p, uint32_t n) {
+  const uint64_t K = 0x9E3779B97F4A7C15ull;
+  uint64_t h = (0x243F6A8885A308D3ull ^ (uint64_t)n) * K, w;
+  __builtin_memcpy(&w, p, 8);
+  h = (h ^ w) * K;
+  __builtin_memcpy(&w, p + 8, 8);
+  h = (h ^ w) * K;
+  uint32_t i = 24;
+  for (; i + 8u <= n; i += 8u) {
+    __builtin_memcpy(&w, p + i, 8);
+    h = (h ^ w) * K;
+  }
+  if (i < n) {
+    __builtin_memcpy(&w, p + n - 8u, 8);
+    h = (h ^ w) * K;
+  }
+  h ^= h >> 32;
+  h *= K;
+  return h ^ (h >> 29);
+}
+/*
+** How the program's code leaves a function (its unwind global, read and
+** set by the runtime through the wfp.get_unwind/set_unwind imports): not
+** at all, to suspend (writing frames on the way out), or to trap.
+*/
+#define WFP_UNWIND_NONE 0u
+#define WFP_UNWIND_SUSPEND 1u
+#define WFP_UNWIND_TRAP 2u
+/*
+** The tables codegen writes into the program's data and the runtime reads,
+** all u32 words (addresses are linear-memory offsets):
+**
+** program info, at one address the runtime's imports load from (the same
+** in every program, so the runtime's code is too): u64 program hash at
+** WFP_INFO_HASH, then the heap's start, the function table's and the
+** layout table's addresses and the entry function (-1: none).
+**
+** function table: u32 count, then per function WFP_FUNCS_ROW words: name
+** and id (each the address of a str: u32 address, u32 length), the
+** parameter count, the address of the parameters (per parameter the
+** address of its name's str and its WFP_TY_* code), and k, the leading
+** parameters (captures) a closure of the function binds, or
+** WFP_NOT_CLOSABLE.
+**
+** layout table: u32 count, then per function WFP_LAYOUT_FN_ROW words (its
+** first resume point, its number of points), then per point
+** WFP_LAYOUT_POINT_ROW words: the callee (a function, WFP_POINT_EFFECT or
+** WFP_POINT_DYNAMIC), the number of live values saved there, and the
+** address of their WFP_TY_* codes (one byte each).
+*/
+#define WFP_INFO_HASH 0u
+#define WFP_INFO_HEAP 8u
+#define WFP_INFO_FUNCS 12u
+#define WFP_INFO_LAYOUT 16u
+#define WFP_INFO_ENTRY 20u
+#define WFP_INFO_SIZE 24u
+enum { WFP_FUNCS_NAME, WFP_FUNCS_ID, WFP_FUNCS_NPARAMS, WFP_FUNCS_PARAMS, WFP_FUNCS_K,
+       WFP_FUNCS_ROW };
+enum { WFP_LAYOUT_FIRST, WFP_LAYOUT_NPOINTS, WFP_LAYOUT_FN_ROW };
+enum { WFP_POINT_CALLEE, WFP_POINT_NVALS, WFP_POINT_TYPES, WFP_LAYOUT_POINT_ROW };
+/*
+** The runtime functions codegen calls, each exported by the guest runtime
+** as "rt_" name: X(NAME, name, params, result), the wasm types as letters
+** (i i32, I i64; "" none). Codegen calls them by WFP_RT_<NAME> and checks,
+** before it lowers any program, that the runtime exports every one with
+** exactly this signature (codegen/lower.c), so the two cannot drift apart
+** unnoticed.
+*/
+#define WFP_RT_FUNCTIONS(X)                                                    \
+  X(SB_NEW, sb_new, "", "i")                                                   \
+  X(SB_RAW, sb_raw, "iii", "")                                                 \
+  X(SB_I64, sb_i64, "iI", "")                                                  \
+  X(SB_STR, sb_str, "ii", "")                                                  \
+  X(SB_JSON, sb_json, "ii", "")                                                \
+  X(SB_JSTR, sb_jstr, "ii", "")                                                \
+  X(SB_END, sb_end, "i", "i")                                                  \
+  X(SB_JSON_AT, sb_json_at, "iii", "")                                         \
+  X(STR_EQ, str_eq, "ii", "i")                                                 \
+  X(TRAP, trap, "i", "")                                                       \
+  X(GET_JSON, get_json, "ii", "i")                                             \
+  X(GET_I64, get_i64, "ii", "I")                                               \
+  X(GET_STR, get_str, "ii", "i")                                               \
+  X(JSON_LEN, json_len, "i", "I")                                              \
+  X(INPUT, input, "", "i")                                                     \
+  X(OUT_I64, out_i64, "I", "")                                                 \
+  X(OUT_STR, out_str, "i", "")                                                 \
+  X(OUT_JSON, out_json, "i", "")                                               \
+  X(OUT_NULL, out_null, "", "")                                                \
+  X(OUT_FN, out_fn, "i", "")                                                   \
+  X(EFF_CTX_GET, eff_ctx_get, "i", "")                                         \
+  X(EFF_CTX_SET, eff_ctx_set, "iI", "")                                        \
+  X(EFF_MSG, eff_msg, "ii", "")                                                \
+  X(EFF_SLEEP, eff_sleep, "I", "")                                             \
+  X(EFF_DB, eff_db, "iii", "")                                                 \
+  X(EFF_SELF_GET, eff_self_get, "i", "")                                       \
+  X(EFF_SELF_SET, eff_self_set, "ii", "")                                      \
+  X(EFF_YIELD, eff_yield, "", "")                                              \
+  X(RES_NONE, res_none, "", "")                                                \
+  X(RES_I64, res_i64, "", "I")                                                 \
+  X(RES_ROWS, res_rows, "", "i")                                               \
+  X(RES_VALUE_I64, res_value_i64, "", "I")                                     \
+  X(RES_VALUE_STR, res_value_str, "", "i")                                     \
+  X(RES_VALUE_JSON, res_value_json, "", "i")                                   \
+  X(FW_BEGIN, fw_begin, "i", "i")                                              \
+  X(FW_STR, fw_str, "i", "")                                                   \
+  X(FW_FN, fw_fn, "i", "")                                                     \
+  X(FW_END, fw_end, "ii", "")                                                  \
+  X(FR_OPEN, fr_open, "i", "i")                                                \
+  X(FR_TAKE, fr_take, "i", "i")                                                \
+  X(FR_STR, fr_str, "", "i")                                                   \
+  X(FR_FN, fr_fn, "", "i")                                                     \
+  X(FR_PEEK_FN, fr_peek_fn, "", "i")                                           \
+  X(RESUME_DONE, resume_done, "", "")                                          \
+  X(CALL_REF_CHECK, call_ref_check, "iii", "")                                 \
+  X(ARG_I64, arg_i64, "ii", "I")                                               \
+  X(ARG_STR, arg_str, "ii", "i")                                               \
+  X(ARG_JSON, arg_json, "ii", "i")                                             \
+  X(ARG_FN, arg_fn, "ii", "i")                                                 \
+  X(CLOSURE_NEW, closure_new, "ii", "i")                                       \
+  X(CLOSURE_JSON, closure_json, "i", "i")
+#define WFP__RT_ENUM(N, n, p, r) WFP_RT_##N,
+enum { WFP_RT_FUNCTIONS(WFP__RT_ENUM) WFP_RT_COUNT };
+#undef WFP__RT_ENUM
 
 /* Bytes inside an instance's linear memory: valid until post_return or the
 ** next call into the instance, whichever comes first. */

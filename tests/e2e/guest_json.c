@@ -76,27 +76,8 @@ static const char *nested(int depth) {
   return b;
 }
 
-static uint64_t rd64(const uint8_t *p) {
-  uint64_t v;
-  memcpy(&v, p, 8);
-  return v;
-}
-
-/* The state checksum (codegen/guest/rt.c, docs/state.md): not a MAC. */
-static uint64_t state_sum(const uint8_t *p, uint32_t n) {
-  const uint64_t K = 0x9E3779B97F4A7C15ull;
-  uint64_t h = (0x243F6A8885A308D3ull ^ (uint64_t)n) * K;
-  h = (h ^ rd64(p)) * K;
-  h = (h ^ rd64(p + 8)) * K;
-  uint32_t i = 24;
-  for (; i + 8u <= n; i += 8u)
-    h = (h ^ rd64(p + i)) * K;
-  if (i < n)
-    h = (h ^ rd64(p + n - 8u)) * K;
-  h ^= h >> 32;
-  h *= K;
-  return h ^ (h >> 29);
-}
+/* The state checksum (wfp_state_sum of wfp/abi.h): not a MAC. */
+#define state_sum wfp_state_sum
 
 /* Runs fn on ["xx...x", 7, 8] to its sleep, replaces the string in the
 ** state by arrays nested depth deep (the same length), re-checksums it

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wfp/abi.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
@@ -29,28 +31,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
     }                                                                          \
   } while (0)
 
-/* The state checksum of codegen/guest/rt.c (state_sum), which is no MAC:
-** the fuzzer and the tests forge it as anyone could. n >= 32. */
+/* The state checksum (wfp_state_sum of wfp/abi.h), which is no MAC: the
+** fuzzer and the tests forge it as anyone could. n >= 32. */
 static inline uint64_t fuzz_state_sum(const uint8_t *p, uint32_t n) {
-  const uint64_t K = 0x9E3779B97F4A7C15ull;
-  uint64_t w;
-  uint64_t h = (0x243F6A8885A308D3ull ^ (uint64_t)n) * K;
-  memcpy(&w, p, 8);
-  h = (h ^ w) * K;
-  memcpy(&w, p + 8, 8);
-  h = (h ^ w) * K;
-  uint32_t i = 24;
-  for (; i + 8u <= n; i += 8u) {
-    memcpy(&w, p + i, 8);
-    h = (h ^ w) * K;
-  }
-  if (i < n) {
-    memcpy(&w, p + n - 8u, 8);
-    h = (h ^ w) * K;
-  }
-  h ^= h >> 32;
-  h *= K;
-  return h ^ (h >> 29);
+  return wfp_state_sum(p, n);
 }
 
 /* Writes the checksum a state of n >= 32 bytes must carry into it. */
