@@ -55,6 +55,21 @@ check_all "$SO/resource.so" --new Counter:value=10 --fn add --arg amount=5
 check_all "$SO/bank-account.so" --new Account:balance=100,transactions=3 --fn transferTo --arg amount=25
 check_all "$SO/state-machine.so" --new Machine:state=running,errors=2 --fn pause
 
+# at every optimization level (the modules above are -O2): suspension
+# points, saved values and fuel survive Binaryen's and the C compiler's
+# optimizations alike
+for lv in 0 1 3; do
+    for p in loop spin_forever closures; do
+        "$WFP_AOT" -O$lv "$PROGRAMS/$p.json" -o "$WORK/$p-O$lv.so" ||
+            fail "wfp-aot -O$lv $p.json failed"
+    done
+    check_all "$WORK/loop-O$lv.so" --ctx n=5 --ctx step=3
+    check_all "$WORK/spin_forever-O$lv.so" --fn fib --arg n=9 --fuel-slice 50
+    for f in compose loop curry; do
+        check_all "$WORK/closures-O$lv.so" --fn "$f" --ctx n=4 --ctx base=1 --ctx k=7 --ctx m=3
+    done
+done
+
 # a chain of stops: stop, resume and stop again, several times
 rm -f "$ck"
 run 4 "$WFP_HOST" "$SO/loop.so" --ctx n=5 --ctx step=3 --checkpoint "$ck" --stop-after 2
