@@ -343,6 +343,19 @@ static void recycled_memory_starts_zero(void **state) {
   alloc_memory(&a, 0, 1);
   assert_int_equal(a.size, 65536);
   assert_int_equal(nonzero_bytes(&a), 0);
+  /* a grow that fails for want of host memory leaves the memory as it
+  ** was, and says so */
+  memset(a.data, 7, a.size);
+  wfp__rt_set_memory_cap(0);
+  wfp__rt_fail_alloc(0);
+  assert_int_equal(wasm_rt_grow_memory(&a, 1), (uint32_t)-1);
+  wfp__rt_fail_alloc(-1);
+  assert_true(wfp__rt_memory_failed());
+  assert_int_equal(a.pages, 1);
+  assert_int_equal(a.size, 65536);
+  assert_int_equal(nonzero_bytes(&a), 65536);
+  assert_int_equal(wasm_rt_grow_memory(&a, 1), 1);
+  assert_int_equal(nonzero_bytes(&a), 65536);
   wasm_rt_free_memory(&a);
   assert_int_equal(wfp__rt_live_blocks(), base);
 }
