@@ -5,7 +5,9 @@
 ** guard-page reservations, no signal-mask system call per step. Every
 ** thread has its own call depth and its own boundary, so steps of
 ** different instances run on several threads at once; a trap longjmps to
-** the innermost wfp__rt_protect() of the calling thread. A module built
+** the innermost wfp__rt_protect() of the calling thread. Linear memories
+** are mappings, a freed one kept for the next and made zero again. A
+** module built
 ** against another wasm-rt.h has another WFP_RT_LAYOUT (abi.h), and the
 ** loader refuses it.
 */
