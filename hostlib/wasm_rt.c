@@ -7,9 +7,8 @@
 ** different instances run on several threads at once; a trap longjmps to
 ** the innermost wfp__rt_protect() of the calling thread. Linear memories
 ** are mappings, a freed one kept for the next and made zero again. A
-** module built
-** against another wasm-rt.h has another WFP_RT_LAYOUT (abi.h), and the
-** loader refuses it.
+** module built against another wasm-rt.h has another WFP_RT_LAYOUT
+** (abi.h), and the loader refuses it.
 */
 #define _GNU_SOURCE /* mremap */
 #include <pthread.h>
