@@ -2,7 +2,9 @@
 ** test_module.c: the loader and the runtime on real compiled modules: the
 ** file check before dlopen (every truncation of a module), instances made
 ** while the runtime's allocations fail one by one (no trap leaves a lock
-** held or anything allocated), function types of many parameters.
+** held or anything allocated), function types of many parameters, and
+** recycled linear memories that start zero (no instance sees what another
+** wrote).
 ** Usage: test_module SO_DIR (the e2e modules: simple.so, closures.so).
 */
 #include <setjmp.h>
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -269,6 +272,157 @@ static void malformed_headers_are_refused(void **state) {
   free(data);
 }
 
+/* ---- recycled linear memories ----
+** A freed memory is kept for the next one (wasm_rt.c); the next must read
+** as zero whatever the last one wrote, in pages the kernel has in memory
+** and in those it has not. */
+
+typedef struct mem_op {
+  wasm_rt_memory_t *m;
+  uint32_t pages, grow;
+} mem_op;
+
+static void do_alloc_memory(void *arg) {
+  mem_op *o = arg;
+  wasm_rt_allocate_memory(o->m, o->pages, 65535);
+  if (o->grow)
+    assert_int_equal(wasm_rt_grow_memory(o->m, o->grow), o->pages);
+}
+
+static void alloc_memory(wasm_rt_memory_t *m, uint32_t pages, uint32_t grow) {
+  mem_op o = {m, pages, grow};
+  bool oom = false;
+  assert_int_equal(wfp__rt_protect(do_alloc_memory, &o, &oom), 0);
+}
+
+static size_t nonzero_bytes(const wasm_rt_memory_t *m) {
+  size_t n = 0;
+  for (uint32_t i = 0; i < m->size; i++)
+    n += m->data[i] != 0;
+  return n;
+}
+
+static void recycled_memory_starts_zero(void **state) {
+  (void)state;
+  long base = wfp__rt_live_blocks();
+  wasm_rt_memory_t a, b;
+  /* every byte written, a few pages given back to the kernel */
+  alloc_memory(&a, 3, 0);
+  assert_int_equal(a.size, 3 * 65536);
+  assert_int_equal(nonzero_bytes(&a), 0);
+  memset(a.data, 0xa5, a.size);
+  assert_int_equal(madvise(a.data + 65536, 8192, MADV_DONTNEED), 0);
+  uint8_t *was = a.data;
+  wasm_rt_free_memory(&a);
+  assert_int_equal(wfp__rt_live_blocks(), base);
+  alloc_memory(&b, 3, 0);
+  assert_ptr_equal(b.data, was); /* the same mapping, recycled */
+  assert_int_equal(nonzero_bytes(&b), 0);
+  /* a few bytes here and there */
+  b.data[0] = 1;
+  b.data[70000] = 2;
+  b.data[b.size - 1] = 3;
+  wasm_rt_free_memory(&b);
+  alloc_memory(&a, 3, 0);
+  assert_ptr_equal(a.data, was);
+  assert_int_equal(nonzero_bytes(&a), 0);
+  wasm_rt_free_memory(&a);
+  /* grown: the pages gained are zero, and the grown mapping is recycled
+  ** for a memory of its size */
+  alloc_memory(&a, 1, 2);
+  assert_int_equal(a.size, 3 * 65536);
+  assert_int_equal(nonzero_bytes(&a), 0);
+  memset(a.data, 0x5a, a.size);
+  was = a.data;
+  wasm_rt_free_memory(&a);
+  alloc_memory(&b, 3, 0);
+  assert_ptr_equal(b.data, was);
+  assert_int_equal(nonzero_bytes(&b), 0);
+  wasm_rt_free_memory(&b);
+  /* a memory of 0 pages, grown */
+  alloc_memory(&a, 0, 1);
+  assert_int_equal(a.size, 65536);
+  assert_int_equal(nonzero_bytes(&a), 0);
+  /* a grow that fails for want of host memory leaves the memory as it
+  ** was, and says so */
+  memset(a.data, 7, a.size);
+  wfp__rt_set_memory_cap(0);
+  wfp__rt_fail_alloc(0);
+  assert_int_equal(wasm_rt_grow_memory(&a, 1), (uint32_t)-1);
+  wfp__rt_fail_alloc(-1);
+  assert_true(wfp__rt_memory_failed());
+  assert_int_equal(a.pages, 1);
+  assert_int_equal(a.size, 65536);
+  assert_int_equal(nonzero_bytes(&a), 65536);
+  assert_int_equal(wasm_rt_grow_memory(&a, 1), 1);
+  assert_int_equal(nonzero_bytes(&a), 65536);
+  wasm_rt_free_memory(&a);
+  assert_int_equal(wfp__rt_live_blocks(), base);
+}
+
+/* Through a real module: a step writes its state into the heap of an
+** instance; the instance is freed, and a new one, which gets the same
+** memory back, reads zero where that state was, before it runs; run the
+** same way, it writes the state at the same place. */
+typedef struct step_call {
+  const wfp_module_desc *d;
+  void *inst;
+  wfp_abi_step out;
+  int rc;
+} step_call;
+
+static void do_new_instance(void *arg) {
+  step_call *c = arg;
+  c->d->init_module();
+  c->inst = c->d->alloc_instance();
+  assert_non_null(c->inst);
+  c->d->init_instance(c->inst);
+}
+
+static void do_first_step(void *arg) {
+  step_call *c = arg;
+  c->rc = c->d->run_step(c->inst, 1, "{}", 2, NULL, 0, 0, NULL, 0, &c->out);
+}
+
+static void new_instance_does_not_see_the_last(void **state) {
+  (void)state;
+  wfp_module *m = NULL;
+  wfp_host_diag hd;
+  assert_int_equal(wfp_module_load(so_path("simple.so"), &m, &hd), 0);
+  const wfp_module_desc *d = wfp_module_descriptor_of(m);
+  step_call c = {d, NULL, {0}, 0};
+  bool oom = false;
+  assert_int_equal(wfp__rt_protect(do_new_instance, &c, &oom), 0);
+  assert_int_equal(wfp__rt_protect(do_first_step, &c, &oom), 0);
+  assert_int_equal(c.rc, 0);
+  assert_int_equal(c.out.kind, WFP_STEP_PENDING);
+  assert_true(c.out.state.len > 0);
+  const uint8_t *at = c.out.state.ptr;
+  uint32_t len = c.out.state.len;
+  size_t written = 0;
+  for (uint32_t i = 0; i < len; i++)
+    written += at[i] != 0;
+  assert_true(written > 0);
+  d->post_return(c.inst);
+  d->free_instance(c.inst);
+  /* the new instance, before it runs: what it has where the state was
+  ** (the freed memory stays mapped while it waits for reuse) */
+  assert_int_equal(wfp__rt_protect(do_new_instance, &c, &oom), 0);
+  uint8_t *seen = malloc(len);
+  assert_non_null(seen);
+  memcpy(seen, at, len);
+  assert_int_equal(wfp__rt_protect(do_first_step, &c, &oom), 0);
+  assert_int_equal(c.out.kind, WFP_STEP_PENDING);
+  assert_ptr_equal(c.out.state.ptr, at); /* the same memory */
+  for (uint32_t i = 0; i < len; i++)
+    if (seen[i])
+      fail_msg("byte %u of the last instance's state was still there", i);
+  free(seen);
+  d->post_return(c.inst);
+  d->free_instance(c.inst);
+  wfp_module_free(m);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: test_module SO_DIR\n");
@@ -278,6 +432,8 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(instantiate_under_failing_allocations),
       cmocka_unit_test(many_parameters_register),
+      cmocka_unit_test(recycled_memory_starts_zero),
+      cmocka_unit_test(new_instance_does_not_see_the_last),
       cmocka_unit_test(every_truncation_is_refused),
       cmocka_unit_test(truncated_files_are_refused),
       cmocka_unit_test(malformed_headers_are_refused),
