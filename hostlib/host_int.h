@@ -150,6 +150,11 @@ struct wfp_invocation {
   ** says it is there */
   bool resume_typed, resume_text;
   int64_t resume_i64;
+  /* while wfp_invocation_run steps it on the calling thread (hold): the
+  ** instance of its last step, kept for its next one instead of going back
+  ** to the module's pool (a lock and an unlock each way per step) */
+  bool hold;
+  void *held;
   char *output;
   char *trap;
   uint64_t steps;

@@ -391,7 +391,10 @@ int wfp__step_run(wfp_invocation *inv, uint64_t budget, uint64_t cap) {
   const char *why = NULL;
   if (!inv->m->resume_step && wfp__resume_text(inv))
     return WFP_ENOMEM; /* no step */
-  void *inst = wfp__module_take(inv->m, cap, &why);
+  void *inst = inv->held;
+  inv->held = NULL;
+  if (!inst)
+    inst = wfp__module_take(inv->m, cap, &why);
   inv->last_used = 0;
   if (!inst && !why)
     return WFP_ENOMEM; /* no instance for want of memory: no step */
@@ -452,7 +455,10 @@ int wfp__step_run(wfp_invocation *inv, uint64_t budget, uint64_t cap) {
   } else {
     inv->last_used = c.used > 0 ? c.used : 0;
     inv->fuel_used += (uint64_t)inv->last_used;
-    wfp__module_give(inv->m, inst);
+    if (inv->hold)
+      inv->held = inst;
+    else
+      wfp__module_give(inv->m, inst);
     rc = c.took;
     /* the guest coped with a refused grow and went on; what it reports
     ** (a trap of its own) stays its word */
@@ -640,7 +646,7 @@ static void private_done(wfp_invocation *inv, int status, void *data) {
 ** effects finishes at once (what a loop with one worker would do, the
 ** same way: limits before a step, the trace, the default sink): its end
 ** status, or WFP_PENDING when an effect needs a loop (a sleep, a query). */
-static int run_here(wfp_invocation *inv) {
+static int run_here_steps(wfp_invocation *inv) {
   char msg[96];
   if (!inv->started_at)
     inv->started_at = wfp__now_ms();
@@ -664,6 +670,16 @@ static int run_here(wfp_invocation *inv) {
     if (inv->trace && !wfp__trace_step(inv))
       return WFP_ENOMEM;
   }
+}
+
+/* The steps and effects that need no loop, one instance held across them. */
+static int run_here(wfp_invocation *inv) {
+  inv->hold = true;
+  int rc = run_here_steps(inv);
+  inv->hold = false;
+  wfp__module_give(inv->m, inv->held);
+  inv->held = NULL;
+  return rc;
 }
 
 /* Runs inv in a loop of its own on the calling thread: to its end, or

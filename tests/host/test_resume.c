@@ -3,7 +3,8 @@
 ** as 8 bytes, none as nothing) against the text path (run_step, the resume
 ** as JSON), on real compiled modules: the same reports and trace lines,
 ** errors included; a checkpoint taken on one path resumed on the other; a
-** typed i64 where an effect returns nothing. Usage: test_resume SO_DIR.
+** typed i64 where an effect returns nothing; the instance a run holds
+** across its steps. Usage: test_resume SO_DIR.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -234,6 +235,38 @@ static void older_descriptors_have_no_resume_step(void **st) {
   wfp_module_free(m);
 }
 
+/* wfp_invocation_run holds one instance across its steps and gives it
+** back at the end: the pool has it, and the next run steps on it. */
+static void a_run_gives_its_instance_back(void **st) {
+  (void)st;
+  wfp_module *m = load("accumulator.so");
+  wfp__module_discard(m);
+  wfp_env *e = wfp_env_new();
+  assert_int_equal(wfp_env_ctx_set(e, "a", 1), 0);
+  assert_int_equal(wfp_env_ctx_set(e, "b", 2), 0);
+  assert_int_equal(wfp_env_ctx_set(e, "c", 3), 0);
+  for (int round = 0; round < 2; round++) {
+    wfp_invocation *inv = NULL;
+    assert_int_equal(wfp_invocation_new(m, e, "{}", 2, &inv), 0);
+    assert_int_equal(wfp_invocation_run(inv, 100), WFP_DONE);
+    assert_true(wfp_invocation_steps(inv) > 3);
+    assert_null(inv->held);
+    assert_int_equal(m->npool, 1);
+    wfp_invocation_free(inv);
+  }
+  /* a run that ends in the guest's trap (an unset key) gives it back too */
+  wfp_env *empty = wfp_env_new();
+  wfp_invocation *inv = NULL;
+  assert_int_equal(wfp_invocation_new(m, empty, "{}", 2, &inv), 0);
+  assert_int_equal(wfp_invocation_run(inv, 100), WFP_TRAP);
+  assert_null(inv->held);
+  assert_int_equal(m->npool, 1);
+  wfp_invocation_free(inv);
+  wfp_env_free(empty);
+  wfp_env_free(e);
+  wfp_module_free(m);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: test_resume SO_DIR\n");
@@ -247,6 +280,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(typed_i64_where_nothing_is_returned_traps),
       cmocka_unit_test(typed_text_is_the_hosts_text),
       cmocka_unit_test(older_descriptors_have_no_resume_step),
+      cmocka_unit_test(a_run_gives_its_instance_back),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
