@@ -1312,15 +1312,24 @@ static u64 state_sum(const u8 *p, u32 n) {
   return h ^ (h >> 29);
 }
 
-static void st_need(u32 n) {
-  if (st_wlen + n <= st_wcap)
-    return;
+NOINLINE static void st_grow(u32 n) {
   u32 cap = st_wcap * 2u;
   if (cap < st_wlen + n)
     cap = st_wlen + n + 64u;
   u8 *nw = cabi_realloc(st_w, st_wcap, 8, cap);
   st_w = nw;
   st_wcap = cap;
+}
+
+/* A frame's trailer: u32 length, function, point. */
+#define TRAILER 12u
+
+/* Room for n more bytes and a trailer after them: every write into a
+** frame leaves room for its trailer, so rt_fw_end needs no test. The test
+** inline, the growth out of line. */
+static inline void st_need(u32 n) {
+  if (st_wlen + n + TRAILER > st_wcap)
+    st_grow(n + TRAILER);
 }
 
 /* Starts a frame and reserves its fixed part, the i64 values, which the
@@ -1347,7 +1356,7 @@ EXPORT("rt_fw_str") void rt_fw_str(const str *s) {
 }
 
 EXPORT("rt_fw_end") void rt_fw_end(u32 fn, u32 point) {
-  st_need(12);
+  /* room left by the frame's last st_need */
   wr32(st_w + st_wlen, st_wlen - st_wframe_start);
   wr32(st_w + st_wlen + 4, fn);
   wr32(st_w + st_wlen + 8, point);
