@@ -1974,19 +1974,33 @@ EXPORT("rt_out_fn") void rt_out_fn(const u8 *c) {
 ** its checksum and frames are not checked again. What the host kept in its
 ** own memory between two steps costs a comparison, not a validation; state
 ** from anywhere else (a checkpoint, another process, another invocation
-** of a pooled instance) differs and is validated whole. */
-static u8 last_state[512];
-static u32 last_len;
+** of a pooled instance) differs and is validated whole.
+**
+** Two copies, written in turn: the descriptor glue (native code of this
+** module) compares the host's state with the newest one itself and, when
+** they are the same, passes the copy's own address instead of copying the
+** bytes in (wfp_last_state says where it is). A step resumed from one copy
+** writes the other, since strings restored from the state are used in
+** place and may still be read while the next state is copied. Nothing
+** else passes an address of these statics: canonical-ABI lowering
+** allocates with cabi_realloc, in the arena. */
+static u8 last_state[2][512];
+static u32 last_ref[2]; /* the newest copy: its address and length, or 0, 0 */
+
+EXPORT("wfp_last_state") u32 *wfp_last_state(void) { return last_ref; }
 
 static int same_as_last(const u8 *s, u32 n) {
-  if (n != last_len || n == 0)
+  const u8 *last = (const u8 *)(usize)last_ref[0];
+  if (n != last_ref[1] || n == 0)
     return 0;
+  if (s == last)
+    return 1; /* the glue found the bytes the same and passed the copy */
   u64 diff = 0;
   u32 i = 0;
   for (; i + 8u <= n; i += 8u)
-    diff |= rd64(s + i) ^ rd64(last_state + i);
+    diff |= rd64(s + i) ^ rd64(last + i);
   for (; i < n; i++)
-    diff |= (u64)(s[i] ^ last_state[i]);
+    diff |= (u64)(s[i] ^ last[i]);
   return diff == 0;
 }
 
@@ -2046,10 +2060,13 @@ static u8 *ret_pending(void) {
   wr64(st_w + 8, wfp_gen_hash());
   wr32(st_w + 28, st_wframes);
   wr64(st_w + 16, state_sum(st_w, st_wlen));
-  last_len = 0;
-  if (st_wlen <= sizeof last_state) {
-    memcpy(last_state, st_w, st_wlen);
-    last_len = st_wlen;
+  last_ref[0] = last_ref[1] = 0;
+  if (st_wlen <= sizeof last_state[0]) {
+    /* not the copy this step resumed from */
+    u8 *to = last_state[st_r == last_state[0] ? 1 : 0];
+    memcpy(to, st_w, st_wlen);
+    last_ref[0] = (u32)(usize)to;
+    last_ref[1] = st_wlen;
   }
   wr32(r + WFP_RA_STATE, (u32)(usize)st_w);
   wr32(r + WFP_RA_STATE + 4, st_wlen);
