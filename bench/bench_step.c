@@ -2,10 +2,13 @@
 ** native baseline) driven in process by the host library's own loop
 ** (wfp_invocation_run); it asserts no time, only that the output is right. */
 /*
-** usage: wfp-bench-step MODULE.so N K RUNS
+** usage: wfp-bench-step MODULE.so N K RUNS [run-step]
 ** The module's main reads ctx "n" once, then ctx "k" N times and returns
 ** {"result": N*K}. One short warm-up run (caches, branch predictors, the
 ** instance) is not counted; then RUNS timed runs. Prints "key value" lines.
+** With run-step, every step goes through the module's run_step, the resume
+** value as JSON text, as for a module built before resume_step; else
+** through resume_step where the module has it (the host's choice).
 */
 #include <inttypes.h>
 #include <stdio.h>
@@ -14,6 +17,8 @@
 #include <time.h>
 
 #include "wfp/host.h"
+
+#include "host_int.h"
 
 static double now_ns(void) {
   struct timespec ts;
@@ -61,8 +66,8 @@ out:
 }
 
 int main(int argc, char **argv) {
-  if (argc != 5) {
-    fprintf(stderr, "usage: wfp-bench-step MODULE.so N K RUNS\n");
+  if ((argc != 5 && argc != 6) || (argc == 6 && strcmp(argv[5], "run-step") != 0)) {
+    fprintf(stderr, "usage: wfp-bench-step MODULE.so N K RUNS [run-step]\n");
     return 2;
   }
   int64_t n = strtoll(argv[2], NULL, 10), k = strtoll(argv[3], NULL, 10);
@@ -79,6 +84,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "wfp-bench-step: %s\n", line);
     return 3;
   }
+  if (argc == 6)
+    m->resume_step = NULL;
+  printf("path %s\n", m->resume_step ? "resume-step" : "run-step");
   uint64_t steps = 0;
   if (one_run(m, n / 10 > 0 ? n / 10 : 1, k, &steps) < 0) {
     wfp_module_free(m);

@@ -956,7 +956,9 @@ static void optimize(cg *g, int level) {
 
 static void prune_exports(cg *g) {
   static const char *const keep[] = {"memory", "run-step", "cabi_realloc",
-                                     "cabi_post_run-step", "wfp_fatal_message",
+                                     "cabi_post_run-step", "resume-step",
+                                     "cabi_post_resume-step", "wfp_last_state",
+                                     "wfp_fatal_message",
                                      "wfp_set_fuel", "wfp_fuel_used", NULL};
   BinaryenModuleRef m = g->m;
   for (BinaryenIndex i = BinaryenGetNumExports(m); i-- > 0;) {

@@ -325,6 +325,7 @@ static void db_after(uv_work_t *w, int status) {
     if (rc)
       wfp__loop_fail(l, inv, rc);
   } else {
+    inv->resume_typed = false;
     inv->resume.len = 0;
     inv->resume.oom = false;
     wfp__buf_adds(&inv->resume, "{\"rows\":");
@@ -663,6 +664,7 @@ static int self_effect(wfp_env *e, wfp_invocation *inv) {
     wfp__resume_error(inv, "%s: resource instance %llu (a %s) has no property '%.*s'", op,
                       (unsigned long long)inv->self, in->resource, (int)inv->s0.len, s0);
   } else if (inv->effect == WFP_EFFECT_SELF_GET) {
+    inv->resume_typed = false;
     inv->resume.len = 0;
     inv->resume.oom = false;
     wfp__buf_adds(&inv->resume, "{\"value\":");
@@ -694,18 +696,8 @@ static int builtin_now(wfp_env *e, wfp_invocation *inv) {
   case WFP_EFFECT_CTX_GET_I64: {
     int64_t v;
     if (wfp__env_ctx_getn(e, s0, inv->s0.len, &v) == WFP_OK) {
-      /* the hot path: {"i64":N} written in place */
-      inv->resume.len = 0;
-      inv->resume.oom = false;
-      if (inv->resume.cap < 32 && !wfp__buf_reserve(&inv->resume, 32))
-        return WFP_ENOMEM;
-      char *r = inv->resume.data;
-      memcpy(r, "{\"i64\":", 7);
-      size_t n = 7 + wfp__fmt_i64(r + 7, v);
-      r[n++] = '}';
-      r[n] = 0;
-      inv->resume.len = n;
-      inv->resume_some = true;
+      /* the hot path: typed, no text unless asked for */
+      wfp__resume_i64(inv, v);
     } else {
       wfp__resume_error(inv, "context key '%.*s' is not set", (int)inv->s0.len, s0);
     }

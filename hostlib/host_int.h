@@ -51,6 +51,12 @@ struct wfp_module {
   char *path;
   bool steps; /* the descriptor has init_module, alloc_ and init_instance */
   bool ready; /* init_module ran to its end (atomic: read without a lock) */
+  /* the descriptor's resume_step, or NULL for a module built before it
+  ** (its steps then go through run_step, the resume as JSON text) */
+  int (*resume_step)(void *inst, uint64_t ctx_id, const char *input,
+                     uint32_t input_len, const uint8_t *state, uint32_t state_len,
+                     uint32_t kind, int64_t v, const char *json, uint32_t json_len,
+                     wfp_abi_step *out);
   pthread_mutex_t lock; /* the pool */
   void **pool;          /* idle instances, ready for any thread's step */
   size_t npool, pool_cap;
@@ -138,6 +144,17 @@ struct wfp_invocation {
   /* what the next step resumes with */
   bool resume_some;
   wfp__buf resume;
+  /* a ctx-get-i64's integer, typed (with resume_some): a step hands it to
+  ** the module as it is; the text {"i64":N} is written into resume only
+  ** when something asks for the text (wfp__resume_text), resume_text then
+  ** says it is there */
+  bool resume_typed, resume_text;
+  int64_t resume_i64;
+  /* while wfp_invocation_run steps it on the calling thread (hold): the
+  ** instance of its last step, kept for its next one instead of going back
+  ** to the module's pool (a lock and an unlock each way per step) */
+  bool hold;
+  void *held;
   char *output;
   char *trap;
   uint64_t steps;
@@ -220,6 +237,11 @@ bool wfp__trace_step(wfp_invocation *inv);
 bool wfp__trace_performed(wfp_invocation *inv);
 /* The pending effect's resume value: none, {"error": msg}, or JSON text. */
 void wfp__resume_none(wfp_invocation *inv);
+/* The next step resumes with the integer v, typed ({"i64":v} as text). */
+void wfp__resume_i64(wfp_invocation *inv, int64_t v);
+/* Makes resume hold the resume value's text (a typed one formatted);
+** WFP_OK or WFP_ENOMEM. */
+int wfp__resume_text(wfp_invocation *inv);
 void wfp__resume_error(wfp_invocation *inv, const char *fmt, ...) WFP__PRINTF(2, 3);
 int wfp__resume_json(wfp_invocation *inv, const char *json, size_t n);
 /* Marks req completed (the resume value is set) and lets the loop go on. */

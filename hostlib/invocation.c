@@ -253,6 +253,8 @@ bool wfp__trace_performed(wfp_invocation *inv) {
   wfp__buf_printf(b, "{\"step\":%llu,\"performed\":", (unsigned long long)inv->steps);
   effect_json(inv, b);
   wfp__buf_adds(b, ",\"resume\":");
+  if (wfp__resume_text(inv))
+    return false;
   if (inv->resume_some)
     wfp__buf_add(b, inv->resume.data, inv->resume.len);
   else
@@ -286,11 +288,24 @@ static void do_step(void *arg) {
   wfp_invocation *inv = c->inv;
   const wfp_module_desc *d = inv->m->d;
   d->set_fuel(c->inst, c->budget);
-  c->rc = d->run_step(c->inst, 0, inv->input, (uint32_t)inv->input_len,
-                      (const uint8_t *)(inv->state.len ? inv->state.data : ""),
-                      (uint32_t)inv->state.len, inv->resume_some,
-                      inv->resume.len ? inv->resume.data : "",
-                      (uint32_t)inv->resume.len, &c->out);
+  const uint8_t *st = (const uint8_t *)(inv->state.len ? inv->state.data : "");
+  if (inv->m->resume_step) {
+    /* typed: an i64 crosses as 8 bytes, none as nothing */
+    uint32_t kind = !inv->resume_some  ? WFP_RESUME_NONE
+                    : inv->resume_typed ? WFP_RESUME_I64
+                                        : WFP_RESUME_JSON;
+    c->rc = inv->m->resume_step(c->inst, 0, inv->input, (uint32_t)inv->input_len, st,
+                                (uint32_t)inv->state.len, kind, inv->resume_i64,
+                                inv->resume.len ? inv->resume.data : "",
+                                (uint32_t)inv->resume.len, &c->out);
+  } else {
+    /* a module without resume-step: the resume as text (wfp__step_run
+    ** wrote it) */
+    c->rc = d->run_step(c->inst, 0, inv->input, (uint32_t)inv->input_len, st,
+                        (uint32_t)inv->state.len, inv->resume_some,
+                        inv->resume.len ? inv->resume.data : "",
+                        (uint32_t)inv->resume.len, &c->out);
+  }
   if (c->rc != 0)
     return;
   c->used = d->fuel_used(c->inst);
@@ -374,7 +389,12 @@ const char *wfp__limit_reached(const wfp_invocation *inv, char *buf, size_t n) {
 
 int wfp__step_run(wfp_invocation *inv, uint64_t budget, uint64_t cap) {
   const char *why = NULL;
-  void *inst = wfp__module_take(inv->m, cap, &why);
+  if (!inv->m->resume_step && wfp__resume_text(inv))
+    return WFP_ENOMEM; /* no step */
+  void *inst = inv->held;
+  inv->held = NULL;
+  if (!inst)
+    inst = wfp__module_take(inv->m, cap, &why);
   inv->last_used = 0;
   if (!inst && !why)
     return WFP_ENOMEM; /* no instance for want of memory: no step */
@@ -435,7 +455,10 @@ int wfp__step_run(wfp_invocation *inv, uint64_t budget, uint64_t cap) {
   } else {
     inv->last_used = c.used > 0 ? c.used : 0;
     inv->fuel_used += (uint64_t)inv->last_used;
-    wfp__module_give(inv->m, inst);
+    if (inv->hold)
+      inv->held = inst;
+    else
+      wfp__module_give(inv->m, inst);
     rc = c.took;
     /* the guest coped with a refused grow and went on; what it reports
     ** (a trap of its own) stays its word */
@@ -476,7 +499,33 @@ int wfp_invocation_step(wfp_invocation *inv) {
 
 void wfp__resume_none(wfp_invocation *inv) {
   inv->resume_some = false;
+  inv->resume_typed = false;
   inv->resume.len = 0;
+}
+
+void wfp__resume_i64(wfp_invocation *inv, int64_t v) {
+  inv->resume_some = true;
+  inv->resume_typed = true;
+  inv->resume_text = false;
+  inv->resume_i64 = v;
+  inv->resume.len = 0;
+}
+
+int wfp__resume_text(wfp_invocation *inv) {
+  if (!inv->resume_typed || inv->resume_text)
+    return WFP_OK;
+  inv->resume.len = 0;
+  inv->resume.oom = false;
+  if (inv->resume.cap < 32 && !wfp__buf_reserve(&inv->resume, 32))
+    return WFP_ENOMEM;
+  char *r = inv->resume.data;
+  memcpy(r, "{\"i64\":", 7);
+  size_t n = 7 + wfp__fmt_i64(r + 7, inv->resume_i64);
+  r[n++] = '}';
+  r[n] = 0;
+  inv->resume.len = n;
+  inv->resume_text = true;
+  return WFP_OK;
 }
 
 /* The effect failed: the guest turns {"error": ...} into a trap. */
@@ -486,6 +535,7 @@ void wfp__resume_error(wfp_invocation *inv, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  inv->resume_typed = false;
   inv->resume.len = 0;
   inv->resume.oom = false;
   wfp__buf_adds(&inv->resume, "{\"error\":");
@@ -495,6 +545,7 @@ void wfp__resume_error(wfp_invocation *inv, const char *fmt, ...) {
 }
 
 int wfp__resume_json(wfp_invocation *inv, const char *json, size_t n) {
+  inv->resume_typed = false;
   wfp__set_bytes(&inv->resume, json, n);
   inv->resume_some = true;
   return inv->resume.oom ? WFP_ENOMEM : WFP_OK;
@@ -595,7 +646,7 @@ static void private_done(wfp_invocation *inv, int status, void *data) {
 ** effects finishes at once (what a loop with one worker would do, the
 ** same way: limits before a step, the trace, the default sink): its end
 ** status, or WFP_PENDING when an effect needs a loop (a sleep, a query). */
-static int run_here(wfp_invocation *inv) {
+static int run_here_steps(wfp_invocation *inv) {
   char msg[96];
   if (!inv->started_at)
     inv->started_at = wfp__now_ms();
@@ -619,6 +670,16 @@ static int run_here(wfp_invocation *inv) {
     if (inv->trace && !wfp__trace_step(inv))
       return WFP_ENOMEM;
   }
+}
+
+/* The steps and effects that need no loop, one instance held across them. */
+static int run_here(wfp_invocation *inv) {
+  inv->hold = true;
+  int rc = run_here_steps(inv);
+  inv->hold = false;
+  wfp__module_give(inv->m, inv->held);
+  inv->held = NULL;
+  return rc;
 }
 
 /* Runs inv in a loop of its own on the calling thread: to its end, or
@@ -759,6 +820,11 @@ int wfp_effect_complete_i64(wfp_effect_req *req, int64_t v) {
   int rc = completable(req);
   if (rc)
     return rc;
+  if (req->inv->effect == WFP_EFFECT_CTX_GET_I64) {
+    /* typed: what the guest reads as {"i64": v}, without the text */
+    wfp__resume_i64(req->inv, v);
+    return wfp__req_complete(req);
+  }
   char t[40];
   memcpy(t, "{\"i64\":", 7);
   size_t n = 7 + wfp__fmt_i64(t + 7, v);

@@ -407,6 +407,11 @@ static void commit(wfp_loop *l, wfp_invocation *inv, int phase) {
     r.wake_at = inv->effect == WFP_EFFECT_SLEEP_MS ? inv->wake_at : 0;
   }
   if (phase == WFP_COMMIT_EFFECT) {
+    /* a typed resume value is recorded as its text */
+    if (wfp__resume_text(inv)) {
+      committed(l, inv, phase, WFP_ENOMEM);
+      return;
+    }
     r.has_resume = inv->resume_some;
     r.resume = inv->resume_some ? inv->resume.data : NULL;
     r.resume_len = inv->resume_some ? inv->resume.len : 0;

@@ -316,6 +316,7 @@ int wfp_module_load(const char *path, wfp_module **out, wfp_host_diag *diag) {
   m->d = d;
   m->path = p;
   m->steps = steps;
+  m->resume_step = WFP_DESC_HAS(d, resume_step) ? d->resume_step : NULL;
   pthread_mutex_init(&m->lock, NULL);
   *out = m;
   return WFP_OK;

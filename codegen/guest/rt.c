@@ -1012,8 +1012,13 @@ static u32 eff_kind;
 static str *eff_s0, *eff_s1, *eff_s2;
 static s64 eff_i;
 
+/* The resume value: JSON text (run-step's option<string>, resume-step's
+** json case: res_has, res_p, res_n) or resume-step's typed i64 (res_typed
+** set, res_i64), which spares the host the formatting and the guest the
+** parsing of {"i64":N}. */
 static const u8 *res_p;
-static u32 res_n, res_has;
+static u32 res_n, res_has, res_typed;
+static s64 res_i64;
 
 EXPORT("rt_input") str *rt_input(void) {
   if (!in_json) {
@@ -1118,7 +1123,20 @@ static int res_present(const char *what) {
   return 0;
 }
 
+/* A typed i64 where the effect's result is not one: a fault of the host. */
+static void res_typed_bad(const char *what) {
+  sb *b = rt_sb_new();
+  sb_cs(b, "invalid resume value for ");
+  sb_cs(b, what);
+  sb_cs(b, ": an i64, which this effect does not return");
+  fail_str(rt_sb_end(b));
+}
+
 EXPORT("rt_res_none") void rt_res_none(void) {
+  if (res_typed) {
+    res_typed_bad("an effect without a result");
+    return;
+  }
   if (!res_has || res_n == 0 || (res_n == 4 && lit(res_p, 0, 4, "null")) ||
       (res_n == 2 && res_p[0] == '{' && res_p[1] == '}'))
     return;
@@ -1128,6 +1146,8 @@ EXPORT("rt_res_none") void rt_res_none(void) {
 }
 
 EXPORT("rt_res_i64") s64 rt_res_i64(void) {
+  if (res_typed)
+    return res_i64;
   if (!res_present("ctx_get_i64"))
     return 0;
   const u8 *p = res_p;
@@ -1158,6 +1178,10 @@ EXPORT("rt_res_i64") s64 rt_res_i64(void) {
 ** plus 1 (0 after a failure: no value, not JSON, the host's error, no
 ** such key). */
 static u32 res_field(const char *what, const char *key, u32 kn) {
+  if (res_typed) {
+    res_typed_bad(what);
+    return 0;
+  }
   if (!res_present(what))
     return 0;
   if (!json_ok(res_p, res_n, 1, "invalid resume value for ", what))
@@ -1182,6 +1206,8 @@ static u32 res_field(const char *what, const char *key, u32 kn) {
 static u32 res_value(const char *what) { return res_field(what, "value", 5); }
 
 EXPORT("rt_res_value_i64") s64 rt_res_value_i64(void) {
+  if (res_typed)
+    return res_i64; /* an i64 property's value, typed */
   u32 i = res_value("self_get");
   if (!i)
     return 0;
@@ -1264,15 +1290,24 @@ static u32 st_rpos;    /* read cursor within the current frame */
 /* The checksum is wfp_state_sum of wfp/abi.h, shared with hosts. */
 #define state_sum wfp_state_sum
 
-static void st_need(u32 n) {
-  if (st_wlen + n <= st_wcap)
-    return;
+NOINLINE static void st_grow(u32 n) {
   u32 cap = st_wcap * 2u;
   if (cap < st_wlen + n)
     cap = st_wlen + n + 64u;
   u8 *nw = cabi_realloc(st_w, st_wcap, 8, cap);
   st_w = nw;
   st_wcap = cap;
+}
+
+/* A frame's trailer: u32 length, function, point (wfp/abi.h). */
+#define TRAILER WFP_FRAME_TRAILER
+
+/* Room for n more bytes and a trailer after them: every write into a
+** frame leaves room for its trailer, so rt_fw_end needs no test. The test
+** inline, the growth out of line. */
+static inline void st_need(u32 n) {
+  if (st_wlen + n + TRAILER > st_wcap)
+    st_grow(n + TRAILER);
 }
 
 /* Starts a frame and reserves its fixed part, the i64 values, which the
@@ -1299,7 +1334,7 @@ EXPORT("rt_fw_str") void rt_fw_str(const str *s) {
 }
 
 EXPORT("rt_fw_end") void rt_fw_end(u32 fn, u32 point) {
-  st_need(12);
+  /* room left by the frame's last st_need */
   wr32(st_w + st_wlen, st_wlen - st_wframe_start);
   wr32(st_w + st_wlen + 4, fn);
   wr32(st_w + st_wlen + 8, point);
@@ -1918,19 +1953,33 @@ EXPORT("rt_out_fn") void rt_out_fn(const u8 *c) {
 ** its checksum and frames are not checked again. What the host kept in its
 ** own memory between two steps costs a comparison, not a validation; state
 ** from anywhere else (a checkpoint, another process, another invocation
-** of a pooled instance) differs and is validated whole. */
-static u8 last_state[512];
-static u32 last_len;
+** of a pooled instance) differs and is validated whole.
+**
+** Two copies, written in turn: the descriptor glue (native code of this
+** module) compares the host's state with the newest one itself and, when
+** they are the same, passes the copy's own address instead of copying the
+** bytes in (wfp_last_state says where it is). A step resumed from one copy
+** writes the other, since strings restored from the state are used in
+** place and may still be read while the next state is copied. Nothing
+** else passes an address of these statics: canonical-ABI lowering
+** allocates with cabi_realloc, in the arena. */
+static u8 last_state[2][512];
+static u32 last_ref[2]; /* the newest copy: its address and length, or 0, 0 */
+
+EXPORT("wfp_last_state") u32 *wfp_last_state(void) { return last_ref; }
 
 static int same_as_last(const u8 *s, u32 n) {
-  if (n != last_len || n == 0)
+  const u8 *last = (const u8 *)(usize)last_ref[0];
+  if (n != last_ref[1] || n == 0)
     return 0;
+  if (s == last)
+    return 1; /* the glue found the bytes the same and passed the copy */
   u64 diff = 0;
   u32 i = 0;
   for (; i + 8u <= n; i += 8u)
-    diff |= rd64(s + i) ^ rd64(last_state + i);
+    diff |= rd64(s + i) ^ rd64(last + i);
   for (; i < n; i++)
-    diff |= (u64)(s[i] ^ last_state[i]);
+    diff |= (u64)(s[i] ^ last[i]);
   return diff == 0;
 }
 
@@ -1990,10 +2039,13 @@ static u8 *ret_pending(void) {
   wr64(st_w + WFP_STATE_AT_HASH, wfp_gen_hash());
   wr32(st_w + WFP_STATE_AT_FRAMES, st_wframes);
   wr64(st_w + WFP_STATE_AT_SUM, state_sum(st_w, st_wlen));
-  last_len = 0;
-  if (st_wlen <= sizeof last_state) {
-    memcpy(last_state, st_w, st_wlen);
-    last_len = st_wlen;
+  last_ref[0] = last_ref[1] = 0;
+  if (st_wlen <= sizeof last_state[0]) {
+    /* not the copy this step resumed from */
+    u8 *to = last_state[st_r == last_state[0] ? 1 : 0];
+    memcpy(to, st_w, st_wlen);
+    last_ref[0] = (u32)(usize)to;
+    last_ref[1] = st_wlen;
   }
   wr32(r + WFP_RA_STATE, (u32)(usize)st_w);
   wr32(r + WFP_RA_STATE + 4, st_wlen);
@@ -2019,33 +2071,61 @@ static void reset_step(void) {
   wfp_gen_set_resuming(0);
 }
 
-static u8 *run_step_body(const u8 *input, u32 input_len, const u8 *state,
-                         u32 state_len, u32 has_resume, const u8 *resume,
-                         u32 resume_len);
+static u8 *step_body(const u8 *input, u32 input_len, const u8 *state,
+                     u32 state_len);
 
-EXPORT("run-step")
-u8 *run_step(s64 ctx_id, const u8 *input, u32 input_len, const u8 *state,
-             u32 state_len, u32 has_resume, const u8 *resume, u32 resume_len) {
-  (void)ctx_id;
+/* Both exports: the resume value is set (res_*), then the step runs. */
+static u8 *step(const u8 *input, u32 input_len, const u8 *state, u32 state_len) {
   init();
   reset_step();
   wfp_gen_set_fuel(fuel_budget);
-  u8 *r = run_step_body(input, input_len, state, state_len, has_resume, resume,
-                        resume_len);
+  u8 *r = step_body(input, input_len, state, state_len);
   /* fuel never goes below 0: a step yields before a unit it lacks */
   s64 left = wfp_gen_get_fuel();
   fuel_used_last = fuel_budget - (left < 0 ? 0 : left);
   return r;
 }
 
-static u8 *run_step_body(const u8 *input, u32 input_len, const u8 *state,
-                         u32 state_len, u32 has_resume, const u8 *resume,
-                         u32 resume_len) {
-  in_p = input;
-  in_n = input_len;
+EXPORT("run-step")
+u8 *run_step(s64 ctx_id, const u8 *input, u32 input_len, const u8 *state,
+             u32 state_len, u32 has_resume, const u8 *resume, u32 resume_len) {
+  (void)ctx_id;
+  res_typed = 0;
   res_has = has_resume & 1u;
   res_p = resume;
-  res_n = has_resume ? resume_len : 0;
+  res_n = res_has ? resume_len : 0;
+  return step(input, input_len, state, state_len);
+}
+
+/* resume-value of wit/function.wit, its canonical-ABI flattening: the
+** discriminant, then the cases' payloads joined: s64 for i64, the string's
+** (pointer zero-extended to 64 bits, length) for json. */
+enum { RES_NONE = 0, RES_I64 = 1, RES_JSON = 2 };
+
+EXPORT("resume-step")
+u8 *resume_step(s64 ctx_id, const u8 *input, u32 input_len, const u8 *state,
+                u32 state_len, u32 kind, s64 v, u32 json_len) {
+  (void)ctx_id;
+  if (kind > RES_JSON) {
+    /* the canonical ABI traps on a bad discriminant; this guest says why */
+    init();
+    reset_step();
+    fuel_used_last = 0;
+    return ret_trap("invalid step: unknown resume-value case");
+  }
+  res_typed = kind == RES_I64;
+  res_i64 = v;
+  res_has = kind != RES_NONE;
+  /* the canonical ABI wraps the joined i64 back to the string's i32 */
+  res_p = kind == RES_JSON ? (const u8 *)(usize)(u32)(u64)v : 0;
+  res_n = kind == RES_JSON ? json_len : 0;
+  return step(input, input_len, state, state_len);
+}
+
+static u8 *step_body(const u8 *input, u32 input_len, const u8 *state,
+                     u32 state_len) {
+  in_p = input;
+  in_n = input_len;
   u32 fn;
   if (state_len == 0) {
     if (res_has)
@@ -2116,6 +2196,11 @@ static u8 *run_step_body(const u8 *input, u32 input_len, const u8 *state,
 }
 
 EXPORT("cabi_post_run-step") void cabi_post_run_step(u8 *ret) {
+  (void)ret;
+  heap_top = heap_start;
+}
+
+EXPORT("cabi_post_resume-step") void cabi_post_resume_step(u8 *ret) {
   (void)ret;
   heap_top = heap_start;
 }

@@ -33,6 +33,9 @@ enum { WFP_TY_VOID = 0, WFP_TY_I64 = 1, WFP_TY_STR = 2, WFP_TY_JSON = 3, WFP_TY_
 /* How a step ended (step-result of wit/function.wit). */
 enum { WFP_STEP_DONE = 0, WFP_STEP_PENDING = 1, WFP_STEP_TRAP = 2 };
 
+/* The cases of the WIT `resume-value` variant (resume_step's kind). */
+enum { WFP_RESUME_NONE = 0, WFP_RESUME_I64 = 1, WFP_RESUME_JSON = 2 };
+
 /* The effect of a pending step, in the order of the WIT `effect` variant. */
 enum {
   WFP_EFFECT_CTX_GET_I64 = 0,
@@ -344,6 +347,16 @@ typedef struct wfp_module_desc {
   void (*init_module)(void);
   void *(*alloc_instance)(void);
   void (*init_instance)(void *inst);
+  /* resume-step of wit/function.wit: run_step with the resume value typed,
+  ** kind WFP_RESUME_*: none; an i64 (v), what a ctx-get-i64 or the
+  ** self-get of an i64 property resumes with, as if it were {"i64": v} or
+  ** {"value": v}; or JSON text (json, json_len) as run_step's resume.
+  ** Otherwise as run_step. A host falls back to run_step for a module
+  ** without it. */
+  int (*resume_step)(void *inst, uint64_t ctx_id, const char *input,
+                     uint32_t input_len, const uint8_t *state, uint32_t state_len,
+                     uint32_t kind, int64_t v, const char *json, uint32_t json_len,
+                     wfp_abi_step *out);
 } wfp_module_desc;
 
 /* The size of the first ABI-1 descriptor (up to fuel_used). A host accepts

@@ -1,5 +1,8 @@
 // Runs a core module made by `wfp-aot --emit-wasm` as a real Component Model component, through jco.
-// Embeds wit/function.wit, builds the component, transpiles it to JS, and drives `runStep` with a JS host.
+// Embeds wit/function.wit, builds the component, transpiles it to JS, and drives it with a JS host three
+// times: through `runStep` (resume values as JSON text), through `resumeStep` (typed: i64 for a ctx-get-i64,
+// none for an effect without a result, JSON text for an error), and alternating the two step by step (the
+// state is the same on both exports). All three must give the same result.
 // It does not compile programs, does not touch the native .so, and performs no db-query/self-* effects.
 //
 //   node run_component.mjs [options] NPM_DIR WIT_FILE CORE_WASM CTX_JSON EXPECTED_OUTPUT_JSON EXPECTED_MESSAGES_JSON
@@ -118,22 +121,26 @@ async function importTranspiled(files) {
   }
 }
 
-// The stepper loop, performing each effect the way wfp-host does (hostlib/invoke.c).
-async function runInvocation(runStep, input, ctx, maxSteps) {
+// The stepper loop, performing each effect the way wfp-host does (hostlib/invoke.c). mode: 'plain'
+// (run-step), 'typed' (resume-step), 'mixed' (odd steps run-step, even steps resume-step).
+async function runInvocation(mod, mode, input, ctx, maxSteps) {
   const messages = [];
   const ctxId = 1n; // the host's name for the context; this host has only one
   let state = new Uint8Array(0);
   let resume; // undefined is option::none
+  let typed = { tag: 'none' }; // the same value as a resume-value
   let steps = 0;
   for (;;) {
     if (steps >= maxSteps) throw new Error(`no result after ${maxSteps} steps (raise --max-steps?)`);
     steps++;
+    const viaTyped = mode === 'typed' || (mode === 'mixed' && steps % 2 === 0);
+    const name = viaTyped ? 'resume-step' : 'run-step';
     let r;
     try {
-      r = runStep(ctxId, input, state, resume);
+      r = viaTyped ? mod.resumeStep(ctxId, input, state, typed) : mod.runStep(ctxId, input, state, resume);
     } catch (e) {
-      // A Wasm trap escaping run-step: the contract wants faults as trap(message), never this.
-      throw new Error(`step ${steps}: run-step threw instead of returning a step-result: ${e.message ?? e}`);
+      // A Wasm trap escaping the step: the contract wants faults as trap(message), never this.
+      throw new Error(`step ${steps}: ${name} threw instead of returning a step-result: ${e.message ?? e}`);
     }
     if (r.tag === 'done') return { status: 'done', output: r.val, messages, steps };
     if (r.tag === 'trap') return { status: 'trap', trap: r.val, messages, steps };
@@ -143,11 +150,16 @@ async function runInvocation(runStep, input, ctx, maxSteps) {
     // The host keeps its own copy: the state must be plain bytes, independent of the guest's memory.
     state = Uint8Array.from(r.val.state);
     resume = undefined;
+    typed = { tag: 'none' };
     switch (effect.tag) {
       case 'ctx-get-i64':
-        resume = ctx.has(effect.val)
-          ? `{"i64":${ctx.get(effect.val)}}`
-          : JSON.stringify({ error: `context key '${effect.val}' is not set` });
+        if (ctx.has(effect.val)) {
+          resume = `{"i64":${ctx.get(effect.val)}}`;
+          typed = { tag: 'i64', val: ctx.get(effect.val) };
+        } else {
+          resume = JSON.stringify({ error: `context key '${effect.val}' is not set` });
+          typed = { tag: 'json', val: resume };
+        }
         break;
       case 'ctx-set-i64':
         ctx.set(effect.val.key, effect.val.value);
@@ -215,7 +227,18 @@ async function main() {
     const { transpiled } = await buildComponent(jco, binary, witSource);
     const mod = await importTranspiled(transpiled.files);
     if (typeof mod.runStep !== 'function') throw new Error('the transpiled component exports no runStep function');
-    result = await runInvocation(mod.runStep, args.input, args.ctx, args.maxSteps);
+    if (typeof mod.resumeStep !== 'function') throw new Error('the transpiled component exports no resumeStep function');
+    const runs = {};
+    for (const mode of ['plain', 'typed', 'mixed']) {
+      const ctx = new Map(initialCtx);
+      runs[mode] = { ...(await runInvocation(mod, mode, args.input, ctx, args.maxSteps)), ctx: ctxObject(ctx) };
+    }
+    for (const mode of ['typed', 'mixed']) {
+      if (!isDeepStrictEqual(runs[mode], runs.plain)) {
+        throw new Error(`through resume-step (${mode}) the invocation ended as ${show(runs[mode])}, through run-step as ${show(runs.plain)}`);
+      }
+    }
+    result = runs.plain;
   } catch (e) {
     console.error(`${TAG}: FAIL: ${name}: ${e.message ?? e}`);
     return 1;
@@ -243,7 +266,7 @@ async function main() {
       if (output !== undefined && !isDeepStrictEqual(output, nativeReport.output)) problems.push(`output ${show(output)}, native wfp-host printed ${show(nativeReport.output)}`);
       if (!isDeepStrictEqual(result.messages, nativeReport.messages)) problems.push(`messages ${show(result.messages)}, native wfp-host sent ${show(nativeReport.messages)}`);
       const nativeCtx = Object.fromEntries(Object.entries(nativeReport.ctx ?? {}).map(([k, v]) => [k, String(v)]));
-      if (!isDeepStrictEqual(ctxObject(args.ctx), nativeCtx)) problems.push(`final context ${show(ctxObject(args.ctx))}, native wfp-host has ${show(nativeCtx)}`);
+      if (!isDeepStrictEqual(result.ctx, nativeCtx)) problems.push(`final context ${show(result.ctx)}, native wfp-host has ${show(nativeCtx)}`);
       if (result.steps !== nativeReport.steps) problems.push(`${result.steps} steps, native wfp-host took ${show(nativeReport.steps)}`);
     }
   }
@@ -251,9 +274,10 @@ async function main() {
     for (const p of problems) console.error(`${TAG}: FAIL: ${name}: ${p}`);
     return 1;
   }
-  const changed = [...args.ctx].filter(([k, v]) => initialCtx.get(k) !== v).length;
+  const initial = ctxObject(initialCtx);
+  const changed = Object.keys(result.ctx).filter((k) => initial[k] !== result.ctx[k]).length;
   console.log(
-    `${TAG}: OK: ${name} as a component: done in ${result.steps} steps, output ${result.output}, ` +
+    `${TAG}: OK: ${name} as a component (run-step, resume-step and both alternating): done in ${result.steps} steps, output ${result.output}, ` +
     `${result.messages.length} message(s), ${changed} context key(s) changed` +
     (nativeReport ? ', same as native wfp-host' : ''),
   );

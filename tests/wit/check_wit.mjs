@@ -10,11 +10,11 @@
 //      (componentEmbed), then turn that module into a component
 //      (componentNew): this validates the WIT and the canonical-ABI lowering;
 //   2. print the component's world back as WIT (componentWit) and check the
-//      `run-step` export;
+//      `run-step` and `resume-step` exports;
 //   3. print the component as WAT and rebuild every type of interface
 //      `types` from it, then compare them with what the contract says;
-//   4. check the core signature the dummy module has for `run-step`, which
-//      is the one the compiled core module must export.
+//   4. check the core signatures the dummy module has for both, which
+//      are the ones the compiled core module must export.
 // Exit 0 with a one-line summary if all holds, 1 with the reasons otherwise,
 // 2 on a usage or environment error.
 
@@ -34,6 +34,14 @@ const RUN_STEP =
 // Core (canonical ABI) signature of the `run-step` export.
 const RUN_STEP_CORE = 'func (param i64 i32 i32 i32 i32 i32 i32 i32) (result i32)';
 
+// The additional export with the resume value typed; its core signature
+// flattens resume-value to (discriminant, s64 and the string's pointer
+// joined in an i64, the string's length).
+const RESUME_STEP =
+  'resume-step: func(ctx-id: u64, input: string, state: list<u8>, ' +
+  'resume: resume-value) -> step-result';
+const RESUME_STEP_CORE = 'func (param i64 i32 i32 i32 i32 i32 i64 i32) (result i32)';
+
 // Every type of interface `types`, in WIT syntax, as rebuilt from the
 // component. Case and field order matter: they fix discriminants and layout.
 const EXPECTED_TYPES = {
@@ -46,6 +54,7 @@ const EXPECTED_TYPES = {
     'sleep-ms(u64), db-query(query), self-get(string), ' +
     'self-set(property-set), yield }',
   'pending-step': 'record { effect: effect, state: list<u8> }',
+  'resume-value': 'variant { none, i64(s64), json(string) }',
   'step-result': 'variant { done(string), pending(pending-step), trap(string) }',
 };
 
@@ -230,15 +239,15 @@ async function main() {
   const exports = lines.filter((l) => l.startsWith('export '));
   const imports = lines.filter((l) => l.startsWith('import '));
   const uses = lines.filter((l) => l.startsWith('use '));
-  const wantExport = `export ${RUN_STEP};`;
-  if (exports.length !== 1 || exports[0] !== wantExport) {
-    problems.push(`world '${WORLD}' must export exactly\n      ${wantExport}\n    it exports:\n      ${exports.join('\n      ') || '(nothing)'}`);
+  const wantExports = [`export ${RUN_STEP};`, `export ${RESUME_STEP};`];
+  if (exports.length !== 2 || exports[0] !== wantExports[0] || exports[1] !== wantExports[1]) {
+    problems.push(`world '${WORLD}' must export exactly\n      ${wantExports.join('\n      ')}\n    it exports:\n      ${exports.join('\n      ') || '(nothing)'}`);
   }
   if (imports.length !== 1 || imports[0] !== `import ${IFACE};`) {
     problems.push(`world '${WORLD}' must depend on interface ${IFACE} only (package ${PACKAGE}@${VERSION}); it has: ${imports.join(' ') || '(nothing)'}`);
   }
-  if (!uses.includes(`use ${IFACE}.{step-result};`)) {
-    problems.push(`world '${WORLD}' must take step-result from ${IFACE}; it has: ${uses.join(' ') || '(no use)'}`);
+  if (!uses.includes(`use ${IFACE}.{step-result, resume-value};`)) {
+    problems.push(`world '${WORLD}' must take step-result and resume-value from ${IFACE}; it has: ${uses.join(' ') || '(no use)'}`);
   }
 
   // 3. The types of interface `types`.
@@ -257,27 +266,30 @@ async function main() {
     }
   }
 
-  // 4. The core signature of run-step in the dummy module.
+  // 4. The core signatures of run-step and resume-step in the dummy module.
   const coreWat = await jco.print(embedded);
   const core = parseSexp(coreWat);
   const typeDefs = core.filter((f) => head(f) === 'type').map((f) => f[f.length - 1]);
   const funcs = core.filter((f) => head(f) === 'func' || (head(f) === 'import' && isList(f[3]) && head(f[3]) === 'func'));
-  const exp = core.find((f) => head(f) === 'export' && /(^|\|)run-step$/.test(strOf(f[1]) ?? ''));
-  if (!exp) {
-    problems.push('the dummy core module has no run-step export');
-  } else {
+  for (const [name, want] of [['run-step', RUN_STEP_CORE], ['resume-step', RESUME_STEP_CORE]]) {
+    const exp = core.find((f) => head(f) === 'export' && new RegExp(`(^|\\|)${name}$`).test(strOf(f[1]) ?? ''));
+    if (!exp) {
+      problems.push(`the dummy core module has no ${name} export`);
+      continue;
+    }
     const fn = funcs[Number(exp[2][1])];
     const fdecl = head(fn) === 'import' ? fn[3] : fn;
     const tref = fdecl.find((x) => head(x) === 'type');
     const sig = tref ? typeDefs[Number(tref[1])] : undefined;
     const text = sig ? sig.map((x) => (isList(x) ? `(${x.join(' ')})` : x)).join(' ') : '?';
-    if (text !== RUN_STEP_CORE) problems.push(`core signature of run-step is (${text}), want (${RUN_STEP_CORE})`);
+    if (text !== want) problems.push(`core signature of ${name} is (${text}), want (${want})`);
   }
 
   if (problems.length) fail();
   console.log(
     `check_wit: OK: ${path.basename(witFile)}: package ${PACKAGE}@${VERSION}, world ${WORLD} ` +
-    `exports run-step (core ${RUN_STEP_CORE.replace('func ', '')}), ` +
+    `exports run-step (core ${RUN_STEP_CORE.replace('func ', '')}) and resume-step ` +
+    `(core ${RESUME_STEP_CORE.replace('func ', '')}), ` +
     `${Object.keys(EXPECTED_TYPES).length} types as in the contract (jco ${jcoVersion})`,
   );
 }
