@@ -1147,7 +1147,8 @@ static int compile(wfp_aot *a) {
   }
   if (want_wasm) {
     t0 = now();
-    wfp_cg_opts co = {sizeof co, o->opt_level};
+    long own = -1;
+    wfp_cg_opts co = {sizeof co, o->opt_level, &own};
     wfp_diag *cd = NULL;
     rc = wfp_codegen(a->prog, &co, &wasm, &wlen, &cd);
     a->secs[WFP_AOT_CODEGEN] = now() - t0;
