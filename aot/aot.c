@@ -68,6 +68,7 @@ struct wfp_aot {
   volatile pid_t pids[MAX_JOBS];
   /* the C's translation units, and how many objects the cache gave */
   int units, reused;
+  long own; /* the index of the program's first function (codegen), or -1 */
 };
 
 void wfp_aot_cancel(wfp_aot *a) {
@@ -101,6 +102,7 @@ wfp_aot *wfp_aot_new(const wfp_aot_opts *opts) {
     a->o.opt_level = -1;
   }
   a->o.size = sizeof a->o;
+  a->own = -1;
   if (a->o.opt_level < 0 || a->o.opt_level > 3)
     a->o.opt_level = 2;
   wfp__arena_init(&a->arena);
@@ -724,11 +726,14 @@ static uint32_t lines_hash(const line *L, int from, int to) {
   return h;
 }
 
-/* Writes part_a.c and chunk_0.c .. chunk_<n-1>.c; returns n, or 0 when
-** the file does not look as expected (the caller compiles module.c whole),
-** or an error (with its diagnostic): out of memory, or the temporary
-** directory failing. */
-static int split_module(wfp_aot *a) {
+/* Writes part_a.c, data.c (when *data) and chunk_0.c .. chunk_<n-1>.c;
+** returns n, or 0 when the file does not look as expected (the caller
+** compiles module.c whole), or an error (with its diagnostic): out of
+** memory, or the temporary directory failing. own is the index of the
+** program's first function (wfp_cg_opts.first_own; -1: unknown): a chunk
+** starts there, so that the runtime's chunks before it hold nothing of
+** the program. */
+static int split_module(wfp_aot *a, long own, bool *data) {
   char *text = NULL;
   size_t len = 0;
   int rc = wfp__read_file(tpath(a, "module.c"), &text, &len);
@@ -744,10 +749,12 @@ static int split_module(wfp_aot *a) {
   int *proto_start = calloc(nl + 1, sizeof *proto_start);
   int *proto_end = calloc(nl + 1, sizeof *proto_end);
   int nchunks = 0, ok = 0;
-  wfp__buf A, P, C;
+  wfp__buf A, P, C, D;
   wfp__buf_init(&A);
   wfp__buf_init(&P);
   wfp__buf_init(&C);
+  wfp__buf_init(&D);
+  *data = false;
   if (!L || !def_start || !def_end || !def_chunk || !proto_start || !proto_end) {
     ok = nomem(a);
     goto out;
@@ -761,11 +768,27 @@ static int split_module(wfp_aot *a) {
       st = i + 1;
     }
   int prelude_end = -1, ndefs = 0, nprotos = 0;
+  /* the data segments and init_memories, which loads them: lines
+  ** [data_from, data_to] */
+  int data_from = -1, mem_from = -1, data_to = -1;
   for (size_t i = 0; i < n; i++) {
     if (prelude_end < 0 && starts(&L[i], "static bool s_module_initialized"))
       prelude_end = (int)i;
     if (prelude_end < 0)
       continue;
+    if (data_from < 0 && starts(&L[i], "static const u8 data_segment_data_"))
+      data_from = (int)i;
+    if (mem_from < 0 && starts(&L[i], "static void init_memories(") && L[i].n &&
+        L[i].p[L[i].n - 1] == '{') {
+      mem_from = (int)i;
+      size_t j = i + 1;
+      while (j < n && !(L[j].n == 1 && L[j].p[0] == '}'))
+        j++;
+      if (j < n)
+        data_to = (int)j;
+      i = j;
+      continue;
+    }
     bool def;
     long h = fn_header(L, n, i, &def);
     if (h < 0)
@@ -788,22 +811,56 @@ static int split_module(wfp_aot *a) {
   }
   if (prelude_end < 0 || ndefs < 2)
     goto out;
-  /* the chunks: cut where the content says */
+  if (data_from < 0 || data_from > mem_from)
+    data_from = mem_from;
+  if (data_to < 0)
+    data_from = mem_from = -1;
+  /* the chunks: cut where the content says, and before the program's
+  ** first function. At most MAX_UNITS - 4 chunks (with part A, the data
+  ** and the glue's two): the last takes what remains */
   for (int d = 0, lines = 0; d < ndefs; d++) {
+    if (d == own && lines > 0 && nchunks < MAX_UNITS - 5) {
+      nchunks++;
+      lines = 0;
+    }
     def_chunk[d] = nchunks;
     lines += def_end[d] - def_start[d] + 1;
     bool cut = (lines >= CHUNK_MIN && lines_hash(L, def_start[d], def_end[d]) % 4 == 0) ||
                lines >= CHUNK_MAX;
-    /* at most MAX_UNITS - 2 chunks: the last takes what remains */
-    if ((cut && nchunks < MAX_UNITS - 3) || d == ndefs - 1) {
+    if ((cut && nchunks < MAX_UNITS - 5) || d == ndefs - 1) {
       nchunks++;
       lines = 0;
     }
   }
-  /* part A: all but the definitions */
+  /* the data: a unit of its own, the prelude, the segments and
+  ** init_memories, which part A declares. Part A is then the same in
+  ** programs that differ in a literal, and its object comes from the cache */
+  if (data_from >= 0) {
+    for (int i = 0; i < prelude_end; i++)
+      add_line(&D, &L[i], false);
+    for (int i = data_from; i <= data_to; i++)
+      add_line(&D, &L[i], i == mem_from);
+    if (D.oom) {
+      ok = nomem(a);
+      goto out;
+    }
+    if ((rc = write_tmp(a, "data.c", D.data, D.len))) {
+      ok = rc;
+      goto out;
+    }
+    *data = true;
+  }
+  /* part A: all but the definitions and the data */
   for (int i = 0, d = 0; i < (int)n; i++) {
     if (d < ndefs && i == def_start[d]) {
       i = def_end[d++];
+      continue;
+    }
+    if (i == data_from) {
+      const line *h = &L[mem_from];
+      wfp__buf_add(&A, h->p + 7, h->n - 9); /* no "static ", no " {" */
+      wfp__buf_adds(&A, ";\n");
+      i = data_to;
       continue;
     }
     bool proto = false;
@@ -863,6 +920,7 @@ out:
   wfp__buf_free(&A);
   wfp__buf_free(&P);
   wfp__buf_free(&C);
+  wfp__buf_free(&D);
   free(L);
   free(def_start);
   free(def_end);
@@ -1147,8 +1205,8 @@ static int compile(wfp_aot *a) {
   }
   if (want_wasm) {
     t0 = now();
-    long own = -1;
-    wfp_cg_opts co = {sizeof co, o->opt_level, &own};
+    a->own = -1;
+    wfp_cg_opts co = {sizeof co, o->opt_level, &a->own};
     wfp_diag *cd = NULL;
     rc = wfp_codegen(a->prog, &co, &wasm, &wlen, &cd);
     a->secs[WFP_AOT_CODEGEN] = now() - t0;
@@ -1244,13 +1302,16 @@ static int compile(wfp_aot *a) {
     char src[MAX_UNITS][24], obj[MAX_UNITS][24], logs[MAX_UNITS][24];
     const char *cached[MAX_UNITS];
     char key[MAX_UNITS][65];
-    int nch = split_module(a), nu = 0;
+    bool data = false;
+    int nch = split_module(a, a->own, &data), nu = 0;
     if (nch < 0) {
       rc = nch;
       goto out;
     }
     if (nch > 0) {
       snprintf(src[nu++], sizeof src[0], "part_a.c");
+      if (data)
+        snprintf(src[nu++], sizeof src[0], "data.c");
       for (int c = 0; c < nch; c++)
         snprintf(src[nu++], sizeof src[0], "chunk_%d.c", c);
     } else {
