@@ -625,9 +625,10 @@ static char *make_glue(wfp_aot *a, size_t *len) {
 ** gcc -O2 spends most of wfp-aot's time on wasm2c's output, one translation
 ** unit of a few thousand lines, most of it the guest runtime, the same in
 ** every program. It is split at function boundaries: part A keeps
-** everything but the function definitions (prelude, data, instantiation,
-** exports); the definitions go to chunks, each a unit of its own made of
-** the prelude, the prototypes its code names and its definitions.
+** everything but the function definitions and the data (prelude,
+** instantiation, exports); the data segments and init_memories are a unit
+** of their own; the definitions go to chunks, each a unit of its own made
+** of the prelude, the prototypes its code names and its definitions.
 ** Definitions and prototypes lose "static" to link across the units
 ** (-fvisibility=hidden keeps them inside the .so). A chunk ends where its
 ** content says (after a definition whose text hashes to 0 modulo 4, once
@@ -1056,6 +1057,29 @@ out:
   return ok;
 }
 
+/* Appends the temporary file from to the temporary file to. */
+static int append_tmp(wfp_aot *a, const char *to, const char *from) {
+  char *x = NULL, *y = NULL;
+  size_t xl = 0, yl = 0;
+  int rc = wfp__read_file(tpath(a, to), &x, &xl);
+  if (!rc)
+    rc = wfp__read_file(tpath(a, from), &y, &yl);
+  char *z = rc ? NULL : malloc(xl + yl + 1);
+  if (z) {
+    memcpy(z, x, xl);
+    memcpy(z + xl, y, yl);
+    rc = write_tmp(a, to, z, xl + yl);
+  } else if (rc == WFP_ENOMEM || !rc) {
+    rc = nomem(a);
+  } else {
+    rc = adiag(a, WFP_EIO, "", "cannot read %s: %s", tpath(a, from), strerror(errno));
+  }
+  free(x);
+  free(y);
+  free(z);
+  return rc;
+}
+
 /* ---- the object cache ----
 ** The objects of translation units, kept by content in a directory: an
 ** object's name is the SHA-256 of the compiler command (its words but the
@@ -1063,8 +1087,8 @@ out:
 ** inode of the file it runs), the headers every unit may include and the
 ** unit's text. An entry is written atomically (a temporary file, then a
 ** rename): concurrent wfp-aot runs that make the same object write the
-** same bytes, and a reader sees a whole object or none. Nothing is ever
-** removed from it; removing the directory empties it. */
+** same bytes, and a reader sees a whole object or none. trim_cache keeps
+** it within a size, the least recently used out first. */
 
 /* mkdir -p, for the cache's directory; true when it exists at the end */
 static bool make_dirs(const char *path) {
@@ -1545,7 +1569,12 @@ static int compile(wfp_aot *a) {
     }
     if (nch > 0 && split_glue(a, glue, glen, &rc)) {
       snprintf(src[nu++], sizeof src[0], "glue_code.c");
-      snprintf(src[nu++], sizeof src[0], "glue_tables.c");
+      /* the glue's tables join the data, the other unit each program
+      ** changes: one run of the C compiler less */
+      if (!data)
+        snprintf(src[nu++], sizeof src[0], "glue_tables.c");
+      else if ((rc = append_tmp(a, "data.c", "glue_tables.c")))
+        goto out;
     } else if (rc) {
       goto out;
     } else {
