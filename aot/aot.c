@@ -640,6 +640,10 @@ static char *make_glue(wfp_aot *a, size_t *len) {
 
 #define CHUNK_MIN 400
 #define CHUNK_MAX 1500
+/* the program's own functions in smaller chunks: a change to one of them
+** compiles little more than it (each chunk costs a run of the compiler
+** and its prelude, about 30 ms; the runtime's chunks are compiled once) */
+#define CHUNK_MIN_OWN 150
 
 typedef struct line {
   const char *p;
@@ -826,7 +830,14 @@ static int split_module(wfp_aot *a, long own, bool *data) {
     }
     def_chunk[d] = nchunks;
     lines += def_end[d] - def_start[d] + 1;
-    bool cut = (lines >= CHUNK_MIN && lines_hash(L, def_start[d], def_end[d]) % 4 == 0) ||
+    /* in the program's part, by the hash of the definition's first line
+    ** (its name and signature): a change inside a function does not move
+    ** the cut after it. (The low bits of FNV-1a follow the parity of the
+    ** bytes: a higher one.) */
+    bool mine = own >= 0 && d >= own;
+    uint32_t hash = lines_hash(L, def_start[d], mine ? def_start[d] : def_end[d]);
+    bool cut = (mine ? lines >= CHUNK_MIN_OWN && (hash >> 13) % 2 == 0
+                     : lines >= CHUNK_MIN && hash % 4 == 0) ||
                lines >= CHUNK_MAX;
     if ((cut && nchunks < MAX_UNITS - 5) || d == ndefs - 1) {
       nchunks++;
