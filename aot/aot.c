@@ -68,6 +68,7 @@ struct wfp_aot {
   volatile pid_t pids[MAX_JOBS];
   /* the C's translation units, and how many objects the cache gave */
   int units, reused;
+  long own; /* the index of the program's first function (codegen), or -1 */
 };
 
 void wfp_aot_cancel(wfp_aot *a) {
@@ -101,6 +102,7 @@ wfp_aot *wfp_aot_new(const wfp_aot_opts *opts) {
     a->o.opt_level = -1;
   }
   a->o.size = sizeof a->o;
+  a->own = -1;
   if (a->o.opt_level < 0 || a->o.opt_level > 3)
     a->o.opt_level = 2;
   wfp__arena_init(&a->arena);
@@ -681,9 +683,10 @@ static char *make_glue(wfp_aot *a, size_t *len) {
 ** gcc -O2 spends most of wfp-aot's time on wasm2c's output, one translation
 ** unit of a few thousand lines, most of it the guest runtime, the same in
 ** every program. It is split at function boundaries: part A keeps
-** everything but the function definitions (prelude, data, instantiation,
-** exports); the definitions go to chunks, each a unit of its own made of
-** the prelude, the prototypes its code names and its definitions.
+** everything but the function definitions and the data (prelude,
+** instantiation, exports); the data segments and init_memories are a unit
+** of their own; the definitions go to chunks, each a unit of its own made
+** of the prelude, the prototypes its code names and its definitions.
 ** Definitions and prototypes lose "static" to link across the units
 ** (-fvisibility=hidden keeps them inside the .so). A chunk ends where its
 ** content says (after a definition whose text hashes to 0 modulo 4, once
@@ -695,6 +698,10 @@ static char *make_glue(wfp_aot *a, size_t *len) {
 
 #define CHUNK_MIN 400
 #define CHUNK_MAX 1500
+/* the program's own functions in smaller chunks: a change to one of them
+** compiles little more than it (each chunk costs a run of the compiler
+** and its prelude, about 30 ms; the runtime's chunks are compiled once) */
+#define CHUNK_MIN_OWN 150
 
 typedef struct line {
   const char *p;
@@ -782,11 +789,14 @@ static uint32_t lines_hash(const line *L, int from, int to) {
   return h;
 }
 
-/* Writes part_a.c and chunk_0.c .. chunk_<n-1>.c; returns n, or 0 when
-** the file does not look as expected (the caller compiles module.c whole),
-** or an error (with its diagnostic): out of memory, or the temporary
-** directory failing. */
-static int split_module(wfp_aot *a) {
+/* Writes part_a.c, data.c (when *data) and chunk_0.c .. chunk_<n-1>.c;
+** returns n, or 0 when the file does not look as expected (the caller
+** compiles module.c whole), or an error (with its diagnostic): out of
+** memory, or the temporary directory failing. own is the index of the
+** program's first function (wfp_cg_opts.first_own; -1: unknown): a chunk
+** starts there, so that the runtime's chunks before it hold nothing of
+** the program. */
+static int split_module(wfp_aot *a, long own, bool *data) {
   char *text = NULL;
   size_t len = 0;
   int rc = wfp__read_file(tpath(a, "module.c"), &text, &len);
@@ -802,10 +812,12 @@ static int split_module(wfp_aot *a) {
   int *proto_start = calloc(nl + 1, sizeof *proto_start);
   int *proto_end = calloc(nl + 1, sizeof *proto_end);
   int nchunks = 0, ok = 0;
-  wfp__buf A, P, C;
+  wfp__buf A, P, C, D;
   wfp__buf_init(&A);
   wfp__buf_init(&P);
   wfp__buf_init(&C);
+  wfp__buf_init(&D);
+  *data = false;
   if (!L || !def_start || !def_end || !def_chunk || !proto_start || !proto_end) {
     ok = nomem(a);
     goto out;
@@ -819,11 +831,27 @@ static int split_module(wfp_aot *a) {
       st = i + 1;
     }
   int prelude_end = -1, ndefs = 0, nprotos = 0;
+  /* the data segments and init_memories, which loads them: lines
+  ** [data_from, data_to] */
+  int data_from = -1, mem_from = -1, data_to = -1;
   for (size_t i = 0; i < n; i++) {
     if (prelude_end < 0 && starts(&L[i], "static bool s_module_initialized"))
       prelude_end = (int)i;
     if (prelude_end < 0)
       continue;
+    if (data_from < 0 && starts(&L[i], "static const u8 data_segment_data_"))
+      data_from = (int)i;
+    if (mem_from < 0 && starts(&L[i], "static void init_memories(") && L[i].n &&
+        L[i].p[L[i].n - 1] == '{') {
+      mem_from = (int)i;
+      size_t j = i + 1;
+      while (j < n && !(L[j].n == 1 && L[j].p[0] == '}'))
+        j++;
+      if (j < n)
+        data_to = (int)j;
+      i = j;
+      continue;
+    }
     bool def;
     long h = fn_header(L, n, i, &def);
     if (h < 0)
@@ -846,22 +874,63 @@ static int split_module(wfp_aot *a) {
   }
   if (prelude_end < 0 || ndefs < 2)
     goto out;
-  /* the chunks: cut where the content says */
+  if (data_from < 0 || data_from > mem_from)
+    data_from = mem_from;
+  if (data_to < 0)
+    data_from = mem_from = -1;
+  /* the chunks: cut where the content says, and before the program's
+  ** first function. At most MAX_UNITS - 4 chunks (with part A, the data
+  ** and the glue's two): the last takes what remains */
   for (int d = 0, lines = 0; d < ndefs; d++) {
+    if (d == own && lines > 0 && nchunks < MAX_UNITS - 5) {
+      nchunks++;
+      lines = 0;
+    }
     def_chunk[d] = nchunks;
     lines += def_end[d] - def_start[d] + 1;
-    bool cut = (lines >= CHUNK_MIN && lines_hash(L, def_start[d], def_end[d]) % 4 == 0) ||
+    /* in the program's part, by the hash of the definition's first line
+    ** (its name and signature): a change inside a function does not move
+    ** the cut after it. (The low bits of FNV-1a follow the parity of the
+    ** bytes: a higher one.) */
+    bool mine = own >= 0 && d >= own;
+    uint32_t hash = lines_hash(L, def_start[d], mine ? def_start[d] : def_end[d]);
+    bool cut = (mine ? lines >= CHUNK_MIN_OWN && (hash >> 13) % 2 == 0
+                     : lines >= CHUNK_MIN && hash % 4 == 0) ||
                lines >= CHUNK_MAX;
-    /* at most MAX_UNITS - 2 chunks: the last takes what remains */
-    if ((cut && nchunks < MAX_UNITS - 3) || d == ndefs - 1) {
+    if ((cut && nchunks < MAX_UNITS - 5) || d == ndefs - 1) {
       nchunks++;
       lines = 0;
     }
   }
-  /* part A: all but the definitions */
+  /* the data: a unit of its own, the prelude, the segments and
+  ** init_memories, which part A declares. Part A is then the same in
+  ** programs that differ in a literal, and its object comes from the cache */
+  if (data_from >= 0) {
+    for (int i = 0; i < prelude_end; i++)
+      add_line(&D, &L[i], false);
+    for (int i = data_from; i <= data_to; i++)
+      add_line(&D, &L[i], i == mem_from);
+    if (D.oom) {
+      ok = nomem(a);
+      goto out;
+    }
+    if ((rc = write_tmp(a, "data.c", D.data, D.len))) {
+      ok = rc;
+      goto out;
+    }
+    *data = true;
+  }
+  /* part A: all but the definitions and the data */
   for (int i = 0, d = 0; i < (int)n; i++) {
     if (d < ndefs && i == def_start[d]) {
       i = def_end[d++];
+      continue;
+    }
+    if (i == data_from) {
+      const line *h = &L[mem_from];
+      wfp__buf_add(&A, h->p + 7, h->n - 9); /* no "static ", no " {" */
+      wfp__buf_adds(&A, ";\n");
+      i = data_to;
       continue;
     }
     bool proto = false;
@@ -921,6 +990,7 @@ out:
   wfp__buf_free(&A);
   wfp__buf_free(&P);
   wfp__buf_free(&C);
+  wfp__buf_free(&D);
   free(L);
   free(def_start);
   free(def_end);
@@ -931,6 +1001,154 @@ out:
   return ok;
 }
 
+/* The glue in two units: glue_code.c, the code of glue_code, the same in
+** every program, whose object comes from the cache; glue_tables.c, the
+** program's tables and its descriptor, small. glue is make_glue's text,
+** whose glue_code part is split where the descriptor starts: the
+** functions the descriptor names lose "static" in glue_code.c and are
+** declared in glue_tables.c. Returns true when both were written; false
+** when glue_code does not look as expected (the caller compiles glue.c
+** whole), or on an error (*rc set, with its diagnostic). */
+static bool split_glue(wfp_aot *a, const char *glue, size_t glen, int *rc) {
+  static const char marker[] = "static const wfp_module_desc desc = {";
+  static const char *const tables[] = {"ir", "funcs", "resources", "WFP_PROGRAM_HASH",
+                                       "WFP_ENTRY", NULL};
+  const char *code = find_bytes(glue, glen, glue_code, sizeof glue_code - 1);
+  const char *desc = code ? find_bytes(code, sizeof glue_code - 1, marker, sizeof marker - 1)
+                          : NULL;
+  *rc = WFP_OK;
+  if (!desc)
+    return false;
+  size_t clen = (size_t)(desc - code);
+  const char *dend = find_bytes(desc, (size_t)(glue + glen - desc), "};", 2);
+  if (!dend)
+    return false;
+  /* the code part must not name what the tables define */
+  for (const char *const *t = tables; *t; t++)
+    if (names(code, clen, *t, strlen(*t)))
+      return false;
+  /* lines of the code part, with "static " dropped where a function the
+  ** descriptor names is defined; its header (up to its '{') becomes a
+  ** prototype in the tables unit */
+  wfp__buf C, T, P;
+  wfp__buf_init(&C);
+  wfp__buf_init(&T);
+  wfp__buf_init(&P);
+  bool ok = false;
+  const char *init = desc + sizeof marker - 1;
+  char *drop = calloc(clen + 1, 1); /* drop[i]: the line at i loses "static " */
+  if (!drop) {
+    *rc = nomem(a);
+    goto out;
+  }
+  for (const char *q = init; q < dend;) {
+    while (q < dend && (*q == ' ' || *q == '\n' || *q == ','))
+      q++;
+    const char *e = q;
+    while (e < dend && *e != ',')
+      e++;
+    const char *te = e;
+    while (te > q && (te[-1] == ' ' || te[-1] == '\n'))
+      te--;
+    size_t n = (size_t)(te - q);
+    bool fn = n > 0 && ((*q >= 'a' && *q <= 'z') || *q == '_');
+    for (size_t k = 0; k < n && fn; k++)
+      fn = ident_char(q[k]);
+    if (fn && !(n == 2 && memcmp(q, "ir", 2) == 0) && !(n == 5 && memcmp(q, "funcs", 5) == 0) &&
+        !(n == 9 && memcmp(q, "resources", 9) == 0)) {
+      /* its definition: a line "static ... name(" */
+      bool found = false;
+      for (const char *l = code; l < code + clen && !found;) {
+        const char *le = memchr(l, '\n', (size_t)(code + clen - l));
+        if (!le)
+          break;
+        const char *nm = find_bytes(l, (size_t)(le - l), q, n);
+        if (strncmp(l, "static ", 7) == 0 && nm && nm[n] == '(' && !ident_char(nm[-1]) &&
+            find_bytes(l, (size_t)(le - l), "=", 1) == NULL) {
+          found = true;
+          drop[l - code] = 1;
+          /* the header, to its '{' */
+          const char *h = l + 7, *he = h;
+          while (he < code + clen && *he != '{')
+            he++;
+          if (he == code + clen || he == h)
+            break;
+          wfp__buf_add(&P, h, (size_t)(he - h));
+          while (P.len && P.data[P.len - 1] == ' ')
+            P.len--;
+          wfp__buf_adds(&P, ";\n");
+        }
+        l = le + 1;
+      }
+      if (!found)
+        goto out;
+    }
+    q = e;
+  }
+  /* glue_code.c: make_glue's includes, no program, the code */
+  wfp__buf_adds(&C, "/* the code of the descriptor glue: generated by wfp-aot */\n"
+                    "#include <stddef.h>\n#include <stdint.h>\n#include <stdlib.h>\n"
+                    "#include <string.h>\n\n#include \"abi.h\"\n#include \"module.h\"\n\n");
+  for (const char *l = code; l < code + clen;) {
+    const char *le = memchr(l, '\n', (size_t)(code + clen - l));
+    const char *end = le ? le + 1 : code + clen;
+    if (drop[l - code])
+      wfp__buf_add(&C, l + 7, (size_t)(end - l - 7));
+    else
+      wfp__buf_add(&C, l, (size_t)(end - l));
+    l = end;
+  }
+  /* glue_tables.c: glue.c without the code part, with the code's macros
+  ** and the prototypes */
+  wfp__buf_add(&T, glue, (size_t)(code - glue));
+  for (const char *l = code; l < code + clen;) {
+    const char *le = memchr(l, '\n', (size_t)(code + clen - l));
+    const char *end = le ? le + 1 : code + clen;
+    if (strncmp(l, "#define ", 8) == 0)
+      wfp__buf_add(&T, l, (size_t)(end - l));
+    l = end;
+  }
+  wfp__buf_add(&T, P.data, P.len);
+  wfp__buf_add(&T, desc, (size_t)(glue + glen - desc));
+  if (C.oom || T.oom || P.oom) {
+    *rc = nomem(a);
+    goto out;
+  }
+  if ((*rc = write_tmp(a, "glue_code.c", C.data, C.len)) ||
+      (*rc = write_tmp(a, "glue_tables.c", T.data, T.len)))
+    goto out;
+  ok = true;
+out:
+  free(drop);
+  wfp__buf_free(&C);
+  wfp__buf_free(&T);
+  wfp__buf_free(&P);
+  return ok;
+}
+
+/* Appends the temporary file from to the temporary file to. */
+static int append_tmp(wfp_aot *a, const char *to, const char *from) {
+  char *x = NULL, *y = NULL;
+  size_t xl = 0, yl = 0;
+  int rc = wfp__read_file(tpath(a, to), &x, &xl);
+  if (!rc)
+    rc = wfp__read_file(tpath(a, from), &y, &yl);
+  char *z = rc ? NULL : malloc(xl + yl + 1);
+  if (z) {
+    memcpy(z, x, xl);
+    memcpy(z + xl, y, yl);
+    rc = write_tmp(a, to, z, xl + yl);
+  } else if (rc == WFP_ENOMEM || !rc) {
+    rc = nomem(a);
+  } else {
+    rc = adiag(a, WFP_EIO, "", "cannot read %s: %s", tpath(a, from), strerror(errno));
+  }
+  free(x);
+  free(y);
+  free(z);
+  return rc;
+}
+
 /* ---- the object cache ----
 ** The objects of translation units, kept by content in a directory: an
 ** object's name is the SHA-256 of the compiler command (its words but the
@@ -938,8 +1156,8 @@ out:
 ** inode of the file it runs), the headers every unit may include and the
 ** unit's text. An entry is written atomically (a temporary file, then a
 ** rename): concurrent wfp-aot runs that make the same object write the
-** same bytes, and a reader sees a whole object or none. Nothing is ever
-** removed from it; removing the directory empties it. */
+** same bytes, and a reader sees a whole object or none. trim_cache keeps
+** it within a size, the least recently used out first. */
 
 /* mkdir -p, for the cache's directory; true when it exists at the end */
 static bool make_dirs(const char *path) {
@@ -982,6 +1200,104 @@ static const char *cache_dir(wfp_aot *a) {
     return NULL;
   const char *dir = wfp__arena_printf(&a->arena, "%s/objects-1", d);
   return dir && make_dirs(dir) ? dir : NULL;
+}
+
+/* The cache's size limit: $WFP_CACHE_MAX, bytes or a number with K, M or
+** G (powers of 1024); 0 for none; CACHE_MAX when unset or empty. Returns
+** false when it is not a size. */
+#define CACHE_MAX (256ull << 20)
+static bool cache_max(unsigned long long *max) {
+  const char *v = getenv("WFP_CACHE_MAX");
+  *max = CACHE_MAX;
+  if (!v || !*v)
+    return true;
+  char *end;
+  errno = 0;
+  if (*v < '0' || *v > '9')
+    return false;
+  unsigned long long n = strtoull(v, &end, 10);
+  int shift = 0;
+  if (*end == 'K' || *end == 'k')
+    shift = 10;
+  else if (*end == 'M' || *end == 'm')
+    shift = 20;
+  else if (*end == 'G' || *end == 'g')
+    shift = 30;
+  if (shift)
+    end++;
+  if (errno || *end || n > (~0ull >> shift))
+    return false;
+  *max = n << shift;
+  return true;
+}
+
+typedef struct entry {
+  struct timespec t;
+  unsigned long long size;
+  char name[96];
+} entry;
+
+static int older(const void *x, const void *y) {
+  const entry *a = x, *b = y;
+  if (a->t.tv_sec != b->t.tv_sec)
+    return a->t.tv_sec < b->t.tv_sec ? -1 : 1;
+  return a->t.tv_nsec < b->t.tv_nsec ? -1 : a->t.tv_nsec > b->t.tv_nsec;
+}
+
+/* Keeps the cache within max bytes (0: no limit): when its objects take
+** more, the least recently used go (an object's time is when it was
+** written or last reused) until they take three quarters of max; a
+** temporary file an hour old (a run that died while writing) goes too.
+** Another run may link an object removed meanwhile: its link fails and it
+** compiles every unit again, as for any object that does not link. */
+static int trim_cache(wfp_aot *a, const char *dir, unsigned long long max) {
+  DIR *d = opendir(dir);
+  if (!d)
+    return WFP_OK;
+  entry *e = NULL;
+  size_t n = 0, cap = 0;
+  unsigned long long total = 0;
+  time_t stale = time(NULL) - 3600;
+  int rc = WFP_OK;
+  for (struct dirent *de; (de = readdir(d));) {
+    size_t k = strlen(de->d_name);
+    struct stat st;
+    if (k >= sizeof e->name || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
+        !S_ISREG(st.st_mode))
+      continue;
+    if (strstr(de->d_name, ".tmp.")) {
+      if (st.st_mtime < stale)
+        unlinkat(dirfd(d), de->d_name, 0);
+      continue;
+    }
+    if (k < 3 || strcmp(de->d_name + k - 2, ".o") != 0)
+      continue;
+    total += (unsigned long long)st.st_size;
+    if (n == cap) {
+      size_t c = cap ? 2 * cap : 64;
+      entry *ne = realloc(e, c * sizeof *e);
+      if (!ne) {
+        rc = nomem(a);
+        goto out;
+      }
+      e = ne;
+      cap = c;
+    }
+    e[n].t = st.st_mtim;
+    e[n].size = (unsigned long long)st.st_size;
+    memcpy(e[n].name, de->d_name, k + 1);
+    n++;
+  }
+  if (!max || total <= max)
+    goto out;
+  qsort(e, n, sizeof *e, older);
+  for (size_t i = 0; i < n && total > max / 4 * 3; i++)
+    if (unlinkat(dirfd(d), e[i].name, 0) == 0 || errno == ENOENT)
+      total -= e[i].size;
+out:
+  free(e);
+  closedir(d);
+  return rc;
 }
 
 /* The identity of the program a command runs: the file PATH finds. */
@@ -1205,7 +1521,8 @@ static int compile(wfp_aot *a) {
   }
   if (want_wasm) {
     t0 = now();
-    wfp_cg_opts co = {sizeof co, o->opt_level};
+    a->own = -1;
+    wfp_cg_opts co = {sizeof co, o->opt_level, &a->own};
     wfp_diag *cd = NULL;
     rc = wfp_codegen(a->prog, &co, &wasm, &wlen, &cd);
     a->secs[WFP_AOT_CODEGEN] = now() - t0;
@@ -1276,6 +1593,9 @@ static int compile(wfp_aot *a) {
     base[nb++] = "-fPIC";
     base[nb++] = "-fvisibility=hidden";
     base[nb++] = "-DNDEBUG";
+    /* no unwind tables (a tenth of the module): nothing unwinds through
+    ** the module's frames, a trap leaves them by longjmp */
+    base[nb++] = "-fno-asynchronous-unwind-tables";
     /* explicit bounds checks and call-depth counting, no signal handlers:
     ** the runtime in the host is built the same way (hostlib/wasm_rt.c) */
     base[nb++] = "-DWASM_RT_MEMCHECK_SIGNAL_HANDLER=0";
@@ -1301,22 +1621,43 @@ static int compile(wfp_aot *a) {
     char src[MAX_UNITS][24], obj[MAX_UNITS][24], logs[MAX_UNITS][24];
     const char *cached[MAX_UNITS];
     char key[MAX_UNITS][65];
-    int nch = split_module(a), nu = 0;
+    bool data = false;
+    int nch = split_module(a, a->own, &data), nu = 0;
     if (nch < 0) {
       rc = nch;
       goto out;
     }
     if (nch > 0) {
       snprintf(src[nu++], sizeof src[0], "part_a.c");
+      if (data)
+        snprintf(src[nu++], sizeof src[0], "data.c");
       for (int c = 0; c < nch; c++)
         snprintf(src[nu++], sizeof src[0], "chunk_%d.c", c);
     } else {
       snprintf(src[nu++], sizeof src[0], "module.c");
     }
-    snprintf(src[nu++], sizeof src[0], "glue.c");
+    if (nch > 0 && split_glue(a, glue, glen, &rc)) {
+      snprintf(src[nu++], sizeof src[0], "glue_code.c");
+      /* the glue's tables join the data, the other unit each program
+      ** changes: one run of the C compiler less */
+      if (!data)
+        snprintf(src[nu++], sizeof src[0], "glue_tables.c");
+      else if ((rc = append_tmp(a, "data.c", "glue_tables.c")))
+        goto out;
+    } else if (rc) {
+      goto out;
+    } else {
+      snprintf(src[nu++], sizeof src[0], "glue.c");
+    }
     const char *dir = cache_dir(a);
     if (a->arena.oom) {
       rc = nomem(a);
+      goto out;
+    }
+    unsigned long long max = 0;
+    if (dir && !cache_max(&max)) {
+      rc = adiag(a, WFP_EUSAGE, "", "WFP_CACHE_MAX '%s' is not a size (bytes, or a number "
+                 "with K, M or G)", getenv("WFP_CACHE_MAX"));
       goto out;
     }
     char *mh = NULL;
@@ -1362,6 +1703,8 @@ static int compile(wfp_aot *a) {
       if (access(p, R_OK) == 0) {
         cached[u] = p;
         a->reused++;
+        /* used now: the last the trimming removes */
+        utimensat(AT_FDCWD, p, NULL, 0);
       }
     }
     /* compile what the cache does not hold, as many at once as there are
@@ -1440,9 +1783,11 @@ static int compile(wfp_aot *a) {
     }
     /* the new objects to the cache: a failure to write one is no failure
     ** of the compilation (it is only a cache), but out of memory is */
+    bool wrote = false;
     for (int u = 0; rc == WFP_OK && dir && u < nu; u++) {
       if (cached[u] || !key[u][0])
         continue;
+      wrote = true;
       char *t = NULL;
       size_t tl = 0;
       const char *p = wfp__arena_printf(&a->arena, "%s/%s.o", dir, key[u]);
@@ -1453,6 +1798,8 @@ static int compile(wfp_aot *a) {
       if (r == WFP_ENOMEM)
         rc = nomem(a);
     }
+    if (rc == WFP_OK && wrote)
+      rc = trim_cache(a, dir, max);
     a->secs[WFP_AOT_CC] = now() - t0;
     if (rc)
       goto out;

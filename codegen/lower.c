@@ -921,37 +921,104 @@ static void finish_memory(cg *g) {
 ** blocks), and the C compiler optimizes the function again anyway. */
 #define LARGE_FUNCTION 2000
 
-/* Optimizes the module. Without large functions, Binaryen's own pipeline
-** at the level. With some, each function is optimized on its own (the
-** large ones by passes linear in their size), then the module as a whole
-** by passes that do not optimize functions again. */
-static void optimize(cg *g, int level) {
+/* The names of the guest runtime's own functions (not its imports), in
+** strcmp order: which functions of the module are not the program's. */
+typedef struct rt_set {
+  char **names;
+  size_t n;
+} rt_set;
+
+static bool imported(BinaryenFunctionRef fn) {
+  const char *mod = BinaryenFunctionImportGetModule(fn);
+  return mod && *mod;
+}
+
+static int cmp_name(const void *x, const void *y) {
+  return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+static bool rt_has(const rt_set *r, const char *name) {
+  return r->n && bsearch(&name, r->names, r->n, sizeof *r->names, cmp_name) != NULL;
+}
+
+static void rt_set_free(rt_set *r) {
+  for (size_t i = 0; i < r->n; i++)
+    free(r->names[i]);
+  free(r->names);
+  r->names = NULL;
+  r->n = 0;
+}
+
+static int rt_set_make(rt_set *r, BinaryenModuleRef m) {
+  BinaryenIndex nf = BinaryenGetNumFunctions(m);
+  r->names = calloc(nf + 1, sizeof *r->names);
+  if (!r->names)
+    return WFP_ENOMEM;
+  for (BinaryenIndex i = 0; i < nf; i++) {
+    BinaryenFunctionRef fn = BinaryenGetFunctionByIndex(m, i);
+    if (imported(fn))
+      continue;
+    const char *name = BinaryenFunctionGetName(fn);
+    size_t k = strlen(name) + 1;
+    if (!(r->names[r->n] = malloc(k)))
+      return WFP_ENOMEM;
+    memcpy(r->names[r->n++], name, k);
+  }
+  qsort(r->names, r->n, sizeof *r->names, cmp_name);
+  return WFP_OK;
+}
+
+/* True when fn is a program function of more than LARGE_FUNCTION nodes */
+static bool is_large(cg *g, const char *name) {
+  char *end;
+  if (name[0] != 'f' || name[1] < '0' || name[1] > '9')
+    return false;
+  long i = strtol(name + 1, &end, 10);
+  return !*end && i >= 0 && i < g->nf && g->fi[i].size > LARGE_FUNCTION;
+}
+
+/* Optimizes the module: each function the program added on its own (the
+** large ones by passes linear in their size), then the module as a whole:
+** inlining, which optimizes again the functions it inlined into unless the
+** program has large ones. The runtime's own functions are not optimized
+** on their own: clang made them, the C compiler optimizes them anyway,
+** and re-optimizing them with every program was most of codegen's time
+** (the step's instructions differ by 0.3 %, bench/README.md). */
+static void optimize(cg *g, int level, const rt_set *rt) {
   BinaryenModuleRef m = g->m;
   if (level == 0) {
     static const char *dce[] = {"remove-unused-module-elements"};
     BinaryenModuleRunPasses(m, dce, 1);
     return;
   }
-  bool large = false;
-  for (int i = 0; i < g->nf && !large; i++)
-    large = g->fi[i].size > LARGE_FUNCTION;
-  if (!large) {
-    BinaryenModuleOptimize(m);
-    return;
-  }
   static const char *light[] = {"dce", "remove-unused-names", "vacuum"};
-  static const char *module[] = {"duplicate-function-elimination", "inlining",
-                                 "remove-unused-module-elements"};
-  for (int i = 0; i < g->nf; i++) {
-    BinaryenFunctionRef fn = BinaryenGetFunction(m, g->fi[i].name);
-    if (!fn)
+  const char *module[] = {"duplicate-function-elimination", "inlining-optimizing",
+                          "remove-unused-module-elements"};
+  bool large = false;
+  for (BinaryenIndex i = 0; i < BinaryenGetNumFunctions(m); i++) {
+    BinaryenFunctionRef fn = BinaryenGetFunctionByIndex(m, i);
+    const char *name = BinaryenFunctionGetName(fn);
+    if (imported(fn) || rt_has(rt, name))
       continue;
-    if (g->fi[i].size > LARGE_FUNCTION)
+    if (is_large(g, name)) {
+      large = true;
       BinaryenFunctionRunPasses(fn, m, light, sizeof light / sizeof *light);
-    else
+    } else {
       BinaryenFunctionOptimize(fn, m);
+    }
   }
+  /* a large function inlined into must not meet the full passes again */
+  if (large)
+    module[1] = "inlining";
   BinaryenModuleRunPasses(m, module, sizeof module / sizeof *module);
+}
+
+/* The index of the first function that is not the runtime's, or -1 */
+static long first_own(BinaryenModuleRef m, const rt_set *rt) {
+  for (BinaryenIndex i = 0; i < BinaryenGetNumFunctions(m); i++)
+    if (!rt_has(rt, BinaryenFunctionGetName(BinaryenGetFunctionByIndex(m, i))))
+      return (long)i;
+  return -1;
 }
 
 static void prune_exports(cg *g) {
@@ -985,6 +1052,8 @@ int wfp_codegen(const wfp_program *p, const wfp_cg_opts *opts,
   int level = 2;
   if (opts && opts->size >= sizeof(size_t) + sizeof(int) && opts->opt_level >= 0)
     level = opts->opt_level > 3 ? 3 : opts->opt_level;
+  long *own = opts && opts->size >= sizeof *opts ? opts->first_own : NULL;
+  rt_set rt = {NULL, 0};
   cg G;
   memset(&G, 0, sizeof G);
   cg *g = &G;
@@ -1002,6 +1071,10 @@ int wfp_codegen(const wfp_program *p, const wfp_cg_opts *opts,
   BinaryenModuleSetFeatures(g->m, BinaryenFeatureMVP() | BinaryenFeatureBulkMemory() |
                                       BinaryenFeatureSignExt() |
                                       BinaryenFeatureMutableGlobals());
+  if (rt_set_make(&rt, g->m)) {
+    wfp__cg_fail(g, WFP_ENOMEM, "", "out of memory");
+    goto out;
+  }
   g->nf = p->nfuncs;
   g->fi = calloc((size_t)p->nfuncs + 1, sizeof *g->fi);
   if (!g->fi || setup(g)) {
@@ -1077,7 +1150,9 @@ int wfp_codegen(const wfp_program *p, const wfp_cg_opts *opts,
   }
   BinaryenSetOptimizeLevel(level);
   BinaryenSetShrinkLevel(0);
-  optimize(g, level);
+  optimize(g, level, &rt);
+  if (own)
+    *own = first_own(m, &rt);
   BinaryenModuleAllocateAndWriteResult w = BinaryenModuleAllocateAndWrite(m, NULL);
   free(w.sourceMap);
   *wasm = malloc(w.binaryBytes ? w.binaryBytes : 1);
@@ -1090,6 +1165,7 @@ int wfp_codegen(const wfp_program *p, const wfp_cg_opts *opts,
   *len = w.binaryBytes;
   free(w.binary);
 out:
+  rt_set_free(&rt);
   if (g->m)
     BinaryenModuleDispose(g->m);
   for (int i = 0; g->fi && i < g->nf; i++) {

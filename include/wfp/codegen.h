@@ -16,10 +16,15 @@ extern "C" {
 /*
 ** Options. Set size to sizeof(wfp_cg_opts); zero what you do not set.
 **   opt_level  Binaryen optimization level 0..3; -1 means 2
+**   first_own  when not NULL, receives after a success the index of the
+**              module's first function that is not the guest runtime's
+**              (the runtime's come first; wasm2c names the function of
+**              index N w2c_fN unless exported), or -1 when there is none
 */
 typedef struct wfp_cg_opts {
   size_t size;
   int opt_level;
+  long *first_own;
 } wfp_cg_opts;
 
 /*

@@ -26,7 +26,8 @@ static void test_module(void **state) {
   wfp_program *p = load("ok.json",
                         "{\"version\":1,\"functions\":[{\"name\":\"main\",\"params\":[],"
                         "\"body\":[{\"op\":\"return\",\"expr\":{\"op\":\"lit_i64\",\"value\":7}}]}]}");
-  wfp_cg_opts o = {sizeof o, 0};
+  long own = -2;
+  wfp_cg_opts o = {sizeof o, 0, &own};
   unsigned char *wasm = NULL;
   size_t len = 0;
   wfp_diag *d = (wfp_diag *)&len; /* set to NULL on success */
@@ -35,6 +36,16 @@ static void test_module(void **state) {
   assert_true(len > 8);
   assert_memory_equal(wasm, "\0asm", 4);
   wfp_free(wasm);
+  /* the runtime's functions come first, then the program's */
+  assert_true(own > 0);
+  long own0 = own;
+  own = -2;
+  o.opt_level = 2;
+  assert_int_equal(wfp_codegen(p, &o, &wasm, &len, NULL), WFP_OK);
+  wfp_free(wasm);
+  assert_true(own > 0 && own <= own0);
+  o.opt_level = 0;
+  o.first_own = NULL;
   /* diag may be NULL */
   assert_int_equal(wfp_codegen(p, &o, &wasm, &len, NULL), WFP_OK);
   wfp_free(wasm);

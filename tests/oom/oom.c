@@ -301,7 +301,7 @@ typedef struct cg_case {
 
 static int run_codegen(void *arg, str *t) {
   cg_case *c = arg;
-  wfp_cg_opts o = {sizeof o, c->opt};
+  wfp_cg_opts o = {sizeof o, c->opt, NULL};
   wfp_diag *e = (wfp_diag *)&o; /* what codegen does not set shows */
   unsigned char *wasm = NULL;
   size_t n = 0;
