@@ -57,6 +57,10 @@ struct wfp_module {
                      uint32_t input_len, const uint8_t *state, uint32_t state_len,
                      uint32_t kind, int64_t v, const char *json, uint32_t json_len,
                      wfp_abi_step *out);
+  /* whether the program reads its input after it starts (an "input"
+  ** expression in its canonical IR): when not, a resumed step is given
+  ** none, and the input is not copied into the instance every step */
+  bool input_on_resume;
   pthread_mutex_t lock; /* the pool */
   void **pool;          /* idle instances, ready for any thread's step */
   size_t npool, pool_cap;

@@ -289,19 +289,22 @@ static void do_step(void *arg) {
   const wfp_module_desc *d = inv->m->d;
   d->set_fuel(c->inst, c->budget);
   const uint8_t *st = (const uint8_t *)(inv->state.len ? inv->state.data : "");
+  /* a resumed step of a program that reads its input only to start needs
+  ** none: its arguments are in the state */
+  uint32_t in_len = inv->state.len && !inv->m->input_on_resume ? 0 : (uint32_t)inv->input_len;
   if (inv->m->resume_step) {
     /* typed: an i64 crosses as 8 bytes, none as nothing */
     uint32_t kind = !inv->resume_some  ? WFP_RESUME_NONE
                     : inv->resume_typed ? WFP_RESUME_I64
                                         : WFP_RESUME_JSON;
-    c->rc = inv->m->resume_step(c->inst, 0, inv->input, (uint32_t)inv->input_len, st,
+    c->rc = inv->m->resume_step(c->inst, 0, inv->input, in_len, st,
                                 (uint32_t)inv->state.len, kind, inv->resume_i64,
                                 inv->resume.len ? inv->resume.data : "",
                                 (uint32_t)inv->resume.len, &c->out);
   } else {
     /* a module without resume-step: the resume as text (wfp__step_run
     ** wrote it) */
-    c->rc = d->run_step(c->inst, 0, inv->input, (uint32_t)inv->input_len, st,
+    c->rc = d->run_step(c->inst, 0, inv->input, in_len, st,
                         (uint32_t)inv->state.len, inv->resume_some,
                         inv->resume.len ? inv->resume.data : "",
                         (uint32_t)inv->resume.len, &c->out);

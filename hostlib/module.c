@@ -4,6 +4,7 @@
 ** small pool of instances, which steps take and give back (an instance
 ** belongs to one thread at a time; a suspended invocation holds none).
 */
+#define _GNU_SOURCE /* memmem */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -317,6 +318,11 @@ int wfp_module_load(const char *path, wfp_module **out, wfp_host_diag *diag) {
   m->path = p;
   m->steps = steps;
   m->resume_step = WFP_DESC_HAS(d, resume_step) ? d->resume_step : NULL;
+  /* the canonical IR is compact JSON, where an input expression is
+  ** spelt so and nothing else is (a string literal holding these bytes
+  ** escapes its quotes) */
+  m->input_on_resume =
+      !d->ir || memmem(d->ir, d->ir_len, "{\"op\":\"input\"}", 14) != NULL;
   pthread_mutex_init(&m->lock, NULL);
   *out = m;
   return WFP_OK;

@@ -70,6 +70,13 @@ for lv in 0 1 3; do
     done
 done
 
+# a program that reads its input after it suspended gets it on every
+# step (a host gives a resumed step none when the program never does)
+"$WFP_AOT" "$PROGRAMS/input_late.json" -o "$WORK/input_late.so" || fail "wfp-aot input_late.json failed"
+run 0 "$WFP_HOST" "$WORK/input_late.so" --arg x=5 --ctx n=2 &&
+    out_is '{"n":7,"input":{"args":{"x":5}}}'
+check_all "$WORK/input_late.so" --arg x=5 --ctx n=2
+
 # a chain of stops: stop, resume and stop again, several times
 rm -f "$ck"
 run 4 "$WFP_HOST" "$SO/loop.so" --ctx n=5 --ctx step=3 --checkpoint "$ck" --stop-after 2
