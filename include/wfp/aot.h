@@ -18,7 +18,8 @@ extern "C" {
 **   output     the .so to write; NULL builds no .so (check, emit only)
 **   entry      as wfp_ir_opts.entry
 **   opt_level  Binaryen and C optimization level 0..3; -1 means 2
-**   cc         the C compiler; NULL means $CC, or "cc"
+**   cc         the C compiler; NULL means $CC, or "clang" when it is on
+**              PATH, else "cc"
 **   emit_ir    write the canonical IR (indented JSON) here
 **   emit_wasm  write the optimized core module here
 **   emit_c     write the wasm2c output and the descriptor glue in this directory
