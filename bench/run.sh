@@ -22,7 +22,10 @@ esac
 STEPS=${STEPS:-10000000}
 KERNEL_N=${KERNEL_N:-300000}
 COMPILERS=${COMPILERS:-gcc clang}
-CC=${CC:-cc}
+if [ -z "${CC:-}" ]; then
+	if command -v clang >/dev/null 2>&1; then CC=clang; else CC=cc; fi
+fi
+export CC
 K=3           # the value of ctx "k": the loop's output is STEPS * K
 STEP_RUNS=3   # timed runs per stepper (median reported)
 KERNEL_RUNS=5 # timed runs of the compute kernel, each side
