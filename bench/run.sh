@@ -7,7 +7,8 @@
 #                                 relative to the repository root)
 # env:   BUILD  build directory   CC  the C compiler (wfp-aot runs it, and so
 #        does this script for the baselines, so that every ratio compares code
-#        of one compiler)   STEPS  loop iterations (default 10000000)
+#        of one compiler; default wfp-aot's: clang where installed, else
+#        cc)   STEPS  loop iterations (default 10000000)
 #        KERNEL_N  the compute kernel's n (default 300000)
 #        COMPILERS  the compilers of the side-by-side section (default
 #        "gcc clang": those installed)
