@@ -18,18 +18,7 @@
 #include <cmocka.h>
 
 #include "host_int.h"
-
-static const char *so_dir;
-
-static wfp_module *load(const char *name) {
-  char p[4096];
-  snprintf(p, sizeof p, "%s/%s", so_dir, name);
-  wfp_module *m = NULL;
-  wfp_host_diag hd;
-  if (wfp_module_load(p, &m, &hd))
-    fail_msg("cannot load %s: %s", p, hd.d.msg);
-  return m;
-}
+#include "so_dir.h"
 
 /* An environment with something in every part: a context key, a message,
 ** an instance (handle 1) of Account. */

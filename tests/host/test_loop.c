@@ -24,18 +24,7 @@
 #include <uv.h>
 
 #include "host_int.h"
-
-static const char *so_dir;
-
-static wfp_module *load(const char *name) {
-  char p[4096];
-  snprintf(p, sizeof p, "%s/%s", so_dir, name);
-  wfp_module *m = NULL;
-  wfp_host_diag hd;
-  if (wfp_module_load(p, &m, &hd))
-    fail_msg("cannot load %s: %s", p, hd.d.msg);
-  return m;
-}
+#include "so_dir.h"
 
 static int64_t now_ms(void) {
   struct timespec ts;

@@ -17,18 +17,7 @@
 #include <cmocka.h>
 
 #include "host_int.h"
-
-static const char *so_dir;
-
-static wfp_module *load(const char *name) {
-  char p[4096];
-  snprintf(p, sizeof p, "%s/%s", so_dir, name);
-  wfp_module *m = NULL;
-  wfp_host_diag hd;
-  if (wfp_module_load(p, &m, &hd))
-    fail_msg("cannot load %s: %s", p, hd.d.msg);
-  return m;
-}
+#include "so_dir.h"
 
 /* The trace of a run: every line, one after the other. */
 typedef struct trace {
