@@ -19,6 +19,10 @@
 **   flags bits 6-7  further steps (0-3): each resumes the state the last
 **                   pending step wrote, with the same resume value; the
 **                   module must accept a state it wrote, whatever the resume
+** An input of odd length runs its steps through resume-step, the resume
+** typed (none without a resume value; an i64 when the value is exactly 8
+** bytes, read little-endian; JSON text otherwise), an even one through
+** run-step, the resume as text.
 ** A step that ends must end well: an output that is JSON, a trap with a
 ** message, never a failed internal check of the guest ("a wfp bug").
 */
@@ -70,7 +74,8 @@ typedef struct step {
   const char *resume;
   uint32_t resume_len;
   int64_t budget;
-  int own; /* the state is one the module wrote itself */
+  int typed; /* through resume_step */
+  int own;   /* the state is one the module wrote itself */
   int rc;
   wfp_abi_step out;
   /* what the step returned, copied out of the instance */
@@ -93,8 +98,19 @@ static void do_step(void *arg) {
   step *s = arg;
   const wfp_module_desc *d = wfp_module_descriptor_of(mod);
   d->set_fuel(s->inst, s->budget);
-  s->rc = d->run_step(s->inst, 0, s->input, (uint32_t)strlen(s->input), s->state,
-                      s->state_len, s->has_resume, s->resume, s->resume_len, &s->out);
+  if (s->typed) {
+    uint32_t kind = !s->has_resume         ? WFP_RESUME_NONE
+                    : s->resume_len == 8u ? WFP_RESUME_I64
+                                          : WFP_RESUME_JSON;
+    int64_t v = 0;
+    if (kind == WFP_RESUME_I64)
+      memcpy(&v, s->resume, 8);
+    s->rc = d->resume_step(s->inst, 0, s->input, (uint32_t)strlen(s->input), s->state,
+                           s->state_len, kind, v, s->resume, s->resume_len, &s->out);
+  } else {
+    s->rc = d->run_step(s->inst, 0, s->input, (uint32_t)strlen(s->input), s->state,
+                        s->state_len, s->has_resume, s->resume, s->resume_len, &s->out);
+  }
   if (s->rc != 0)
     return;
   if (s->out.kind == WFP_STEP_PENDING) {
@@ -178,6 +194,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   s.resume = resume;
   s.resume_len = (uint32_t)(size - 3 - slen);
   s.budget = flags & 0x10 ? 2 : 1000;
+  s.typed = (size & 1) && WFP_DESC_HAS(wfp_module_descriptor_of(mod), resume_step);
   uint8_t *next = run(&s);
   for (unsigned k = 0; next && k < flags >> 6; k++) {
     free(state);
