@@ -866,3 +866,20 @@ int wfp__write_file_atomic(const char *path, const void *data, size_t len,
   int rc = wfp__file_stage(&s, path, data, len, mode);
   return rc ? rc : wfp__file_commit(&s);
 }
+
+const char *wfp__opt_valued(const char *const *names, int argc, char **argv, int *i,
+                            const char **value) {
+  const char *a = argv[*i];
+  *value = NULL;
+  for (const char *const *q = names; *q; q++) {
+    size_t n = strlen(*q);
+    if (strncmp(a, *q, n) == 0 && (a[n] == 0 || a[n] == '=')) {
+      if (a[n] == '=')
+        *value = a + n + 1;
+      else if (*i + 1 < argc)
+        *value = argv[++*i];
+      return *q;
+    }
+  }
+  return NULL;
+}

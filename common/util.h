@@ -73,6 +73,14 @@ size_t wfp__fmt_i64(char *out, int64_t v);
 ** leading zeros except "0") into *v; false on syntax or overflow. */
 bool wfp__parse_i64(const char *s, size_t n, int64_t *v);
 
+/* Command lines: whether argv[*i] is one of the options in names (NULL
+** ended, each taking a value as "--name=V" or "--name V"). Returns the
+** name matched, or NULL; *value is the value, or NULL when a separate one
+** is missing (the option was the last argument); *i moves past a separate
+** value. */
+const char *wfp__opt_valued(const char *const *names, int argc, char **argv, int *i,
+                            const char **value);
+
 /* ---- base64 (RFC 4648, with padding) ---- */
 void wfp__buf_add_base64(wfp__buf *b, const void *p, size_t n);
 /* Decodes exactly; false on any character, padding or length error. */

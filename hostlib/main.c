@@ -256,18 +256,7 @@ static int parse(int argc, char **argv, opts *o, bool *done) {
         "--max-steps",  "--max-fuel",   "--fuel-slice", "--checkpoint",   "--stop-after",
         "--resume",     "--db",         "--checkpoint-key", "--batch",    "--workers",
         "--concurrency", "--max-time",  "--max-memory", NULL};
-    const char *name = NULL;
-    for (const char *const *q = valued; *q; q++) {
-      size_t n = strlen(*q);
-      if (strncmp(a, *q, n) == 0 && (a[n] == 0 || a[n] == '=')) {
-        name = *q;
-        if (a[n] == '=')
-          v = a + n + 1;
-        else if (i + 1 < argc)
-          v = argv[++i];
-        break;
-      }
-    }
+    const char *name = wfp__opt_valued(valued, argc, argv, &i, &v);
     if (!name)
       return usage_error("unknown option '%s'", a);
     if (!v)

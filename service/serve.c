@@ -742,18 +742,8 @@ static int parse(int argc, char **argv, sopts *o, bool *done) {
         "--subscribe",   "--every",          "--max-fuel",     "--max-steps",
         "--fsync",       "--max-body",       "--max-connections", "--request-timeout",
         "--idle-timeout", "--max-wait",      "--ctx",          "--lease-ms",  NULL};
-    const char *name = NULL, *v = NULL;
-    for (const char *const *q = valued; *q; q++) {
-      size_t n = strlen(*q);
-      if (strncmp(a, *q, n) == 0 && (a[n] == 0 || a[n] == '=')) {
-        name = *q;
-        if (a[n] == '=')
-          v = a + n + 1;
-        else if (i + 1 < argc)
-          v = argv[++i];
-        break;
-      }
-    }
+    const char *v;
+    const char *name = wfp__opt_valued(valued, argc, argv, &i, &v);
     if (!name)
       return usage("unknown option '%s'", a);
     if (!v)
